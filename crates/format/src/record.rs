@@ -1,0 +1,306 @@
+//! Chain records: one JSON object per file, each bound to its predecessor by hash.
+//!
+//! A record's hash is the SHA-256 of its file's exact bytes, so `sha256sum` of record `n` equals
+//! the `prev` field of record `n + 1`. Parsing is strict: unknown fields, duplicate fields and
+//! unknown versions are errors, so two verifiers cannot read one record two ways.
+
+use crate::hash::Sha256;
+use serde::{Deserialize, Serialize};
+
+/// The only record, manifest and store version this crate reads or writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Largest record file a verifier reads. Records are small; anything bigger is hostile.
+pub const MAX_RECORD_BYTES: u64 = 16 * 1024 * 1024;
+
+/// One link of the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// Format version; always 1 here. Readers abort on any other value.
+    pub v: u32,
+    /// Position in the chain, starting at 1, without holes.
+    pub seq: u64,
+    /// SHA-256 of the previous record file; all zero for `seq` 1.
+    pub prev: Sha256,
+    /// Id of the store that wrote the chain (from `logkeep-store.json`).
+    pub store: String,
+    /// Wall-clock time of the commit, RFC 3339 in UTC.
+    pub wall: String,
+    /// Nanoseconds since boot (CLOCK_BOOTTIME) at the commit; with `host.boot_id` it orders
+    /// records even when the wall clock jumps.
+    pub mono_ns: u64,
+    /// The machine that wrote the record.
+    pub host: Host,
+    /// What happened.
+    pub event: Event,
+}
+
+/// Identity of the machine that wrote a record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    /// The kernel's host name.
+    pub hostname: String,
+    /// `/etc/machine-id`, or empty when the machine has none.
+    pub machine_id: String,
+    /// `/proc/sys/kernel/random/boot_id`, or empty when unknown.
+    pub boot_id: String,
+}
+
+/// A contiguous byte range `[start, end)` of one file generation, as listed in a segment record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Span {
+    /// Source id from the configuration.
+    pub source: String,
+    /// Absolute path the bytes were read from.
+    pub path: String,
+    /// Device number of the file (st_dev).
+    pub dev: u64,
+    /// Inode number of the file (st_ino).
+    pub ino: u64,
+    /// Generation number, unique within the store, given to each file identity logkeep sees.
+    pub gen_id: u64,
+    /// First byte offset captured.
+    pub start: u64,
+    /// One past the last byte offset captured.
+    pub end: u64,
+}
+
+/// A configured source, as recorded in a `config` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceDecl {
+    /// Source id.
+    pub id: String,
+    /// Paths and glob patterns.
+    pub paths: Vec<String>,
+}
+
+/// The payload of a record. Serialized with a `kind` tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Event {
+    /// A sealed segment.
+    Segment {
+        /// File name inside `segments/`.
+        file: String,
+        /// SHA-256 of the segment file as stored (compressed).
+        sha256: Sha256,
+        /// Size of the segment file in bytes.
+        size: u64,
+        /// SHA-256 of the decompressed content (the tar stream).
+        content_sha256: Sha256,
+        /// Size of the decompressed content in bytes.
+        content_size: u64,
+        /// Wall-clock time of the first read in the segment (RFC 3339, UTC).
+        first: String,
+        /// Wall-clock time of the last read in the segment (RFC 3339, UTC).
+        last: String,
+        /// The captured ranges in the order their members appear in the segment; adjacent
+        /// members of one generation are merged into one span.
+        spans: Vec<Span>,
+    },
+    /// The daemon started.
+    Start {
+        /// logkeep version.
+        version: String,
+        /// Process id of the daemon.
+        pid: u32,
+    },
+    /// A configuration was loaded.
+    Config {
+        /// Path of the configuration file.
+        path: String,
+        /// SHA-256 of the configuration file's bytes.
+        sha256: Sha256,
+        /// The sources it declares.
+        sources: Vec<SourceDecl>,
+    },
+    /// A source appeared in the configuration that the previous configuration did not have.
+    SourceAdded {
+        /// Source id.
+        source: String,
+    },
+    /// A source of the previous configuration is no longer configured.
+    SourceRemoved {
+        /// Source id.
+        source: String,
+    },
+    /// The daemon stopped cleanly after sealing everything it had read.
+    Stop {
+        /// Why (`SIGTERM`, `SIGINT`, ...).
+        reason: String,
+    },
+    /// Nothing to seal for a while; proves the chain was alive.
+    Heartbeat {},
+    /// Bytes that could not be captured. Loss is recorded, never silent.
+    Gap {
+        /// Source id.
+        source: String,
+        /// Path of the file.
+        path: String,
+        /// Device number, 0 if never known.
+        dev: u64,
+        /// Inode number, 0 if never known.
+        ino: u64,
+        /// Generation, 0 if none was assigned.
+        gen_id: u64,
+        /// First offset not captured.
+        from: u64,
+        /// Last size seen (the bytes `[from, size_seen)` are lost), if known.
+        size_seen: Option<u64>,
+        /// What happened.
+        reason: String,
+    },
+    /// A file shrank below what was captured, or vanished, outside a recognised rotation.
+    Tamper {
+        /// Source id.
+        source: String,
+        /// Path of the file.
+        path: String,
+        /// Device number.
+        dev: u64,
+        /// Inode number.
+        ino: u64,
+        /// Generation that was being captured.
+        gen_id: u64,
+        /// Bytes captured from that generation.
+        captured: u64,
+        /// Size seen now (`None` when the file is gone).
+        size_now: Option<u64>,
+        /// What was seen (`truncated`, `deleted`, ...).
+        what: String,
+    },
+    /// A segment left without its record by a crash was checked and committed on restart.
+    Recovered {
+        /// File name inside `segments/` of the segment committed by the previous record.
+        file: String,
+    },
+}
+
+impl Event {
+    /// The `kind` tag as written.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Segment { .. } => "segment",
+            Event::Start { .. } => "start",
+            Event::Config { .. } => "config",
+            Event::SourceAdded { .. } => "source_added",
+            Event::SourceRemoved { .. } => "source_removed",
+            Event::Stop { .. } => "stop",
+            Event::Heartbeat {} => "heartbeat",
+            Event::Gap { .. } => "gap",
+            Event::Tamper { .. } => "tamper",
+            Event::Recovered { .. } => "recovered",
+        }
+    }
+}
+
+/// Why a record could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// Not JSON or not the v1 schema.
+    #[error("not a valid record: {0}")]
+    Syntax(#[from] serde_json::Error),
+    /// A version this crate does not know; never guess.
+    #[error("unsupported record version {0} (this logkeep reads version {FORMAT_VERSION})")]
+    Version(u64),
+    /// The bytes are not exactly what the writer produces for the parsed value.
+    #[error("record is not in canonical form (one line of compact JSON ending in a newline)")]
+    NotCanonical,
+}
+
+#[derive(Deserialize)]
+struct VersionProbe {
+    v: u64,
+}
+
+impl Record {
+    /// The exact bytes of a record file: compact JSON, fields in declaration order, one `\n`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serializing plain structs, strings and integers cannot fail.
+        let mut out = serde_json::to_vec(self).unwrap_or_default();
+        out.push(b'\n');
+        out
+    }
+
+    /// Parse a record file's bytes strictly: version first, then the v1 schema, then a check that
+    /// the bytes are canonical so that the hash of the file is the hash of one meaning.
+    pub fn parse(bytes: &[u8]) -> Result<Record, RecordError> {
+        let probe: VersionProbe = serde_json::from_slice(bytes)?;
+        if probe.v != u64::from(FORMAT_VERSION) {
+            return Err(RecordError::Version(probe.v));
+        }
+        let record: Record = serde_json::from_slice(bytes)?;
+        if record.to_bytes() != bytes {
+            return Err(RecordError::NotCanonical);
+        }
+        Ok(record)
+    }
+
+    /// SHA-256 of the record file's bytes: the value the next record carries as `prev`.
+    pub fn hash(&self) -> Sha256 {
+        Sha256::of(&self.to_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Record {
+        Record {
+            v: 1,
+            seq: 7,
+            prev: Sha256::of(b"x"),
+            store: "s".into(),
+            wall: "2026-01-01T00:00:00Z".into(),
+            mono_ns: 5,
+            host: Host {
+                hostname: "h".into(),
+                machine_id: "m".into(),
+                boot_id: "b".into(),
+            },
+            event: Event::Stop {
+                reason: "SIGTERM".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn round_trip_is_exact() {
+        let r = sample();
+        let b = r.to_bytes();
+        assert_eq!(Record::parse(&b).unwrap(), r);
+        assert!(b.ends_with(b"}\n"));
+        assert!(
+            String::from_utf8(b)
+                .unwrap()
+                .contains(r#""event":{"kind":"stop","reason":"SIGTERM"}"#)
+        );
+    }
+
+    #[test]
+    fn unknown_version_is_refused_before_schema() {
+        let err = Record::parse(br#"{"v":2,"whatever":true}"#).unwrap_err();
+        assert!(matches!(err, RecordError::Version(2)), "{err}");
+    }
+
+    #[test]
+    fn unknown_and_duplicate_fields_are_refused() {
+        let b = String::from_utf8(sample().to_bytes()).unwrap();
+        let extra = b.replacen("\"seq\":7", "\"seq\":7,\"extra\":1", 1);
+        assert!(Record::parse(extra.as_bytes()).is_err());
+        let extra_in_event = b.replacen("\"reason\"", "\"x\":1,\"reason\"", 1);
+        assert!(Record::parse(extra_in_event.as_bytes()).is_err());
+        let dup = b.replacen("\"seq\":7", "\"seq\":7,\"seq\":7", 1);
+        assert!(Record::parse(dup.as_bytes()).is_err());
+        let spaced = b.replacen("\"seq\":7", "\"seq\": 7", 1);
+        assert!(matches!(
+            Record::parse(spaced.as_bytes()),
+            Err(RecordError::NotCanonical)
+        ));
+    }
+}

@@ -1,0 +1,286 @@
+//! The configuration file: TOML, unknown keys are errors, every error names the file and line.
+//!
+//! Relative paths (the store, source patterns) are resolved against the directory of the
+//! configuration file, so a configuration and the files it names can move together.
+
+use anyhow::{Context, Result, bail};
+use logkeep_format::layout::valid_source_id;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    /// Where and how captured data is stored.
+    store: RawStore,
+    /// The control socket (used by `status` and `snapshot`).
+    #[serde(default)]
+    control: Option<RawControl>,
+    /// Log sources.
+    #[serde(default)]
+    source: Vec<RawSource>,
+    /// Offline media.
+    #[serde(default)]
+    media: Vec<Spanned<toml::Table>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    /// Store directory; created on first run.
+    path: String,
+    /// An open segment is sealed at least this often ("10s").
+    #[serde(default)]
+    seal_interval: Option<Spanned<String>>,
+    /// A segment is sealed when it holds this many captured bytes ("64MiB").
+    #[serde(default)]
+    segment_max_bytes: Option<Spanned<String>>,
+    /// With nothing to seal, a heartbeat record is written this often ("15m").
+    #[serde(default)]
+    heartbeat_interval: Option<Spanned<String>>,
+    /// How often every pattern is re-resolved and every file checked ("1s").
+    #[serde(default)]
+    scan_interval: Option<Spanned<String>>,
+    /// zstd level, 1 to 19 (default 3).
+    #[serde(default)]
+    compression_level: Option<Spanned<i32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawControl {
+    /// Path of the control socket.
+    socket: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    /// Unique id: 1 to 64 of A-Z a-z 0-9 . _ - (not starting with a dot).
+    id: Spanned<String>,
+    /// Files or glob patterns (`*`, `?`, `[...]`).
+    #[serde(default)]
+    paths: Option<Spanned<Vec<Spanned<String>>>>,
+    /// A network listener (`udp://`, `tcp://`, `tls://`).
+    #[serde(default)]
+    listen: Option<Spanned<String>>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// SHA-256 of the file's bytes.
+    pub sha256: logkeep_format::Sha256,
+    /// Store directory.
+    pub store: PathBuf,
+    /// Seal at least this often.
+    pub seal_interval: Duration,
+    /// Seal at this many captured bytes.
+    pub segment_max_bytes: u64,
+    /// Heartbeat interval.
+    pub heartbeat_interval: Duration,
+    /// Scan interval.
+    pub scan_interval: Duration,
+    /// zstd level.
+    pub compression_level: i32,
+    /// Sources.
+    pub sources: Vec<Source>,
+}
+
+/// A validated source.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Id.
+    pub id: String,
+    /// Absolute patterns.
+    pub paths: Vec<String>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
+}
+
+fn duration(
+    text: &str,
+    file: &Path,
+    key: &str,
+    v: &Option<Spanned<String>>,
+    default: Duration,
+) -> Result<Duration> {
+    let Some(v) = v else { return Ok(default) };
+    let d = humantime::parse_duration(v.get_ref()).map_err(|e| {
+        anyhow::anyhow!(
+            "{}:{}: store.{key}: {:?} is not a duration like \"10s\" or \"5m\": {e}",
+            file.display(),
+            line_of(text, v.span().start),
+            v.get_ref()
+        )
+    })?;
+    if d.is_zero() {
+        bail!(
+            "{}:{}: store.{key} must be more than zero",
+            file.display(),
+            line_of(text, v.span().start)
+        );
+    }
+    Ok(d)
+}
+
+impl Config {
+    /// Read and validate `file`.
+    pub fn load(file: &Path) -> Result<Config> {
+        let bytes =
+            std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?;
+        let text = String::from_utf8(bytes.clone())
+            .map_err(|_| anyhow::anyhow!("{}: not valid UTF-8", file.display()))?;
+        let raw: RawConfig = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.to_string().trim_end()))?;
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
+        let base = std::path::absolute(&base).unwrap_or(base);
+        let at = |span: std::ops::Range<usize>| {
+            format!("{}:{}", file.display(), line_of(&text, span.start))
+        };
+
+        if let Some(c) = &raw.control {
+            bail!(
+                "{}: [control]: the control socket is not supported by this version of logkeep",
+                at(c.socket.span())
+            );
+        }
+        if let Some(m) = raw.media.first() {
+            bail!(
+                "{}: [[media]]: offline media are not supported by this version of logkeep",
+                at(m.span())
+            );
+        }
+        let s = &raw.store;
+        let segment_max_bytes = match &s.segment_max_bytes {
+            None => 64 << 20,
+            Some(v) => {
+                let b: bytesize::ByteSize = v.get_ref().parse().map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: store.segment_max_bytes: {:?} is not a size like \"64MiB\": {e}",
+                        at(v.span()),
+                        v.get_ref()
+                    )
+                })?;
+                if b.as_u64() < 4096 {
+                    bail!(
+                        "{}: store.segment_max_bytes must be at least 4KiB",
+                        at(v.span())
+                    );
+                }
+                b.as_u64()
+            }
+        };
+        let compression_level = match &s.compression_level {
+            None => 3,
+            Some(v) if (1..=19).contains(v.get_ref()) => *v.get_ref(),
+            Some(v) => bail!("{}: store.compression_level must be 1 to 19", at(v.span())),
+        };
+        let mut sources: Vec<Source> = Vec::new();
+        for src in &raw.source {
+            let id = src.id.get_ref();
+            if !valid_source_id(id) {
+                bail!(
+                    "{}: source id {:?} must be 1 to 64 of A-Z a-z 0-9 . _ - and not start with a dot",
+                    at(src.id.span()),
+                    id
+                );
+            }
+            if sources.iter().any(|x| &x.id == id) {
+                bail!("{}: source id {:?} is used twice", at(src.id.span()), id);
+            }
+            if let Some(l) = &src.listen {
+                bail!(
+                    "{}: source {id:?}: `listen` (network syslog) is not supported by this version of logkeep",
+                    at(l.span())
+                );
+            }
+            let Some(paths) = &src.paths else {
+                bail!("{}: source {id:?} needs `paths`", at(src.id.span()));
+            };
+            if paths.get_ref().is_empty() {
+                bail!("{}: source {id:?}: `paths` is empty", at(paths.span()));
+            }
+            let mut resolved = Vec::new();
+            for p in paths.get_ref() {
+                let raw_path = p.get_ref();
+                let abs = if Path::new(raw_path).is_absolute() {
+                    PathBuf::from(raw_path)
+                } else {
+                    base.join(raw_path)
+                };
+                let abs = abs
+                    .to_str()
+                    .ok_or_else(|| anyhow::anyhow!("{}: path is not UTF-8", at(p.span())))?
+                    .to_owned();
+                if let Err(e) = glob::Pattern::new(&abs) {
+                    bail!(
+                        "{}: source {id:?}: bad pattern {raw_path:?}: {e}",
+                        at(p.span())
+                    );
+                }
+                resolved.push(abs);
+            }
+            sources.push(Source {
+                id: id.clone(),
+                paths: resolved,
+            });
+        }
+        if sources.is_empty() {
+            bail!(
+                "{}: no [[source]] configured: nothing to capture",
+                file.display()
+            );
+        }
+        let store = if Path::new(&s.path).is_absolute() {
+            PathBuf::from(&s.path)
+        } else {
+            base.join(&s.path)
+        };
+        Ok(Config {
+            file: std::path::absolute(file).unwrap_or_else(|_| file.to_owned()),
+            sha256: logkeep_format::Sha256::of(&bytes),
+            store,
+            seal_interval: duration(
+                &text,
+                file,
+                "seal_interval",
+                &s.seal_interval,
+                Duration::from_secs(10),
+            )?,
+            segment_max_bytes,
+            heartbeat_interval: duration(
+                &text,
+                file,
+                "heartbeat_interval",
+                &s.heartbeat_interval,
+                Duration::from_secs(900),
+            )?,
+            scan_interval: duration(
+                &text,
+                file,
+                "scan_interval",
+                &s.scan_interval,
+                Duration::from_secs(1),
+            )?,
+            compression_level,
+            sources,
+        })
+    }
+}

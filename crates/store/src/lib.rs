@@ -1,0 +1,427 @@
+//! logkeep's local store: the only code that writes a store directory.
+//!
+//! It commits segments and chain records in the crash-safe order `docs/FORMAT.md` specifies,
+//! holds an exclusive lock so two daemons never write one chain, and on open it recovers from
+//! whatever a crash left (temporary files, a segment sealed but not yet recorded) and replays
+//! the chain to tell the capture layer how far every file generation was captured. The chain is
+//! the only position file: a position is durable exactly when the record naming it is.
+
+pub mod clock;
+pub mod durable;
+
+use logkeep_format::layout::{self, Head, StoreInfo};
+use logkeep_format::segment::{self, ChunkOrigin, Discard, SegmentWriter};
+use logkeep_format::verify::read_record;
+use logkeep_format::{Event, Host, Record, Sha256, SourceDecl, Span};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// An error with the file it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An I/O error on a path.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// The store's own files are damaged; the daemon will not extend a chain it cannot trust.
+    #[error("{}: {what}", path.display())]
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// Another process holds the store.
+    #[error("{}: the store is in use by another logkeep process", path.display())]
+    Locked {
+        /// The store directory.
+        path: PathBuf,
+    },
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// How far one file generation was captured, as the chain says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenPos {
+    /// Source id.
+    pub source: String,
+    /// Path it was last read at.
+    pub path: String,
+    /// st_dev.
+    pub dev: u64,
+    /// st_ino.
+    pub ino: u64,
+    /// Bytes `[0, end)` are committed.
+    pub end: u64,
+}
+
+/// What replaying the chain found.
+#[derive(Debug, Default)]
+pub struct Replay {
+    /// Committed end of every generation, by generation number.
+    pub gens: HashMap<u64, GenPos>,
+    /// Highest generation number used.
+    pub max_gen: u64,
+    /// Sources of the most recent `config` record.
+    pub sources: Option<Vec<SourceDecl>>,
+    /// Records in the chain.
+    pub records: u64,
+    /// Whether the last daemon stopped cleanly (its last record is a `stop`).
+    pub clean_stop: bool,
+}
+
+impl Replay {
+    fn apply(&mut self, record: &Record) {
+        self.records += 1;
+        self.clean_stop = matches!(record.event, Event::Stop { .. });
+        match &record.event {
+            Event::Segment { spans, .. } => {
+                for s in spans {
+                    self.max_gen = self.max_gen.max(s.gen_id);
+                    let g = self.gens.entry(s.gen_id).or_insert_with(|| GenPos {
+                        source: s.source.clone(),
+                        path: s.path.clone(),
+                        dev: s.dev,
+                        ino: s.ino,
+                        end: 0,
+                    });
+                    g.end = g.end.max(s.end);
+                    g.path.clone_from(&s.path);
+                }
+            }
+            Event::Config { sources, .. } => self.sources = Some(sources.clone()),
+            Event::Gap { gen_id, .. } | Event::Tamper { gen_id, .. } => {
+                self.max_gen = self.max_gen.max(*gen_id);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// An open store directory, locked for writing.
+pub struct Store {
+    root: PathBuf,
+    chain: PathBuf,
+    segments: PathBuf,
+    info: StoreInfo,
+    head: Head,
+    host: Host,
+    level: i32,
+    _lock: File,
+}
+
+/// A segment being written to a temporary file.
+pub struct OpenSegment {
+    temp: PathBuf,
+    writer: SegmentWriter<BufWriter<File>>,
+    first: Option<String>,
+    last: String,
+}
+
+impl OpenSegment {
+    /// Append a chunk (see [`SegmentWriter::append`]).
+    pub fn append(&mut self, origin: &ChunkOrigin<'_>, data: &[u8]) -> io::Result<()> {
+        if self.first.is_none() {
+            self.first = Some(origin.read_at.to_owned());
+        }
+        origin.read_at.clone_into(&mut self.last);
+        self.writer.append(origin, data)
+    }
+
+    /// Captured bytes so far.
+    pub fn data_bytes(&self) -> u64 {
+        self.writer.data_bytes()
+    }
+
+    /// Whether nothing was appended.
+    pub fn is_empty(&self) -> bool {
+        self.writer.members().is_empty()
+    }
+
+    /// The spans appended so far (positions that become durable with this segment).
+    pub fn spans(&self) -> Vec<Span> {
+        segment::spans_of(self.writer.members())
+    }
+
+    /// Throw the segment away (its bytes will be read again from the sources).
+    pub fn abandon(self) {
+        let _ = fs::remove_file(&self.temp);
+    }
+}
+
+impl Store {
+    /// Open (creating it if `create` and absent) the store at `root`, take its lock, recover
+    /// from a crash, and replay the chain.
+    pub fn open(root: &Path, create: bool, level: i32) -> Result<(Store, Replay), StoreError> {
+        let info_path = root.join(layout::STORE_FILE);
+        if !info_path.exists() {
+            if !create {
+                return Err(StoreError::Io {
+                    path: info_path,
+                    source: io::Error::new(io::ErrorKind::NotFound, "not a logkeep store"),
+                });
+            }
+            init(root)?;
+        }
+        let lock = File::open(root).map_err(io_at(root))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    path: root.to_owned(),
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_at(root)(e)),
+        }
+        let info = logkeep_format::verify::read_store_info(root).map_err(|e| StoreError::Io {
+            path: e.path,
+            source: e.source,
+        })?;
+        let chain = root.join(layout::CHAIN_DIR);
+        let segments = root.join(layout::SEGMENTS_DIR);
+        for dir in [root, chain.as_path(), segments.as_path()] {
+            let n = durable::remove_temps(dir).map_err(io_at(dir))?;
+            if n > 0 {
+                tracing::info!(dir = %dir.display(), files = n, "removed temporary files left by an interrupted write");
+            }
+        }
+        let mut store = Store {
+            root: root.to_owned(),
+            chain,
+            segments,
+            info,
+            head: Head {
+                seq: 0,
+                hash: Sha256::ZERO,
+            },
+            host: clock::host(),
+            level,
+            _lock: lock,
+        };
+        let mut replay = Replay::default();
+        store.replay(&mut replay)?;
+        store.recover_orphan(&mut replay)?;
+        store.write_head()?;
+        Ok((store, replay))
+    }
+
+    fn replay(&mut self, replay: &mut Replay) -> Result<(), StoreError> {
+        loop {
+            let seq = self.head.seq + 1;
+            let path = self.chain.join(layout::record_name(seq));
+            let (record, hash) = match read_record(&path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                Err(e) => return Err(io_at(&path)(e)),
+                Ok(Err(what)) => return Err(StoreError::Corrupt { path, what }),
+                Ok(Ok(x)) => x,
+            };
+            if record.seq != seq || record.prev != self.head.hash || record.store != self.info.store
+            {
+                return Err(StoreError::Corrupt {
+                    path,
+                    what: "does not continue the chain (seq, prev or store differ); run `logkeep verify` on the store".into(),
+                });
+            }
+            replay.apply(&record);
+            self.head = Head { seq, hash };
+        }
+        Ok(())
+    }
+
+    /// A crash between renaming a segment into place and writing its record leaves a complete,
+    /// durable segment without a record. Its manifest names the seq and prev it was sealed for;
+    /// if it checks out, write the record now, otherwise remove it (its bytes are still in the
+    /// sources, since positions only advance with records).
+    fn recover_orphan(&mut self, replay: &mut Replay) -> Result<(), StoreError> {
+        let dir = self.segments.clone();
+        for e in fs::read_dir(&dir).map_err(io_at(&dir))? {
+            let e = e.map_err(io_at(&dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some((seq, hash)) = layout::parse_segment_name(&name) else {
+                continue;
+            };
+            if seq <= self.head.seq {
+                continue;
+            }
+            let path = e.path();
+            let f = File::open(&path).map_err(io_at(&path))?;
+            let seen = segment::read_segment(f, u64::MAX, &mut Discard).map_err(io_at(&path))?;
+            let fits = seq == self.head.seq + 1 && seen.flaws.is_empty() && seen.sha256 == hash;
+            let manifest = seen.manifest.filter(|m| {
+                fits && m.seq == seq && m.prev == self.head.hash && m.store == self.info.store
+            });
+            let (Some(m), Some((content_sha256, content_size))) = (manifest, seen.content) else {
+                tracing::warn!(file = %path.display(), "removing an unrecorded segment that does not fit the chain");
+                fs::remove_file(&path).map_err(io_at(&path))?;
+                continue;
+            };
+            let first = m
+                .members
+                .first()
+                .map(|x| x.read_at.clone())
+                .unwrap_or_default();
+            let last = m
+                .members
+                .last()
+                .map(|x| x.read_at.clone())
+                .unwrap_or_default();
+            let event = Event::Segment {
+                file: name.clone(),
+                sha256: seen.sha256,
+                size: seen.size,
+                content_sha256,
+                content_size,
+                first,
+                last,
+                spans: segment::spans_of(&m.members),
+            };
+            let record = self.commit_record(event)?;
+            replay.apply(&record);
+            tracing::info!(file = %name, seq, "committed a segment sealed just before a crash");
+            let r = self.commit_record(Event::Recovered { file: name })?;
+            replay.apply(&r);
+        }
+        Ok(())
+    }
+
+    /// The newest committed record.
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    /// The store id.
+    pub fn id(&self) -> &str {
+        &self.info.store
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Start a new segment in a temporary file.
+    pub fn begin_segment(&self) -> Result<OpenSegment, StoreError> {
+        let (temp, f) =
+            durable::create_temp(&self.segments, "segment").map_err(io_at(&self.segments))?;
+        let writer = SegmentWriter::new(BufWriter::with_capacity(1 << 20, f), self.level)
+            .map_err(io_at(&temp))?;
+        Ok(OpenSegment {
+            temp,
+            writer,
+            first: None,
+            last: String::new(),
+        })
+    }
+
+    /// Seal `seg` and commit it: segment file durable under its final name first, then its
+    /// record. Positions it carries are durable when this returns.
+    pub fn commit_segment(&mut self, seg: OpenSegment) -> Result<Record, StoreError> {
+        let OpenSegment {
+            temp,
+            writer,
+            first,
+            last,
+        } = seg;
+        let seq = self.head.seq + 1;
+        let now = SystemTime::now();
+        let result = writer.finish(&self.info.store, seq, self.head.hash, clock::unix_secs(now));
+        let (buf, sealed) = match result {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                return Err(io_at(&temp)(e));
+            }
+        };
+        let file = buf.into_inner().map_err(|e| io_at(&temp)(e.into_error()))?;
+        let name = layout::segment_name(seq, &sealed.sha256);
+        durable::commit(file, &temp, &self.segments, &name).map_err(io_at(&temp))?;
+        let event = Event::Segment {
+            file: name,
+            sha256: sealed.sha256,
+            size: sealed.size,
+            content_sha256: sealed.content_sha256,
+            content_size: sealed.content_size,
+            first: first.unwrap_or_default(),
+            last,
+            spans: segment::spans_of(&sealed.manifest.members),
+        };
+        self.commit_record(event)
+    }
+
+    /// Commit an event record.
+    pub fn append(&mut self, event: Event) -> Result<Record, StoreError> {
+        self.commit_record(event)
+    }
+
+    fn commit_record(&mut self, event: Event) -> Result<Record, StoreError> {
+        let record = Record {
+            v: logkeep_format::FORMAT_VERSION,
+            seq: self.head.seq + 1,
+            prev: self.head.hash,
+            store: self.info.store.clone(),
+            wall: clock::wall_now(),
+            mono_ns: clock::boot_ns(),
+            host: self.host.clone(),
+            event,
+        };
+        let bytes = record.to_bytes();
+        let name = layout::record_name(record.seq);
+        durable::write_atomic(&self.chain, &name, &bytes)
+            .map_err(io_at(&self.chain.join(&name)))?;
+        self.head = Head {
+            seq: record.seq,
+            hash: Sha256::of(&bytes),
+        };
+        self.write_head()?;
+        Ok(record)
+    }
+
+    fn write_head(&self) -> Result<(), StoreError> {
+        if self.head.seq == 0 {
+            return Ok(());
+        }
+        let mut bytes = serde_json::to_vec(&self.head).unwrap_or_default();
+        bytes.push(b'\n');
+        durable::write_atomic(&self.root, layout::HEAD_FILE, &bytes)
+            .map_err(io_at(&self.root.join(layout::HEAD_FILE)))
+    }
+}
+
+/// Create an empty store at `root`.
+fn init(root: &Path) -> Result<(), StoreError> {
+    fs::create_dir_all(root).map_err(io_at(root))?;
+    for d in [layout::CHAIN_DIR, layout::SEGMENTS_DIR] {
+        let p = root.join(d);
+        fs::create_dir_all(&p).map_err(io_at(&p))?;
+    }
+    let mut id = [0u8; 16];
+    rustix::rand::getrandom(&mut id, rustix::rand::GetRandomFlags::empty())
+        .map_err(|e| io_at(root)(e.into()))?;
+    let info = StoreInfo {
+        format: "logkeep-store".into(),
+        v: logkeep_format::FORMAT_VERSION,
+        store: hex::encode(id),
+        created: clock::wall_now(),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&info).unwrap_or_default();
+    bytes.push(b'\n');
+    durable::write_atomic(root, layout::STORE_FILE, &bytes).map_err(io_at(root))?;
+    durable::sync_dir(root).map_err(io_at(root))?;
+    if let Some(parent) = root.parent() {
+        let _ = durable::sync_dir(parent);
+    }
+    Ok(())
+}
