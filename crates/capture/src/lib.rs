@@ -1,5 +1,5 @@
 //! File capture: which files a source names, which generation each one is, and which bytes of
-//! it have not been captured yet.
+//! it have not been captured yet — through rotation, truncation, deletion and restarts.
 //!
 //! The [`Tracker`] is synchronous and owns one open descriptor per file generation it follows.
 //! A poll re-resolves every pattern (the filesystem is the truth; change notifications only
@@ -7,13 +7,26 @@
 //! with positioned reads in large chunks and hands every chunk to a [`ChunkSink`]. It never
 //! looks at lines: bytes are bytes.
 //!
-//! A file is identified by `(st_dev, st_ino)`. A generation is one identity as logkeep followed
-//! it from offset 0; a file that shrinks below what was read is a new generation (and an event,
-//! since logs do not shrink by themselves). Positions here run ahead of what is durable: the
-//! sink reports commits with [`Tracker::committed`], and [`Tracker::rewind`] returns every file
-//! to its committed position when a segment could not be written.
+//! Identity: a file is `(st_dev, st_ino)` plus its content fingerprint (the first bytes and the
+//! bytes just before our position, see [`copies::Fingerprint`]). A generation is one identity
+//! followed from offset 0. A file that shrinks below our position, or whose fingerprint no
+//! longer matches, is a new generation; before switching, the rotated copy (`copytruncate`'s
+//! copy, or its `.gz`) is searched and the old generation's tail read from it. If there is no
+//! copy, the chain gets a `tamper` record, because logs do not shrink by themselves.
+//!
+//! Because the descriptor stays open, a renamed or deleted file is read to its end; a file that
+//! left its path is closed once it has been idle for [`TrackerOptions::linger`] and everything
+//! read from it is committed.
+//!
+//! Positions here run ahead of what is durable: the sink reports commits with
+//! [`Tracker::committed`], and [`Tracker::rewind`] returns every file to its committed position
+//! when a segment could not be written.
 
+pub mod copies;
+
+use copies::{Fingerprint, Verdict};
 use logkeep_format::segment::ChunkOrigin;
+use logkeep_format::{Event, HEAD_LEN, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
@@ -39,77 +52,55 @@ pub struct Known {
     pub source: String,
     /// Path last read at.
     pub path: String,
+    /// st_dev.
+    pub dev: u64,
+    /// st_ino.
+    pub ino: u64,
     /// Committed end.
     pub end: u64,
-}
-
-/// Something capture noticed that belongs in the chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
-    /// A file shrank below what was captured, or vanished, outside a rotation.
-    Tamper {
-        /// Source id.
-        source: String,
-        /// Path.
-        path: String,
-        /// st_dev.
-        dev: u64,
-        /// st_ino.
-        ino: u64,
-        /// Generation that was being captured.
-        gen_id: u64,
-        /// Bytes captured (read) from it.
-        captured: u64,
-        /// Size now, `None` if gone.
-        size_now: Option<u64>,
-        /// `truncated` or `deleted`.
-        what: String,
-    },
-    /// Bytes that could not be read.
-    Gap {
-        /// Source id.
-        source: String,
-        /// Path.
-        path: String,
-        /// st_dev.
-        dev: u64,
-        /// st_ino.
-        ino: u64,
-        /// Generation.
-        gen_id: u64,
-        /// First byte not captured.
-        from: u64,
-        /// Size last seen.
-        size_seen: Option<u64>,
-        /// Why.
-        reason: String,
-    },
+    /// SHA-256 of the first `min(end, HEAD_LEN)` bytes.
+    pub head: Sha256,
 }
 
 /// Receives what a poll reads.
 pub trait ChunkSink {
     /// A chunk of bytes of one generation at `origin.start`.
     fn chunk(&mut self, origin: &ChunkOrigin<'_>, data: &[u8]) -> io::Result<()>;
-    /// Something for the chain. Chunks handed over before it precede it in the chain.
-    fn notice(&mut self, notice: Notice) -> io::Result<()>;
+    /// An event for the chain (`tamper`, `gap` or `closed`). Chunks handed over before it
+    /// precede it in the chain.
+    fn notice(&mut self, event: Event) -> io::Result<()>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Left {
+    /// Renamed away (still linked) or replaced by another file at the path.
+    Rotated,
+    /// Unlinked, but a rotated copy (e.g. the `.gz`) exists.
+    Compressed,
+    /// Unlinked with no copy: reported as tamper.
+    Deleted,
 }
 
 struct Tracked {
     source: String,
     path: String,
-    dev: u64,
-    ino: u64,
+    key: (u64, u64),
     gen_id: u64,
-    /// Next byte to read.
-    pos: u64,
+    /// Next byte to read; `fp.pos` always equals it.
+    fp: Fingerprint,
     /// Bytes durable in the chain.
     committed: u64,
     file: File,
-    /// When a scan last found the file under a configured pattern.
-    last_seen: Instant,
-    /// Whether the file was found by the scan at least once (it may be followed before that
-    /// only when resumed; used to tell a deletion from a rotation away).
-    warned: bool,
+    /// Whether the latest scan found the file under a configured pattern.
+    seen: bool,
+    /// Size at the previous poll, to check the fingerprint only when something changed.
+    last_size: u64,
+    last_growth: Instant,
+    /// Set once the file is known to have left its path.
+    left: Option<Left>,
+    /// Whether it was seen under another name than the first (a rotated file the patterns
+    /// also match); its deletion later is the rotation's expiry, not tampering.
+    renamed: bool,
 }
 
 /// Tuning for a [`Tracker`].
@@ -117,10 +108,13 @@ struct Tracked {
 pub struct TrackerOptions {
     /// Bytes read per chunk (and per segment member).
     pub chunk_bytes: usize,
-    /// How long a file that no longer matches any pattern (renamed away or deleted) is still
-    /// read through its open descriptor before it is closed, for writers that keep writing to
-    /// it until they reopen.
+    /// How long a file that left its path (renamed away or deleted) must have been idle before
+    /// it is closed, for writers that keep writing to it until they reopen.
     pub linger: Duration,
+    /// Whether files ending in `.gz` that match a pattern are captured as files of their own.
+    /// They are rotated copies of plain files in nearly every setup, so by default they are
+    /// only read to recover bytes a plain generation had not yet been read for.
+    pub capture_compressed: bool,
 }
 
 impl Default for TrackerOptions {
@@ -128,6 +122,7 @@ impl Default for TrackerOptions {
         TrackerOptions {
             chunk_bytes: 1 << 20,
             linger: Duration::from_secs(10),
+            capture_compressed: false,
         }
     }
 }
@@ -141,12 +136,31 @@ pub struct PollStats {
     pub files: usize,
 }
 
+/// A followed file, for status displays.
+#[derive(Debug, Clone)]
+pub struct FileState {
+    /// Source id.
+    pub source: String,
+    /// Path.
+    pub path: String,
+    /// (dev, ino).
+    pub key: (u64, u64),
+    /// Generation.
+    pub gen_id: u64,
+    /// Bytes read.
+    pub pos: u64,
+    /// Bytes committed.
+    pub committed: u64,
+}
+
 /// Follows every file of every source. See the crate documentation.
 pub struct Tracker {
     sources: Vec<SourceSpec>,
     opts: TrackerOptions,
     files: HashMap<(u64, u64), Tracked>,
+    /// Generations the chain says were being followed, not yet found again.
     known: HashMap<(u64, u64), Known>,
+    resumed: bool,
     next_gen: u64,
     buf: Vec<u8>,
     complained: HashSet<String>,
@@ -156,29 +170,117 @@ fn wall(t: SystemTime) -> String {
     humantime::format_rfc3339_nanos(t).to_string()
 }
 
+/// Hand `data` (read at `fp.pos`) to the sink as one chunk and account for it.
+fn emit(
+    sink: &mut dyn ChunkSink,
+    source: &str,
+    path: &str,
+    key: (u64, u64),
+    gen_id: u64,
+    fp: &mut Fingerprint,
+    data: &[u8],
+) -> io::Result<()> {
+    let start = fp.pos;
+    fp.update(data, HEAD_LEN as usize);
+    let now = SystemTime::now();
+    let read_at = wall(now);
+    let origin = ChunkOrigin {
+        source,
+        path,
+        dev: key.0,
+        ino: key.1,
+        gen_id,
+        start,
+        head: Sha256::of(&fp.head),
+        read_at: &read_at,
+        read_unix: now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    };
+    sink.chunk(&origin, data)
+}
+
+fn read_exact_at(file: &File, len: usize, at: u64) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let mut n = 0;
+    while n < len {
+        match file.read_at(&mut buf[n..], at + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// Whether `file` still holds our fingerprint's bytes at the same offsets.
+fn still_matches(file: &File, fp: &Fingerprint) -> io::Result<bool> {
+    if fp.pos == 0 {
+        return Ok(true);
+    }
+    if read_exact_at(file, fp.head.len(), 0)? != fp.head {
+        return Ok(false);
+    }
+    let start = fp.pos - fp.tail.len() as u64;
+    Ok(read_exact_at(file, fp.tail.len(), start)? == fp.tail)
+}
+
+/// Rebuild a fingerprint from the file itself, for a generation resumed at `end` whose head
+/// digest is `head`; `None` if the file's content does not match (another file took the inode).
+fn refingerprint(file: &File, end: u64, head: &Sha256) -> io::Result<Option<Fingerprint>> {
+    let hl = end.min(HEAD_LEN) as usize;
+    let h = read_exact_at(file, hl, 0)?;
+    if h.len() != hl || Sha256::of(&h) != *head {
+        return Ok(None);
+    }
+    let tl = end.min(copies::TAIL_LEN as u64) as usize;
+    let t = read_exact_at(file, tl, end - tl as u64)?;
+    if t.len() != tl {
+        return Ok(None);
+    }
+    Ok(Some(Fingerprint {
+        head: h,
+        tail: t,
+        pos: end,
+    }))
+}
+
 impl Tracker {
     /// A tracker for `sources`, resuming the generations the chain knows.
     pub fn new(
         sources: Vec<SourceSpec>,
-        known: impl IntoIterator<Item = ((u64, u64), Known)>,
+        known: impl IntoIterator<Item = Known>,
         max_gen: u64,
         opts: TrackerOptions,
     ) -> Tracker {
         let buf = vec![0u8; opts.chunk_bytes];
+        // Several generations may have had one (dev, ino) over time; the newest one counts.
+        let mut by_key: HashMap<(u64, u64), Known> = HashMap::new();
+        for k in known {
+            match by_key.get(&(k.dev, k.ino)) {
+                Some(old) if old.gen_id > k.gen_id => {}
+                _ => {
+                    by_key.insert((k.dev, k.ino), k);
+                }
+            }
+        }
         Tracker {
             sources,
             opts,
             files: HashMap::new(),
-            known: known.into_iter().collect(),
+            known: by_key,
+            resumed: false,
             next_gen: max_gen + 1,
             buf,
             complained: HashSet::new(),
         }
     }
 
-    /// Mark positions durable: every generation in `spans` is committed up to its span's end.
+    /// Mark positions durable: `(dev, ino, gen_id, end)` for every committed span.
     pub fn committed(&mut self, spans: impl IntoIterator<Item = (u64, u64, u64, u64)>) {
-        // (dev, ino, gen_id, end)
         for (dev, ino, gen_id, end) in spans {
             if let Some(t) = self.files.get_mut(&(dev, ino))
                 && t.gen_id == gen_id
@@ -188,29 +290,52 @@ impl Tracker {
         }
     }
 
-    /// Forget everything read but not committed: the next poll reads it again.
+    /// Forget everything read but not committed: the next poll reads it again. Fingerprints
+    /// are rebuilt from the files at the committed positions.
     pub fn rewind(&mut self) {
-        for t in self.files.values_mut() {
-            t.pos = t.committed;
+        let mut lost = Vec::new();
+        for (key, t) in self.files.iter_mut() {
+            if t.fp.pos == t.committed {
+                continue;
+            }
+            match refingerprint(
+                &t.file,
+                t.committed,
+                &Sha256::of(&t.fp.head[..t.committed.min(HEAD_LEN) as usize]),
+            ) {
+                Ok(Some(fp)) => t.fp = fp,
+                _ => lost.push(*key),
+            }
+        }
+        for key in lost {
+            // Cannot happen for a file that only grows; if it does, start the file over as a
+            // new generation rather than guess.
+            if let Some(mut t) = self.files.remove(&key) {
+                tracing::warn!(path = %t.path, "cannot return to the committed position; following as a new generation");
+                t.gen_id = self.next_gen;
+                self.next_gen += 1;
+                t.fp = Fingerprint::default();
+                t.committed = 0;
+                self.files.insert(key, t);
+            }
         }
     }
 
-    /// Files currently followed: (source, path, gen, position, committed).
-    pub fn positions(&self) -> Vec<(String, String, u64, u64, u64)> {
-        let mut v: Vec<_> = self
+    /// Files currently followed.
+    pub fn files(&self) -> Vec<FileState> {
+        let mut v: Vec<FileState> = self
             .files
             .values()
-            .map(|t| {
-                (
-                    t.source.clone(),
-                    t.path.clone(),
-                    t.gen_id,
-                    t.pos,
-                    t.committed,
-                )
+            .map(|t| FileState {
+                source: t.source.clone(),
+                path: t.path.clone(),
+                key: t.key,
+                gen_id: t.gen_id,
+                pos: t.fp.pos,
+                committed: t.committed,
             })
             .collect();
-        v.sort();
+        v.sort_by(|a, b| (&a.source, &a.path).cmp(&(&b.source, &b.path)));
         v
     }
 
@@ -218,7 +343,14 @@ impl Tracker {
     /// single files are logged and do not stop the others.
     pub fn poll(&mut self, sink: &mut dyn ChunkSink) -> io::Result<PollStats> {
         let now = Instant::now();
-        self.scan(now, sink)?;
+        for t in self.files.values_mut() {
+            t.seen = false;
+        }
+        self.scan(sink)?;
+        if !self.resumed {
+            self.resume_missing(sink)?;
+            self.resumed = true;
+        }
         let mut stats = PollStats::default();
         let mut keys: Vec<(u64, u64)> = self.files.keys().copied().collect();
         keys.sort_by(|a, b| self.files[a].path.cmp(&self.files[b].path));
@@ -229,7 +361,7 @@ impl Tracker {
         Ok(stats)
     }
 
-    fn scan(&mut self, now: Instant, sink: &mut dyn ChunkSink) -> io::Result<()> {
+    fn scan(&mut self, sink: &mut dyn ChunkSink) -> io::Result<()> {
         let mut claimed: HashSet<(u64, u64)> = HashSet::new();
         for si in 0..self.sources.len() {
             for pi in 0..self.sources[si].patterns.len() {
@@ -250,7 +382,11 @@ impl Tracker {
                             continue;
                         }
                     };
-                    self.found(si, &path, now, &mut claimed, sink)?;
+                    if !self.opts.capture_compressed && path.extension().is_some_and(|e| e == "gz")
+                    {
+                        continue;
+                    }
+                    self.found(si, &path, &mut claimed, sink)?;
                 }
             }
         }
@@ -268,7 +404,6 @@ impl Tracker {
         &mut self,
         si: usize,
         path: &Path,
-        now: Instant,
         claimed: &mut HashSet<(u64, u64)>,
         sink: &mut dyn ChunkSink,
     ) -> io::Result<()> {
@@ -295,62 +430,239 @@ impl Tracker {
             return Ok(()); // the same file through another pattern or source: captured once
         }
         if let Some(t) = self.files.get_mut(&key) {
-            t.last_seen = now;
+            t.seen = true;
             if t.path != path_str {
                 tracing::info!(from = %t.path, to = %path_str, gen_id = t.gen_id, "file renamed");
                 t.path = path_str;
+                t.renamed = true;
             }
             return Ok(());
         }
         let file = match File::open(path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Renamed between the stat and the open: find it by identity among its
+                // siblings, or record that it is gone.
+                return self.vanished(si, path, &path_str, key, meta.len(), sink);
+            }
             Err(e) => {
                 self.complain(&path_str, format_args!("cannot open: {e}"));
                 return Ok(());
             }
         };
-        let fmeta = file.metadata()?;
-        if (fmeta.dev(), fmeta.ino()) != key {
+        self.follow(si, file, path_str, key, true, sink)
+    }
+
+    fn vanished(
+        &mut self,
+        si: usize,
+        path: &Path,
+        path_str: &str,
+        key: (u64, u64),
+        size: u64,
+        sink: &mut dyn ChunkSink,
+    ) -> io::Result<()> {
+        if let Some(p) = copies::find_by_identity(path, key)
+            && let Ok(f) = File::open(&p)
+            && let Some(s) = p.to_str()
+        {
+            return self.follow(si, f, s.to_owned(), key, false, sink);
+        }
+        if size == 0 && !self.known.contains_key(&key) {
+            return Ok(());
+        }
+        tracing::error!(
+            path = path_str,
+            size,
+            "file vanished before it could be opened"
+        );
+        sink.notice(Event::Gap {
+            source: self.sources[si].id.clone(),
+            path: path_str.to_owned(),
+            dev: key.0,
+            ino: key.1,
+            gen_id: 0,
+            from: 0,
+            size_seen: Some(size),
+            reason: "vanished before it could be opened".into(),
+        })
+    }
+
+    /// Start following an open file: resume its generation if the chain knows it, else a new one.
+    fn follow(
+        &mut self,
+        si: usize,
+        file: File,
+        path: String,
+        key: (u64, u64),
+        seen: bool,
+        sink: &mut dyn ChunkSink,
+    ) -> io::Result<()> {
+        let meta = file.metadata()?;
+        if (meta.dev(), meta.ino()) != key {
             return Ok(()); // replaced between stat and open; the next poll sees the new one
         }
-        self.complained.remove(&path_str);
-        let source = self.sources[si].id.clone();
-        let (gen_id, pos) = match self.known.remove(&key) {
-            Some(k) if fmeta.len() >= k.end => (k.gen_id, k.end),
-            Some(k) => {
-                sink.notice(Notice::Tamper {
-                    source: k.source.clone(),
-                    path: path_str.clone(),
-                    dev: key.0,
-                    ino: key.1,
-                    gen_id: k.gen_id,
-                    captured: k.end,
-                    size_now: Some(fmeta.len()),
-                    what: "truncated".into(),
-                })?;
-                tracing::warn!(path = %path_str, captured = k.end, size = fmeta.len(), "file shrank below what was captured while logkeep was stopped");
-                (self.new_gen(), 0)
+        self.complained.remove(&path);
+        let mut source = self.sources[si].id.clone();
+        let mut resumed = None;
+        if let Some(k) = self.known.remove(&key) {
+            match refingerprint(&file, k.end, &k.head)? {
+                Some(fp) if meta.len() >= k.end => {
+                    source = k.source.clone();
+                    resumed = Some((k.gen_id, fp));
+                }
+                _ => {
+                    // Shrunk or different content while logkeep was stopped.
+                    self.known.insert(key, k.clone());
+                    self.finish_known_elsewhere(&k, Some(&path), sink)?;
+                    self.known.remove(&key);
+                }
             }
-            None => (self.new_gen(), 0),
+        }
+        let (gen_id, fp) = match resumed {
+            Some(x) => x,
+            None => (self.new_gen(), Fingerprint::default()),
         };
-        tracing::debug!(path = %path_str, gen_id, pos, "following");
+        tracing::debug!(path = %path, gen_id, pos = fp.pos, "following");
+        let committed = fp.pos;
         self.files.insert(
             key,
             Tracked {
                 source,
-                path: path_str,
-                dev: key.0,
-                ino: key.1,
+                path,
+                key,
                 gen_id,
-                pos,
-                committed: pos,
+                fp,
+                committed,
                 file,
-                last_seen: now,
-                warned: false,
+                seen,
+                last_size: meta.len(),
+                last_growth: Instant::now(),
+                left: if seen { None } else { Some(Left::Rotated) },
+                renamed: !seen,
             },
         );
         Ok(())
+    }
+
+    /// After the first scan: generations the chain was following that no pattern matched any
+    /// more. They were rotated (or deleted) while logkeep was stopped; find them and finish them.
+    fn resume_missing(&mut self, sink: &mut dyn ChunkSink) -> io::Result<()> {
+        let mut missing: Vec<Known> = self.known.values().cloned().collect();
+        missing.sort_by_key(|k| k.gen_id);
+        for k in missing {
+            let key = (k.dev, k.ino);
+            let si = self.sources.iter().position(|s| s.id == k.source);
+            // Renamed: same identity among the siblings of its last path.
+            if let Some(si) = si
+                && let Some(p) = copies::find_by_identity(Path::new(&k.path), key)
+                && let Ok(f) = File::open(&p)
+                && let Some(s) = p.to_str()
+            {
+                let s = s.to_owned();
+                tracing::info!(from = %k.path, to = %s, gen_id = k.gen_id, "found a generation rotated while logkeep was stopped");
+                self.follow(si, f, s, key, false, sink)?;
+                if self.files.contains_key(&key) {
+                    continue;
+                }
+            }
+            if self.known.contains_key(&key) {
+                self.finish_known_elsewhere(&k, None, sink)?;
+                self.known.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    /// A known generation's file is gone or is no longer the same content: read what is
+    /// missing from a rotated copy if there is one, else record the gap.
+    fn finish_known_elsewhere(
+        &mut self,
+        k: &Known,
+        replaced_at: Option<&str>,
+        sink: &mut dyn ChunkSink,
+    ) -> io::Result<()> {
+        let key = (k.dev, k.ino);
+        // Without the bytes in memory, match copies by the recorded head digest alone.
+        let mut found = None;
+        for (p, m) in copies::siblings(Path::new(&k.path)) {
+            let hl = k.end.min(HEAD_LEN) as usize;
+            let Ok(f) = File::open(&p) else { continue };
+            let head = if p.extension().is_some_and(|e| e == "gz") {
+                let mut r = flate2::read::MultiGzDecoder::new(io::BufReader::new(f));
+                let mut h = vec![0u8; hl];
+                let mut n = 0;
+                while n < hl {
+                    match io::Read::read(&mut r, &mut h[n..]) {
+                        Ok(0) | Err(_) => break,
+                        Ok(x) => n += x,
+                    }
+                }
+                h.truncate(n);
+                h
+            } else {
+                read_exact_at(&f, hl, 0)?
+            };
+            if head.len() == hl && Sha256::of(&head) == k.head && (m.dev(), m.ino()) != key {
+                found = Some(p);
+                break;
+            }
+        }
+        let mut fp = Fingerprint {
+            head: Vec::new(),
+            tail: Vec::new(),
+            pos: k.end,
+        };
+        if let Some(copy) = &found {
+            let path = copy.to_string_lossy().into_owned();
+            let buf = &mut self.buf;
+            let read = copies::read_from(copy, k.end, buf, &mut |_, data| {
+                emit(sink, &k.source, &path, key, k.gen_id, &mut fp, data)
+            })?;
+            tracing::info!(copy = %path, gen_id = k.gen_id, bytes = read, "finished a generation from its rotated copy");
+            sink.notice(Event::Closed {
+                source: k.source.clone(),
+                path,
+                dev: k.dev,
+                ino: k.ino,
+                gen_id: k.gen_id,
+                end: k.end + read,
+                reason: "rotated".into(),
+            })?;
+            return Ok(());
+        }
+        match replaced_at {
+            Some(p) => {
+                tracing::warn!(
+                    path = p,
+                    gen_id = k.gen_id,
+                    "file shrank or was rewritten while logkeep was stopped, and no rotated copy holds the rest"
+                );
+                sink.notice(Event::Tamper {
+                    source: k.source.clone(),
+                    path: p.to_owned(),
+                    dev: k.dev,
+                    ino: k.ino,
+                    gen_id: k.gen_id,
+                    captured: k.end,
+                    size_now: std::fs::metadata(p).ok().map(|m| m.len()),
+                    what: "truncated".into(),
+                })
+            }
+            None => {
+                tracing::warn!(path = %k.path, gen_id = k.gen_id, "file gone while logkeep was stopped and no rotated copy found");
+                sink.notice(Event::Gap {
+                    source: k.source.clone(),
+                    path: k.path.clone(),
+                    dev: k.dev,
+                    ino: k.ino,
+                    gen_id: k.gen_id,
+                    from: k.end,
+                    size_seen: None,
+                    reason: "file gone while logkeep was stopped; no rotated copy found, bytes after this offset (if any) are lost".into(),
+                })
+            }
+        }
     }
 
     fn new_gen(&mut self) -> u64 {
@@ -365,7 +677,7 @@ impl Tracker {
         now: Instant,
         sink: &mut dyn ChunkSink,
     ) -> io::Result<u64> {
-        let Some(t) = self.files.get_mut(&key) else {
+        let Some(t) = self.files.get(&key) else {
             return Ok(0);
         };
         let meta = match t.file.metadata() {
@@ -375,30 +687,18 @@ impl Tracker {
                 return Ok(0);
             }
         };
-        if meta.len() < t.pos {
-            let notice = Notice::Tamper {
-                source: t.source.clone(),
-                path: t.path.clone(),
-                dev: t.dev,
-                ino: t.ino,
-                gen_id: t.gen_id,
-                captured: t.pos,
-                size_now: Some(meta.len()),
-                what: "truncated".into(),
-            };
-            tracing::warn!(path = %t.path, captured = t.pos, size = meta.len(), "file shrank below what was captured");
-            t.gen_id = self.next_gen;
-            self.next_gen += 1;
-            t.pos = 0;
-            t.committed = 0;
-            sink.notice(notice)?;
+        let size = meta.len();
+        let changed = size != t.last_size;
+        if size < t.fp.pos || (changed && !still_matches(&t.file, &t.fp)?) {
+            self.restart_generation(key, size, sink)?;
         }
         let Some(t) = self.files.get_mut(&key) else {
             return Ok(0);
         };
+        t.last_size = size;
         let mut total = 0u64;
         loop {
-            let n = match t.file.read_at(&mut self.buf, t.pos) {
+            let n = match t.file.read_at(&mut self.buf, t.fp.pos) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -409,50 +709,151 @@ impl Tracker {
             if n == 0 {
                 break;
             }
-            let now_wall = SystemTime::now();
-            let read_at = wall(now_wall);
-            let origin = ChunkOrigin {
-                source: &t.source,
-                path: &t.path,
-                dev: t.dev,
-                ino: t.ino,
-                gen_id: t.gen_id,
-                start: t.pos,
-                read_at: &read_at,
-                read_unix: now_wall
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0),
-            };
-            sink.chunk(&origin, &self.buf[..n])?;
-            t.pos += n as u64;
+            emit(
+                sink,
+                &t.source,
+                &t.path,
+                t.key,
+                t.gen_id,
+                &mut t.fp,
+                &self.buf[..n],
+            )?;
             total += n as u64;
         }
-        let gone = now.duration_since(t.last_seen) > Duration::ZERO;
-        if gone {
-            // No pattern matched the file in this poll: rotated away or deleted.
-            if meta.nlink() == 0 && !t.warned {
-                t.warned = true;
-                let notice = Notice::Tamper {
+        if total > 0 {
+            t.last_growth = now;
+        }
+        if !t.seen {
+            self.left_path(key, meta.nlink(), now, sink)?;
+        }
+        Ok(total)
+    }
+
+    /// The file no longer holds what we read from it: finish the old generation from its
+    /// rotated copy (copytruncate), or report the truncation; then follow it as a new one.
+    fn restart_generation(
+        &mut self,
+        key: (u64, u64),
+        size: u64,
+        sink: &mut dyn ChunkSink,
+    ) -> io::Result<()> {
+        let Some(t) = self.files.get_mut(&key) else {
+            return Ok(());
+        };
+        let what = if size < t.fp.pos {
+            "truncated"
+        } else {
+            "rewritten"
+        };
+        match copies::find_copy(Path::new(&t.path), key, &t.fp) {
+            Some(copy) => {
+                let path = copy.path.to_string_lossy().into_owned();
+                let before = t.fp.pos;
+                if copy.verdict == Verdict::Match {
+                    let (source, gen_id) = (t.source.clone(), t.gen_id);
+                    let fp = &mut t.fp;
+                    let from = fp.pos;
+                    copies::read_from(&copy.path, from, &mut self.buf, &mut |_, data| {
+                        emit(sink, &source, &path, key, gen_id, fp, data)
+                    })?;
+                }
+                tracing::info!(path = %t.path, copy = %path, gen_id = t.gen_id, tail = t.fp.pos - before, "copytruncate rotation: finished the generation from its copy");
+                // The old generation ends here; its record says where its rest went.
+                let closed = Event::Closed {
+                    source: t.source.clone(),
+                    path,
+                    dev: key.0,
+                    ino: key.1,
+                    gen_id: t.gen_id,
+                    end: t.fp.pos,
+                    reason: "rotated".into(),
+                };
+                sink.notice(closed)?;
+            }
+            None => {
+                tracing::warn!(path = %t.path, captured = t.fp.pos, size, "file {what} outside a rotation");
+                let notice = Event::Tamper {
                     source: t.source.clone(),
                     path: t.path.clone(),
-                    dev: t.dev,
-                    ino: t.ino,
+                    dev: key.0,
+                    ino: key.1,
                     gen_id: t.gen_id,
-                    captured: t.pos,
+                    captured: t.fp.pos,
+                    size_now: Some(size),
+                    what: what.into(),
+                };
+                sink.notice(notice)?;
+            }
+        }
+        let gen_id = self.new_gen();
+        if let Some(t) = self.files.get_mut(&key) {
+            t.gen_id = gen_id;
+            t.fp = Fingerprint::default();
+            t.committed = 0;
+        }
+        Ok(())
+    }
+
+    /// The file was not found under any pattern in this poll.
+    fn left_path(
+        &mut self,
+        key: (u64, u64),
+        nlink: u64,
+        now: Instant,
+        sink: &mut dyn ChunkSink,
+    ) -> io::Result<()> {
+        let linger = self.opts.linger;
+        let Some(t) = self.files.get_mut(&key) else {
+            return Ok(());
+        };
+        if t.left.is_none() {
+            // It was at its path in the previous poll: renamed away, replaced, or deleted.
+            let left = if nlink > 0 || t.renamed {
+                Left::Rotated
+            } else {
+                match copies::find_copy(Path::new(&t.path), key, &t.fp) {
+                    Some(_) => Left::Compressed,
+                    None if t.fp.pos == 0 => Left::Rotated, // empty file: nothing was lost
+                    None => Left::Deleted,
+                }
+            };
+            t.left = Some(left);
+            if left == Left::Deleted {
+                tracing::warn!(path = %t.path, captured = t.fp.pos, "file deleted outside a rotation");
+                let notice = Event::Tamper {
+                    source: t.source.clone(),
+                    path: t.path.clone(),
+                    dev: key.0,
+                    ino: key.1,
+                    gen_id: t.gen_id,
+                    captured: t.fp.pos,
                     size_now: None,
                     what: "deleted".into(),
                 };
-                tracing::warn!(path = %t.path, "file deleted");
                 sink.notice(notice)?;
             }
-            let t = &self.files[&key];
-            if now.duration_since(t.last_seen) >= self.opts.linger && t.pos == t.committed {
-                tracing::debug!(path = %t.path, gen_id = t.gen_id, "closing file no longer matched");
-                self.files.remove(&key);
-            }
         }
-        Ok(total)
+        let Some(t) = self.files.get(&key) else {
+            return Ok(());
+        };
+        if now.duration_since(t.last_growth) >= linger && t.fp.pos == t.committed {
+            let reason = match t.left {
+                Some(Left::Deleted) => "deleted",
+                _ => "rotated",
+            };
+            tracing::debug!(path = %t.path, gen_id = t.gen_id, reason, "closing");
+            sink.notice(Event::Closed {
+                source: t.source.clone(),
+                path: t.path.clone(),
+                dev: key.0,
+                ino: key.1,
+                gen_id: t.gen_id,
+                end: t.fp.pos,
+                reason: reason.into(),
+            })?;
+            self.files.remove(&key);
+        }
+        Ok(())
     }
 }
 

@@ -66,7 +66,13 @@ pub struct Span {
     pub start: u64,
     /// One past the last byte offset captured.
     pub end: u64,
+    /// SHA-256 of the generation's first `min(end, HEAD_LEN)` bytes: with `dev` and `ino`, how
+    /// logkeep recognises the file again after a restart.
+    pub head: Sha256,
 }
+
+/// How many leading bytes of a generation the `head` digests cover.
+pub const HEAD_LEN: u64 = 1024;
 
 /// A configured source, as recorded in a `config` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +179,24 @@ pub enum Event {
         /// What was seen (`truncated`, `deleted`, ...).
         what: String,
     },
+    /// logkeep stopped following a generation: it was rotated away or deleted, read to its end
+    /// and left idle. Rotation history, and the end of what is expected of that generation.
+    Closed {
+        /// Source id.
+        source: String,
+        /// Path it was last seen at.
+        path: String,
+        /// st_dev.
+        dev: u64,
+        /// st_ino.
+        ino: u64,
+        /// Generation.
+        gen_id: u64,
+        /// Bytes captured, all of them committed.
+        end: u64,
+        /// `rotated`, `deleted`, `replaced` or `gone`.
+        reason: String,
+    },
     /// A segment left without its record by a crash was checked and committed on restart.
     Recovered {
         /// File name inside `segments/` of the segment committed by the previous record.
@@ -193,6 +217,7 @@ impl Event {
             Event::Heartbeat {} => "heartbeat",
             Event::Gap { .. } => "gap",
             Event::Tamper { .. } => "tamper",
+            Event::Closed { .. } => "closed",
             Event::Recovered { .. } => "recovered",
         }
     }

@@ -58,6 +58,8 @@ pub struct Member {
     pub end: u64,
     /// SHA-256 of the member's bytes.
     pub sha256: Sha256,
+    /// SHA-256 of the generation's first `min(end, HEAD_LEN)` bytes (see [`Span::head`]).
+    pub head: Sha256,
     /// Wall-clock time of the read, RFC 3339 UTC.
     pub read_at: String,
 }
@@ -77,6 +79,8 @@ pub struct ChunkOrigin<'a> {
     pub gen_id: u64,
     /// Offset of the chunk's first byte in the file.
     pub start: u64,
+    /// SHA-256 of the generation's first `min(start + len, HEAD_LEN)` bytes, chunk included.
+    pub head: Sha256,
     /// Wall-clock time of the read.
     pub read_at: &'a str,
     /// Seconds since the epoch of the read, used as the member's tar mtime.
@@ -147,6 +151,7 @@ impl<W: Write> SegmentWriter<W> {
             start: origin.start,
             end: origin.start + data.len() as u64,
             sha256: Sha256::of(data),
+            head: origin.head,
             read_at: origin.read_at.to_owned(),
         });
         Ok(())
@@ -223,6 +228,7 @@ pub fn spans_of(members: &[Member]) -> Vec<Span> {
             && last.path == m.path
         {
             last.end = m.end;
+            last.head = m.head;
             continue;
         }
         spans.push(Span {
@@ -233,6 +239,7 @@ pub fn spans_of(members: &[Member]) -> Vec<Span> {
             gen_id: m.gen_id,
             start: m.start,
             end: m.end,
+            head: m.head,
         });
     }
     spans

@@ -267,6 +267,19 @@ pub fn verify_store_with(
             Event::Gap { gen_id, .. } if *gen_id != 0 => {
                 gens.entry(*gen_id).or_default().gap = true;
             }
+            Event::Closed { gen_id, end, .. } => {
+                let g = gens.entry(*gen_id).or_default();
+                if g.end != *end {
+                    report.problem(
+                        &rel,
+                        format!(
+                            "closes generation {gen_id} at {end} but {} bytes of it were captured",
+                            g.end
+                        ),
+                    );
+                }
+                g.closed = true;
+            }
             _ => {}
         }
         prev = hash;
@@ -298,6 +311,7 @@ pub fn verify_store_with(
 struct GenState {
     end: u64,
     gap: bool,
+    closed: bool,
 }
 
 fn check_segment(
@@ -384,6 +398,16 @@ fn check_segment(
     }
     for m in &manifest.members {
         let g = gens.entry(m.gen_id).or_default();
+        if g.closed {
+            report.problem(
+                &rel,
+                format!(
+                    "captures generation {} of {} after it was closed",
+                    m.gen_id,
+                    esc(&m.path)
+                ),
+            );
+        }
         if m.start < g.end {
             report.problem(
                 &rel,

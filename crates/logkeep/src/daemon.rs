@@ -7,7 +7,7 @@
 
 use crate::config::Config;
 use anyhow::{Context, Result};
-use logkeep_capture::{ChunkSink, Known, Notice, SourceSpec, Tracker, TrackerOptions};
+use logkeep_capture::{ChunkSink, Known, SourceSpec, Tracker, TrackerOptions};
 use logkeep_format::segment::ChunkOrigin;
 use logkeep_format::{Event, SourceDecl};
 use logkeep_store::{OpenSegment, Store};
@@ -81,47 +81,7 @@ impl ChunkSink for Pipeline<'_> {
         Ok(())
     }
 
-    fn notice(&mut self, notice: Notice) -> io::Result<()> {
-        let event = match notice {
-            Notice::Tamper {
-                source,
-                path,
-                dev,
-                ino,
-                gen_id,
-                captured,
-                size_now,
-                what,
-            } => Event::Tamper {
-                source,
-                path,
-                dev,
-                ino,
-                gen_id,
-                captured,
-                size_now,
-                what,
-            },
-            Notice::Gap {
-                source,
-                path,
-                dev,
-                ino,
-                gen_id,
-                from,
-                size_seen,
-                reason,
-            } => Event::Gap {
-                source,
-                path,
-                dev,
-                ino,
-                gen_id,
-                from,
-                size_seen,
-                reason,
-            },
-        };
+    fn notice(&mut self, event: Event) -> io::Result<()> {
         self.record(event)
     }
 }
@@ -215,28 +175,16 @@ pub fn run(config: &Config) -> Result<()> {
         }
     }
 
-    let known = replay.gens.iter().map(|(gen_id, g)| {
-        (
-            (g.dev, g.ino),
-            Known {
-                gen_id: *gen_id,
-                source: g.source.clone(),
-                path: g.path.clone(),
-                end: g.end,
-            },
-        )
+    let known = replay.gens.iter().map(|(gen_id, g)| Known {
+        gen_id: *gen_id,
+        source: g.source.clone(),
+        path: g.path.clone(),
+        dev: g.dev,
+        ino: g.ino,
+        end: g.end,
+        head: g.head,
     });
-    // Several generations may have had one (dev, ino) over time; the newest one counts.
-    let mut latest: std::collections::HashMap<(u64, u64), Known> = std::collections::HashMap::new();
-    for (k, v) in known {
-        match latest.get(&k) {
-            Some(old) if old.gen_id > v.gen_id => {}
-            _ => {
-                latest.insert(k, v);
-            }
-        }
-    }
-    let mut tracker = Tracker::new(specs, latest, replay.max_gen, TrackerOptions::default());
+    let mut tracker = Tracker::new(specs, known, replay.max_gen, TrackerOptions::default());
 
     let decls: Vec<SourceDecl> = config
         .sources

@@ -66,12 +66,15 @@ pub struct GenPos {
     pub ino: u64,
     /// Bytes `[0, end)` are committed.
     pub end: u64,
+    /// SHA-256 of the first `min(end, HEAD_LEN)` bytes.
+    pub head: Sha256,
 }
 
 /// What replaying the chain found.
 #[derive(Debug, Default)]
 pub struct Replay {
-    /// Committed end of every generation, by generation number.
+    /// Committed end of every generation still followed when the chain ended (not closed, not
+    /// superseded after a truncation), by generation number.
     pub gens: HashMap<u64, GenPos>,
     /// Highest generation number used.
     pub max_gen: u64,
@@ -97,14 +100,30 @@ impl Replay {
                         dev: s.dev,
                         ino: s.ino,
                         end: 0,
+                        head: s.head,
                     });
-                    g.end = g.end.max(s.end);
+                    if s.end >= g.end {
+                        g.end = s.end;
+                        g.head = s.head;
+                    }
                     g.path.clone_from(&s.path);
                 }
             }
             Event::Config { sources, .. } => self.sources = Some(sources.clone()),
-            Event::Gap { gen_id, .. } | Event::Tamper { gen_id, .. } => {
+            Event::Closed { gen_id, .. } => {
+                self.gens.remove(gen_id);
+            }
+            Event::Tamper { gen_id, what, .. } => {
                 self.max_gen = self.max_gen.max(*gen_id);
+                // A truncated or rewritten generation is finished: the file goes on as a new
+                // one. A deleted one is still read through its open descriptor.
+                if what != "deleted" {
+                    self.gens.remove(gen_id);
+                }
+            }
+            Event::Gap { gen_id, .. } => {
+                self.max_gen = self.max_gen.max(*gen_id);
+                self.gens.remove(gen_id);
             }
             _ => {}
         }

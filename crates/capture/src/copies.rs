@@ -1,0 +1,294 @@
+//! Finding the rotated copy of a file generation: the renamed file, the copy `copytruncate`
+//! made, or its `.gz`.
+//!
+//! A copy is recognised by content, not by name: its first bytes must equal the generation's
+//! head, and where it is long enough, the bytes just before our position must equal the last
+//! bytes we read (the tail window). Names only narrow the search to siblings that share the
+//! file's stem (`auth.log` → `auth.log.1`, `auth.log-20261126`, `auth-20261126.log`,
+//! `auth.log.2.gz`).
+
+use flate2::read::MultiGzDecoder;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+/// Length of the tail window compared.
+pub const TAIL_LEN: usize = 1024;
+
+/// What we know of a generation's content, to recognise a copy of it.
+#[derive(Debug, Clone, Default)]
+pub struct Fingerprint {
+    /// The first `min(pos, HEAD_LEN)` bytes.
+    pub head: Vec<u8>,
+    /// The `min(pos, TAIL_LEN)` bytes before `pos`.
+    pub tail: Vec<u8>,
+    /// Bytes read.
+    pub pos: u64,
+}
+
+impl Fingerprint {
+    /// Account for `data` read at `start` (which must equal `pos`).
+    pub fn update(&mut self, data: &[u8], head_len: usize) {
+        if self.head.len() < head_len {
+            let take = (head_len - self.head.len()).min(data.len());
+            self.head.extend_from_slice(&data[..take]);
+        }
+        if data.len() >= TAIL_LEN {
+            self.tail.clear();
+            self.tail.extend_from_slice(&data[data.len() - TAIL_LEN..]);
+        } else {
+            self.tail.extend_from_slice(data);
+            let excess = self.tail.len().saturating_sub(TAIL_LEN);
+            self.tail.drain(..excess);
+        }
+        self.pos += data.len() as u64;
+    }
+}
+
+/// How a candidate compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Same content up to our position (as far as the windows show).
+    Match,
+    /// Different content.
+    Differs,
+    /// Shorter than our position but the head matches: a copy made before our last read, or a
+    /// `.gz` still being written.
+    Prefix,
+}
+
+/// A rotated copy.
+#[derive(Debug, Clone)]
+pub struct Copy {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Whether it is gzip-compressed.
+    pub gz: bool,
+    /// (dev, ino) of the copy.
+    pub key: (u64, u64),
+    /// How it compares.
+    pub verdict: Verdict,
+}
+
+fn is_gz(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "gz")
+}
+
+/// Sibling files of `path` that could be rotated copies of it, newest first.
+pub fn siblings(path: &Path) -> Vec<(PathBuf, std::fs::Metadata)> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Vec::new();
+    };
+    let stem = name.split('.').next().unwrap_or(name);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(PathBuf, std::fs::Metadata)> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n != name && n.starts_with(stem)
+        })
+        .filter_map(|e| {
+            let p = e.path();
+            let m = std::fs::symlink_metadata(&p).ok()?;
+            m.is_file().then_some((p, m))
+        })
+        .collect();
+    out.sort_by_key(|(_, m)| std::cmp::Reverse((m.mtime(), m.mtime_nsec())));
+    out
+}
+
+/// Compare the content of `r` (a stream from offset 0) with `fp`. Reads at most `fp.pos` bytes.
+fn compare_stream(mut r: impl Read, fp: &Fingerprint) -> io::Result<Verdict> {
+    let mut head = vec![0u8; fp.head.len()];
+    let n = read_full(&mut r, &mut head)?;
+    if n < head.len() {
+        return Ok(if head[..n] == fp.head[..n] {
+            Verdict::Prefix
+        } else {
+            Verdict::Differs
+        });
+    }
+    if head != fp.head {
+        return Ok(Verdict::Differs);
+    }
+    let tail_start = fp.pos - fp.tail.len() as u64;
+    let skip = tail_start.saturating_sub(fp.head.len() as u64);
+    let skipped = io::copy(&mut (&mut r).take(skip), &mut io::sink())?;
+    if skipped < skip {
+        return Ok(Verdict::Prefix);
+    }
+    // The windows may overlap when pos < HEAD_LEN + TAIL_LEN; compare what lies past the head.
+    let already = (fp.head.len() as u64).saturating_sub(tail_start) as usize;
+    let mut tail = vec![0u8; fp.tail.len() - already.min(fp.tail.len())];
+    let n = read_full(&mut r, &mut tail)?;
+    if tail[..n] != fp.tail[already..already + n] {
+        return Ok(Verdict::Differs);
+    }
+    Ok(if n < tail.len() {
+        Verdict::Prefix
+    } else {
+        Verdict::Match
+    })
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A truncated gzip stream (still being written) ends early: that is a prefix.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Compare the file at `path` with `fp`.
+pub fn compare(path: &Path, fp: &Fingerprint) -> io::Result<Verdict> {
+    let f = File::open(path)?;
+    if is_gz(path) {
+        compare_stream(MultiGzDecoder::new(io::BufReader::new(f)), fp)
+    } else {
+        compare_stream(io::BufReader::new(f), fp)
+    }
+}
+
+/// The best rotated copy of the generation last seen at `path` with fingerprint `fp`, other
+/// than the file `own` itself.
+pub fn find_copy(path: &Path, own: (u64, u64), fp: &Fingerprint) -> Option<Copy> {
+    if fp.pos == 0 {
+        return None;
+    }
+    let mut prefix: Option<Copy> = None;
+    for (p, m) in siblings(path) {
+        let key = (m.dev(), m.ino());
+        if key == own {
+            continue;
+        }
+        let verdict = match compare(&p, fp) {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        let copy = Copy {
+            gz: is_gz(&p),
+            path: p,
+            key,
+            verdict,
+        };
+        match verdict {
+            Verdict::Match => return Some(copy),
+            Verdict::Prefix if prefix.is_none() => prefix = Some(copy),
+            _ => {}
+        }
+    }
+    prefix
+}
+
+/// The sibling of `path` whose identity is `key` (the same file renamed), if any.
+pub fn find_by_identity(path: &Path, key: (u64, u64)) -> Option<PathBuf> {
+    siblings(path)
+        .into_iter()
+        .find(|(_, m)| (m.dev(), m.ino()) == key)
+        .map(|(p, _)| p)
+}
+
+/// Read the bytes of `copy` from offset `from` to its end, in chunks of `buf`'s size, handing
+/// each to `f(offset, bytes)`.
+pub fn read_from(
+    copy: &Path,
+    from: u64,
+    buf: &mut [u8],
+    f: &mut dyn FnMut(u64, &[u8]) -> io::Result<()>,
+) -> io::Result<u64> {
+    let file = File::open(copy)?;
+    let mut pos = from;
+    if is_gz(copy) {
+        let mut r = MultiGzDecoder::new(io::BufReader::new(file));
+        let skipped = io::copy(&mut (&mut r).take(from), &mut io::sink())?;
+        if skipped < from {
+            return Ok(0);
+        }
+        loop {
+            let n = read_full(&mut r, buf)?;
+            if n == 0 {
+                break;
+            }
+            f(pos, &buf[..n])?;
+            pos += n as u64;
+        }
+    } else {
+        loop {
+            let n = match file.read_at(buf, pos) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                break;
+            }
+            f(pos, &buf[..n])?;
+            pos += n as u64;
+        }
+    }
+    Ok(pos - from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fp(data: &[u8]) -> Fingerprint {
+        let mut f = Fingerprint::default();
+        for c in data.chunks(700) {
+            f.update(c, 1024);
+        }
+        f
+    }
+
+    #[test]
+    fn windows_follow_the_data() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let f = fp(&data);
+        assert_eq!(f.head, data[..1024]);
+        assert_eq!(f.tail, data[5000 - 1024..]);
+        assert_eq!(f.pos, 5000);
+    }
+
+    #[test]
+    fn compare_tells_match_prefix_and_difference() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let f = fp(&data);
+        assert_eq!(compare_stream(&data[..], &f).unwrap(), Verdict::Match);
+        let mut longer = data.clone();
+        longer.extend_from_slice(b"more");
+        assert_eq!(compare_stream(&longer[..], &f).unwrap(), Verdict::Match);
+        assert_eq!(compare_stream(&data[..3000], &f).unwrap(), Verdict::Prefix);
+        let mut other = data.clone();
+        other[4500] ^= 1;
+        assert_eq!(compare_stream(&other[..], &f).unwrap(), Verdict::Differs);
+        // Same header line, different file.
+        let mut same_head = data[..1024].to_vec();
+        same_head.extend(std::iter::repeat_n(b'x', 4000));
+        assert_eq!(
+            compare_stream(&same_head[..], &f).unwrap(),
+            Verdict::Differs
+        );
+        // Short files: windows overlap.
+        let small = fp(b"abc\n");
+        assert_eq!(
+            compare_stream(&b"abc\nde"[..], &small).unwrap(),
+            Verdict::Match
+        );
+        assert_eq!(
+            compare_stream(&b"abd\n"[..], &small).unwrap(),
+            Verdict::Differs
+        );
+    }
+}
