@@ -1,8 +1,11 @@
-//! Verification of a store directory (or a copy of one): every record, every link, every
-//! segment, every byte, and nothing extra.
+//! Verification of a chain and its segments: every record, every link, every segment, every
+//! byte, and nothing extra.
 //!
-//! The walk is by sequence number, so memory does not grow with the length of the chain beyond
-//! one entry per file generation (to check that captured ranges continue each other).
+//! [`ChainChecker`] holds the checks; it is fed one record at a time, each followed by its
+//! segment (or told that the segment is deliberately absent, as in a partial bundle). The store
+//! walker [`verify_store`] feeds it from a directory, by sequence number; the bundle reader feeds
+//! it from a tar stream. Memory does not grow with the length of the chain beyond one entry per
+//! file generation (to check that captured ranges continue each other).
 
 use crate::hash::Sha256;
 use crate::layout::{self, Head, StoreInfo};
@@ -23,24 +26,30 @@ pub struct Problem {
     pub what: String,
 }
 
-/// The result of verifying a store.
+/// The result of a verification.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     /// Store id, if `logkeep-store.json` could be read.
     pub store: Option<String>,
     /// The newest record the chain verified up to (its links, not necessarily its segments).
     pub head: Option<Head>,
+    /// The first record checked (1 for a whole store; later for a partial bundle).
+    pub first_seq: Option<u64>,
     /// Records read.
     pub records: u64,
     /// Segments checked.
     pub segments: u64,
-    /// Captured bytes in those segments.
+    /// Segment records whose segment is deliberately not included (partial bundles).
+    pub segments_omitted: u64,
+    /// Captured bytes in the checked segments.
     pub captured_bytes: u64,
-    /// Sources seen in segments.
+    /// Sources seen in checked segments.
     pub sources: BTreeSet<String>,
-    /// Wall-clock time of the first and last captured read.
+    /// Wall-clock time of the first and last captured read in the checked segments.
     pub time_range: Option<(String, String)>,
-    /// Integrity problems. Empty means the store verified.
+    /// Tamper and gap events found in the chain (logkeep's own findings at capture time).
+    pub alerts: Vec<Problem>,
+    /// Integrity problems. Empty means the data verified.
     pub problems: Vec<Problem>,
     /// Things worth knowing that are not integrity problems (left-over temporary files).
     pub notes: Vec<Problem>,
@@ -52,18 +61,21 @@ impl Report {
         self.problems.is_empty()
     }
 
-    fn problem(&mut self, file: impl Into<String>, what: impl Into<String>) {
-        self.problems.push(Problem {
-            file: file.into(),
-            what: what.into(),
-        });
+    /// Add an integrity problem.
+    pub fn problem(&mut self, file: impl Into<String>, what: impl Into<String>) {
+        self.problems.push(Problem { file: file.into(), what: what.into() });
+    }
+
+    /// Add a note.
+    pub fn note(&mut self, file: impl Into<String>, what: impl Into<String>) {
+        self.notes.push(Problem { file: file.into(), what: what.into() });
     }
 }
 
 /// An error that stops verification before it can judge the data: the path is not a store, or
 /// it cannot be read. Exit code 2, not 1.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {source}")]
+#[error("{}: {source}", path.display())]
 pub struct VerifyError {
     /// The file or directory concerned.
     pub path: PathBuf,
@@ -72,13 +84,10 @@ pub struct VerifyError {
 }
 
 fn at(path: &Path) -> impl FnOnce(io::Error) -> VerifyError + '_ {
-    move |source| VerifyError {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| VerifyError { path: path.to_owned(), source }
 }
 
-/// Options for [`verify_store`].
+/// Options for verification.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
     /// A head known from elsewhere (another copy, a bundle, a note): the chain must reach it and
@@ -86,62 +95,50 @@ pub struct VerifyOptions {
     pub expect_head: Option<Head>,
 }
 
-/// Read and check a record file; on success also return its hash.
+/// Parse and check a record file's bytes; on success also return its hash.
+pub fn parse_record(bytes: &[u8]) -> Result<(Record, Sha256), String> {
+    let hash = Sha256::of(bytes);
+    Record::parse(bytes).map(|r| (r, hash)).map_err(|e| e.to_string())
+}
+
+/// Read, parse and check a record file.
 pub fn read_record(path: &Path) -> io::Result<Result<(Record, Sha256), String>> {
     let file = File::open(path)?;
     let mut bytes = Vec::new();
     file.take(MAX_RECORD_BYTES + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_RECORD_BYTES {
-        return Ok(Err(format!(
-            "record is larger than {MAX_RECORD_BYTES} bytes"
-        )));
+        return Ok(Err(format!("record is larger than {MAX_RECORD_BYTES} bytes")));
     }
-    let hash = Sha256::of(&bytes);
-    Ok(Record::parse(&bytes)
-        .map(|r| (r, hash))
-        .map_err(|e| e.to_string()))
+    Ok(parse_record(&bytes))
 }
 
-/// Read `logkeep-store.json`.
-pub fn read_store_info(root: &Path) -> Result<StoreInfo, VerifyError> {
-    let path = root.join(layout::STORE_FILE);
-    let bytes = std::fs::read(&path).map_err(at(&path))?;
-    let info: StoreInfo = serde_json::from_slice(&bytes).map_err(|e| VerifyError {
-        path: path.clone(),
-        source: io::Error::new(io::ErrorKind::InvalidData, e),
-    })?;
+/// Parse `logkeep-store.json`.
+pub fn parse_store_info(bytes: &[u8]) -> Result<StoreInfo, String> {
+    let info: StoreInfo = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if info.format != "logkeep-store" || info.v != FORMAT_VERSION {
-        return Err(VerifyError {
-            path,
-            source: io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "unsupported store format {:?} version {} (this logkeep reads version {FORMAT_VERSION})",
-                    info.format, info.v
-                ),
-            ),
-        });
+        return Err(format!(
+            "unsupported store format {:?} version {} (this logkeep reads version {FORMAT_VERSION})",
+            esc(&info.format),
+            info.v
+        ));
     }
     Ok(info)
 }
 
-/// What the walk over the chain hands to its visitor for each record.
-pub struct Visit<'a> {
-    /// The record.
-    pub record: &'a Record,
-    /// Its hash.
-    pub hash: Sha256,
-    /// Path of the segment file, for segment records.
-    pub segment: Option<PathBuf>,
+/// Read `logkeep-store.json` of the store at `root`.
+pub fn read_store_info(root: &Path) -> Result<StoreInfo, VerifyError> {
+    let path = root.join(layout::STORE_FILE);
+    let mut bytes = Vec::new();
+    File::open(&path)
+        .and_then(|f| f.take(1 << 20).read_to_end(&mut bytes))
+        .map_err(at(&path))?;
+    parse_store_info(&bytes).map_err(|e| VerifyError {
+        path,
+        source: io::Error::new(io::ErrorKind::InvalidData, e),
+    })
 }
 
-/// Verify the store at `root`. Integrity problems go into the report; only an unreadable or
-/// unrecognisable store is an error.
-pub fn verify_store(root: &Path, opts: &VerifyOptions) -> Result<Report, VerifyError> {
-    verify_store_with(root, opts, &mut NoVisitor)
-}
-
-/// Receives every data member of every segment while the chain is verified.
+/// Receives every data member of every checked segment while it is verified.
 pub trait ChainVisitor {
     /// One member of the segment committed by `record`, in archive order.
     fn member(
@@ -154,17 +151,11 @@ pub trait ChainVisitor {
     ) -> io::Result<()>;
 }
 
-struct NoVisitor;
+/// A visitor that ignores the members.
+pub struct NoVisitor;
 
 impl ChainVisitor for NoVisitor {
-    fn member(
-        &mut self,
-        _: &Record,
-        _: usize,
-        _: &str,
-        _: u64,
-        _: &mut dyn Read,
-    ) -> io::Result<()> {
+    fn member(&mut self, _: &Record, _: usize, _: &str, _: u64, _: &mut dyn Read) -> io::Result<()> {
         Ok(())
     }
 }
@@ -175,15 +166,281 @@ struct Adapter<'a> {
 }
 
 impl MemberSink for Adapter<'_> {
-    fn member(
-        &mut self,
-        index: usize,
-        name: &str,
-        size: u64,
-        data: &mut dyn Read,
-    ) -> io::Result<()> {
+    fn member(&mut self, index: usize, name: &str, size: u64, data: &mut dyn Read) -> io::Result<()> {
         self.visitor.member(self.record, index, name, size, data)
     }
+}
+
+#[derive(Default)]
+struct GenState {
+    end: u64,
+    /// Bytes before `end` may be missing legitimately (a gap record, or a partial chain).
+    gap: bool,
+    closed: bool,
+}
+
+/// The checks of a chain, fed record by record. See the module documentation.
+pub struct ChainChecker {
+    store: String,
+    /// Directory prefix of chain and segment files in messages (`""` or `"store/"`).
+    prefix: String,
+    opts: VerifyOptions,
+    prev: Option<Sha256>,
+    seq: u64,
+    gens: HashMap<u64, GenState>,
+    expect_seen: bool,
+    /// The chain does not start at record 1: generations may start mid-file.
+    partial: bool,
+    report: Report,
+}
+
+impl ChainChecker {
+    /// Start checking a chain of store `store`. If `anchor` is `None` the chain must start at
+    /// record 1; otherwise it starts at record `anchor` and its first record's `prev` is taken
+    /// as given (a partial chain, as in a bundle).
+    pub fn new(store: &str, prefix: &str, opts: VerifyOptions, anchor: Option<u64>) -> Self {
+        ChainChecker {
+            store: store.to_owned(),
+            prefix: prefix.to_owned(),
+            opts,
+            prev: if anchor.is_some() { None } else { Some(Sha256::ZERO) },
+            seq: anchor.map_or(0, |a| a.saturating_sub(1)),
+            gens: HashMap::new(),
+            expect_seen: false,
+            partial: anchor.is_some_and(|a| a > 1),
+            report: Report { store: Some(store.to_owned()), ..Report::default() },
+        }
+    }
+
+    /// The report so far.
+    pub fn report_mut(&mut self) -> &mut Report {
+        &mut self.report
+    }
+
+    /// The sequence number the next record must have.
+    pub fn next_seq(&self) -> u64 {
+        self.seq + 1
+    }
+
+    /// Relative name of record `seq` in messages.
+    pub fn record_rel(&self, seq: u64) -> String {
+        format!("{}{}/{}", self.prefix, layout::CHAIN_DIR, layout::record_name(seq))
+    }
+
+    /// Check the next record, given its file's bytes. Returns the record if it parsed (even if
+    /// a link check failed, so that its segment can still be examined).
+    pub fn record(&mut self, bytes: &[u8]) -> Option<Record> {
+        let next = self.seq + 1;
+        let rel = self.record_rel(next);
+        let (record, hash) = match parse_record(bytes) {
+            Ok(x) => x,
+            Err(why) => {
+                self.report.problem(rel, why);
+                return None;
+            }
+        };
+        self.report.records += 1;
+        self.report.first_seq.get_or_insert(next);
+        if record.seq != next {
+            self.report.problem(&rel, format!("record says seq {} but sits at position {next}", record.seq));
+        }
+        match self.prev {
+            Some(p) if record.prev != p => self.report.problem(
+                &rel,
+                format!("broken link: prev is {} but record {} hashes to {p}", record.prev, next - 1),
+            ),
+            _ => {}
+        }
+        if record.store != self.store {
+            self.report.problem(&rel, format!("belongs to store {} not {}", esc(&record.store), self.store));
+        }
+        if let Some(h) = self.opts.expect_head
+            && h.seq == next
+        {
+            self.expect_seen = true;
+            if h.hash != hash {
+                self.report.problem(
+                    &rel,
+                    format!("differs from the expected head: hashes to {hash}, expected {}", h.hash),
+                );
+            }
+        }
+        match &record.event {
+            Event::Gap { gen_id, source, path, from, reason, .. } => {
+                if *gen_id != 0 {
+                    self.gens.entry(*gen_id).or_default().gap = true;
+                }
+                self.report.alerts.push(Problem {
+                    file: rel.clone(),
+                    what: format!("gap in {} ({}) from offset {from}: {}", esc(path), esc(source), esc(reason)),
+                });
+            }
+            Event::Tamper { source, path, what, captured, size_now, .. } => {
+                self.report.alerts.push(Problem {
+                    file: rel.clone(),
+                    what: format!(
+                        "{} ({}) {}: {captured} bytes had been captured, size now {}",
+                        esc(path),
+                        esc(source),
+                        esc(what),
+                        size_now.map_or("gone".to_string(), |s| s.to_string())
+                    ),
+                });
+            }
+            Event::Closed { gen_id, end, .. } => {
+                let partial = self.partial;
+                let g = self.gens.entry(*gen_id).or_default();
+                if g.end != *end && !(partial && g.end == 0) {
+                    let have = g.end;
+                    self.report.problem(
+                        &rel,
+                        format!("closes generation {gen_id} at {end} but {have} bytes of it were captured"),
+                    );
+                }
+                g.closed = true;
+            }
+            _ => {}
+        }
+        self.prev = Some(hash);
+        self.seq = next;
+        Some(record)
+    }
+
+    /// Check the segment committed by `record` (a segment record just passed to
+    /// [`record`](Self::record)), reading the segment file from `file`.
+    pub fn segment<R: Read>(
+        &mut self,
+        record: &Record,
+        file: R,
+        visitor: &mut dyn ChainVisitor,
+    ) -> io::Result<()> {
+        let Event::Segment { file: name, sha256, size, content_sha256, content_size, first, last, spans } =
+            &record.event
+        else {
+            return Ok(());
+        };
+        let rel = format!("{}{}/{}", self.prefix, layout::SEGMENTS_DIR, esc(name));
+        let rec_rel = self.record_rel(record.seq);
+        self.report.segments += 1;
+        let observed = segment::read_segment(file, *content_size, &mut Adapter { visitor, record })?;
+        let report = &mut self.report;
+        for flaw in &observed.flaws {
+            report.problem(&rel, flaw.0.clone());
+        }
+        if observed.sha256 != *sha256 || observed.size != *size {
+            report.problem(
+                &rel,
+                format!(
+                    "file hashes to {} ({} bytes), record {} says {} ({} bytes)",
+                    observed.sha256, observed.size, record.seq, sha256, size
+                ),
+            );
+        }
+        if let Some((c, n)) = observed.content
+            && (c != *content_sha256 || n != *content_size)
+        {
+            report.problem(
+                &rel,
+                format!("content hashes to {c} ({n} bytes), record says {content_sha256} ({content_size} bytes)"),
+            );
+        }
+        let Some(manifest) = observed.manifest else { return Ok(()) };
+        if manifest.seq != record.seq || manifest.prev != record.prev || manifest.store != record.store {
+            report.problem(
+                &rel,
+                format!(
+                    "manifest binds it to seq {} after {}, but it is committed at seq {} after {}: replayed or moved",
+                    manifest.seq, manifest.prev, record.seq, record.prev
+                ),
+            );
+        }
+        if segment::spans_of(&manifest.members) != *spans {
+            report.problem(&rec_rel, "spans differ from the segment's manifest");
+        }
+        for m in &manifest.members {
+            let g = self.gens.entry(m.gen_id).or_default();
+            if g.closed {
+                report.problem(&rel, format!("captures generation {} of {} after it was closed", m.gen_id, esc(&m.path)));
+            }
+            let fresh = g.end == 0 && self.partial;
+            if m.start < g.end {
+                report.problem(
+                    &rel,
+                    format!(
+                        "{} bytes [{}, {}) of {} generation {} were already captured",
+                        m.end.min(g.end) - m.start,
+                        m.start,
+                        m.end.min(g.end),
+                        esc(&m.path),
+                        m.gen_id
+                    ),
+                );
+            } else if m.start > g.end && !g.gap && !fresh {
+                report.problem(
+                    &rel,
+                    format!(
+                        "bytes [{}, {}) of {} generation {} are missing before this member",
+                        g.end,
+                        m.start,
+                        esc(&m.path),
+                        m.gen_id
+                    ),
+                );
+            }
+            g.end = g.end.max(m.end);
+            report.captured_bytes += m.end - m.start;
+            report.sources.insert(m.source.clone());
+        }
+        match &mut report.time_range {
+            None => report.time_range = Some((first.clone(), last.clone())),
+            Some((_, l)) => last.clone_into(l),
+        }
+        Ok(())
+    }
+
+    /// The segment of `record` is deliberately absent (not selected for a partial bundle): the
+    /// generations it covers advance by what the record says.
+    pub fn segment_omitted(&mut self, record: &Record) {
+        let Event::Segment { spans, .. } = &record.event else { return };
+        self.report.segments_omitted += 1;
+        for s in spans {
+            let g = self.gens.entry(s.gen_id).or_default();
+            g.end = g.end.max(s.end);
+            g.gap = g.gap || self.partial;
+        }
+    }
+
+    /// Finish: the head reached, and whether an expected head was seen.
+    pub fn finish(mut self) -> Report {
+        if let Some(prev) = self.prev
+            && self.seq > 0
+        {
+            self.report.head = Some(Head { seq: self.seq, hash: prev });
+        }
+        if let Some(h) = self.opts.expect_head
+            && !self.expect_seen
+        {
+            let seq = self.seq;
+            self.report.problem(
+                format!("{}{}", self.prefix, layout::CHAIN_DIR),
+                format!(
+                    "chain ends at record {seq} but record {} ({}) is known to exist: truncated or rolled back",
+                    h.seq, h.hash
+                ),
+            );
+        }
+        if self.report.records == 0 && self.report.problems.is_empty() {
+            let p = format!("{}{}", self.prefix, layout::CHAIN_DIR);
+            self.report.problem(p, "the chain is empty");
+        }
+        self.report
+    }
+}
+
+/// Verify the store at `root`. Integrity problems go into the report; only an unreadable or
+/// unrecognisable store is an error.
+pub fn verify_store(root: &Path, opts: &VerifyOptions) -> Result<Report, VerifyError> {
+    verify_store_with(root, opts, &mut NoVisitor)
 }
 
 /// Like [`verify_store`], and hand every segment member to `visitor` while it is checked
@@ -194,253 +451,55 @@ pub fn verify_store_with(
     visitor: &mut dyn ChainVisitor,
 ) -> Result<Report, VerifyError> {
     let info = read_store_info(root)?;
-    let mut report = Report {
-        store: Some(info.store.clone()),
-        ..Report::default()
-    };
     let chain = root.join(layout::CHAIN_DIR);
     let segments = root.join(layout::SEGMENTS_DIR);
-    let mut prev = Sha256::ZERO;
-    let mut seq = 0u64;
-    let mut gens: HashMap<u64, GenState> = HashMap::new();
-    let mut expect_seen = false;
-
+    let mut checker = ChainChecker::new(&info.store, "", opts.clone(), None);
     loop {
-        let next = seq + 1;
-        let name = layout::record_name(next);
-        let rel = format!("{}/{name}", layout::CHAIN_DIR);
-        let path = chain.join(&name);
-        let (record, hash) = match read_record(&path) {
+        let seq = checker.next_seq();
+        let path = chain.join(layout::record_name(seq));
+        let mut bytes = Vec::new();
+        match File::open(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => break,
             Err(e) => return Err(at(&path)(e)),
-            Ok(Err(why)) => {
-                report.problem(rel, why);
-                break;
-            }
-            Ok(Ok(x)) => x,
-        };
-        report.records += 1;
-        if record.seq != next {
-            report.problem(
-                &rel,
-                format!("record says seq {} but sits at position {next}", record.seq),
-            );
-        }
-        if record.prev != prev {
-            report.problem(
-                &rel,
-                format!(
-                    "broken link: prev is {} but record {seq} hashes to {prev}",
-                    record.prev
-                ),
-            );
-        }
-        if record.store != info.store {
-            report.problem(
-                &rel,
-                format!("belongs to store {} not {}", esc(&record.store), info.store),
-            );
-        }
-        if let Some(h) = opts.expect_head
-            && h.seq == next
-        {
-            expect_seen = true;
-            if h.hash != hash {
-                report.problem(
-                    &rel,
-                    format!(
-                        "differs from the expected head: hashes to {hash}, expected {}",
-                        h.hash
-                    ),
-                );
+            Ok(f) => {
+                f.take(MAX_RECORD_BYTES + 1).read_to_end(&mut bytes).map_err(at(&path))?;
             }
         }
-        match &record.event {
-            Event::Segment { .. } => {
-                check_segment(&segments, &record, &mut report, &mut gens, visitor).map_err(
-                    |e| VerifyError {
-                        path: segments.clone(),
-                        source: e,
-                    },
-                )?;
-            }
-            Event::Gap { gen_id, .. } if *gen_id != 0 => {
-                gens.entry(*gen_id).or_default().gap = true;
-            }
-            Event::Closed { gen_id, end, .. } => {
-                let g = gens.entry(*gen_id).or_default();
-                if g.end != *end {
-                    report.problem(
-                        &rel,
-                        format!(
-                            "closes generation {gen_id} at {end} but {} bytes of it were captured",
-                            g.end
-                        ),
+        if bytes.len() as u64 > MAX_RECORD_BYTES {
+            let rel = checker.record_rel(seq);
+            checker.report_mut().problem(rel, "record is too large");
+            break;
+        }
+        let Some(record) = checker.record(&bytes) else { break };
+        if let Event::Segment { file, sha256, .. } = &record.event {
+            match layout::parse_segment_name(file) {
+                Some((s, h)) if s == record.seq && h == *sha256 => {}
+                _ => {
+                    let rel = checker.record_rel(seq);
+                    checker.report_mut().problem(
+                        rel,
+                        format!("names segment file {} which does not match its seq and hash", esc(file)),
                     );
+                    continue;
                 }
-                g.closed = true;
             }
-            _ => {}
+            let path = segments.join(file);
+            match File::open(&path) {
+                Ok(f) => checker.segment(&record, f, visitor).map_err(at(&path))?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    let rel = format!("{}/{}", layout::SEGMENTS_DIR, esc(file));
+                    checker.report_mut().problem(rel, format!("missing (committed by record {seq})"));
+                    checker.segment_omitted(&record);
+                }
+                Err(e) => return Err(at(&path)(e)),
+            }
         }
-        prev = hash;
-        seq = next;
     }
-    if seq > 0 {
-        report.head = Some(Head { seq, hash: prev });
-    }
-    check_listing(root, &chain, &segments, seq, &mut report)?;
+    let mut report = checker.finish();
+    let last = report.head.map_or(0, |h| h.seq);
+    check_listing(root, &chain, &segments, last, &mut report)?;
     check_head_file(root, report.head, &mut report);
-    if let Some(h) = opts.expect_head
-        && !expect_seen
-    {
-        report.problem(
-            layout::CHAIN_DIR,
-            format!(
-                "chain ends at record {seq} but record {} ({}) is known to exist: truncated or rolled back",
-                h.seq, h.hash
-            ),
-        );
-    }
-    if seq == 0 && report.problems.is_empty() {
-        report.problem(layout::CHAIN_DIR, "the chain is empty");
-    }
     Ok(report)
-}
-
-#[derive(Default)]
-struct GenState {
-    end: u64,
-    gap: bool,
-    closed: bool,
-}
-
-fn check_segment(
-    segments: &Path,
-    record: &Record,
-    report: &mut Report,
-    gens: &mut HashMap<u64, GenState>,
-    visitor: &mut dyn ChainVisitor,
-) -> io::Result<()> {
-    let Event::Segment {
-        file,
-        sha256,
-        size,
-        content_sha256,
-        content_size,
-        first,
-        last,
-        spans,
-    } = &record.event
-    else {
-        return Ok(());
-    };
-    report.segments += 1;
-    let rel = format!("{}/{}", layout::SEGMENTS_DIR, esc(file));
-    let rec_rel = format!("{}/{}", layout::CHAIN_DIR, layout::record_name(record.seq));
-    match layout::parse_segment_name(file) {
-        Some((s, h)) if s == record.seq && h == *sha256 => {}
-        _ => {
-            report.problem(
-                &rec_rel,
-                format!(
-                    "names segment file {} which does not match its seq and hash",
-                    esc(file)
-                ),
-            );
-            return Ok(());
-        }
-    }
-    let path = segments.join(file);
-    let f = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            report.problem(rel, format!("missing (committed by record {})", record.seq));
-            return Ok(());
-        }
-        Err(e) => return Err(e),
-    };
-    let observed = segment::read_segment(f, *content_size, &mut Adapter { visitor, record })?;
-    for flaw in &observed.flaws {
-        report.problem(&rel, flaw.0.clone());
-    }
-    if observed.sha256 != *sha256 || observed.size != *size {
-        report.problem(
-            &rel,
-            format!(
-                "file hashes to {} ({} bytes), record {} says {} ({} bytes)",
-                observed.sha256, observed.size, record.seq, sha256, size
-            ),
-        );
-    }
-    if let Some((c, n)) = observed.content
-        && (c != *content_sha256 || n != *content_size)
-    {
-        report.problem(
-            &rel,
-            format!("content hashes to {c} ({n} bytes), record says {content_sha256} ({content_size} bytes)"),
-        );
-    }
-    let Some(manifest) = observed.manifest else {
-        return Ok(());
-    };
-    if manifest.seq != record.seq || manifest.prev != record.prev || manifest.store != record.store
-    {
-        report.problem(
-            &rel,
-            format!(
-                "manifest binds it to seq {} after {}, but it is committed at seq {} after {}: replayed or moved",
-                manifest.seq, manifest.prev, record.seq, record.prev
-            ),
-        );
-    }
-    if segment::spans_of(&manifest.members) != *spans {
-        report.problem(&rec_rel, "spans differ from the segment's manifest");
-    }
-    for m in &manifest.members {
-        let g = gens.entry(m.gen_id).or_default();
-        if g.closed {
-            report.problem(
-                &rel,
-                format!(
-                    "captures generation {} of {} after it was closed",
-                    m.gen_id,
-                    esc(&m.path)
-                ),
-            );
-        }
-        if m.start < g.end {
-            report.problem(
-                &rel,
-                format!(
-                    "{} bytes [{}, {}) of {} generation {} were already captured",
-                    m.end.min(g.end) - m.start,
-                    m.start,
-                    m.end.min(g.end),
-                    esc(&m.path),
-                    m.gen_id
-                ),
-            );
-        } else if m.start > g.end && !g.gap {
-            report.problem(
-                &rel,
-                format!(
-                    "bytes [{}, {}) of {} generation {} are missing before this member",
-                    g.end,
-                    m.start,
-                    esc(&m.path),
-                    m.gen_id
-                ),
-            );
-        }
-        g.end = g.end.max(m.end);
-        report.captured_bytes += m.end - m.start;
-        report.sources.insert(m.source.clone());
-    }
-    match &mut report.time_range {
-        None => report.time_range = Some((first.clone(), last.clone())),
-        Some((_, l)) => *l = last.clone(),
-    }
-    Ok(())
 }
 
 fn check_listing(
@@ -455,11 +514,10 @@ fn check_listing(
         let name = entry.file_name().to_string_lossy().into_owned();
         match name.as_str() {
             layout::STORE_FILE | layout::HEAD_FILE | layout::CHAIN_DIR | layout::SEGMENTS_DIR => {}
-            n if n.starts_with(layout::TMP_PREFIX) => report.notes.push(Problem {
-                file: esc(n),
-                what: "left-over temporary file (an interrupted write; not part of the evidence)"
-                    .into(),
-            }),
+            n if n.starts_with(layout::TMP_PREFIX) => report.note(
+                esc(n),
+                "left-over temporary file (an interrupted write; not part of the evidence)",
+            ),
             n => report.problem(esc(n), "extra file not part of the store"),
         }
     }
@@ -468,19 +526,12 @@ fn check_listing(
         let name = entry.file_name().to_string_lossy().into_owned();
         let rel = format!("{}/{}", layout::CHAIN_DIR, esc(&name));
         if name.starts_with(layout::TMP_PREFIX) {
-            report.notes.push(Problem {
-                file: rel,
-                what: "left-over temporary file".into(),
-            });
+            report.note(rel, "left-over temporary file");
             continue;
         }
         match layout::parse_record_name(&name) {
-            Some(s) if s <= last => {}
-            Some(s) if s == last + 1 => {} // unreadable record, already reported
-            Some(s) => report.problem(
-                rel,
-                format!("record {s} is beyond a break in the chain at {}", last + 1),
-            ),
+            Some(s) if s <= last + 1 => {} // up to the head, or the unreadable one already reported
+            Some(s) => report.problem(rel, format!("record {s} is beyond a break in the chain at {}", last + 1)),
             None => report.problem(rel, "extra file not part of the chain"),
         }
     }
@@ -489,10 +540,7 @@ fn check_listing(
         let name = entry.file_name().to_string_lossy().into_owned();
         let rel = format!("{}/{}", layout::SEGMENTS_DIR, esc(&name));
         if name.starts_with(layout::TMP_PREFIX) {
-            report.notes.push(Problem {
-                file: rel,
-                what: "left-over temporary file".into(),
-            });
+            report.note(rel, "left-over temporary file");
             continue;
         }
         let Some((s, _)) = layout::parse_segment_name(&name) else {
@@ -500,14 +548,10 @@ fn check_listing(
             continue;
         };
         if s > last {
-            report.problem(
-                rel,
-                format!("segment {s} has no record (the chain ends at {last})"),
-            );
+            report.problem(rel, format!("segment {s} has no record (the chain ends at {last})"));
             continue;
         }
-        let rec = chain.join(layout::record_name(s));
-        match read_record(&rec) {
+        match read_record(&chain.join(layout::record_name(s))) {
             Ok(Ok((r, _))) => match r.event {
                 Event::Segment { file, .. } if file == name => {}
                 _ => report.problem(rel, format!("not the segment record {s} commits")),
@@ -519,13 +563,9 @@ fn check_listing(
 }
 
 fn check_head_file(root: &Path, head: Option<Head>, report: &mut Report) {
-    let path = root.join(layout::HEAD_FILE);
-    let Ok(bytes) = std::fs::read(&path) else {
+    let Ok(bytes) = std::fs::read(root.join(layout::HEAD_FILE)) else {
         if head.is_some() {
-            report.notes.push(Problem {
-                file: layout::HEAD_FILE.into(),
-                what: "missing".into(),
-            });
+            report.note(layout::HEAD_FILE, "missing");
         }
         return;
     };
@@ -537,15 +577,9 @@ fn check_head_file(root: &Path, head: Option<Head>, report: &mut Report) {
     if hint.seq > last {
         report.problem(
             layout::HEAD_FILE,
-            format!(
-                "names record {} ({}) but the chain ends at {last}: records were removed",
-                hint.seq, hint.hash
-            ),
+            format!("names record {} ({}) but the chain ends at {last}: records were removed", hint.seq, hint.hash),
         );
     } else if head.is_some_and(|h| h.seq == hint.seq && h.hash != hint.hash) {
-        report.problem(
-            layout::HEAD_FILE,
-            format!("names a different record {} than the chain holds", hint.seq),
-        );
+        report.problem(layout::HEAD_FILE, format!("names a different record {} than the chain holds", hint.seq));
     }
 }

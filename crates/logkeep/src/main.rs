@@ -115,6 +115,9 @@ fn print_report(report: &Report, json: bool) -> Result<()> {
     for p in &report.problems {
         writeln!(out, "FAIL {}: {}", p.file, p.what)?;
     }
+    for a in &report.alerts {
+        writeln!(out, "alert {}: {}", a.file, a.what)?;
+    }
     for n in &report.notes {
         writeln!(out, "note {}: {}", n.file, n.what)?;
     }
