@@ -51,7 +51,7 @@ struct GenOut {
     missing: Vec<(u64, u64)>,
 }
 
-struct Extractor {
+pub(crate) struct Extractor {
     out: PathBuf,
     gens: HashMap<u64, GenOut>,
     order: Vec<u64>,
@@ -185,6 +185,63 @@ impl ChainVisitor for Extractor {
     }
 }
 
+impl Extractor {
+    /// An extractor writing under `out`, which [`prepare_out`] made ready.
+    pub(crate) fn new(out: &Path) -> Extractor {
+        Extractor {
+            out: out.to_owned(),
+            gens: HashMap::new(),
+            order: Vec::new(),
+            cursor: (0, 0, 0),
+        }
+    }
+
+    /// Write the index and return what was extracted.
+    pub(crate) fn finish(mut self) -> io::Result<Vec<Extracted>> {
+        let mut list = Vec::new();
+        let mut index = File::create_new(self.out.join(INDEX_NAME))?;
+        for gen_id in std::mem::take(&mut self.order) {
+            let Some(g) = self.gens.remove(&gen_id) else {
+                continue;
+            };
+            let e = Extracted {
+                output: g.rel.to_string_lossy().into_owned(),
+                source: g.span.source,
+                path: g.span.path,
+                dev: g.span.dev,
+                ino: g.span.ino,
+                gen_id,
+                size: g.len,
+                sha256: Sha256(g.hasher.finalize().into()),
+                missing: g.missing,
+            };
+            let mut line = serde_json::to_vec(&e).map_err(io::Error::other)?;
+            line.push(b'\n');
+            index.write_all(&line)?;
+            list.push(e);
+        }
+        index.sync_all()?;
+        Ok(list)
+    }
+}
+
+/// Make `out` an empty directory: create it, or accept it if it exists and is empty.
+pub(crate) fn prepare_out(out: &Path) -> io::Result<()> {
+    match fs::read_dir(out) {
+        Ok(mut d) => {
+            if d.next().is_some() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "output directory is not empty",
+                ));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir_all(out),
+        Err(e) => Err(e),
+    }
+}
+
 /// Verify the store at `root` and, if it verified (or `force` is set), write every captured
 /// file generation under `out`, which must not exist or be empty. Returns the report of the
 /// verification that accompanied the extraction and the list of files written.
@@ -202,48 +259,10 @@ pub fn extract_store(
     if !first.ok() && !force {
         return Ok((first, Vec::new()));
     }
-    match fs::read_dir(out) {
-        Ok(mut d) => {
-            if d.next().is_some() {
-                return Err(err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    "output directory is not empty",
-                )));
-            }
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir_all(out).map_err(err)?,
-        Err(e) => return Err(err(e)),
-    }
-    let mut ex = Extractor {
-        out: out.to_owned(),
-        gens: HashMap::new(),
-        order: Vec::new(),
-        cursor: (0, 0, 0),
-    };
+    prepare_out(out).map_err(err)?;
+    let mut ex = Extractor::new(out);
     let report = verify::verify_store_with(root, opts, &mut ex)?;
-    let mut list = Vec::new();
-    let mut index = File::create_new(out.join(INDEX_NAME)).map_err(err)?;
-    for gen_id in &ex.order {
-        let Some(g) = ex.gens.remove(gen_id) else {
-            continue;
-        };
-        let e = Extracted {
-            output: g.rel.to_string_lossy().into_owned(),
-            source: g.span.source,
-            path: g.span.path,
-            dev: g.span.dev,
-            ino: g.span.ino,
-            gen_id: *gen_id,
-            size: g.len,
-            sha256: Sha256(g.hasher.finalize().into()),
-            missing: g.missing,
-        };
-        let mut line = serde_json::to_vec(&e).map_err(|e| err(io::Error::other(e)))?;
-        line.push(b'\n');
-        index.write_all(&line).map_err(err)?;
-        list.push(e);
-    }
-    index.sync_all().map_err(err)?;
+    let list = ex.finish().map_err(err)?;
     Ok((report, list))
 }
 

@@ -22,6 +22,7 @@
 //! assert_eq!(seen.sha256, sealed.sha256);
 //! ```
 
+pub mod bundle;
 pub mod extract;
 pub mod hash;
 pub mod layout;

@@ -63,12 +63,18 @@ impl Report {
 
     /// Add an integrity problem.
     pub fn problem(&mut self, file: impl Into<String>, what: impl Into<String>) {
-        self.problems.push(Problem { file: file.into(), what: what.into() });
+        self.problems.push(Problem {
+            file: file.into(),
+            what: what.into(),
+        });
     }
 
     /// Add a note.
     pub fn note(&mut self, file: impl Into<String>, what: impl Into<String>) {
-        self.notes.push(Problem { file: file.into(), what: what.into() });
+        self.notes.push(Problem {
+            file: file.into(),
+            what: what.into(),
+        });
     }
 }
 
@@ -84,7 +90,10 @@ pub struct VerifyError {
 }
 
 fn at(path: &Path) -> impl FnOnce(io::Error) -> VerifyError + '_ {
-    move |source| VerifyError { path: path.to_owned(), source }
+    move |source| VerifyError {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Options for verification.
@@ -98,7 +107,9 @@ pub struct VerifyOptions {
 /// Parse and check a record file's bytes; on success also return its hash.
 pub fn parse_record(bytes: &[u8]) -> Result<(Record, Sha256), String> {
     let hash = Sha256::of(bytes);
-    Record::parse(bytes).map(|r| (r, hash)).map_err(|e| e.to_string())
+    Record::parse(bytes)
+        .map(|r| (r, hash))
+        .map_err(|e| e.to_string())
 }
 
 /// Read, parse and check a record file.
@@ -107,7 +118,9 @@ pub fn read_record(path: &Path) -> io::Result<Result<(Record, Sha256), String>> 
     let mut bytes = Vec::new();
     file.take(MAX_RECORD_BYTES + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_RECORD_BYTES {
-        return Ok(Err(format!("record is larger than {MAX_RECORD_BYTES} bytes")));
+        return Ok(Err(format!(
+            "record is larger than {MAX_RECORD_BYTES} bytes"
+        )));
     }
     Ok(parse_record(&bytes))
 }
@@ -155,7 +168,14 @@ pub trait ChainVisitor {
 pub struct NoVisitor;
 
 impl ChainVisitor for NoVisitor {
-    fn member(&mut self, _: &Record, _: usize, _: &str, _: u64, _: &mut dyn Read) -> io::Result<()> {
+    fn member(
+        &mut self,
+        _: &Record,
+        _: usize,
+        _: &str,
+        _: u64,
+        _: &mut dyn Read,
+    ) -> io::Result<()> {
         Ok(())
     }
 }
@@ -166,7 +186,13 @@ struct Adapter<'a> {
 }
 
 impl MemberSink for Adapter<'_> {
-    fn member(&mut self, index: usize, name: &str, size: u64, data: &mut dyn Read) -> io::Result<()> {
+    fn member(
+        &mut self,
+        index: usize,
+        name: &str,
+        size: u64,
+        data: &mut dyn Read,
+    ) -> io::Result<()> {
         self.visitor.member(self.record, index, name, size, data)
     }
 }
@@ -203,12 +229,19 @@ impl ChainChecker {
             store: store.to_owned(),
             prefix: prefix.to_owned(),
             opts,
-            prev: if anchor.is_some() { None } else { Some(Sha256::ZERO) },
+            prev: if anchor.is_some() {
+                None
+            } else {
+                Some(Sha256::ZERO)
+            },
             seq: anchor.map_or(0, |a| a.saturating_sub(1)),
             gens: HashMap::new(),
             expect_seen: false,
             partial: anchor.is_some_and(|a| a > 1),
-            report: Report { store: Some(store.to_owned()), ..Report::default() },
+            report: Report {
+                store: Some(store.to_owned()),
+                ..Report::default()
+            },
         }
     }
 
@@ -224,7 +257,12 @@ impl ChainChecker {
 
     /// Relative name of record `seq` in messages.
     pub fn record_rel(&self, seq: u64) -> String {
-        format!("{}{}/{}", self.prefix, layout::CHAIN_DIR, layout::record_name(seq))
+        format!(
+            "{}{}/{}",
+            self.prefix,
+            layout::CHAIN_DIR,
+            layout::record_name(seq)
+        )
     }
 
     /// Check the next record, given its file's bytes. Returns the record if it parsed (even if
@@ -242,17 +280,27 @@ impl ChainChecker {
         self.report.records += 1;
         self.report.first_seq.get_or_insert(next);
         if record.seq != next {
-            self.report.problem(&rel, format!("record says seq {} but sits at position {next}", record.seq));
+            self.report.problem(
+                &rel,
+                format!("record says seq {} but sits at position {next}", record.seq),
+            );
         }
         match self.prev {
             Some(p) if record.prev != p => self.report.problem(
                 &rel,
-                format!("broken link: prev is {} but record {} hashes to {p}", record.prev, next - 1),
+                format!(
+                    "broken link: prev is {} but record {} hashes to {p}",
+                    record.prev,
+                    next - 1
+                ),
             ),
             _ => {}
         }
         if record.store != self.store {
-            self.report.problem(&rel, format!("belongs to store {} not {}", esc(&record.store), self.store));
+            self.report.problem(
+                &rel,
+                format!("belongs to store {} not {}", esc(&record.store), self.store),
+            );
         }
         if let Some(h) = self.opts.expect_head
             && h.seq == next
@@ -261,21 +309,43 @@ impl ChainChecker {
             if h.hash != hash {
                 self.report.problem(
                     &rel,
-                    format!("differs from the expected head: hashes to {hash}, expected {}", h.hash),
+                    format!(
+                        "differs from the expected head: hashes to {hash}, expected {}",
+                        h.hash
+                    ),
                 );
             }
         }
         match &record.event {
-            Event::Gap { gen_id, source, path, from, reason, .. } => {
+            Event::Gap {
+                gen_id,
+                source,
+                path,
+                from,
+                reason,
+                ..
+            } => {
                 if *gen_id != 0 {
                     self.gens.entry(*gen_id).or_default().gap = true;
                 }
                 self.report.alerts.push(Problem {
                     file: rel.clone(),
-                    what: format!("gap in {} ({}) from offset {from}: {}", esc(path), esc(source), esc(reason)),
+                    what: format!(
+                        "gap in {} ({}) from offset {from}: {}",
+                        esc(path),
+                        esc(source),
+                        esc(reason)
+                    ),
                 });
             }
-            Event::Tamper { source, path, what, captured, size_now, .. } => {
+            Event::Tamper {
+                source,
+                path,
+                what,
+                captured,
+                size_now,
+                ..
+            } => {
                 self.report.alerts.push(Problem {
                     file: rel.clone(),
                     what: format!(
@@ -314,15 +384,24 @@ impl ChainChecker {
         file: R,
         visitor: &mut dyn ChainVisitor,
     ) -> io::Result<()> {
-        let Event::Segment { file: name, sha256, size, content_sha256, content_size, first, last, spans } =
-            &record.event
+        let Event::Segment {
+            file: name,
+            sha256,
+            size,
+            content_sha256,
+            content_size,
+            first,
+            last,
+            spans,
+        } = &record.event
         else {
             return Ok(());
         };
         let rel = format!("{}{}/{}", self.prefix, layout::SEGMENTS_DIR, esc(name));
         let rec_rel = self.record_rel(record.seq);
         self.report.segments += 1;
-        let observed = segment::read_segment(file, *content_size, &mut Adapter { visitor, record })?;
+        let observed =
+            segment::read_segment(file, *content_size, &mut Adapter { visitor, record })?;
         let report = &mut self.report;
         for flaw in &observed.flaws {
             report.problem(&rel, flaw.0.clone());
@@ -344,8 +423,13 @@ impl ChainChecker {
                 format!("content hashes to {c} ({n} bytes), record says {content_sha256} ({content_size} bytes)"),
             );
         }
-        let Some(manifest) = observed.manifest else { return Ok(()) };
-        if manifest.seq != record.seq || manifest.prev != record.prev || manifest.store != record.store {
+        let Some(manifest) = observed.manifest else {
+            return Ok(());
+        };
+        if manifest.seq != record.seq
+            || manifest.prev != record.prev
+            || manifest.store != record.store
+        {
             report.problem(
                 &rel,
                 format!(
@@ -360,7 +444,14 @@ impl ChainChecker {
         for m in &manifest.members {
             let g = self.gens.entry(m.gen_id).or_default();
             if g.closed {
-                report.problem(&rel, format!("captures generation {} of {} after it was closed", m.gen_id, esc(&m.path)));
+                report.problem(
+                    &rel,
+                    format!(
+                        "captures generation {} of {} after it was closed",
+                        m.gen_id,
+                        esc(&m.path)
+                    ),
+                );
             }
             let fresh = g.end == 0 && self.partial;
             if m.start < g.end {
@@ -401,7 +492,9 @@ impl ChainChecker {
     /// The segment of `record` is deliberately absent (not selected for a partial bundle): the
     /// generations it covers advance by what the record says.
     pub fn segment_omitted(&mut self, record: &Record) {
-        let Event::Segment { spans, .. } = &record.event else { return };
+        let Event::Segment { spans, .. } = &record.event else {
+            return;
+        };
         self.report.segments_omitted += 1;
         for s in spans {
             let g = self.gens.entry(s.gen_id).or_default();
@@ -415,7 +508,10 @@ impl ChainChecker {
         if let Some(prev) = self.prev
             && self.seq > 0
         {
-            self.report.head = Some(Head { seq: self.seq, hash: prev });
+            self.report.head = Some(Head {
+                seq: self.seq,
+                hash: prev,
+            });
         }
         if let Some(h) = self.opts.expect_head
             && !self.expect_seen
@@ -462,7 +558,9 @@ pub fn verify_store_with(
             Err(e) if e.kind() == io::ErrorKind::NotFound => break,
             Err(e) => return Err(at(&path)(e)),
             Ok(f) => {
-                f.take(MAX_RECORD_BYTES + 1).read_to_end(&mut bytes).map_err(at(&path))?;
+                f.take(MAX_RECORD_BYTES + 1)
+                    .read_to_end(&mut bytes)
+                    .map_err(at(&path))?;
             }
         }
         if bytes.len() as u64 > MAX_RECORD_BYTES {
@@ -470,7 +568,9 @@ pub fn verify_store_with(
             checker.report_mut().problem(rel, "record is too large");
             break;
         }
-        let Some(record) = checker.record(&bytes) else { break };
+        let Some(record) = checker.record(&bytes) else {
+            break;
+        };
         if let Event::Segment { file, sha256, .. } = &record.event {
             match layout::parse_segment_name(file) {
                 Some((s, h)) if s == record.seq && h == *sha256 => {}
@@ -478,7 +578,10 @@ pub fn verify_store_with(
                     let rel = checker.record_rel(seq);
                     checker.report_mut().problem(
                         rel,
-                        format!("names segment file {} which does not match its seq and hash", esc(file)),
+                        format!(
+                            "names segment file {} which does not match its seq and hash",
+                            esc(file)
+                        ),
                     );
                     continue;
                 }
@@ -488,7 +591,9 @@ pub fn verify_store_with(
                 Ok(f) => checker.segment(&record, f, visitor).map_err(at(&path))?,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     let rel = format!("{}/{}", layout::SEGMENTS_DIR, esc(file));
-                    checker.report_mut().problem(rel, format!("missing (committed by record {seq})"));
+                    checker
+                        .report_mut()
+                        .problem(rel, format!("missing (committed by record {seq})"));
                     checker.segment_omitted(&record);
                 }
                 Err(e) => return Err(at(&path)(e)),
@@ -531,7 +636,10 @@ fn check_listing(
         }
         match layout::parse_record_name(&name) {
             Some(s) if s <= last + 1 => {} // up to the head, or the unreadable one already reported
-            Some(s) => report.problem(rel, format!("record {s} is beyond a break in the chain at {}", last + 1)),
+            Some(s) => report.problem(
+                rel,
+                format!("record {s} is beyond a break in the chain at {}", last + 1),
+            ),
             None => report.problem(rel, "extra file not part of the chain"),
         }
     }
@@ -548,7 +656,10 @@ fn check_listing(
             continue;
         };
         if s > last {
-            report.problem(rel, format!("segment {s} has no record (the chain ends at {last})"));
+            report.problem(
+                rel,
+                format!("segment {s} has no record (the chain ends at {last})"),
+            );
             continue;
         }
         match read_record(&chain.join(layout::record_name(s))) {
@@ -577,9 +688,15 @@ fn check_head_file(root: &Path, head: Option<Head>, report: &mut Report) {
     if hint.seq > last {
         report.problem(
             layout::HEAD_FILE,
-            format!("names record {} ({}) but the chain ends at {last}: records were removed", hint.seq, hint.hash),
+            format!(
+                "names record {} ({}) but the chain ends at {last}: records were removed",
+                hint.seq, hint.hash
+            ),
         );
     } else if head.is_some_and(|h| h.seq == hint.seq && h.hash != hint.hash) {
-        report.problem(layout::HEAD_FILE, format!("names a different record {} than the chain holds", hint.seq));
+        report.problem(
+            layout::HEAD_FILE,
+            format!("names a different record {} than the chain holds", hint.seq),
+        );
     }
 }

@@ -33,10 +33,13 @@ pub enum Command {
         #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
-    /// Verify a store directory: every record, link, segment and byte.
+    /// Verify a store directory or an evidence bundle: every record, link, segment and byte.
     Verify {
-        /// Store directory.
+        /// Store directory, medium directory, or bundle file.
         path: PathBuf,
+        /// The signing key's fingerprint, received out of band (bundles).
+        #[arg(long, value_name = "FP")]
+        fingerprint: Option<String>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -46,13 +49,87 @@ pub enum Command {
     },
     /// Write every captured file generation, byte for byte, under a new directory.
     Extract {
-        /// Store directory.
+        /// Store directory, medium directory, or bundle file.
         path: PathBuf,
+        /// The signing key's fingerprint, received out of band (bundles).
+        #[arg(long, value_name = "FP")]
+        fingerprint: Option<String>,
         /// Output directory (must not exist or be empty).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// Extract even if verification finds problems (the report still says so).
         #[arg(long)]
         force: bool,
+    },
+    /// Seal an evidence bundle from a store.
+    Export {
+        /// Bundle file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Store (or medium) directory to export from.
+        #[arg(long, value_name = "DIR")]
+        store: Option<PathBuf>,
+        /// Configuration file: the signing key, inventory and the configuration itself go into
+        /// the bundle.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Signing key (default: from the configuration, else /etc/logkeep/signing.key).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// Only segments with reads at or after this time (RFC 3339, e.g. 2026-11-20T03:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only segments with reads at or before this time.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// Only segments holding this source (repeatable).
+        #[arg(long = "source", value_name = "ID")]
+        sources: Vec<String>,
+        /// Case number.
+        #[arg(long, value_name = "ID")]
+        case: Option<String>,
+        /// Evidence number.
+        #[arg(long, value_name = "ID")]
+        evidence: Option<String>,
+        /// Who exports (name and contact).
+        #[arg(long, value_name = "NAME")]
+        examiner: Option<String>,
+        /// Free text for the custody record (no secrets).
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+    },
+    /// Create the host's signing key and print its fingerprint.
+    Keygen {
+        /// Configuration file naming the key's path.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Where to create the key (default: from the configuration, else /etc/logkeep/signing.key).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// The custody log of an evidence bundle.
+    Custody {
+        /// What to do.
+        #[command(subcommand)]
+        action: CustodyAction,
+    },
+}
+
+/// Custody log actions.
+#[derive(Debug, Subcommand)]
+pub enum CustodyAction {
+    /// Append a hand-over (or any custody event) to a bundle's custody log.
+    Add {
+        /// Bundle file.
+        bundle: PathBuf,
+        /// Who (name and organisation).
+        #[arg(long, value_name = "NAME")]
+        actor: String,
+        /// What happened (e.g. "handed over to the prefectural police").
+        #[arg(long, value_name = "TEXT")]
+        action: String,
+        /// Free text (no secrets).
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
     },
 }

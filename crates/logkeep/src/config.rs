@@ -25,6 +25,66 @@ struct RawConfig {
     /// Offline media.
     #[serde(default)]
     media: Vec<Spanned<toml::Table>>,
+    /// The key that signs evidence bundles.
+    #[serde(default)]
+    signing: Option<RawSigning>,
+    /// What the police ask for about the network: written into every evidence bundle.
+    #[serde(default)]
+    inventory: Inventory,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigning {
+    /// Path of the Ed25519 key (PKCS#8 PEM, mode 0600) made by `logkeep keygen`.
+    key: String,
+}
+
+/// The operator's description of the site, for investigators (`inventory/devices.json`).
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    /// The organisation operating this host.
+    #[serde(default)]
+    pub organisation: Option<String>,
+    /// Whom the police should contact, and how.
+    #[serde(default)]
+    pub contact: Option<String>,
+    /// The police contact (e.g. the prefectural police cybercrime consultation desk).
+    #[serde(default)]
+    pub police_contact: Option<String>,
+    /// Where the network diagram is kept (a path or a description).
+    #[serde(default)]
+    pub network_diagram: Option<String>,
+    /// Internet-facing devices: VPN appliances, firewalls, RDP gateways.
+    #[serde(default)]
+    pub device: Vec<Device>,
+}
+
+/// An internet-facing device.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    /// Device name.
+    pub name: String,
+    /// Vendor and model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// What it is used for (SSL-VPN, RDP gateway, ...).
+    #[serde(default)]
+    pub usage: Option<String>,
+    /// Firmware or software version.
+    #[serde(default)]
+    pub firmware: Option<String>,
+    /// Patch status (last update, known vulnerabilities fixed).
+    #[serde(default)]
+    pub patch_status: Option<String>,
+    /// Where its logs go (e.g. "syslog to this host, source fw").
+    #[serde(default)]
+    pub logs_to: Option<String>,
+    /// How long its logs are kept.
+    #[serde(default)]
+    pub retention: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,7 +150,16 @@ pub struct Config {
     pub compression_level: i32,
     /// Sources.
     pub sources: Vec<Source>,
+    /// The signing key's path.
+    pub signing_key: PathBuf,
+    /// The operator's inventory.
+    pub inventory: Inventory,
+    /// The file's bytes, as exported into bundles.
+    pub bytes: Vec<u8>,
 }
+
+/// Default path of the signing key.
+pub const DEFAULT_KEY: &str = "/etc/logkeep/signing.key";
 
 /// A validated source.
 #[derive(Debug, Clone)]
@@ -248,11 +317,18 @@ impl Config {
                 file.display()
             );
         }
-        let store = if Path::new(&s.path).is_absolute() {
-            PathBuf::from(&s.path)
-        } else {
-            base.join(&s.path)
+        let resolve = |p: &str| {
+            if Path::new(p).is_absolute() {
+                PathBuf::from(p)
+            } else {
+                base.join(p)
+            }
         };
+        let store = resolve(&s.path);
+        let signing_key = raw
+            .signing
+            .as_ref()
+            .map_or_else(|| PathBuf::from(DEFAULT_KEY), |k| resolve(&k.key));
         Ok(Config {
             file: std::path::absolute(file).unwrap_or_else(|_| file.to_owned()),
             sha256: logkeep_format::Sha256::of(&bytes),
@@ -281,6 +357,9 @@ impl Config {
             )?,
             compression_level,
             sources,
+            signing_key,
+            inventory: raw.inventory,
+            bytes,
         })
     }
 }

@@ -5,10 +5,14 @@
 mod cli;
 mod config;
 mod daemon;
+mod export;
+mod inventory;
+mod keys;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use cli::{Cli, Command};
+use cli::{Cli, Command, CustodyAction};
+use logkeep_format::bundle::{self, BundleOptions, Selection};
 use logkeep_format::layout::Head;
 use logkeep_format::segment::esc;
 use logkeep_format::verify::{self, Report, VerifyOptions};
@@ -51,29 +55,64 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::Verify {
             path,
             json,
+            fingerprint,
             expect_head,
         } => {
-            let opts = VerifyOptions {
+            let chain = VerifyOptions {
                 expect_head: parse_head(expect_head.as_deref())?,
             };
-            let report = verify::verify_store(&path, &opts)?;
-            print_report(&report, json)?;
-            Ok(if report.ok() { 0 } else { 1 })
-        }
-        Command::Extract { path, out, force } => {
-            let (report, files) = logkeep_format::extract::extract_store(
-                &path,
-                &out,
-                &VerifyOptions::default(),
-                force,
-            )?;
-            if !report.ok() {
-                print_report(&report, false)?;
-                if files.is_empty() {
-                    eprintln!(
-                        "logkeep: nothing extracted: the store failed verification (use --force to extract anyway)"
+            if is_bundle(&path)? {
+                let opts = BundleOptions {
+                    fingerprint: check_fp(fingerprint)?,
+                    chain,
+                };
+                let report = bundle::verify_bundle_file(&path, &opts)?;
+                print_bundle_report(&report, json)?;
+                Ok(if report.ok() { 0 } else { 1 })
+            } else {
+                if fingerprint.is_some() {
+                    bail!(
+                        "--fingerprint applies to bundles; {} is a directory",
+                        path.display()
                     );
                 }
+                let report = verify::verify_store(&path, &chain)?;
+                print_report(&report, json)?;
+                Ok(if report.ok() { 0 } else { 1 })
+            }
+        }
+        Command::Extract {
+            path,
+            fingerprint,
+            out,
+            force,
+        } => {
+            let (ok, files) = if is_bundle(&path)? {
+                let opts = BundleOptions {
+                    fingerprint: check_fp(fingerprint)?,
+                    chain: VerifyOptions::default(),
+                };
+                let (report, files) = bundle::extract_bundle(&path, &out, &opts, force)?;
+                if !report.ok() {
+                    print_bundle_report(&report, false)?;
+                }
+                (report.ok(), files)
+            } else {
+                let (report, files) = logkeep_format::extract::extract_store(
+                    &path,
+                    &out,
+                    &VerifyOptions::default(),
+                    force,
+                )?;
+                if !report.ok() {
+                    print_report(&report, false)?;
+                }
+                (report.ok(), files)
+            };
+            if !ok && files.is_empty() {
+                eprintln!(
+                    "logkeep: nothing extracted: verification failed (use --force to extract anyway)"
+                );
                 return Ok(1);
             }
             let total: u64 = files.iter().map(|f| f.size).sum();
@@ -86,9 +125,271 @@ fn dispatch(command: Command) -> Result<u8> {
             for f in &files {
                 println!("  {}  {}  {} bytes", f.sha256, esc(&f.output), f.size);
             }
+            Ok(if ok { 0 } else { 1 })
+        }
+        Command::Keygen { config, key } => {
+            let path = match (key, config) {
+                (Some(k), _) => k,
+                (None, Some(c)) => config::Config::load(&c)?.signing_key,
+                (None, None) => config::DEFAULT_KEY.into(),
+            };
+            let fp = keys::generate(&path)?;
+            println!("created signing key {}", path.display());
+            println!("fingerprint: {fp}");
+            println!(
+                "Write the fingerprint down and keep it apart from this host: investigators check bundles against it."
+            );
+            Ok(0)
+        }
+        Command::Export {
+            out,
+            store,
+            config,
+            key,
+            since,
+            until,
+            sources,
+            case,
+            evidence,
+            examiner,
+            note,
+        } => {
+            let cfg = config.as_deref().map(config::Config::load).transpose()?;
+            let Some(store) = store else {
+                bail!(
+                    "exporting from the running daemon needs its control socket, which this version does not serve; \
+                     export from the store directory with --store DIR (safe while the daemon runs; data not yet sealed is not included)"
+                );
+            };
+            let key = key
+                .or_else(|| cfg.as_ref().map(|c| c.signing_key.clone()))
+                .unwrap_or_else(|| config::DEFAULT_KEY.into());
+            let selection = Selection {
+                since: since
+                    .as_deref()
+                    .map(|t| parse_time("--since", t))
+                    .transpose()?,
+                until: until
+                    .as_deref()
+                    .map(|t| parse_time("--until", t))
+                    .transpose()?,
+                sources,
+            };
+            let args = export::ExportArgs {
+                store,
+                out: out.clone(),
+                key,
+                selection,
+                case,
+                evidence,
+                examiner,
+                note,
+                config: cfg.as_ref().map(|c| (c.file.clone(), c.bytes.clone())),
+                inventory: cfg.map(|c| c.inventory).unwrap_or_default(),
+            };
+            let e = export::export(&args)?;
+            println!("bundle:      {}", out.display());
+            println!("bundle id:   {}", e.bundle_id);
+            println!("sha256:      {}", e.sha256);
+            println!("read-out:    {}", phone_form(&e.sha256));
+            println!(
+                "chain head:  record {} sha256 {} (records {}..={}, {} segment(s))",
+                e.head.seq, e.head.hash, e.first_seq, e.head.seq, e.segments
+            );
+            println!("signing key: {}", e.fingerprint);
+            Ok(0)
+        }
+        Command::Custody {
+            action:
+                CustodyAction::Add {
+                    bundle: path,
+                    actor,
+                    action,
+                    note,
+                },
+        } => {
+            let entry = bundle::append_custody(
+                &path,
+                &actor,
+                &action,
+                note.as_deref(),
+                &logkeep_store::clock::wall_now(),
+            )
+            .with_context(|| format!("{}: cannot add to the custody log", path.display()))?;
+            println!(
+                "custody entry {} added to {} ({} by {})",
+                entry.seq,
+                path.display(),
+                esc(&entry.action),
+                esc(&entry.actor)
+            );
             Ok(0)
         }
     }
+}
+
+/// Whether `path` is a bundle file (as opposed to a store directory).
+fn is_bundle(path: &std::path::Path) -> Result<bool> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    Ok(meta.is_file())
+}
+
+fn check_fp(fp: Option<String>) -> Result<Option<String>> {
+    match fp {
+        Some(f) if bundle::normalize_fingerprint(&f).is_none() => {
+            bail!(
+                "--fingerprint: expected 32 hex digits (dashes allowed), as printed by `logkeep keygen`"
+            )
+        }
+        other => Ok(other),
+    }
+}
+
+fn parse_time(flag: &str, t: &str) -> Result<String> {
+    let st = humantime::parse_rfc3339_weak(t).map_err(|e| {
+        anyhow::anyhow!("{flag}: {t:?} is not a time like 2026-11-20T03:00:00Z: {e}")
+    })?;
+    Ok(logkeep_store::clock::wall_at(st))
+}
+
+/// The first 16 hex digits of a digest in groups of four, for reading out on the phone.
+fn phone_form(h: &logkeep_format::Sha256) -> String {
+    let hex = h.to_hex();
+    hex[..16]
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let mut v = serde_json::to_value(b)?;
+        v["ok"] = serde_json::Value::Bool(b.ok());
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let r = &b.report;
+    for p in &r.problems {
+        writeln!(out, "FAIL {}: {}", p.file, p.what)?;
+    }
+    for p in &b.custody_problems {
+        writeln!(out, "FAIL custody.jsonl: {}", esc(p))?;
+    }
+    for a in &r.alerts {
+        writeln!(out, "alert {}: {}", a.file, a.what)?;
+    }
+    if let Some(i) = &b.info {
+        let opt = |o: &Option<String>| o.as_deref().map(esc).unwrap_or_else(|| "-".into());
+        writeln!(
+            out,
+            "bundle {}  created {}",
+            esc(&i.bundle_id),
+            esc(&i.created)
+        )?;
+        writeln!(
+            out,
+            "case {}  evidence {}  examiner {}",
+            opt(&i.case),
+            opt(&i.evidence),
+            opt(&i.examiner)
+        )?;
+        writeln!(
+            out,
+            "host {} (machine {})  {}",
+            esc(&i.host.hostname),
+            esc(&i.host.machine_id),
+            esc(&i.host.os)
+        )?;
+        writeln!(
+            out,
+            "sources: {}",
+            i.sources
+                .iter()
+                .map(|s| esc(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+        if let Some((a, z)) = &i.time_range {
+            writeln!(out, "captured from {} to {}", esc(a), esc(z))?;
+        }
+    }
+    match r.head {
+        Some(h) => writeln!(
+            out,
+            "chain head: record {} sha256 {} (records from {})",
+            h.seq,
+            h.hash,
+            r.first_seq.unwrap_or(0)
+        )?,
+        None => writeln!(out, "chain head: none")?,
+    }
+    writeln!(
+        out,
+        "{} records, {} segments checked ({} not selected), {} bytes captured",
+        r.records, r.segments, r.segments_omitted, r.captured_bytes
+    )?;
+    match &b.key_fingerprint {
+        Some(fp) if b.key_pinned => {
+            writeln!(out, "signed by key {fp} (matches the fingerprint given)")?
+        }
+        Some(fp) => writeln!(
+            out,
+            "signed by key {fp} — NOT PINNED: compare it with the fingerprint received out of band, or pass --fingerprint"
+        )?,
+        None => writeln!(out, "signing key: none")?,
+    }
+    writeln!(
+        out,
+        "signature: {}",
+        if b.signature_ok {
+            "valid"
+        } else {
+            "INVALID or missing"
+        }
+    )?;
+    writeln!(
+        out,
+        "custody log: {} entr{}",
+        b.custody.len(),
+        if b.custody.len() == 1 { "y" } else { "ies" }
+    )?;
+    for e in &b.custody {
+        writeln!(
+            out,
+            "  {}. {}  {}  {}{}",
+            e.seq,
+            esc(&e.time),
+            esc(&e.actor),
+            esc(&e.action),
+            e.note
+                .as_deref()
+                .map(|n| format!("  ({})", esc(n)))
+                .unwrap_or_default()
+        )?;
+    }
+    if let Some(h) = b.bundle_sha256 {
+        writeln!(
+            out,
+            "bundle file sha256 {h} ({} bytes); read-out: {}",
+            b.bundle_size,
+            phone_form(&h)
+        )?;
+    }
+    if b.ok() {
+        writeln!(out, "OK: the bundle verified")?;
+    } else {
+        writeln!(
+            out,
+            "FAILED: {} problem(s) found",
+            r.problems.len() + b.custody_problems.len()
+        )?;
+    }
+    Ok(())
 }
 
 fn parse_head(s: Option<&str>) -> Result<Option<Head>> {

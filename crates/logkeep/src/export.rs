@@ -1,0 +1,326 @@
+//! `logkeep export`: seal a store (or a part of it) into an evidence bundle.
+//!
+//! Two passes over the chain: the first reads only records, to find the head, check the links
+//! and choose the segments; the second streams records and segments into the bundle, checking
+//! each segment's hash against its record on the way. Memory stays bounded whatever the size
+//! of the store; the bundle is written to a temporary name and renamed when complete.
+
+use crate::config::Inventory;
+use crate::{inventory, keys};
+use anyhow::{Context, Result, bail};
+use ed25519_dalek::Signer;
+use logkeep_format::bundle::{
+    self, BundleInfo, BundleWriter, ConfigRef, Selection, SignatureInfo, Tool,
+};
+use logkeep_format::layout::{self, Head};
+use logkeep_format::verify::read_record;
+use logkeep_format::{Event, Sha256};
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal};
+use std::path::{Path, PathBuf};
+
+/// What to export.
+pub struct ExportArgs {
+    /// Store directory (a store or a medium).
+    pub store: PathBuf,
+    /// Bundle file to write.
+    pub out: PathBuf,
+    /// Signing key.
+    pub key: PathBuf,
+    /// Selection.
+    pub selection: Selection,
+    /// Custody fields.
+    pub case: Option<String>,
+    /// Evidence number.
+    pub evidence: Option<String>,
+    /// Examiner.
+    pub examiner: Option<String>,
+    /// Note.
+    pub note: Option<String>,
+    /// The configuration file in use and its bytes, if known.
+    pub config: Option<(PathBuf, Vec<u8>)>,
+    /// The operator's inventory from the configuration.
+    pub inventory: Inventory,
+}
+
+/// What was written.
+pub struct Exported {
+    /// Bundle id.
+    pub bundle_id: String,
+    /// SHA-256 of the bundle file.
+    pub sha256: Sha256,
+    /// Chain head the bundle links to.
+    pub head: Head,
+    /// First record included.
+    pub first_seq: u64,
+    /// Segments included.
+    pub segments: u64,
+    /// Key fingerprint.
+    pub fingerprint: String,
+}
+
+fn hash_file(path: &Path) -> Option<Sha256> {
+    let mut f = File::open(path).ok()?;
+    let mut w = logkeep_format::hash::HashWriter::new(std::io::sink());
+    std::io::copy(&mut f, &mut w).ok()?;
+    Some(w.finish().1)
+}
+
+fn selected(event: &Event, sel: &Selection) -> bool {
+    let Event::Segment {
+        first, last, spans, ..
+    } = event
+    else {
+        return false;
+    };
+    // RFC 3339 UTC timestamps with nine fractional digits compare correctly as strings.
+    if sel.since.as_ref().is_some_and(|s| last < s) || sel.until.as_ref().is_some_and(|u| first > u)
+    {
+        return false;
+    }
+    sel.sources.is_empty() || spans.iter().any(|s| sel.sources.contains(&s.source))
+}
+
+/// Write the bundle.
+pub fn export(args: &ExportArgs) -> Result<Exported> {
+    let key = keys::load(&args.key)?;
+    let public_pem = keys::public_pem(&key)?;
+    let fingerprint = bundle::fingerprint(&key.verifying_key());
+    let store_info_bytes = std::fs::read(args.store.join(layout::STORE_FILE))
+        .with_context(|| format!("{}: not a logkeep store", args.store.display()))?;
+    let info = logkeep_format::verify::parse_store_info(&store_info_bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.store.join(layout::STORE_FILE).display()))?;
+    let chain = args.store.join(layout::CHAIN_DIR);
+
+    // Pass 1: records only.
+    let mut prev = Sha256::ZERO;
+    let mut seq = 0u64;
+    let mut first_sel: Option<u64> = None;
+    let mut bytes_sel = 0u64;
+    let mut count_sel = 0u64;
+    let mut sources = BTreeSet::new();
+    let mut range: Option<(String, String)> = None;
+    loop {
+        let path = chain.join(layout::record_name(seq + 1));
+        let (record, hash) = match read_record(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
+            Ok(Err(why)) => bail!(
+                "{}: {why}; run `logkeep verify` on the store",
+                path.display()
+            ),
+            Ok(Ok(x)) => x,
+        };
+        if record.prev != prev || record.seq != seq + 1 {
+            bail!(
+                "{}: does not continue the chain; run `logkeep verify` on the store",
+                path.display()
+            );
+        }
+        if selected(&record.event, &args.selection)
+            && let Event::Segment {
+                size,
+                first,
+                last,
+                spans,
+                ..
+            } = &record.event
+        {
+            first_sel.get_or_insert(record.seq);
+            bytes_sel += size;
+            count_sel += 1;
+            sources.extend(spans.iter().map(|s| s.source.clone()));
+            match &mut range {
+                None => range = Some((first.clone(), last.clone())),
+                Some((_, l)) => last.clone_into(l),
+            }
+        }
+        prev = hash;
+        seq += 1;
+    }
+    let Some(first_seq) = first_sel else {
+        bail!(
+            "no sealed segment in {} matches the selection",
+            args.store.display()
+        );
+    };
+    let head = Head { seq, hash: prev };
+    // A whole export starts at the genesis record, so the bundle holds the complete chain.
+    let everything = args.selection == Selection::default();
+    let first_seq = if everything { 1 } else { first_seq };
+
+    let mut id = [0u8; 16];
+    rustix::rand::getrandom(&mut id, rustix::rand::GetRandomFlags::empty())?;
+    let bundle_id = hex::encode(id);
+    let now = std::time::SystemTime::now();
+    let created = logkeep_store::clock::wall_at(now);
+    let binfo = BundleInfo {
+        format: bundle::BUNDLE_FORMAT.into(),
+        v: bundle::BUNDLE_VERSION,
+        bundle_id: bundle_id.clone(),
+        created: created.clone(),
+        case: args.case.clone(),
+        evidence: args.evidence.clone(),
+        examiner: args.examiner.clone(),
+        note: args.note.clone(),
+        store: info.store.clone(),
+        first_seq,
+        head,
+        selection: args.selection.clone(),
+        time_range: range,
+        sources: sources.into_iter().collect(),
+        host: inventory::host_info(),
+        tool: Tool {
+            name: "logkeep".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            sha256: hash_file(Path::new("/proc/self/exe")),
+        },
+        config: args.config.as_ref().map(|(p, b)| ConfigRef {
+            path: p.display().to_string(),
+            sha256: Sha256::of(b),
+        }),
+        signature: SignatureInfo {
+            scheme: bundle::SIG_SCHEME.into(),
+            key_fingerprint: fingerprint.clone(),
+        },
+    };
+
+    let out_dir = match args.out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let (temp, file) = logkeep_store::durable::create_temp(&out_dir, "bundle")
+        .with_context(|| format!("{}: cannot create the bundle", out_dir.display()))?;
+    let result = write_bundle(
+        args,
+        &binfo,
+        file,
+        &store_info_bytes,
+        &chain,
+        first_seq,
+        head,
+        bytes_sel,
+        &key,
+        &public_pem,
+        &created,
+    );
+    let (file, sha256) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
+        }
+    };
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temp, &args.out)
+        .with_context(|| format!("{}: cannot create", args.out.display()))?;
+    logkeep_store::durable::sync_dir(&out_dir)?;
+    Ok(Exported {
+        bundle_id,
+        sha256,
+        head,
+        first_seq,
+        segments: count_sel,
+        fingerprint,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_bundle(
+    args: &ExportArgs,
+    binfo: &BundleInfo,
+    file: File,
+    store_info_bytes: &[u8],
+    chain: &Path,
+    first_seq: u64,
+    head: Head,
+    bytes_sel: u64,
+    key: &ed25519_dalek::SigningKey,
+    public_pem: &str,
+    created: &str,
+) -> Result<(File, Sha256)> {
+    let progress = if std::io::stderr().is_terminal() {
+        let p = indicatif::ProgressBar::new(bytes_sel);
+        p.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        p
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mtime = logkeep_store::clock::unix_secs(std::time::SystemTime::now());
+    let mut w = BundleWriter::new(
+        BufWriter::with_capacity(1 << 20, file),
+        &binfo.bundle_id,
+        mtime,
+    );
+    let dir = w.dir().to_owned();
+    let mut info_bytes = serde_json::to_vec_pretty(binfo)?;
+    info_bytes.push(b'\n');
+    w.add_bytes(bundle::INFO, &info_bytes)?;
+    w.add_bytes("store/logkeep-store.json", store_info_bytes)?;
+    let segments = args.store.join(layout::SEGMENTS_DIR);
+    for seq in first_seq..=head.seq {
+        let name = layout::record_name(seq);
+        let path = chain.join(&name);
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let Ok((record, _)) = logkeep_format::verify::parse_record(&bytes) else {
+            bail!("{}: changed during the export", path.display());
+        };
+        w.add_bytes(&format!("store/chain/{name}"), &bytes)?;
+        if selected(&record.event, &args.selection)
+            && let Event::Segment {
+                file, sha256, size, ..
+            } = &record.event
+        {
+            let spath = segments.join(file);
+            let f =
+                File::open(&spath).with_context(|| format!("{}: cannot read", spath.display()))?;
+            let got = w
+                .add_reader(
+                    &format!("store/segments/{file}"),
+                    *size,
+                    progress.wrap_read(f),
+                )
+                .with_context(|| format!("{}: cannot copy", spath.display()))?;
+            if got != *sha256 {
+                bail!(
+                    "{}: hashes to {got} but record {seq} says {sha256}: the store is damaged; run `logkeep verify`",
+                    spath.display()
+                );
+            }
+        }
+    }
+    progress.finish_and_clear();
+    if let Some((_, bytes)) = &args.config {
+        w.add_bytes("config/logkeep.toml", bytes)?;
+    }
+    let mut net = serde_json::to_vec_pretty(&inventory::network())?;
+    net.push(b'\n');
+    w.add_bytes("inventory/host.json", &net)?;
+    let mut dev = serde_json::to_vec_pretty(&args.inventory)?;
+    dev.push(b'\n');
+    w.add_bytes("inventory/devices.json", &dev)?;
+    w.add_bytes(
+        bundle::VERIFY_TXT,
+        bundle::verify_txt(binfo, &dir).as_bytes(),
+    )?;
+    let actor = args.examiner.clone().unwrap_or_else(|| {
+        std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| format!("uid {}", rustix::process::getuid().as_raw()))
+    });
+    let (buf, sha256) = w.seal(
+        |m| key.sign(m).to_bytes(),
+        public_pem,
+        (created, &actor, args.note.as_deref(), "exported"),
+    )?;
+    let file = buf.into_inner().map_err(|e| e.into_error())?;
+    Ok((file, sha256))
+}
