@@ -199,13 +199,18 @@ impl CustodyEntry {
 /// The short fingerprint of an Ed25519 public key: the first 16 bytes of SHA-256 of the raw
 /// 32-byte key, as 8 groups of 4 lowercase hex digits joined by `-`.
 pub fn fingerprint(key: &VerifyingKey) -> String {
-    let h = Sha256::of(key.as_bytes()).to_hex();
-    h[..32]
-        .as_bytes()
+    short_form(&Sha256::of(key.as_bytes()), 32, "-")
+}
+
+/// The first `digits` hex digits of `h` in groups of four joined by `sep`: the form people read
+/// out on the phone or write down.
+pub fn short_form(h: &Sha256, digits: usize, sep: &str) -> String {
+    let hex = h.to_hex();
+    hex.as_bytes()[..digits.min(64)]
         .chunks(4)
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect::<Vec<_>>()
-        .join("-")
+        .join(sep)
 }
 
 /// A fingerprint as typed by a person, reduced to 32 lowercase hex digits, or `None`.
@@ -905,7 +910,7 @@ pub fn append_custody(
         ));
     };
     let old = custody.unwrap_or_default();
-    let (seq, prev) = match old.split_inclusive(|&b| b == b'\n').last() {
+    let (seq, prev) = match old.split_inclusive(|&b| b == b'\n').next_back() {
         Some(last) => (
             old.split_inclusive(|&b| b == b'\n').count() as u64 + 1,
             Sha256::of(last),

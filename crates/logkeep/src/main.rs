@@ -255,13 +255,7 @@ fn parse_time(flag: &str, t: &str) -> Result<String> {
 
 /// The first 16 hex digits of a digest in groups of four, for reading out on the phone.
 fn phone_form(h: &logkeep_format::Sha256) -> String {
-    let hex = h.to_hex();
-    hex[..16]
-        .as_bytes()
-        .chunks(4)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
+    bundle::short_form(h, 16, " ")
 }
 
 fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
