@@ -22,6 +22,8 @@ pub const HEAD_FILE: &str = "head.json";
 pub const CHAIN_DIR: &str = "chain";
 /// Directory of segments.
 pub const SEGMENTS_DIR: &str = "segments";
+/// Identity file of an offline medium (a store copy on a separate disk).
+pub const MEDIUM_FILE: &str = "logkeep-medium.json";
 /// Prefix of files being written.
 pub const TMP_PREFIX: &str = ".tmp-";
 

@@ -5,6 +5,7 @@
 //! unknown versions are errors, so two verifiers cannot read one record two ways.
 
 use crate::hash::Sha256;
+use crate::layout::Head;
 use serde::{Deserialize, Serialize};
 
 /// The only record, manifest and store version this crate reads or writes.
@@ -197,6 +198,26 @@ pub enum Event {
         /// `rotated`, `deleted`, `replaced` or `gone`.
         reason: String,
     },
+    /// Something happened to an offline medium.
+    Medium {
+        /// Medium id.
+        medium: String,
+        /// `attached`, `caught_up`, `detached`, `missing`, `failed` or `recovered`.
+        what: String,
+        /// The medium's head at that moment, if known.
+        head: Option<Head>,
+        /// Details (the error of a failure, counts of a catch-up).
+        detail: Option<String>,
+    },
+    /// A segment was removed from the local store after it was copied to enough media.
+    Pruned {
+        /// Sequence number of the segment's record.
+        seq: u64,
+        /// Its file name.
+        file: String,
+        /// The media holding verified copies.
+        media: Vec<String>,
+    },
     /// A segment left without its record by a crash was checked and committed on restart.
     Recovered {
         /// File name inside `segments/` of the segment committed by the previous record.
@@ -218,6 +239,8 @@ impl Event {
             Event::Gap { .. } => "gap",
             Event::Tamper { .. } => "tamper",
             Event::Closed { .. } => "closed",
+            Event::Medium { .. } => "medium",
+            Event::Pruned { .. } => "pruned",
             Event::Recovered { .. } => "recovered",
         }
     }

@@ -618,7 +618,11 @@ fn check_listing(
         let entry = entry.map_err(at(root))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         match name.as_str() {
-            layout::STORE_FILE | layout::HEAD_FILE | layout::CHAIN_DIR | layout::SEGMENTS_DIR => {}
+            layout::STORE_FILE
+            | layout::HEAD_FILE
+            | layout::MEDIUM_FILE
+            | layout::CHAIN_DIR
+            | layout::SEGMENTS_DIR => {}
             n if n.starts_with(layout::TMP_PREFIX) => report.note(
                 esc(n),
                 "left-over temporary file (an interrupted write; not part of the evidence)",

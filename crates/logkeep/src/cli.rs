@@ -46,6 +46,10 @@ pub enum Command {
         /// A head known from elsewhere, as SEQ:SHA256; the chain must reach it.
         #[arg(long, value_name = "SEQ:SHA256")]
         expect_head: Option<String>,
+        /// Another copy (store or medium): this chain must reach that copy's head, or it was
+        /// rolled back or cut short.
+        #[arg(long, value_name = "DIR")]
+        against: Option<PathBuf>,
     },
     /// Write every captured file generation, byte for byte, under a new directory.
     Extract {
@@ -107,11 +111,51 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
     },
+    /// Offline media.
+    Media {
+        /// What to do.
+        #[command(subcommand)]
+        action: MediaAction,
+    },
     /// The custody log of an evidence bundle.
     Custody {
         /// What to do.
         #[command(subcommand)]
         action: CustodyAction,
+    },
+}
+
+/// Media actions.
+#[derive(Debug, Subcommand)]
+pub enum MediaAction {
+    /// Make a directory (a mounted disk) into a medium.
+    Init {
+        /// The mounted disk's directory.
+        path: PathBuf,
+        /// The medium's id, as in the configuration's `[[media]] id`.
+        #[arg(long)]
+        id: String,
+        /// Initialise even if the directory is not a mount point.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show each configured medium: present or absent, last sync, records behind, free space.
+    List {
+        /// Configuration file.
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Finish copying to a medium, flush it, record the detach in the chain, and say when it
+    /// is safe to unplug. Without a running daemon, does it directly on the store.
+    Eject {
+        /// Medium id.
+        id: String,
+        /// Configuration file.
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
     },
 }
 

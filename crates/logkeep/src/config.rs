@@ -22,15 +22,24 @@ struct RawConfig {
     /// Log sources.
     #[serde(default)]
     source: Vec<RawSource>,
-    /// Offline media.
+    /// Offline media: separate disks that receive verified copies of the store.
     #[serde(default)]
-    media: Vec<Spanned<toml::Table>>,
+    media: Vec<RawMedium>,
     /// The key that signs evidence bundles.
     #[serde(default)]
     signing: Option<RawSigning>,
     /// What the police ask for about the network: written into every evidence bundle.
     #[serde(default)]
     inventory: Inventory,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMedium {
+    /// Unique id, written into the medium by `logkeep media init PATH --id ID`.
+    id: Spanned<String>,
+    /// Where the medium is mounted; it may be absent, logkeep catches up when it appears.
+    path: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,6 +161,8 @@ pub struct Config {
     pub sources: Vec<Source>,
     /// The signing key's path.
     pub signing_key: PathBuf,
+    /// Offline media.
+    pub media: Vec<Medium>,
     /// The operator's inventory.
     pub inventory: Inventory,
     /// The file's bytes, as exported into bundles.
@@ -160,6 +171,15 @@ pub struct Config {
 
 /// Default path of the signing key.
 pub const DEFAULT_KEY: &str = "/etc/logkeep/signing.key";
+
+/// A configured offline medium.
+#[derive(Debug, Clone)]
+pub struct Medium {
+    /// Id.
+    pub id: String,
+    /// Mount point.
+    pub path: PathBuf,
+}
 
 /// A validated source.
 #[derive(Debug, Clone)]
@@ -230,11 +250,27 @@ impl Config {
                 at(c.socket.span())
             );
         }
-        if let Some(m) = raw.media.first() {
-            bail!(
-                "{}: [[media]]: offline media are not supported by this version of logkeep",
-                at(m.span())
-            );
+        let mut media: Vec<Medium> = Vec::new();
+        for m in &raw.media {
+            let id = m.id.get_ref();
+            if !valid_source_id(id) {
+                bail!(
+                    "{}: media id {id:?} must be 1 to 64 of A-Z a-z 0-9 . _ - and not start with a dot",
+                    at(m.id.span())
+                );
+            }
+            if media.iter().any(|x| &x.id == id) {
+                bail!("{}: media id {id:?} is used twice", at(m.id.span()));
+            }
+            let path = if Path::new(&m.path).is_absolute() {
+                PathBuf::from(&m.path)
+            } else {
+                base.join(&m.path)
+            };
+            media.push(Medium {
+                id: id.clone(),
+                path,
+            });
         }
         let s = &raw.store;
         let segment_max_bytes = match &s.segment_max_bytes {
@@ -358,6 +394,7 @@ impl Config {
             compression_level,
             sources,
             signing_key,
+            media,
             inventory: raw.inventory,
             bytes,
         })

@@ -8,6 +8,7 @@ mod daemon;
 mod export;
 mod inventory;
 mod keys;
+mod media_cmd;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -57,9 +58,29 @@ fn dispatch(command: Command) -> Result<u8> {
             json,
             fingerprint,
             expect_head,
+            against,
         } => {
+            let mut expect = parse_head(expect_head.as_deref())?;
+            if let Some(other) = &against {
+                let h = logkeep_media::chain_head(other)
+                    .with_context(|| format!("{}: cannot read", other.display()))?
+                    .with_context(|| {
+                        format!("{}: holds no chain to compare with", other.display())
+                    })?;
+                if expect.is_some_and(|e| e.seq > h.seq) {
+                    // Keep the newer of the two known heads.
+                } else {
+                    println!(
+                        "comparing with {}: its head is record {} sha256 {}",
+                        other.display(),
+                        h.seq,
+                        h.hash
+                    );
+                    expect = Some(h);
+                }
+            }
             let chain = VerifyOptions {
-                expect_head: parse_head(expect_head.as_deref())?,
+                expect_head: expect,
             };
             if is_bundle(&path)? {
                 let opts = BundleOptions {
@@ -199,6 +220,7 @@ fn dispatch(command: Command) -> Result<u8> {
             println!("signing key: {}", e.fingerprint);
             Ok(0)
         }
+        Command::Media { action } => media_cmd::run(action),
         Command::Custody {
             action:
                 CustodyAction::Add {

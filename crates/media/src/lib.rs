@@ -1,0 +1,427 @@
+//! Offline media: a directory on a separate disk (a USB disk plugged in weekly, a NAS share
+//! that is sometimes down) holding a complete, self-verifying copy of the store.
+//!
+//! A medium is a store directory plus `logkeep-medium.json`, its identity, written once by
+//! [`init`]. logkeep writes only to a path whose identity file names the expected medium and
+//! store, so an unmounted mount point (an empty directory on the root disk) is never filled by
+//! mistake.
+//!
+//! Copies follow the store's own commit order — a segment before the record that commits it,
+//! then `head.json` — and each file is written to a temporary name, synced, read back from the
+//! disk and hash-checked before it is renamed into place. A medium that disappears mid-copy
+//! therefore holds a valid prefix of the chain and at most a `.tmp-` file, never a half file
+//! under a real name; the next sync removes the temporary file and continues.
+
+use logkeep_format::layout::{self, Head};
+use logkeep_format::verify::read_record;
+use logkeep_format::{Event, Sha256};
+use logkeep_store::durable;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub mod replicator;
+
+pub use logkeep_format::layout::MEDIUM_FILE;
+
+/// Contents of `logkeep-medium.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediumInfo {
+    /// Always `"logkeep-medium"`.
+    pub format: String,
+    /// Always 1.
+    pub v: u32,
+    /// The medium's id, as configured in `[[media]] id`.
+    pub id: String,
+    /// When it was initialised, RFC 3339 UTC.
+    pub created: String,
+}
+
+/// An error about a medium, with its path.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// I/O on the medium (including ENOSPC).
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// Path.
+        path: PathBuf,
+        /// Error.
+        source: io::Error,
+    },
+    /// The medium is not what it should be.
+    #[error("{}: {what}", path.display())]
+    Refused {
+        /// Path.
+        path: PathBuf,
+        /// Why.
+        what: String,
+    },
+}
+
+impl MediaError {
+    /// Whether the error is the disk being full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, MediaError::Io { source, .. } if source.raw_os_error() == Some(28))
+    }
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> MediaError + '_ {
+    move |source| MediaError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Make the directory `path` (a mounted disk) into medium `id`. Refuses a directory that holds
+/// anything but another medium's identity of the same id (re-initialising is harmless), and
+/// unless `force`, a directory on the same filesystem as its parent (not a mount point).
+pub fn init(path: &Path, id: &str, force: bool) -> Result<MediumInfo, MediaError> {
+    let meta = fs::metadata(path).map_err(io_at(path))?;
+    if !meta.is_dir() {
+        return Err(MediaError::Refused {
+            path: path.into(),
+            what: "not a directory".into(),
+        });
+    }
+    if !layout::valid_source_id(id) {
+        return Err(MediaError::Refused {
+            path: path.into(),
+            what: format!(
+                "medium id {id:?} must be 1 to 64 of A-Z a-z 0-9 . _ - and not start with a dot"
+            ),
+        });
+    }
+    if let Ok(existing) = read_info(path) {
+        if existing.id == id {
+            return Ok(existing);
+        }
+        return Err(MediaError::Refused {
+            path: path.into(),
+            what: format!(
+                "already medium {:?}; refusing to re-initialise it as {id:?}",
+                existing.id
+            ),
+        });
+    }
+    if fs::read_dir(path).map_err(io_at(path))?.next().is_some() {
+        return Err(MediaError::Refused {
+            path: path.into(),
+            what: "not empty".into(),
+        });
+    }
+    if !force {
+        let parent = path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        if let Some(parent) = parent
+            && fs::metadata(&parent).map(|m| m.dev()).ok() == Some(meta.dev())
+        {
+            return Err(MediaError::Refused {
+                path: path.into(),
+                what: "is on the same filesystem as its parent, not a mounted disk; mount the medium first (or pass --force)".into(),
+            });
+        }
+    }
+    let info = MediumInfo {
+        format: "logkeep-medium".into(),
+        v: 1,
+        id: id.into(),
+        created: logkeep_store::clock::wall_now(),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&info).unwrap_or_default();
+    bytes.push(b'\n');
+    durable::write_atomic(path, MEDIUM_FILE, &bytes).map_err(io_at(path))?;
+    Ok(info)
+}
+
+/// Read a medium's identity.
+pub fn read_info(path: &Path) -> Result<MediumInfo, MediaError> {
+    let p = path.join(MEDIUM_FILE);
+    let mut bytes = Vec::new();
+    File::open(&p)
+        .and_then(|f| f.take(64 << 10).read_to_end(&mut bytes))
+        .map_err(io_at(&p))?;
+    let info: MediumInfo = serde_json::from_slice(&bytes).map_err(|e| MediaError::Refused {
+        path: p.clone(),
+        what: format!("not a medium identity: {e}"),
+    })?;
+    if info.format != "logkeep-medium" || info.v != 1 {
+        return Err(MediaError::Refused {
+            path: p,
+            what: "unsupported medium format".into(),
+        });
+    }
+    Ok(info)
+}
+
+/// What a medium's path holds right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presence {
+    /// The expected medium.
+    Present,
+    /// Nothing there (not mounted, or the NAS is down).
+    Absent,
+    /// A directory without a medium identity: never written to.
+    Uninitialised,
+    /// Another medium, or another store's copy.
+    Foreign(String),
+}
+
+/// Check what `path` holds, expecting medium `id` for store `store`.
+pub fn probe(path: &Path, id: &str, store: &str) -> Presence {
+    match read_info(path) {
+        Ok(i) if i.id != id => Presence::Foreign(format!("holds medium {:?}, not {id:?}", i.id)),
+        Ok(_) => match logkeep_format::verify::read_store_info(path) {
+            Ok(s) if s.store != store => {
+                Presence::Foreign(format!("holds a copy of store {}", s.store))
+            }
+            _ => Presence::Present,
+        },
+        Err(MediaError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            if path.is_dir() {
+                Presence::Uninitialised
+            } else {
+                Presence::Absent
+            }
+        }
+        Err(e) => Presence::Foreign(e.to_string()),
+    }
+}
+
+/// The head of the chain copied to the medium so far (verified to exist with that hash).
+pub fn medium_head(path: &Path) -> Option<Head> {
+    let bytes = fs::read(path.join(layout::HEAD_FILE)).ok()?;
+    let head: Head = serde_json::from_slice(&bytes).ok()?;
+    match read_record(
+        &path
+            .join(layout::CHAIN_DIR)
+            .join(layout::record_name(head.seq)),
+    ) {
+        Ok(Ok((_, h))) if h == head.hash => Some(head),
+        _ => None,
+    }
+}
+
+/// The head of a store or medium as its chain says: walk the records from the head hint (or
+/// from 1) checking each link, and return the last one.
+pub fn chain_head(root: &Path) -> io::Result<Option<Head>> {
+    let chain = root.join(layout::CHAIN_DIR);
+    let mut head: Option<Head> = None;
+    if let Ok(bytes) = fs::read(root.join(layout::HEAD_FILE))
+        && let Ok(h) = serde_json::from_slice::<Head>(&bytes)
+        && let Ok(Ok((_, hash))) = read_record(&chain.join(layout::record_name(h.seq)))
+        && hash == h.hash
+    {
+        head = Some(h);
+    }
+    loop {
+        let next = head.map_or(1, |h| h.seq + 1);
+        match read_record(&chain.join(layout::record_name(next))) {
+            Ok(Ok((r, hash))) if head.is_none_or(|h| r.prev == h.hash) => {
+                head = Some(Head { seq: next, hash })
+            }
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => return Ok(head),
+        }
+    }
+}
+
+/// Free bytes on the filesystem holding `path`.
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    let s = rustix::fs::statvfs(path).ok()?;
+    Some(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Synced {
+    /// Records copied.
+    pub records: u64,
+    /// Segments copied.
+    pub segments: u64,
+    /// Bytes copied.
+    pub bytes: u64,
+    /// The medium's head afterwards.
+    pub head: Option<Head>,
+    /// Segments the store no longer holds (pruned) and so could not be copied.
+    pub unavailable: u64,
+}
+
+/// Copy `src` (a file in the store) to `dir/name` on the medium: temporary name, sync, read
+/// back from the disk and compare the hash, then rename and sync the directory.
+fn copy_verified(
+    src: &Path,
+    dir: &Path,
+    name: &str,
+    expect: Option<Sha256>,
+) -> Result<u64, MediaError> {
+    let mut input = File::open(src).map_err(io_at(src))?;
+    let (temp, out) = durable::create_temp(dir, name).map_err(io_at(dir))?;
+    let result = (|| {
+        let mut w =
+            logkeep_format::hash::HashWriter::new(io::BufWriter::with_capacity(1 << 20, out));
+        io::copy(&mut input, &mut w).map_err(io_at(&temp))?;
+        let (buf, written, n) = w.finish();
+        let out = buf.into_inner().map_err(|e| io_at(&temp)(e.into_error()))?;
+        if let Some(e) = expect
+            && e != written
+        {
+            return Err(MediaError::Refused {
+                path: src.into(),
+                what: format!("hashes to {written}, its record says {e}: the store is damaged"),
+            });
+        }
+        out.sync_data().map_err(io_at(&temp))?;
+        // Drop the cached pages so that the read-back comes from the disk, not from memory.
+        let _ = rustix::fs::fadvise(&out, 0, None, rustix::fs::Advice::DontNeed);
+        let mut back = logkeep_format::hash::HashWriter::new(io::sink());
+        let mut r = File::open(&temp).map_err(io_at(&temp))?;
+        io::copy(&mut r, &mut back).map_err(io_at(&temp))?;
+        let (_, read, _) = back.finish();
+        if read != written {
+            return Err(MediaError::Refused {
+                path: temp.clone(),
+                what: format!(
+                    "read back as {read} after writing {written}: the medium corrupts data"
+                ),
+            });
+        }
+        durable::commit(out, &temp, dir, name).map_err(io_at(dir))?;
+        Ok(n)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Bring medium `medium` (already probed as present) up to record `upto` of the store at
+/// `store`, stopping early when `stop` is set. Safe to interrupt at any point.
+pub fn sync(
+    store: &Path,
+    medium: &Path,
+    upto: Head,
+    stop: &AtomicBool,
+) -> Result<Synced, MediaError> {
+    let mchain = medium.join(layout::CHAIN_DIR);
+    let msegs = medium.join(layout::SEGMENTS_DIR);
+    for d in [&mchain, &msegs] {
+        fs::create_dir_all(d).map_err(io_at(d))?;
+        durable::remove_temps(d).map_err(io_at(d))?;
+    }
+    durable::remove_temps(medium).map_err(io_at(medium))?;
+    if !medium.join(layout::STORE_FILE).exists() {
+        let bytes = fs::read(store.join(layout::STORE_FILE)).map_err(io_at(store))?;
+        durable::write_atomic(medium, layout::STORE_FILE, &bytes).map_err(io_at(medium))?;
+    }
+    let mut head = medium_head(medium).or_else(|| chain_head(medium).ok().flatten());
+    let mut done = Synced {
+        head,
+        ..Synced::default()
+    };
+    let schain = store.join(layout::CHAIN_DIR);
+    let ssegs = store.join(layout::SEGMENTS_DIR);
+    if let Some(h) = head {
+        // The medium must hold a prefix of the store's chain; anything else is a different
+        // history, and copying onto it would hide that.
+        match read_record(&schain.join(layout::record_name(h.seq))) {
+            Ok(Ok((_, hash))) if hash == h.hash => {}
+            Ok(Ok(_)) => {
+                return Err(MediaError::Refused {
+                    path: medium.into(),
+                    what: format!(
+                        "its record {} differs from the store's: the histories diverge; run `logkeep verify --against`",
+                        h.seq
+                    ),
+                });
+            }
+            _ if h.seq > upto.seq => {
+                return Err(MediaError::Refused {
+                    path: medium.into(),
+                    what: format!(
+                        "is ahead of the store (record {} > {}): the store was rolled back or truncated",
+                        h.seq, upto.seq
+                    ),
+                });
+            }
+            _ => {}
+        }
+    }
+    let mut seq = head.map_or(0, |h| h.seq);
+    while seq < upto.seq {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let next = seq + 1;
+        let name = layout::record_name(next);
+        let rpath = schain.join(&name);
+        let (record, hash) = match read_record(&rpath) {
+            Ok(Ok(x)) => x,
+            Ok(Err(why)) => {
+                return Err(MediaError::Refused {
+                    path: rpath,
+                    what: why,
+                });
+            }
+            Err(e) => return Err(io_at(&rpath)(e)),
+        };
+        if let Event::Segment { file, sha256, .. } = &record.event {
+            let spath = ssegs.join(file);
+            if msegs.join(file).exists() {
+                // Copied before an interruption, record not yet: keep it.
+            } else if spath.exists() {
+                done.bytes += copy_verified(&spath, &msegs, file, Some(*sha256))?;
+                done.segments += 1;
+            } else {
+                done.unavailable += 1;
+            }
+        }
+        done.bytes += copy_verified(&rpath, &mchain, &name, Some(hash))?;
+        done.records += 1;
+        head = Some(Head { seq: next, hash });
+        seq = next;
+        // Keep head.json current so that a medium pulled out now says how far it got.
+        if done.records.is_multiple_of(64) || seq == upto.seq {
+            write_head(medium, head)?;
+        }
+    }
+    write_head(medium, head)?;
+    done.head = head;
+    Ok(done)
+}
+
+fn write_head(medium: &Path, head: Option<Head>) -> Result<(), MediaError> {
+    let Some(h) = head else { return Ok(()) };
+    let mut bytes = serde_json::to_vec(&h).unwrap_or_default();
+    bytes.push(b'\n');
+    durable::write_atomic(medium, layout::HEAD_FILE, &bytes).map_err(io_at(medium))
+}
+
+/// fsync everything a medium holds that matters, before it is unplugged.
+pub fn flush(medium: &Path) -> Result<(), MediaError> {
+    for d in [
+        medium.to_path_buf(),
+        medium.join(layout::CHAIN_DIR),
+        medium.join(layout::SEGMENTS_DIR),
+    ] {
+        durable::sync_dir(&d).map_err(io_at(&d))?;
+    }
+    rustix::fs::sync();
+    Ok(())
+}
+
+/// Write a small marker and remove it, to learn whether the medium takes writes again (after
+/// ENOSPC or an I/O error).
+pub fn writable(medium: &Path) -> bool {
+    let p = durable::temp_path(medium, "probe");
+    let ok = File::create(&p)
+        .and_then(|mut f| f.write_all(&[0u8; 4096]).and_then(|_| f.sync_all()))
+        .is_ok();
+    let _ = fs::remove_file(&p);
+    ok
+}

@@ -1,0 +1,325 @@
+//! The background copier: one thread that keeps every configured medium in step with the
+//! store, notices media coming and going, and reports the changes worth a chain record.
+//!
+//! It only reads the store (committed files never change) and writes the media; chain records
+//! about media are written by the daemon's engine thread, which owns the store, from the
+//! [`MediaEvent`]s this thread sends. Routine copies produce no event — otherwise every copy
+//! would make a record that needs copying.
+
+use crate::{Presence, Synced};
+use logkeep_format::layout::Head;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+/// A configured medium.
+#[derive(Debug, Clone)]
+pub struct MediumSpec {
+    /// Id.
+    pub id: String,
+    /// Mount point.
+    pub path: PathBuf,
+}
+
+/// A change worth a chain record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaEvent {
+    /// Medium id.
+    pub medium: String,
+    /// `attached`, `caught_up`, `missing`, `failed`, `recovered` or `detached`.
+    pub what: &'static str,
+    /// The medium's head.
+    pub head: Option<Head>,
+    /// Details.
+    pub detail: Option<String>,
+}
+
+/// A medium's state, for `logkeep media list` and `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MediumState {
+    /// Id.
+    pub id: String,
+    /// Mount point.
+    pub path: String,
+    /// `present`, `absent`, `uninitialised`, `foreign: ...`, `failed: ...` or `ejected`.
+    pub state: String,
+    /// Head of the copy.
+    pub head: Option<Head>,
+    /// Records the copy is behind the store.
+    pub behind: u64,
+    /// Free space on the medium, bytes.
+    pub free_bytes: Option<u64>,
+    /// When the last copy finished, RFC 3339 UTC.
+    pub last_sync: Option<String>,
+}
+
+enum Cmd {
+    Wake,
+    Eject(String, Sender<Result<Head, String>>),
+}
+
+struct Slot {
+    spec: MediumSpec,
+    present: bool,
+    failed: Option<String>,
+    ejected: bool,
+    catching_up: bool,
+    state: MediumState,
+}
+
+/// Handle to the copier thread.
+pub struct Replicator {
+    tx: Sender<Cmd>,
+    stop: Arc<AtomicBool>,
+    states: Arc<Mutex<Vec<MediumState>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Replicator {
+    /// Start copying the store at `store` (id `store_id`) to `media`, checking every `poll`.
+    /// `events` is called from the copier thread.
+    pub fn spawn(
+        store: PathBuf,
+        store_id: String,
+        media: Vec<MediumSpec>,
+        poll: Duration,
+        events: impl FnMut(MediaEvent) + Send + 'static,
+    ) -> std::io::Result<Replicator> {
+        let (tx, rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let states = Arc::new(Mutex::new(Vec::new()));
+        let (s2, st2) = (stop.clone(), states.clone());
+        let thread = std::thread::Builder::new()
+            .name("media".into())
+            .spawn(move || {
+                run(store, store_id, media, poll, rx, s2, st2, events);
+            })?;
+        Ok(Replicator {
+            tx,
+            stop,
+            states,
+            thread: Some(thread),
+        })
+    }
+
+    /// Something was committed: copy it soon.
+    pub fn wake(&self) {
+        let _ = self.tx.send(Cmd::Wake);
+    }
+
+    /// Finish copying to medium `id`, flush it, and stop writing to it until it is unplugged.
+    /// Blocks until done; returns the head the medium holds.
+    pub fn eject(&self, id: &str) -> Result<Head, String> {
+        let (rtx, rrx) = mpsc::channel();
+        self.tx
+            .send(Cmd::Eject(id.to_owned(), rtx))
+            .map_err(|_| "the copier has stopped".to_string())?;
+        rrx.recv()
+            .map_err(|_| "the copier has stopped".to_string())?
+    }
+
+    /// The media's states.
+    pub fn states(&self) -> Vec<MediumState> {
+        self.states.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Stop the copier (an interrupted copy leaves only a temporary file) and wait for it.
+    pub fn shutdown(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.tx.send(Cmd::Wake);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    store: PathBuf,
+    store_id: String,
+    media: Vec<MediumSpec>,
+    poll: Duration,
+    rx: Receiver<Cmd>,
+    stop: Arc<AtomicBool>,
+    states: Arc<Mutex<Vec<MediumState>>>,
+    mut events: impl FnMut(MediaEvent),
+) {
+    let mut slots: Vec<Slot> = media
+        .into_iter()
+        .map(|spec| Slot {
+            state: MediumState {
+                id: spec.id.clone(),
+                path: spec.path.display().to_string(),
+                state: "absent".into(),
+                head: None,
+                behind: 0,
+                free_bytes: None,
+                last_sync: None,
+            },
+            spec,
+            present: false,
+            failed: None,
+            ejected: false,
+            catching_up: false,
+        })
+        .collect();
+    loop {
+        let mut eject = None;
+        match rx.recv_timeout(poll) {
+            Ok(Cmd::Wake) | Err(RecvTimeoutError::Timeout) => {}
+            Ok(Cmd::Eject(id, reply)) => eject = Some((id, reply)),
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let upto = crate::chain_head(&store).ok().flatten();
+        for slot in &mut slots {
+            let want_eject = eject.as_ref().is_some_and(|(id, _)| *id == slot.spec.id);
+            let result = step(
+                &store,
+                &store_id,
+                slot,
+                upto,
+                want_eject,
+                &stop,
+                &mut events,
+            );
+            if want_eject && let Some((_, reply)) = eject.take() {
+                let _ = reply.send(result);
+            }
+        }
+        if let Some((id, reply)) = eject.take() {
+            let _ = reply.send(Err(format!("no medium {id:?} is configured")));
+        }
+        if let Ok(mut s) = states.lock() {
+            *s = slots.iter().map(|x| x.state.clone()).collect();
+        }
+    }
+}
+
+fn step(
+    store: &std::path::Path,
+    store_id: &str,
+    slot: &mut Slot,
+    upto: Option<Head>,
+    eject: bool,
+    stop: &AtomicBool,
+    events: &mut impl FnMut(MediaEvent),
+) -> Result<Head, String> {
+    let id = slot.spec.id.clone();
+    let path = slot.spec.path.clone();
+    let presence = crate::probe(&path, &id, store_id);
+    let ev = |what, head, detail| MediaEvent {
+        medium: id.clone(),
+        what,
+        head,
+        detail,
+    };
+    if presence != Presence::Present {
+        if slot.present {
+            slot.present = false;
+            if !slot.ejected {
+                tracing::warn!(medium = %id, path = %path.display(), "medium went away without being ejected");
+                events(ev("missing", slot.state.head, None));
+            }
+        }
+        slot.ejected = false;
+        slot.failed = None;
+        slot.state.state = describe(&presence);
+        if matches!(presence, Presence::Foreign(_) | Presence::Uninitialised) && !slot.catching_up {
+            // Say it once per appearance; writing there could destroy someone else's data.
+            tracing::warn!(medium = %id, path = %path.display(), state = %slot.state.state, "not writing to this path");
+            slot.catching_up = true;
+        }
+        if !matches!(presence, Presence::Foreign(_) | Presence::Uninitialised) {
+            slot.catching_up = false;
+        }
+        return Err(slot.state.state.clone());
+    }
+    if !slot.present {
+        slot.present = true;
+        slot.catching_up = true;
+        let head = crate::medium_head(&path);
+        tracing::info!(medium = %id, path = %path.display(), "medium attached");
+        events(ev("attached", head, None));
+    }
+    slot.state.free_bytes = crate::free_bytes(&path);
+    if slot.ejected {
+        slot.state.state = "ejected (safe to unplug)".into();
+        return slot.state.head.ok_or_else(|| "ejected".into());
+    }
+    if let Some(err) = &slot.failed {
+        if !crate::writable(&path) {
+            slot.state.state = format!("failed: {err}");
+            return Err(slot.state.state.clone());
+        }
+        tracing::info!(medium = %id, "medium takes writes again");
+        events(ev("recovered", slot.state.head, None));
+        slot.failed = None;
+    }
+    let Some(upto) = upto else {
+        slot.state.state = "present".into();
+        return Err("the store has no records yet".into());
+    };
+    match crate::sync(store, &path, upto, stop) {
+        Ok(Synced {
+            records,
+            segments,
+            head,
+            unavailable,
+            ..
+        }) => {
+            slot.state.head = head;
+            slot.state.behind = upto.seq.saturating_sub(head.map_or(0, |h| h.seq));
+            slot.state.state = "present".into();
+            if records > 0 {
+                slot.state.last_sync = Some(logkeep_store::clock::wall_at(SystemTime::now()));
+            }
+            if slot.catching_up && slot.state.behind == 0 {
+                slot.catching_up = false;
+                let detail = format!(
+                    "{records} records, {segments} segments copied; {unavailable} segments no longer in the store"
+                );
+                events(ev("caught_up", head, Some(detail)));
+            }
+            if eject {
+                crate::flush(&path).map_err(|e| e.to_string())?;
+                slot.ejected = true;
+                slot.state.state = "ejected (safe to unplug)".into();
+                tracing::info!(medium = %id, "medium ejected; safe to unplug");
+                events(ev("detached", head, None));
+            }
+            head.ok_or_else(|| "nothing copied".into())
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let what = if e.is_full() {
+                "the medium is full"
+            } else {
+                "cannot write to the medium"
+            };
+            tracing::error!(medium = %id, "{what}: {msg}; the local store keeps everything and copying resumes when it can");
+            if slot.failed.is_none() {
+                events(ev("failed", slot.state.head, Some(msg.clone())));
+            }
+            slot.failed = Some(msg.clone());
+            slot.state.state = format!("failed: {msg}");
+            Err(msg)
+        }
+    }
+}
+
+/// How a presence reads in `media list`.
+pub fn describe(p: &Presence) -> String {
+    match p {
+        Presence::Present => "present".into(),
+        Presence::Absent => "absent".into(),
+        Presence::Uninitialised => "uninitialised (run `logkeep media init`)".into(),
+        Presence::Foreign(why) => format!("foreign: {why}"),
+    }
+}
