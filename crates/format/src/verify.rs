@@ -217,6 +217,10 @@ pub struct ChainChecker {
     expect_seen: bool,
     /// The chain does not start at record 1: generations may start mid-file.
     partial: bool,
+    /// Segments found missing, judged at the end: a later `pruned` record explains them.
+    missing: Vec<(u64, String)>,
+    /// Segments the chain says were pruned, with the media holding them.
+    pruned: HashMap<u64, Vec<String>>,
     report: Report,
 }
 
@@ -238,6 +242,8 @@ impl ChainChecker {
             gens: HashMap::new(),
             expect_seen: false,
             partial: anchor.is_some_and(|a| a > 1),
+            missing: Vec::new(),
+            pruned: HashMap::new(),
             report: Report {
                 store: Some(store.to_owned()),
                 ..Report::default()
@@ -356,6 +362,9 @@ impl ChainChecker {
                         size_now.map_or("gone".to_string(), |s| s.to_string())
                     ),
                 });
+            }
+            Event::Pruned { seq, media, .. } => {
+                self.pruned.insert(*seq, media.clone());
             }
             Event::Closed { gen_id, end, .. } => {
                 let partial = self.partial;
@@ -503,8 +512,24 @@ impl ChainChecker {
         }
     }
 
+    /// The segment file of `record` is not there. Whether that is a problem is decided at the
+    /// end: a later `pruned` record says it was removed after being copied to media.
+    pub fn segment_missing(&mut self, record: &Record, rel: String) {
+        self.missing.push((record.seq, rel));
+        self.segment_omitted(record);
+    }
+
     /// Finish: the head reached, and whether an expected head was seen.
     pub fn finish(mut self) -> Report {
+        for (seq, rel) in std::mem::take(&mut self.missing) {
+            match self.pruned.get(&seq) {
+                Some(media) => self.report.note(
+                    rel,
+                    format!("pruned from this copy after being copied to media {}", media.iter().map(|m| esc(m)).collect::<Vec<_>>().join(", ")),
+                ),
+                None => self.report.problem(rel, format!("missing (committed by record {seq})")),
+            }
+        }
         if let Some(prev) = self.prev
             && self.seq > 0
         {
@@ -591,10 +616,7 @@ pub fn verify_store_with(
                 Ok(f) => checker.segment(&record, f, visitor).map_err(at(&path))?,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     let rel = format!("{}/{}", layout::SEGMENTS_DIR, esc(file));
-                    checker
-                        .report_mut()
-                        .problem(rel, format!("missing (committed by record {seq})"));
-                    checker.segment_omitted(&record);
+                    checker.segment_missing(&record, rel);
                 }
                 Err(e) => return Err(at(&path)(e)),
             }

@@ -116,6 +116,13 @@ struct RawStore {
     /// zstd level, 1 to 19 (default 3).
     #[serde(default)]
     compression_level: Option<Spanned<i32>>,
+    /// Keep segments in the local store at least this long ("365d"); older ones are removed
+    /// only once `min_copies` media hold them. Absent: never prune.
+    #[serde(default)]
+    retain_local: Option<Spanned<String>>,
+    /// How many media must hold a segment before the local copy may be pruned (default 1).
+    #[serde(default)]
+    min_copies: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,6 +170,10 @@ pub struct Config {
     pub signing_key: PathBuf,
     /// Offline media.
     pub media: Vec<Medium>,
+    /// Local retention: prune segments older than this that enough media hold.
+    pub retain_local: Option<Duration>,
+    /// Media that must hold a segment before it is pruned.
+    pub min_copies: u32,
     /// The operator's inventory.
     pub inventory: Inventory,
     /// The file's bytes, as exported into bundles.
@@ -273,6 +284,21 @@ impl Config {
             });
         }
         let s = &raw.store;
+        let retain_local = match &s.retain_local {
+            None => None,
+            Some(_) => Some(duration(&text, file, "retain_local", &s.retain_local, Duration::ZERO)?),
+        };
+        let min_copies = match &s.min_copies {
+            None => 1,
+            Some(v) if *v.get_ref() >= 1 => *v.get_ref(),
+            Some(v) => bail!("{}: store.min_copies must be at least 1", at(v.span())),
+        };
+        if retain_local.is_some() && (media.len() as u32) < min_copies {
+            bail!(
+                "{}: store.retain_local needs at least min_copies = {min_copies} [[media]] configured, or nothing could ever be pruned",
+                file.display()
+            );
+        }
         let segment_max_bytes = match &s.segment_max_bytes {
             None => 64 << 20,
             Some(v) => {
@@ -395,6 +421,8 @@ impl Config {
             sources,
             signing_key,
             media,
+            retain_local,
+            min_copies,
             inventory: raw.inventory,
             bytes,
         })

@@ -402,6 +402,50 @@ fn write_head(medium: &Path, head: Option<Head>) -> Result<(), MediaError> {
     durable::write_atomic(medium, layout::HEAD_FILE, &bytes).map_err(io_at(medium))
 }
 
+/// Segments of the store at `store` that may be pruned: their reads all happened before
+/// `before` (RFC 3339 UTC), the store still holds them, and at least `min_copies` of `media`
+/// (present now) hold a copy under the same content-hash name and size. Returns
+/// `(seq, file, media ids)`.
+pub fn prune_candidates(
+    store: &Path,
+    media: &[replicator::MediumSpec],
+    store_id: &str,
+    min_copies: usize,
+    before: &str,
+) -> io::Result<Vec<(u64, String, Vec<String>)>> {
+    let present: Vec<&replicator::MediumSpec> =
+        media.iter().filter(|m| probe(&m.path, &m.id, store_id) == Presence::Present).collect();
+    let mut out = Vec::new();
+    if present.len() < min_copies.max(1) {
+        return Ok(out);
+    }
+    let chain = store.join(layout::CHAIN_DIR);
+    let segs = store.join(layout::SEGMENTS_DIR);
+    let mut seq = 1;
+    loop {
+        let record = match read_record(&chain.join(layout::record_name(seq))) {
+            Ok(Ok((r, _))) => r,
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => break,
+        };
+        if let Event::Segment { file, size, last, .. } = &record.event
+            && last.as_str() < before
+            && segs.join(file).exists()
+        {
+            let holders: Vec<String> = present
+                .iter()
+                .filter(|m| fs::metadata(m.path.join(layout::SEGMENTS_DIR).join(file)).is_ok_and(|md| md.len() == *size))
+                .map(|m| m.id.clone())
+                .collect();
+            if holders.len() >= min_copies.max(1) {
+                out.push((seq, file.clone(), holders));
+            }
+        }
+        seq += 1;
+    }
+    Ok(out)
+}
+
 /// fsync everything a medium holds that matters, before it is unplugged.
 pub fn flush(medium: &Path) -> Result<(), MediaError> {
     for d in [

@@ -380,6 +380,20 @@ impl Store {
         self.commit_record(event)
     }
 
+    /// Remove the local copy of the segment committed by record `seq` (named `file`), which
+    /// `media` hold verified copies of, and record that in the chain. The record keeps the
+    /// chain whole: verification tells a pruned segment from a missing one.
+    pub fn prune(&mut self, seq: u64, file: &str, media: Vec<String>) -> Result<Record, StoreError> {
+        let path = self.segments.join(file);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_at(&path)(e)),
+        }
+        durable::sync_dir(&self.segments).map_err(io_at(&self.segments))?;
+        self.commit_record(Event::Pruned { seq, file: file.to_owned(), media })
+    }
+
     /// Commit an event record.
     pub fn append(&mut self, event: Event) -> Result<Record, StoreError> {
         self.commit_record(event)
