@@ -10,7 +10,7 @@
 //! use logkeep_format::segment::{ChunkOrigin, SegmentWriter, read_segment, Discard};
 //! use logkeep_format::hash::Sha256;
 //!
-//! let mut w = SegmentWriter::new(Vec::new(), 3).unwrap();
+//! let mut w = SegmentWriter::new(Vec::new(), 3, 0).unwrap();
 //! let origin = ChunkOrigin {
 //!     source: "vpn", path: "/var/log/vpn.log", dev: 1, ino: 2, gen_id: 1, start: 0,
 //!     head: Sha256::of(b"login alice\n"), read_at: "2026-01-01T00:00:00Z", read_unix: 0,

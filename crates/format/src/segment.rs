@@ -122,10 +122,15 @@ pub struct SegmentWriter<W: Write> {
 }
 
 impl<W: Write> SegmentWriter<W> {
-    /// Start a segment on `out` at zstd `level`.
-    pub fn new(out: W, level: i32) -> io::Result<Self> {
+    /// Start a segment on `out` at zstd `level`, compressing on `workers` background threads
+    /// (0: in the caller's thread). With workers, reading and hashing overlap compression; the
+    /// output is still a single zstd frame.
+    pub fn new(out: W, level: i32, workers: u32) -> io::Result<Self> {
         let mut enc = zstd::stream::write::Encoder::new(HashWriter::new(out), level)?;
         enc.include_checksum(true)?;
+        if workers > 0 {
+            enc.multithread(workers)?;
+        }
         let mut tar = tar::Builder::new(HashWriter::new(enc));
         tar.mode(tar::HeaderMode::Deterministic);
         Ok(SegmentWriter {

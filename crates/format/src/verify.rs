@@ -525,9 +525,14 @@ impl ChainChecker {
             match self.pruned.get(&seq) {
                 Some(media) => self.report.note(
                     rel,
-                    format!("pruned from this copy after being copied to media {}", media.iter().map(|m| esc(m)).collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "pruned from this copy after being copied to media {}",
+                        media.iter().map(|m| esc(m)).collect::<Vec<_>>().join(", ")
+                    ),
                 ),
-                None => self.report.problem(rel, format!("missing (committed by record {seq})")),
+                None => self
+                    .report
+                    .problem(rel, format!("missing (committed by record {seq})")),
             }
         }
         if let Some(prev) = self.prev

@@ -335,7 +335,7 @@ impl Store {
     pub fn begin_segment(&self) -> Result<OpenSegment, StoreError> {
         let (temp, f) =
             durable::create_temp(&self.segments, "segment").map_err(io_at(&self.segments))?;
-        let writer = SegmentWriter::new(BufWriter::with_capacity(1 << 20, f), self.level)
+        let writer = SegmentWriter::new(BufWriter::with_capacity(1 << 20, f), self.level, 1)
             .map_err(io_at(&temp))?;
         Ok(OpenSegment {
             temp,
@@ -383,7 +383,12 @@ impl Store {
     /// Remove the local copy of the segment committed by record `seq` (named `file`), which
     /// `media` hold verified copies of, and record that in the chain. The record keeps the
     /// chain whole: verification tells a pruned segment from a missing one.
-    pub fn prune(&mut self, seq: u64, file: &str, media: Vec<String>) -> Result<Record, StoreError> {
+    pub fn prune(
+        &mut self,
+        seq: u64,
+        file: &str,
+        media: Vec<String>,
+    ) -> Result<Record, StoreError> {
         let path = self.segments.join(file);
         match fs::remove_file(&path) {
             Ok(()) => {}
@@ -391,7 +396,11 @@ impl Store {
             Err(e) => return Err(io_at(&path)(e)),
         }
         durable::sync_dir(&self.segments).map_err(io_at(&self.segments))?;
-        self.commit_record(Event::Pruned { seq, file: file.to_owned(), media })
+        self.commit_record(Event::Pruned {
+            seq,
+            file: file.to_owned(),
+            media,
+        })
     }
 
     /// Commit an event record.
