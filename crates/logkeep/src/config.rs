@@ -286,7 +286,13 @@ impl Config {
         let s = &raw.store;
         let retain_local = match &s.retain_local {
             None => None,
-            Some(_) => Some(duration(&text, file, "retain_local", &s.retain_local, Duration::ZERO)?),
+            Some(_) => Some(duration(
+                &text,
+                file,
+                "retain_local",
+                &s.retain_local,
+                Duration::ZERO,
+            )?),
         };
         let min_copies = match &s.min_copies {
             None => 1,

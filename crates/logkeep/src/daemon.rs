@@ -19,6 +19,8 @@ use std::time::Instant;
 enum Wake {
     Fs,
     Signal(i32),
+    /// Something happened to an offline medium that belongs in the chain.
+    Media(logkeep_media::replicator::MediaEvent),
 }
 
 /// Receives chunks from the tracker and turns them into committed segments and records.
@@ -224,6 +226,12 @@ pub fn run(config: &Config) -> Result<()> {
         store.append(e).context("cannot write to the store")?;
     }
 
+    let mtx = tx.clone();
+    let mut media = crate::media_link::MediaLink::start(config, store.id(), move |ev| {
+        let _ = mtx.send(Wake::Media(ev));
+    })
+    .context("cannot start the media copier")?;
+    let mut media_events = Vec::new();
     let mut pipe = Pipeline {
         store: &mut store,
         open: None,
@@ -244,19 +252,39 @@ pub fn run(config: &Config) -> Result<()> {
         let wait = deadline.saturating_duration_since(now);
         match rx.recv_timeout(wait) {
             Ok(Wake::Signal(s)) => stop = Some(s),
+            Ok(Wake::Media(ev)) => media_events.push(ev),
             Ok(Wake::Fs) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => stop = Some(0),
         }
         // Coalesce a burst of notifications into one poll.
         while let Ok(w) = rx.try_recv() {
-            if let Wake::Signal(s) = w {
-                stop = Some(s);
+            match w {
+                Wake::Signal(s) => stop = Some(s),
+                Wake::Media(ev) => media_events.push(ev),
+                Wake::Fs => {}
             }
         }
         let now = Instant::now();
         if now >= next_scan || !failing {
             next_scan = now + config.scan_interval;
-            let result = cycle(&mut tracker, &mut pipe, config, stop.is_some());
+            let head_before = pipe.store.head();
+            let mut result = cycle(&mut tracker, &mut pipe, config, stop.is_some());
+            if result.is_ok() {
+                for ev in std::mem::take(&mut media_events) {
+                    if let Err(e) = pipe.record(crate::media_link::record_for(ev)) {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            if result.is_ok()
+                && let Err(e) = media.prune_if_due(pipe.store, config)
+            {
+                tracing::error!("retention: {e:#}");
+            }
+            if pipe.store.head() != head_before {
+                media.committed();
+            }
             match result {
                 Ok(()) => {
                     if failing {
@@ -286,6 +314,7 @@ pub fn run(config: &Config) -> Result<()> {
         signal_hook::consts::SIGINT => "SIGINT".to_string(),
         n => format!("signal {n}"),
     };
+    media.shutdown();
     pipe.record(Event::Stop {
         reason: reason.clone(),
     })

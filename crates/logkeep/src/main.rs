@@ -9,6 +9,7 @@ mod export;
 mod inventory;
 mod keys;
 mod media_cmd;
+mod media_link;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;

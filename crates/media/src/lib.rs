@@ -413,8 +413,10 @@ pub fn prune_candidates(
     min_copies: usize,
     before: &str,
 ) -> io::Result<Vec<(u64, String, Vec<String>)>> {
-    let present: Vec<&replicator::MediumSpec> =
-        media.iter().filter(|m| probe(&m.path, &m.id, store_id) == Presence::Present).collect();
+    let present: Vec<&replicator::MediumSpec> = media
+        .iter()
+        .filter(|m| probe(&m.path, &m.id, store_id) == Presence::Present)
+        .collect();
     let mut out = Vec::new();
     if present.len() < min_copies.max(1) {
         return Ok(out);
@@ -428,13 +430,18 @@ pub fn prune_candidates(
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => break,
         };
-        if let Event::Segment { file, size, last, .. } = &record.event
+        if let Event::Segment {
+            file, size, last, ..
+        } = &record.event
             && last.as_str() < before
             && segs.join(file).exists()
         {
             let holders: Vec<String> = present
                 .iter()
-                .filter(|m| fs::metadata(m.path.join(layout::SEGMENTS_DIR).join(file)).is_ok_and(|md| md.len() == *size))
+                .filter(|m| {
+                    fs::metadata(m.path.join(layout::SEGMENTS_DIR).join(file))
+                        .is_ok_and(|md| md.len() == *size)
+                })
                 .map(|m| m.id.clone())
                 .collect();
             if holders.len() >= min_copies.max(1) {

@@ -57,6 +57,9 @@ pub struct MediumState {
     pub last_sync: Option<String>,
 }
 
+/// How long a failed medium is left alone when its free space does not grow.
+const RETRY_AFTER: Duration = Duration::from_secs(300);
+
 enum Cmd {
     Wake,
     Eject(String, Sender<Result<Head, String>>),
@@ -66,6 +69,8 @@ struct Slot {
     spec: MediumSpec,
     present: bool,
     failed: Option<String>,
+    /// Free space when the last copy failed, and when: a retry waits for more room or time.
+    failed_at: Option<(Option<u64>, std::time::Instant)>,
     ejected: bool,
     catching_up: bool,
     state: MediumState,
@@ -163,6 +168,7 @@ fn run(
             spec,
             present: false,
             failed: None,
+            failed_at: None,
             ejected: false,
             catching_up: false,
         })
@@ -253,14 +259,17 @@ fn step(
         slot.state.state = "ejected (safe to unplug)".into();
         return slot.state.head.ok_or_else(|| "ejected".into());
     }
-    if let Some(err) = &slot.failed {
-        if !crate::writable(&path) {
+    if let (Some(err), Some((free_then, when))) = (&slot.failed, slot.failed_at) {
+        // Retry only once there is clearly more room (or after a while, for I/O errors that
+        // may have cleared), so that a full medium does not fail again every few seconds.
+        let more_room = match (slot.state.free_bytes, free_then) {
+            (Some(now), Some(then)) => now > then + (1 << 16),
+            _ => false,
+        };
+        if !(more_room || when.elapsed() > RETRY_AFTER) || !crate::writable(&path) {
             slot.state.state = format!("failed: {err}");
             return Err(slot.state.state.clone());
         }
-        tracing::info!(medium = %id, "medium takes writes again");
-        events(ev("recovered", slot.state.head, None));
-        slot.failed = None;
     }
     let Some(upto) = upto else {
         slot.state.state = "present".into();
@@ -274,6 +283,11 @@ fn step(
             unavailable,
             ..
         }) => {
+            if slot.failed.take().is_some() {
+                slot.failed_at = None;
+                tracing::info!(medium = %id, "medium takes writes again");
+                events(ev("recovered", head, None));
+            }
             slot.state.head = head;
             slot.state.behind = upto.seq.saturating_sub(head.map_or(0, |h| h.seq));
             slot.state.state = "present".into();
@@ -304,6 +318,9 @@ fn step(
                 "cannot write to the medium"
             };
             tracing::error!(medium = %id, "{what}: {msg}; the local store keeps everything and copying resumes when it can");
+            // Note the free space before anyone hears of the failure, so that space freed in
+            // response counts as more room.
+            slot.failed_at = Some((crate::free_bytes(&path), std::time::Instant::now()));
             if slot.failed.is_none() {
                 events(ev("failed", slot.state.head, Some(msg.clone())));
             }
