@@ -26,7 +26,10 @@ impl Site {
              [[source]]\nid = \"vpn\"\npaths = [\"logs/*.log\"]\n"
         );
         for (id, path) in media {
-            cfg.push_str(&format!("[[media]]\nid = \"{id}\"\npath = \"{}\"\n", path.display()));
+            cfg.push_str(&format!(
+                "[[media]]\nid = \"{id}\"\npath = \"{}\"\n",
+                path.display()
+            ));
         }
         fs::write(dir.path().join("c.toml"), cfg).expect("config");
         Site { dir, child: None }
@@ -49,7 +52,9 @@ impl Site {
 
     fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
             let status = c.wait().expect("wait");
             assert!(status.success(), "daemon exit {status}: {}", self.stderr());
         }
@@ -61,7 +66,11 @@ impl Site {
 
     fn append(&self, name: &str, data: &[u8]) {
         use std::io::Write;
-        let mut f = fs::OpenOptions::new().create(true).append(true).open(self.path("logs").join(name)).expect("open log");
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("logs").join(name))
+            .expect("open log");
         f.write_all(data).expect("append");
     }
 
@@ -97,18 +106,35 @@ fn records(root: &Path) -> Vec<String> {
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
         .unwrap_or_default();
     v.sort();
-    v.iter().filter_map(|p| fs::read_to_string(p).ok()).collect()
+    v.iter()
+        .filter_map(|p| fs::read_to_string(p).ok())
+        .collect()
 }
 
 fn logkeep(args: &[&str]) -> (i32, String) {
-    let out = Command::new(bin()).args(args).stdin(Stdio::null()).output().expect("run logkeep");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run logkeep");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
 fn init(path: &Path, id: &str) {
     fs::create_dir_all(path).expect("medium dir");
-    let (code, out) = logkeep(&["media", "init", path.to_str().expect("utf-8"), "--id", id, "--force"]);
+    let (code, out) = logkeep(&[
+        "media",
+        "init",
+        path.to_str().expect("utf-8"),
+        "--id",
+        id,
+        "--force",
+    ]);
     assert_eq!(code, 0, "{out}");
 }
 
@@ -135,26 +161,53 @@ fn verify(path: &Path, extra: &[&str]) -> (i32, String) {
 fn extracted(root: &Path, name: &str) -> Vec<u8> {
     let out = tempfile::tempdir().expect("tmp");
     let dest = out.path().join("x");
-    let (code, text) = logkeep(&["extract", root.to_str().expect("utf-8"), "--out", dest.to_str().expect("utf-8")]);
+    let (code, text) = logkeep(&[
+        "extract",
+        root.to_str().expect("utf-8"),
+        "--out",
+        dest.to_str().expect("utf-8"),
+    ]);
     assert_eq!(code, 0, "{text}");
-    let mut files: Vec<PathBuf> = walk(&dest).into_iter().filter(|p| {
-        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&format!("{name}.gen")))
-    }).collect();
-    files.sort_by_key(|p| p.extension().and_then(|e| e.to_str()).and_then(|e| e.trim_start_matches("gen").parse::<u64>().ok()));
-    files.iter().flat_map(|p| fs::read(p).expect("read output")).collect()
+    let mut files: Vec<PathBuf> = walk(&dest)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{name}.gen")))
+        })
+        .collect();
+    files.sort_by_key(|p| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .and_then(|e| e.trim_start_matches("gen").parse::<u64>().ok())
+    });
+    files
+        .iter()
+        .flat_map(|p| fs::read(p).expect("read output"))
+        .collect()
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in fs::read_dir(dir).into_iter().flatten().flatten() {
         let p = e.path();
-        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+        if p.is_dir() {
+            out.extend(walk(&p))
+        } else {
+            out.push(p)
+        }
     }
     out
 }
 
 fn eject(site: &Site, id: &str) {
-    let (code, out) = logkeep(&["media", "eject", id, "--config", site.path("c.toml").to_str().expect("utf-8")]);
+    let (code, out) = logkeep(&[
+        "media",
+        "eject",
+        id,
+        "--config",
+        site.path("c.toml").to_str().expect("utf-8"),
+    ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("safe to unplug"), "{out}");
 }
@@ -168,7 +221,10 @@ fn medium_attached_later_is_caught_up_and_verifies_alone() {
     site.append("a.log", &written);
     site.start();
     site.wait_record(&site.path("store"), "\"kind\":\"segment\"");
-    assert!(!usb.exists(), "nothing may create an absent medium's directory");
+    assert!(
+        !usb.exists(),
+        "nothing may create an absent medium's directory"
+    );
     // Plug the disk in: the copier notices it and catches up.
     init(&usb, "usb-a");
     site.wait_record(&site.path("store"), "\"what\":\"caught_up\"");
@@ -183,16 +239,27 @@ fn medium_attached_later_is_caught_up_and_verifies_alone() {
     // A store rolled back to an older state is caught against the medium.
     let rolled = site.path("rolled");
     copy_dir(&site.path("store"), &rolled);
-    let mut recs: Vec<PathBuf> = fs::read_dir(rolled.join("chain")).expect("chain").flatten().map(|e| e.path()).collect();
+    let mut recs: Vec<PathBuf> = fs::read_dir(rolled.join("chain"))
+        .expect("chain")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     recs.sort();
     for r in recs.iter().rev().take(4) {
         fs::remove_file(r).expect("remove record");
     }
     let _ = fs::remove_file(rolled.join("head.json"));
-    for s in fs::read_dir(rolled.join("segments")).expect("segments").flatten() {
+    for s in fs::read_dir(rolled.join("segments"))
+        .expect("segments")
+        .flatten()
+    {
         let name = s.file_name().to_string_lossy().into_owned();
         let seq: u64 = name[..16].parse().expect("seq");
-        if !rolled.join("chain").join(format!("{seq:016}.json")).exists() {
+        if !rolled
+            .join("chain")
+            .join(format!("{seq:016}.json"))
+            .exists()
+        {
             fs::remove_file(s.path()).expect("remove segment");
         }
     }
@@ -204,7 +271,12 @@ fn medium_attached_later_is_caught_up_and_verifies_alone() {
 }
 
 fn copy_dir(from: &Path, to: &Path) {
-    let st = Command::new("cp").arg("-a").arg(from).arg(to).status().expect("cp");
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp");
     assert!(st.success());
 }
 
@@ -219,8 +291,17 @@ fn uninitialised_mount_point_is_never_written() {
     site.wait_record(&site.path("store"), "\"kind\":\"segment\"");
     std::thread::sleep(Duration::from_secs(3)); // several copier rounds
     site.stop();
-    assert_eq!(fs::read_dir(&empty).expect("read").count(), 0, "the empty mount point was written to");
-    let (code, out) = logkeep(&["media", "list", "--config", site.path("c.toml").to_str().expect("utf-8")]);
+    assert_eq!(
+        fs::read_dir(&empty).expect("read").count(),
+        0,
+        "the empty mount point was written to"
+    );
+    let (code, out) = logkeep(&[
+        "media",
+        "list",
+        "--config",
+        site.path("c.toml").to_str().expect("utf-8"),
+    ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("uninitialised"), "{out}");
 }
@@ -284,13 +365,21 @@ fn retention_prunes_only_what_enough_media_hold() {
     let nas = media_root.path().join("nas"); // configured, never present
     init(&usb, "usb-a");
     // Two copies required, one medium present: nothing may be pruned.
-    let mut strict = Site::new(&[("usb-a", &usb), ("nas", &nas)], "retain_local = \"1s\"\nmin_copies = 2");
+    let mut strict = Site::new(
+        &[("usb-a", &usb), ("nas", &nas)],
+        "retain_local = \"1s\"\nmin_copies = 2",
+    );
     strict.append("a.log", &noise(60_000, 5));
     strict.start();
     strict.wait_record(&strict.path("store"), "\"what\":\"caught_up\"");
     std::thread::sleep(Duration::from_secs(7)); // past the first retention check
     strict.stop();
-    assert!(!records(&strict.path("store")).iter().any(|r| r.contains("\"kind\":\"pruned\"")), "pruned with too few copies");
+    assert!(
+        !records(&strict.path("store"))
+            .iter()
+            .any(|r| r.contains("\"kind\":\"pruned\"")),
+        "pruned with too few copies"
+    );
 
     // One copy required and present: old segments leave the local store, the chain stays whole.
     let usb2 = media_root.path().join("usb2");
@@ -306,4 +395,108 @@ fn retention_prunes_only_what_enough_media_hold() {
     assert!(out.contains("pruned from this copy"), "{out}");
     eject(&site, "usb-b");
     assert_eq!(extracted(&usb2, "a.log"), written);
+}
+
+/// An ext4 image the test loop-mounts itself, so that it can be pulled out mid-copy and
+/// plugged back in with its content.
+struct Image {
+    file: PathBuf,
+    at: PathBuf,
+}
+
+impl Image {
+    fn create(file: PathBuf, at: PathBuf) -> Image {
+        let run = |cmd: &mut Command, what: &str| {
+            let out = cmd
+                .output()
+                .unwrap_or_else(|e| panic!("{what}: {e} (apt-get install e2fsprogs mount)"));
+            assert!(
+                out.status.success(),
+                "{what} (needs root): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(
+            Command::new("truncate").args(["-s", "64M"]).arg(&file),
+            "truncate",
+        );
+        run(
+            Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&file),
+            "mkfs.ext4",
+        );
+        fs::create_dir_all(&at).expect("mount point");
+        let img = Image { file, at };
+        img.plug();
+        img
+    }
+
+    fn plug(&self) {
+        let out = Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&self.file)
+            .arg(&self.at)
+            .output()
+            .expect("mount");
+        assert!(
+            out.status.success(),
+            "mount -o loop (needs root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Pull the disk out: a lazy unmount, as when a USB disk goes away under open files.
+    fn pull(&self) {
+        let st = Command::new("umount")
+            .arg("-l")
+            .arg(&self.at)
+            .status()
+            .expect("umount");
+        assert!(st.success());
+    }
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.at).status();
+    }
+}
+
+#[test]
+fn medium_pulled_out_mid_copy_holds_only_whole_files() {
+    let root = tempfile::tempdir().expect("tmp");
+    let usb = root.path().join("usb");
+    let img = Image::create(root.path().join("usb.img"), usb.clone());
+    init(&usb, "usb-a");
+    let mut site = Site::new(&[("usb-a", &usb)], "");
+    site.start();
+    site.wait_record(&site.path("store"), "\"what\":\"caught_up\"");
+    // A burst big enough that copying it takes a while, then the disk goes away mid-copy.
+    let written = noise(24 << 20, 13);
+    site.append("a.log", &written);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fs::read_dir(usb.join("segments"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+        < 20
+    {
+        assert!(
+            Instant::now() < deadline,
+            "copying never started: {}",
+            site.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    img.pull();
+    site.wait_record(&site.path("store"), "\"what\":\"missing\"");
+    site.stop();
+    // Plugged back in: what it holds is a valid prefix of the chain, nothing half-written under
+    // a real name (an interrupted temporary file is only a note).
+    img.plug();
+    let (code, out) = verify(&usb, &[]);
+    assert_eq!(code, 0, "{out}");
+    // And the next sync completes it.
+    eject(&site, "usb-a");
+    let (code, out) = verify(&usb, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(extracted(&usb, "a.log"), written);
 }

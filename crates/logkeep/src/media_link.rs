@@ -23,7 +23,12 @@ pub struct MediaLink {
 
 /// The chain record for a copier event.
 pub fn record_for(ev: MediaEvent) -> Event {
-    Event::Medium { medium: ev.medium, what: ev.what.into(), head: ev.head, detail: ev.detail }
+    Event::Medium {
+        medium: ev.medium,
+        what: ev.what.into(),
+        head: ev.head,
+        detail: ev.detail,
+    }
 }
 
 impl MediaLink {
@@ -34,14 +39,30 @@ impl MediaLink {
         store_id: &str,
         notify: impl FnMut(MediaEvent) + Send + 'static,
     ) -> std::io::Result<MediaLink> {
-        let specs: Vec<MediumSpec> =
-            config.media.iter().map(|m| MediumSpec { id: m.id.clone(), path: m.path.clone() }).collect();
+        let specs: Vec<MediumSpec> = config
+            .media
+            .iter()
+            .map(|m| MediumSpec {
+                id: m.id.clone(),
+                path: m.path.clone(),
+            })
+            .collect();
         let replicator = if specs.is_empty() {
             None
         } else {
-            Some(Replicator::spawn(config.store.clone(), store_id.to_owned(), specs.clone(), POLL, notify)?)
+            Some(Replicator::spawn(
+                config.store.clone(),
+                store_id.to_owned(),
+                specs.clone(),
+                POLL,
+                notify,
+            )?)
         };
-        Ok(MediaLink { replicator, specs, next_prune: Instant::now() + Duration::from_secs(5) })
+        Ok(MediaLink {
+            replicator,
+            specs,
+            next_prune: Instant::now() + Duration::from_secs(5),
+        })
     }
 
     /// Something was committed: copy it soon.
@@ -54,7 +75,10 @@ impl MediaLink {
     /// The media's states.
     #[allow(dead_code)] // for `status` over the control socket
     pub fn states(&self) -> Vec<MediumState> {
-        self.replicator.as_ref().map(Replicator::states).unwrap_or_default()
+        self.replicator
+            .as_ref()
+            .map(Replicator::states)
+            .unwrap_or_default()
     }
 
     /// Finish copying to medium `id` and flush it (blocks until done).
@@ -69,7 +93,9 @@ impl MediaLink {
     /// Remove local segments older than `retain_local` that at least `min_copies` media hold,
     /// recording each removal. Runs at most once an hour; returns how many were pruned.
     pub fn prune_if_due(&mut self, store: &mut Store, config: &Config) -> anyhow::Result<usize> {
-        let Some(retain) = config.retain_local else { return Ok(0) };
+        let Some(retain) = config.retain_local else {
+            return Ok(0);
+        };
         if Instant::now() < self.next_prune {
             return Ok(0);
         }

@@ -107,11 +107,19 @@ pub fn init(path: &Path, id: &str, force: bool) -> Result<MediumInfo, MediaError
             ),
         });
     }
-    if fs::read_dir(path).map_err(io_at(path))?.next().is_some() {
-        return Err(MediaError::Refused {
-            path: path.into(),
-            what: "not empty".into(),
-        });
+    // A freshly formatted disk may hold the filesystem's own `lost+found`; anything else means
+    // the directory is in use for something else.
+    for e in fs::read_dir(path).map_err(io_at(path))? {
+        let name = e.map_err(io_at(path))?.file_name();
+        if name != "lost+found" {
+            return Err(MediaError::Refused {
+                path: path.into(),
+                what: format!(
+                    "not empty (holds {:?}); a medium must start empty",
+                    name.to_string_lossy()
+                ),
+            });
+        }
     }
     if !force {
         let parent = path
