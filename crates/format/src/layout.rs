@@ -24,6 +24,8 @@ pub const CHAIN_DIR: &str = "chain";
 pub const SEGMENTS_DIR: &str = "segments";
 /// Identity file of an offline medium (a store copy on a separate disk).
 pub const MEDIUM_FILE: &str = "logkeep-medium.json";
+/// On a medium: the newest head of its source store it has seen (it may hold less).
+pub const SEEN_FILE: &str = "seen-head.json";
 /// Prefix of files being written.
 pub const TMP_PREFIX: &str = ".tmp-";
 

@@ -648,6 +648,7 @@ fn check_listing(
             layout::STORE_FILE
             | layout::HEAD_FILE
             | layout::MEDIUM_FILE
+            | layout::SEEN_FILE
             | "lost+found"
             | layout::CHAIN_DIR
             | layout::SEGMENTS_DIR => {}

@@ -63,7 +63,7 @@ fn dispatch(command: Command) -> Result<u8> {
         } => {
             let mut expect = parse_head(expect_head.as_deref())?;
             if let Some(other) = &against {
-                let h = logkeep_media::chain_head(other)
+                let h = logkeep_media::known_head(other)
                     .with_context(|| format!("{}: cannot read", other.display()))?
                     .with_context(|| {
                         format!("{}: holds no chain to compare with", other.display())

@@ -215,6 +215,23 @@ pub fn medium_head(path: &Path) -> Option<Head> {
     }
 }
 
+/// The newest head of its store a medium has seen (`seen-head.json`), if any.
+pub fn seen_head(medium: &Path) -> Option<Head> {
+    let bytes = fs::read(medium.join(layout::SEEN_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The newest head a copy knows of: its own chain's head, or the newer head it saw at its
+/// source (a medium). Used by `verify --against`.
+pub fn known_head(root: &Path) -> io::Result<Option<Head>> {
+    let own = chain_head(root)?;
+    Ok(match (own, seen_head(root)) {
+        (Some(o), Some(s)) if s.seq > o.seq => Some(s),
+        (None, s) => s,
+        (o, _) => o,
+    })
+}
+
 /// The head of a store or medium as its chain says: walk the records from the head hint (or
 /// from 1) checking each link, and return the last one.
 pub fn chain_head(root: &Path) -> io::Result<Option<Head>> {
@@ -323,6 +340,14 @@ pub fn sync(
         durable::remove_temps(d).map_err(io_at(d))?;
     }
     durable::remove_temps(medium).map_err(io_at(medium))?;
+    // Remember the newest head of the store this medium has seen, before copying toward it:
+    // if the store is later rolled back below it, the medium says so even if the copy was cut
+    // short.
+    if seen_head(medium).is_none_or(|s| s.seq < upto.seq) {
+        let mut bytes = serde_json::to_vec(&upto).unwrap_or_default();
+        bytes.push(b'\n');
+        durable::write_atomic(medium, layout::SEEN_FILE, &bytes).map_err(io_at(medium))?;
+    }
     if !medium.join(layout::STORE_FILE).exists() {
         let bytes = fs::read(store.join(layout::STORE_FILE)).map_err(io_at(store))?;
         durable::write_atomic(medium, layout::STORE_FILE, &bytes).map_err(io_at(medium))?;
