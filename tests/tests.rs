@@ -1,2 +1,4 @@
 //! Integration tests.
+mod bundle;
+mod bundle_support;
 mod media;

@@ -481,7 +481,7 @@ pub fn verify_bundle(
                 continue;
             };
             let Some(kind) = classify(&rel) else {
-                problems.problem(shown, "extra file not part of a bundle");
+                problems.problem(esc(&rel), "extra file not part of a bundle");
                 continue;
             };
             let sealed = !matches!(kind, Kind::Sums | Kind::Sig | Kind::Key | Kind::Custody);
@@ -602,7 +602,20 @@ pub fn verify_bundle(
             }
         }
     }
-    io::copy(&mut outer, &mut io::sink())?;
+    // After the end-of-archive blocks only zero padding may follow: tar tools would read a
+    // second archive appended there, so anything else is content outside the seal.
+    let mut trailing_data = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = outer.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        trailing_data += buf[..n].iter().filter(|&&b| b != 0).count() as u64;
+    }
+    if trailing_data > 0 {
+        problems.problem("bundle", format!("{trailing_data} non-zero bytes after the end of the tar archive (an appended archive?)"));
+    }
     let (whole, size) = outer.finish();
     out.bundle_sha256 = Some(whole);
     out.bundle_size = size;
@@ -668,6 +681,15 @@ fn check_info(info: &Option<BundleInfo>, chain: &Report, report: &mut Report) {
     let listed: std::collections::BTreeSet<String> = i.sources.iter().cloned().collect();
     if listed != chain.sources {
         report.problem(INFO, "lists other sources than the included segments hold");
+    }
+    if i.selection == Selection::default() && chain.segments_omitted > 0 {
+        report.problem(
+            INFO,
+            format!(
+                "selects the whole store, but {} segment(s) of the chain are not in the bundle",
+                chain.segments_omitted
+            ),
+        );
     }
     if i.signature.scheme != SIG_SCHEME {
         report.problem(

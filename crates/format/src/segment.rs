@@ -465,6 +465,20 @@ fn read_tar<R: Read>(
     Ok(Some(manifest))
 }
 
+/// Escape only control characters (newlines, escape sequences): for report lines that are
+/// already readable text but may quote hostile bytes through an error message.
+pub fn esc_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Escape a string from untrusted data for printing on one line: control characters, quotes and
 /// backslashes become escapes, so a hostile name cannot forge report lines or terminal output.
 pub fn esc(s: &str) -> String {

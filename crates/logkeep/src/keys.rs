@@ -17,9 +17,14 @@ pub fn generate(path: &Path) -> Result<String> {
     rustix::rand::getrandom(&mut seed, rustix::rand::GetRandomFlags::empty())
         .context("cannot get random bytes from the kernel")?;
     let key = SigningKey::from_bytes(&seed);
-    let pem = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .context("cannot encode the key")?;
+    // PKCS#8 v1 (the seed alone), which OpenSSL 3.0 reads as well; v2, with the public key
+    // embedded, is not accepted by every OpenSSL release.
+    let pem = ed25519_dalek::pkcs8::KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    }
+    .to_pkcs8_pem(LineEnding::LF)
+    .context("cannot encode the key")?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create directory", dir.display()))?;

@@ -16,7 +16,7 @@ use clap::Parser;
 use cli::{Cli, Command, CustodyAction};
 use logkeep_format::bundle::{self, BundleOptions, Selection};
 use logkeep_format::layout::Head;
-use logkeep_format::segment::esc;
+use logkeep_format::segment::{esc, esc_controls};
 use logkeep_format::verify::{self, Report, VerifyOptions};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -292,13 +292,23 @@ fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
     }
     let r = &b.report;
     for p in &r.problems {
-        writeln!(out, "FAIL {}: {}", p.file, p.what)?;
+        writeln!(
+            out,
+            "FAIL {}: {}",
+            esc_controls(&p.file),
+            esc_controls(&p.what)
+        )?;
     }
     for p in &b.custody_problems {
         writeln!(out, "FAIL custody.jsonl: {}", esc(p))?;
     }
     for a in &r.alerts {
-        writeln!(out, "alert {}: {}", a.file, a.what)?;
+        writeln!(
+            out,
+            "alert {}: {}",
+            esc_controls(&a.file),
+            esc_controls(&a.what)
+        )?;
     }
     if let Some(i) = &b.info {
         let opt = |o: &Option<String>| o.as_deref().map(esc).unwrap_or_else(|| "-".into());
@@ -431,13 +441,28 @@ fn print_report(report: &Report, json: bool) -> Result<()> {
         return Ok(());
     }
     for p in &report.problems {
-        writeln!(out, "FAIL {}: {}", p.file, p.what)?;
+        writeln!(
+            out,
+            "FAIL {}: {}",
+            esc_controls(&p.file),
+            esc_controls(&p.what)
+        )?;
     }
     for a in &report.alerts {
-        writeln!(out, "alert {}: {}", a.file, a.what)?;
+        writeln!(
+            out,
+            "alert {}: {}",
+            esc_controls(&a.file),
+            esc_controls(&a.what)
+        )?;
     }
     for n in &report.notes {
-        writeln!(out, "note {}: {}", n.file, n.what)?;
+        writeln!(
+            out,
+            "note {}: {}",
+            esc_controls(&n.file),
+            esc_controls(&n.what)
+        )?;
     }
     let sources: Vec<String> = report.sources.iter().map(|s| esc(s)).collect();
     match report.head {

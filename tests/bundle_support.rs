@@ -1,0 +1,819 @@
+//! Support for the evidence-bundle tests: a real daemon run that fills a store, child processes
+//! with deadlines, the external tools an investigator uses, and a member-level model of a bundle
+//! tar so that tests can tamper with it the way an attacker would.
+
+use logkeep_format::Sha256;
+use logkeep_format::bundle::{BundleInfo, CustodyEntry};
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_logkeep");
+
+/// Deadline of a single command. Generous because the machine is shared with other test runs;
+/// a command that overruns it is killed and the test fails, so no test can hang.
+pub const STEP: Duration = Duration::from_secs(120);
+
+/// What a finished command did.
+pub struct Output {
+    /// What ran, for messages.
+    pub what: String,
+    /// Exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output, raw.
+    pub raw: Vec<u8>,
+    /// Standard output as text.
+    pub stdout: String,
+    /// Standard error as text.
+    pub stderr: String,
+    /// Wall time taken.
+    pub elapsed: Duration,
+}
+
+impl Output {
+    /// Everything about the run, for assertion messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}\nexit: {:?} after {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.what, self.code, self.elapsed, self.stdout, self.stderr
+        )
+    }
+
+    /// Assert the exit code; returns self for chaining.
+    #[track_caller]
+    pub fn expect(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "unexpected exit code\n{}",
+            self.describe()
+        );
+        assert!(
+            !self.stderr.contains("panicked"),
+            "the program panicked\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// The `FAIL <member>: <what>` lines of a verification report.
+    pub fn fail_lines(&self) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .filter(|l| l.starts_with("FAIL "))
+            .collect()
+    }
+}
+
+/// Run `cmd` to completion, feeding it `input`, and kill it if it takes longer than `limit`.
+pub fn run(cmd: &mut Command, input: Option<Vec<u8>>, limit: Duration) -> Output {
+    let what = format!("{cmd:?}");
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    // Readers and the writer run on their own threads so that a full pipe never blocks the
+    // child while this thread waits for it.
+    let feeder = input.map(|data| {
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        std::thread::spawn(move || {
+            // A child that exits without reading everything closes the pipe: not our concern.
+            let _ = stdin.write_all(&data);
+        })
+    });
+    let mut out_pipe = child.stdout.take().expect("stdout is piped");
+    let mut err_pipe = child.stderr.take().expect("stderr is piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out_pipe.read_to_end(&mut v);
+        v
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err_pipe.read_to_end(&mut v);
+        v
+    });
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("waiting for a child") {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {limit:?}: killed");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = start.elapsed();
+    if let Some(f) = feeder {
+        let _ = f.join();
+    }
+    let raw = out_reader.join().unwrap_or_default();
+    let err = err_reader.join().unwrap_or_default();
+    Output {
+        what,
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&raw).into_owned(),
+        raw,
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+        elapsed,
+    }
+}
+
+/// Run the product with `args`.
+pub fn logkeep<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env("LOGKEEP_LOG", "warn");
+    run(&mut cmd, None, STEP)
+}
+
+/// Run a shell pipeline in `cwd` with `pipefail`, so that a failing first stage is not hidden by
+/// a succeeding last one.
+pub fn bash(script: &str, cwd: &Path) -> Output {
+    require_tool("bash", "bash");
+    let mut cmd = Command::new("bash");
+    cmd.arg("-o")
+        .arg("pipefail")
+        .arg("-c")
+        .arg(script)
+        .current_dir(cwd);
+    run(&mut cmd, None, STEP)
+}
+
+/// Fail (never skip) when a tool an investigator would use is not installed.
+pub fn require_tool(name: &str, apt_package: &str) {
+    let found = std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p).any(|d| {
+            use std::os::unix::fs::PermissionsExt;
+            fs::metadata(d.join(name))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    });
+    assert!(
+        found,
+        "`{name}` is not installed; these tests check bundles with the real tool: apt-get install {apt_package}"
+    );
+}
+
+/// Every tool the bundle tests use, checked up front so a missing one fails with its package.
+pub fn require_investigator_tools() {
+    for (tool, pkg) in [
+        ("tar", "tar"),
+        ("sha256sum", "coreutils"),
+        ("tail", "coreutils"),
+        ("head", "coreutils"),
+        ("openssl", "openssl"),
+        ("zstd", "zstd"),
+        ("bash", "bash"),
+    ] {
+        require_tool(tool, pkg);
+    }
+}
+
+/// Deterministic log content that exercises byte exactness: long and empty lines, CR, NUL,
+/// invalid UTF-8 and, when `last_line_open`, no final newline.
+pub fn log_bytes(seed: u64, len: usize, last_line_open: bool) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut out = Vec::with_capacity(len + 64);
+    let mut line = 0u64;
+    while out.len() < len {
+        line += 1;
+        match next() % 9 {
+            0 => out.push(b'\n'),
+            1 => out.extend_from_slice(b"bin \x00\xff\xfe\xc3\x28 \r\n"),
+            _ => {
+                let n = (next() % 300) as usize;
+                out.extend_from_slice(format!("seed {seed} line {line} ").as_bytes());
+                out.extend((0..n).map(|i| b'a' + ((i as u64 + line) % 26) as u8));
+                out.push(b'\n');
+            }
+        }
+    }
+    out.truncate(len);
+    if last_line_open {
+        if let Some(l) = out.last_mut() {
+            *l = b'x';
+        }
+    } else if let Some(l) = out.last_mut() {
+        *l = b'\n';
+    }
+    out
+}
+
+/// A store filled by the real daemon from log files the test writes.
+pub struct Capture {
+    /// Everything lives here: config, logs, store, bundles, outputs.
+    pub root: TempDir,
+    /// The configuration file.
+    pub config: PathBuf,
+    /// The store directory.
+    pub store: PathBuf,
+    daemon: Option<Child>,
+    daemon_log: PathBuf,
+}
+
+impl Capture {
+    /// Write a configuration with one source per `(id, file name)`, each file under `logs/`,
+    /// and start `logkeep run` on it. Segments are small and sealed quickly so that a few
+    /// writes give many segments.
+    pub fn start(sources: &[(&str, &str)]) -> Capture {
+        let root = tempfile::Builder::new()
+            .prefix("lk-bundle-")
+            .tempdir()
+            .expect("temp dir");
+        fs::create_dir(root.path().join("logs")).expect("logs dir");
+        let mut text = String::from(
+            "# written by the bundle tests\n[store]\npath = \"store\"\nseal_interval = \"200ms\"\n\
+             scan_interval = \"100ms\"\nsegment_max_bytes = \"4KiB\"\n",
+        );
+        for (id, file) in sources {
+            text.push_str(&format!(
+                "\n[[source]]\nid = \"{id}\"\npaths = [\"logs/{file}\"]\n"
+            ));
+        }
+        // Devices the police ask about; they must reach inventory/devices.json.
+        text.push_str(
+            "\n[inventory]\norganisation = \"Example K.K.\"\n\n[[inventory.device]]\n\
+             name = \"vpn-gw-1\"\nmodel = \"ExampleVPN 9000\"\npatch_status = \"2026-10 firmware\"\n",
+        );
+        let config = root.path().join("logkeep.toml");
+        fs::write(&config, text).expect("write config");
+        let daemon_log = root.path().join("daemon.log");
+        let log = fs::File::create(&daemon_log).expect("daemon log");
+        let child = Command::new(BIN)
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .env("LOGKEEP_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start logkeep run");
+        let mut c = Capture {
+            store: root.path().join("store"),
+            root,
+            config,
+            daemon: Some(child),
+            daemon_log,
+        };
+        // The start and config records show the daemon is up and owns the store.
+        c.wait_until("the daemon's first records", |c| {
+            c.store.join("chain").join("0000000000000002.json").exists()
+        });
+        c
+    }
+
+    /// Absolute path of a log file.
+    pub fn log_path(&self, file: &str) -> PathBuf {
+        self.root.path().join("logs").join(file)
+    }
+
+    /// Append `data` to a log file and wait until the daemon has sealed all of it.
+    pub fn append(&mut self, file: &str, data: &[u8]) {
+        let path = self.log_path(file);
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("open log");
+        f.write_all(data).expect("append to log");
+        drop(f);
+        let len = fs::metadata(&path).expect("log size").len();
+        let shown = path.display().to_string();
+        self.wait_until(&format!("{len} bytes of {shown} sealed"), |c| {
+            c.sealed_end(&shown) >= len
+        });
+    }
+
+    /// The furthest offset of `path` that a segment record commits.
+    pub fn sealed_end(&self, path: &str) -> u64 {
+        let mut end = 0;
+        for (_, json, _) in self.records() {
+            if json["event"]["kind"] == "segment" {
+                for s in json["event"]["spans"].as_array().into_iter().flatten() {
+                    if s["path"] == path {
+                        end = end.max(s["end"].as_u64().unwrap_or(0));
+                    }
+                }
+            }
+        }
+        end
+    }
+
+    /// Every committed record: sequence number, parsed JSON, exact bytes.
+    pub fn records(&self) -> Vec<(u64, serde_json::Value, Vec<u8>)> {
+        let Ok(dir) = fs::read_dir(self.store.join("chain")) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(seq) = name
+                .strip_suffix(".json")
+                .and_then(|s| s.parse::<u64>().ok())
+            else {
+                continue; // a temporary file being written
+            };
+            let bytes = fs::read(e.path()).unwrap_or_default();
+            // The store renames complete files into place, so a record is never half there.
+            let json = serde_json::from_slice(&bytes).expect("a committed record is JSON");
+            out.push((seq, json, bytes));
+        }
+        out.sort_by_key(|r| r.0);
+        out
+    }
+
+    fn wait_until(&mut self, what: &str, mut done: impl FnMut(&Capture) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if done(self) {
+                return;
+            }
+            if let Some(child) = self.daemon.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "the daemon exited ({status}) while waiting for {what}:\n{}",
+                    fs::read_to_string(&self.daemon_log).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; daemon log:\n{}",
+                fs::read_to_string(&self.daemon_log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stop the daemon with SIGTERM, as systemd does, and require a clean exit.
+    pub fn stop(&mut self) {
+        let mut child = self.daemon.take().expect("the daemon is running");
+        rustix::process::kill_process(
+            rustix::process::Pid::from_child(&child),
+            rustix::process::Signal::TERM,
+        )
+        .expect("send SIGTERM");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait for the daemon") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the daemon did not stop within 60 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            status.success(),
+            "the daemon exited with {status} on SIGTERM:\n{}",
+            fs::read_to_string(&self.daemon_log).unwrap_or_default()
+        );
+    }
+
+    /// The store's head as the store itself states it: the last record file's sequence number
+    /// and its SHA-256 computed by `sha256sum`, checked against `head.json`.
+    pub fn head(&self) -> (u64, String) {
+        let records = self.records();
+        let (seq, _, bytes) = records.last().expect("the store has records");
+        let hash = sha256sum_hex(bytes);
+        let hint: serde_json::Value =
+            serde_json::from_slice(&fs::read(self.store.join("head.json")).expect("head.json"))
+                .expect("head.json is JSON");
+        assert_eq!(
+            hint["seq"].as_u64(),
+            Some(*seq),
+            "head.json names the last record"
+        );
+        assert_eq!(hint["hash"].as_str(), Some(hash.as_str()), "head.json hash");
+        (*seq, hash)
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        // A test that failed half-way must not leave a daemon behind.
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// SHA-256 as `sha256sum` prints it: the independent reference, not the product's code.
+pub fn sha256sum_hex(data: &[u8]) -> String {
+    let mut cmd = Command::new("sha256sum");
+    let out = run(&mut cmd, Some(data.to_vec()), STEP);
+    out.expect(0);
+    out.stdout
+        .split_whitespace()
+        .next()
+        .expect("sha256sum prints a digest")
+        .to_owned()
+}
+
+/// A signing key made by `logkeep keygen`, plus the same key in a form `openssl` can sign with.
+pub struct Key {
+    /// The key file logkeep wrote.
+    pub path: PathBuf,
+    /// The fingerprint keygen printed.
+    pub fingerprint: String,
+    /// The same private key as a PKCS#8 v1 DER file.
+    pub der: PathBuf,
+    /// The public key as `openssl pkey -pubout` derives it.
+    pub public_pem: String,
+}
+
+impl Key {
+    /// Create a key with `logkeep keygen --key DIR/NAME.pem`.
+    pub fn generate(dir: &Path, name: &str) -> Key {
+        let path = dir.join(format!("{name}.pem"));
+        let out = logkeep([OsStr::new("keygen"), OsStr::new("--key"), path.as_os_str()]);
+        out.expect(0);
+        let fingerprint = out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("fingerprint: "))
+            .unwrap_or_else(|| panic!("keygen printed no fingerprint\n{}", out.describe()))
+            .trim()
+            .to_owned();
+        // keygen writes PKCS#8 v2 (with the public key), which OpenSSL 3.0 does not load; the
+        // 32-byte seed is the same in both versions, so rewrap it as v1 for openssl.
+        let pem = fs::read_to_string(&path).expect("read key");
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = base64_decode(&b64);
+        let prefix_v2 = [
+            0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        let prefix_v1 = [
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        let seed = if der.starts_with(&prefix_v2) || der.starts_with(&prefix_v1) {
+            &der[16..48]
+        } else {
+            panic!("{}: not an Ed25519 PKCS#8 key as expected", path.display())
+        };
+        let mut v1 = prefix_v1.to_vec();
+        v1.extend_from_slice(seed);
+        let der_path = dir.join(format!("{name}.v1.der"));
+        fs::write(&der_path, v1).expect("write DER key");
+        let mut cmd = Command::new("openssl");
+        cmd.args(["pkey", "-inform", "DER", "-pubout", "-in"])
+            .arg(&der_path);
+        let out = run(&mut cmd, None, STEP);
+        out.expect(0);
+        Key {
+            path,
+            fingerprint,
+            der: der_path,
+            public_pem: out.stdout,
+        }
+    }
+
+    /// The fingerprint without dashes, as `sha256sum` shows its first 32 digits.
+    pub fn hex(&self) -> String {
+        self.fingerprint.replace('-', "")
+    }
+
+    /// A raw Ed25519 signature over `data`, made by `openssl pkeyutl`.
+    pub fn sign(&self, data: &[u8]) -> Vec<u8> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let input = dir.path().join("in");
+        let sig = dir.path().join("sig");
+        fs::write(&input, data).expect("write");
+        let mut cmd = Command::new("openssl");
+        cmd.args(["pkeyutl", "-sign", "-keyform", "DER", "-rawin", "-inkey"])
+            .arg(&self.der)
+            .arg("-in")
+            .arg(&input)
+            .arg("-out")
+            .arg(&sig);
+        run(&mut cmd, None, STEP).expect(0);
+        let s = fs::read(&sig).expect("read signature");
+        assert_eq!(s.len(), 64, "an Ed25519 signature is 64 bytes");
+        s
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => (c - b'A') as u32,
+            b'a'..=b'z' => (c - b'a' + 26) as u32,
+            b'0'..=b'9' => (c - b'0' + 52) as u32,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {c}"),
+        }
+    };
+    let clean: Vec<u8> = s
+        .bytes()
+        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
+        .collect();
+    let mut out = Vec::new();
+    for chunk in clean.chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= val(c) << (18 - 6 * i);
+        }
+        let n = chunk.len() * 6 / 8;
+        out.extend_from_slice(&acc.to_be_bytes()[1..1 + n]);
+    }
+    out
+}
+
+/// One member of a bundle tar: raw name, header as read, content.
+#[derive(Clone)]
+pub struct Member {
+    /// The member's name exactly as stored (may be hostile).
+    pub name: Vec<u8>,
+    /// Its header; size and name are rewritten on output.
+    pub header: tar::Header,
+    /// Its content.
+    pub data: Vec<u8>,
+}
+
+impl Member {
+    /// A regular file as the bundle writer makes them.
+    pub fn file(name: &str, data: Vec<u8>) -> Member {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o444);
+        header.set_mtime(1_700_000_000);
+        Member {
+            name: name.as_bytes().to_vec(),
+            header,
+            data,
+        }
+    }
+
+    /// A member of another type (link, device, directory) with an optional link target.
+    pub fn special(name: &str, kind: tar::EntryType, link: Option<&str>) -> Member {
+        let mut m = Member::file(name, Vec::new());
+        m.header.set_entry_type(kind);
+        m.header.set_mode(0o777);
+        if let Some(l) = link {
+            let field = &mut m.header.as_old_mut().linkname;
+            assert!(l.len() <= field.len(), "link target too long for the test");
+            field.fill(0);
+            field[..l.len()].copy_from_slice(l.as_bytes());
+        }
+        if kind == tar::EntryType::Char {
+            m.header.set_device_major(1).expect("device major");
+            m.header.set_device_minor(3).expect("device minor");
+        }
+        m
+    }
+}
+
+/// A bundle as its members, in archive order, so tests can change one thing and write it back.
+#[derive(Clone)]
+pub struct Bundle {
+    /// Members in order (a later custody log version is a later member of the same name).
+    pub members: Vec<Member>,
+}
+
+/// The members that are not covered by SHA256SUMS.
+pub const UNSEALED: [&str; 4] = [
+    "SHA256SUMS",
+    "SHA256SUMS.sig",
+    "signing-key.pub.pem",
+    "custody.jsonl",
+];
+
+impl Bundle {
+    /// Read a bundle file's members.
+    pub fn parse(bytes: &[u8]) -> Bundle {
+        let mut archive = tar::Archive::new(bytes);
+        let mut members = Vec::new();
+        for e in archive.entries().expect("a tar archive") {
+            let mut e = e.expect("a readable member");
+            let name = e.path_bytes().into_owned();
+            let header = e.header().clone();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).expect("member data");
+            members.push(Member { name, header, data });
+        }
+        assert!(!members.is_empty(), "the bundle has members");
+        Bundle { members }
+    }
+
+    /// Write the members back as a tar archive, in the same order.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for m in &self.members {
+            let mut h = m.header.clone();
+            h.set_size(m.data.len() as u64);
+            let name = String::from_utf8_lossy(&m.name).into_owned();
+            let plain = !name.starts_with('/') && !name.split('/').any(|c| c == "..");
+            if plain && m.name.len() > 100 {
+                // Long names (most of a bundle's) need the GNU extension the builder writes.
+                b.append_data(&mut h, &name, &m.data[..])
+                    .expect("append member");
+            } else {
+                // Hostile names are written raw: the builder refuses them, an attacker does not.
+                let field = &mut h.as_old_mut().name;
+                assert!(m.name.len() <= field.len(), "raw names must fit the header");
+                field.fill(0);
+                field[..m.name.len()].copy_from_slice(&m.name);
+                h.set_cksum();
+                b.append(&h, &m.data[..]).expect("append member");
+            }
+        }
+        b.into_inner().expect("finish tar")
+    }
+
+    /// The top directory, `logkeep-bundle-ID`.
+    pub fn dir(&self) -> String {
+        let first = String::from_utf8_lossy(&self.members[0].name).into_owned();
+        first
+            .split_once('/')
+            .map(|(d, _)| d.to_owned())
+            .expect("members live under one directory")
+    }
+
+    /// The member's name relative to the top directory.
+    pub fn rel(&self, i: usize) -> String {
+        let name = String::from_utf8_lossy(&self.members[i].name).into_owned();
+        let prefix = format!("{}/", self.dir());
+        name.strip_prefix(&prefix).unwrap_or(&name).to_owned()
+    }
+
+    /// Index of the first member named `rel` (relative to the top directory).
+    pub fn find(&self, rel: &str) -> usize {
+        (0..self.members.len())
+            .find(|&i| self.rel(i) == rel)
+            .unwrap_or_else(|| panic!("no member {rel}"))
+    }
+
+    /// Index of the last member named `rel` (the current custody log).
+    pub fn find_last(&self, rel: &str) -> usize {
+        (0..self.members.len())
+            .rev()
+            .find(|&i| self.rel(i) == rel)
+            .unwrap_or_else(|| panic!("no member {rel}"))
+    }
+
+    /// The content of the first member named `rel`.
+    pub fn get(&self, rel: &str) -> &[u8] {
+        &self.members[self.find(rel)].data
+    }
+
+    /// Replace the content of the first member named `rel`.
+    pub fn set(&mut self, rel: &str, data: Vec<u8>) {
+        let i = self.find(rel);
+        self.members[i].data = data;
+    }
+
+    /// Remove every member named `rel`.
+    pub fn remove(&mut self, rel: &str) {
+        let dir = format!("{}/{rel}", self.dir());
+        self.members.retain(|m| m.name != dir.as_bytes());
+    }
+
+    /// Insert a member right after the first member named `rel`.
+    pub fn insert_after(&mut self, rel: &str, m: Member) {
+        let i = self.find(rel);
+        self.members.insert(i + 1, m);
+    }
+
+    /// Relative names starting with `prefix`, in archive order.
+    pub fn names(&self, prefix: &str) -> Vec<String> {
+        (0..self.members.len())
+            .map(|i| self.rel(i))
+            .filter(|r| r.starts_with(prefix))
+            .collect()
+    }
+
+    /// Flip one bit of the byte in the middle of a member.
+    pub fn flip(&mut self, rel: &str) {
+        let i = self.find(rel);
+        let d = &mut self.members[i].data;
+        let mid = d.len() / 2;
+        d[mid] ^= 0x01;
+    }
+
+    /// The parsed bundle.json.
+    pub fn info(&self) -> BundleInfo {
+        serde_json::from_slice(self.get("bundle.json")).expect("bundle.json parses")
+    }
+
+    /// Write bundle.json back in the exporter's layout (pretty JSON and a newline).
+    pub fn set_info(&mut self, info: &BundleInfo) {
+        let mut v = serde_json::to_vec_pretty(info).expect("serialize bundle.json");
+        v.push(b'\n');
+        self.set("bundle.json", v);
+    }
+
+    /// Recompute the chain links from the first record on (records keep everything but `prev`)
+    /// and point bundle.json at the new head: what an attacker rewriting history has to do.
+    pub fn relink(&mut self) {
+        let mut prev: Option<Sha256> = None;
+        let mut head = None;
+        for rel in self.names("store/chain/") {
+            let mut r = logkeep_format::Record::parse(self.get(&rel)).expect("record parses");
+            if let Some(p) = prev {
+                r.prev = p;
+            }
+            let bytes = r.to_bytes();
+            prev = Some(Sha256::of(&bytes));
+            head = Some(logkeep_format::layout::Head {
+                seq: r.seq,
+                hash: Sha256::of(&bytes),
+            });
+            self.set(&rel, bytes);
+        }
+        let mut info = self.info();
+        info.head = head.expect("the bundle holds records");
+        self.set_info(&info);
+    }
+
+    /// Seal again with `key`: a new SHA256SUMS over the sealed members in archive order, its
+    /// signature, the public key, and a first custody entry chained to the new listing (later
+    /// custody versions are dropped).
+    pub fn reseal(&mut self, key: &Key) {
+        let mut sums = String::new();
+        for i in 0..self.members.len() {
+            let rel = self.rel(i);
+            if UNSEALED.contains(&rel.as_str()) {
+                continue;
+            }
+            sums.push_str(&format!(
+                "{}  {rel}\n",
+                Sha256::of(&self.members[i].data).to_hex()
+            ));
+        }
+        let sums = sums.into_bytes();
+        let sig = key.sign(&sums);
+        self.set("SHA256SUMS", sums.clone());
+        self.set("SHA256SUMS.sig", sig);
+        self.set("signing-key.pub.pem", key.public_pem.clone().into_bytes());
+        let custody = format!("{}/custody.jsonl", self.dir()).into_bytes();
+        let mut seen = false;
+        self.members.retain(|m| {
+            let later = m.name == custody && seen;
+            seen |= m.name == custody;
+            !later
+        });
+        let line = self.get("custody.jsonl").split(|&b| b == b'\n').next();
+        let mut entry: CustodyEntry =
+            serde_json::from_slice(line.unwrap_or_default()).expect("custody entry");
+        entry.prev = Sha256::of(&sums);
+        self.set("custody.jsonl", entry.to_line());
+    }
+}
+
+/// Every path under `root` (relative, sorted), not following symlinks, except those under
+/// `skip`; symlinks are marked so a new one shows up as a difference.
+pub fn tree(root: &Path, skip: &[&Path]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if skip.iter().any(|s| p.starts_with(s)) {
+                continue;
+            }
+            let meta = fs::symlink_metadata(&p).expect("stat");
+            let rel = p.strip_prefix(root).unwrap_or(&p).display().to_string();
+            if meta.file_type().is_symlink() {
+                out.insert(format!("{rel} (symlink)"));
+            } else if meta.is_dir() {
+                out.insert(format!("{rel}/"));
+                stack.push(p);
+            } else {
+                out.insert(rel);
+            }
+        }
+    }
+    out
+}
