@@ -340,7 +340,11 @@ impl Config {
                 );
             }
             if id.starts_with("logkeep.") {
-                bail!("{}: source id {:?}: the prefix `logkeep.` is reserved for logkeep's own records", at(src.id.span()), id);
+                bail!(
+                    "{}: source id {:?}: the prefix `logkeep.` is reserved for logkeep's own records",
+                    at(src.id.span()),
+                    id
+                );
             }
             if sources.iter().any(|x| &x.id == id) {
                 bail!("{}: source id {:?} is used twice", at(src.id.span()), id);
