@@ -2,221 +2,32 @@
 //! full fails without damage and resumes, an uninitialised mount point is never written, a
 //! rolled-back store is caught against a medium, and retention prunes only what media hold.
 
+use crate::harness::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_logkeep")
-}
-
-/// A daemon on a temporary directory with one log file and the given media.
-struct Site {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Site {
-    fn new(media: &[(&str, &Path)], extra_store: &str) -> Site {
-        let dir = tempfile::tempdir().expect("temp dir");
-        fs::create_dir_all(dir.path().join("logs")).expect("logs dir");
-        let mut cfg = format!(
-            "[store]\npath = \"store\"\nseal_interval = \"200ms\"\nscan_interval = \"100ms\"\nsegment_max_bytes = \"16KiB\"\n{extra_store}\n\
-             [[source]]\nid = \"vpn\"\npaths = [\"logs/*.log\"]\n"
-        );
-        for (id, path) in media {
-            cfg.push_str(&format!(
-                "[[media]]\nid = \"{id}\"\npath = \"{}\"\n",
-                path.display()
-            ));
-        }
-        fs::write(dir.path().join("c.toml"), cfg).expect("config");
-        Site { dir, child: None }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn start(&mut self) {
-        let err = fs::File::create(self.path("daemon.err")).expect("stderr file");
-        let child = Command::new(bin())
-            .args(["run", "--config"])
-            .arg(self.path("c.toml"))
-            .stderr(err)
-            .spawn()
-            .expect("start logkeep");
-        self.child = Some(child);
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            let status = c.wait().expect("wait");
-            assert!(status.success(), "daemon exit {status}: {}", self.stderr());
-        }
-    }
-
-    fn stderr(&self) -> String {
-        fs::read_to_string(self.path("daemon.err")).unwrap_or_default()
-    }
-
-    fn append(&self, name: &str, data: &[u8]) {
-        use std::io::Write;
-        let mut f = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path("logs").join(name))
-            .expect("open log");
-        f.write_all(data).expect("append");
-    }
-
-    /// Wait until some chain record's JSON contains `needle`.
-    fn wait_record(&self, chain_root: &Path, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if records(chain_root).iter().any(|r| r.contains(needle)) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no record containing {needle}; the chain holds:\n{}\ndaemon said:\n{}",
-                records(chain_root).join(""),
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn records(root: &Path) -> Vec<String> {
-    let mut v: Vec<_> = fs::read_dir(root.join("chain"))
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    v.sort();
-    v.iter()
-        .filter_map(|p| fs::read_to_string(p).ok())
-        .collect()
-}
-
-fn logkeep(args: &[&str]) -> (i32, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run logkeep");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+/// A site whose configuration has one log source and the given media.
+fn media_site(media: &[(&str, &Path)], extra_store: &str) -> Site {
+    let mut cfg = format!(
+        "[store]\npath = \"store\"\nseal_interval = \"200ms\"\nscan_interval = \"100ms\"\nsegment_max_bytes = \"16KiB\"\n{extra_store}\n\
+         [[source]]\nid = \"vpn\"\npaths = [\"logs/*.log\"]\n"
     );
-    (out.status.code().unwrap_or(-1), text)
-}
-
-fn init(path: &Path, id: &str) {
-    fs::create_dir_all(path).expect("medium dir");
-    let (code, out) = logkeep(&[
-        "media",
-        "init",
-        path.to_str().expect("utf-8"),
-        "--id",
-        id,
-        "--force",
-    ]);
-    assert_eq!(code, 0, "{out}");
-}
-
-/// Deterministic bytes that do not compress much, so small media fill up.
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x & 0xff) as u8
-        })
-        .collect()
-}
-
-fn verify(path: &Path, extra: &[&str]) -> (i32, String) {
-    let mut args = vec!["verify", path.to_str().expect("utf-8")];
-    args.extend_from_slice(extra);
-    logkeep(&args)
-}
-
-/// Extract `root` and return the concatenation of every generation of `name`.
-fn extracted(root: &Path, name: &str) -> Vec<u8> {
-    let out = tempfile::tempdir().expect("tmp");
-    let dest = out.path().join("x");
-    let (code, text) = logkeep(&[
-        "extract",
-        root.to_str().expect("utf-8"),
-        "--out",
-        dest.to_str().expect("utf-8"),
-    ]);
-    assert_eq!(code, 0, "{text}");
-    let mut files: Vec<PathBuf> = walk(&dest)
-        .into_iter()
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&format!("{name}.gen")))
-        })
-        .collect();
-    files.sort_by_key(|p| {
-        p.extension()
-            .and_then(|e| e.to_str())
-            .and_then(|e| e.trim_start_matches("gen").parse::<u64>().ok())
-    });
-    files
-        .iter()
-        .flat_map(|p| fs::read(p).expect("read output"))
-        .collect()
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p))
-        } else {
-            out.push(p)
-        }
+    for (id, path) in media {
+        cfg.push_str(&format!(
+            "[[media]]\nid = \"{id}\"\npath = \"{}\"\n",
+            path.display()
+        ));
     }
-    out
-}
-
-fn eject(site: &Site, id: &str) {
-    let (code, out) = logkeep(&[
-        "media",
-        "eject",
-        id,
-        "--config",
-        site.path("c.toml").to_str().expect("utf-8"),
-    ]);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("safe to unplug"), "{out}");
+    Site::with_config(&cfg)
 }
 
 #[test]
 fn medium_attached_later_is_caught_up_and_verifies_alone() {
     let media_root = tempfile::tempdir().expect("tmp");
     let usb = media_root.path().join("usb");
-    let mut site = Site::new(&[("usb-a", &usb)], "");
+    let mut site = media_site(&[("usb-a", &usb)], "");
     let mut written = noise(100_000, 7);
     site.append("a.log", &written);
     site.start();
@@ -285,7 +96,7 @@ fn uninitialised_mount_point_is_never_written() {
     let media_root = tempfile::tempdir().expect("tmp");
     let empty = media_root.path().join("mnt");
     fs::create_dir_all(&empty).expect("dir");
-    let mut site = Site::new(&[("usb-a", &empty)], "");
+    let mut site = media_site(&[("usb-a", &empty)], "");
     site.append("a.log", &noise(50_000, 3));
     site.start();
     site.wait_record(&site.path("store"), "\"kind\":\"segment\"");
@@ -340,7 +151,7 @@ fn full_medium_fails_cleanly_and_resumes_when_space_returns() {
     init(&mnt, "small");
     // Leave the medium almost no room.
     fs::write(mnt.join("filler"), vec![0u8; 900 * 1024]).expect("filler");
-    let mut site = Site::new(&[("small", &mnt)], "");
+    let mut site = media_site(&[("small", &mnt)], "");
     let written = noise(300_000, 11);
     site.append("a.log", &written);
     site.start();
@@ -365,7 +176,7 @@ fn retention_prunes_only_what_enough_media_hold() {
     let nas = media_root.path().join("nas"); // configured, never present
     init(&usb, "usb-a");
     // Two copies required, one medium present: nothing may be pruned.
-    let mut strict = Site::new(
+    let mut strict = media_site(
         &[("usb-a", &usb), ("nas", &nas)],
         "retain_local = \"1s\"\nmin_copies = 2",
     );
@@ -384,7 +195,7 @@ fn retention_prunes_only_what_enough_media_hold() {
     // One copy required and present: old segments leave the local store, the chain stays whole.
     let usb2 = media_root.path().join("usb2");
     init(&usb2, "usb-b");
-    let mut site = Site::new(&[("usb-b", &usb2)], "retain_local = \"1s\"\nmin_copies = 1");
+    let mut site = media_site(&[("usb-b", &usb2)], "retain_local = \"1s\"\nmin_copies = 1");
     let written = noise(60_000, 9);
     site.append("a.log", &written);
     site.start();
@@ -467,7 +278,7 @@ fn medium_pulled_out_mid_copy_holds_only_whole_files() {
     let usb = root.path().join("usb");
     let img = Image::create(root.path().join("usb.img"), usb.clone());
     init(&usb, "usb-a");
-    let mut site = Site::new(&[("usb-a", &usb)], "");
+    let mut site = media_site(&[("usb-a", &usb)], "");
     site.start();
     site.wait_record(&site.path("store"), "\"what\":\"caught_up\"");
     // A burst big enough that copying it takes a while, then the disk goes away mid-copy.

@@ -1,4 +1,6 @@
 //! Integration tests.
 mod bundle;
 mod bundle_support;
+mod harness;
 mod media;
+mod store;
