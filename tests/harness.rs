@@ -88,6 +88,11 @@ impl Drop for Site {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // For debugging a failure: keep the site's directory and say where it is.
+        if std::env::var_os("LOGKEEP_TEST_KEEP").is_some() {
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tmp"));
+            eprintln!("kept {}", dir.keep().display());
+        }
     }
 }
 

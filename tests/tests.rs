@@ -3,4 +3,5 @@ mod bundle;
 mod bundle_support;
 mod harness;
 mod media;
+mod rotate;
 mod store;

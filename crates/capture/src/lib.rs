@@ -585,7 +585,15 @@ impl Tracker {
         let key = (k.dev, k.ino);
         // Without the bytes in memory, match copies by the recorded head digest alone.
         let mut found = None;
-        for (p, m) in copies::siblings(Path::new(&k.path)) {
+        // The path it was last read at comes first: after a copytruncate the generation's last
+        // bytes were read from the copy, which is where the chain says it was.
+        let at_path = std::fs::metadata(&k.path)
+            .ok()
+            .map(|m| (std::path::PathBuf::from(&k.path), m));
+        for (p, m) in at_path
+            .into_iter()
+            .chain(copies::siblings(Path::new(&k.path)))
+        {
             let hl = k.end.min(HEAD_LEN) as usize;
             let Ok(f) = File::open(&p) else { continue };
             let head = if p.extension().is_some_and(|e| e == "gz") {
