@@ -554,9 +554,12 @@ impl Tracker {
             let key = (k.dev, k.ino);
             let si = self.sources.iter().position(|s| s.id == k.source);
             // Renamed: same identity among the siblings of its last path.
+            // Only if it still holds what was captured: after a delete the inode may have gone to
+            // another file (a `.gz` made by the same rotation, say), which is not ours to follow.
             if let Some(si) = si
                 && let Some(p) = copies::find_by_identity(Path::new(&k.path), key)
                 && let Ok(f) = File::open(&p)
+                && let Ok(Some(_)) = refingerprint(&f, k.end, &k.head)
                 && let Some(s) = p.to_str()
             {
                 let s = s.to_owned();
