@@ -161,6 +161,10 @@ pub struct Tracker {
     /// Generations the chain says were being followed, not yet found again.
     known: HashMap<(u64, u64), Known>,
     resumed: bool,
+    /// Files found to be copies of a followed generation (a `copytruncate` copy under a name the
+    /// patterns also match): never captured as files of their own, since their bytes are that
+    /// generation's. Kept for the life of the process.
+    shadows: HashMap<(u64, u64), u64>,
     next_gen: u64,
     buf: Vec<u8>,
     complained: HashSet<String>,
@@ -273,6 +277,7 @@ impl Tracker {
             files: HashMap::new(),
             known: by_key,
             resumed: false,
+            shadows: HashMap::new(),
             next_gen: max_gen + 1,
             buf,
             complained: HashSet::new(),
@@ -429,6 +434,9 @@ impl Tracker {
         if !claimed.insert(key) {
             return Ok(()); // the same file through another pattern or source: captured once
         }
+        if self.shadows.contains_key(&key) {
+            return Ok(());
+        }
         if let Some(t) = self.files.get_mut(&key) {
             t.seen = true;
             if t.path != path_str {
@@ -450,7 +458,38 @@ impl Tracker {
                 return Ok(());
             }
         };
+        if !self.known.contains_key(&key)
+            && let Some(gen_id) = self.copy_of_followed(path, key)
+        {
+            tracing::info!(path = %path_str, gen_id, "a copy of a followed file (copytruncate): not captured twice");
+            self.shadows.insert(key, gen_id);
+            return Ok(());
+        }
         self.follow(si, file, path_str, key, true, sink)
+    }
+
+    /// The generation a newly found file is a copy of: a followed file in the same directory
+    /// with the same stem whose content it repeats.
+    fn copy_of_followed(&self, path: &Path, key: (u64, u64)) -> Option<u64> {
+        let stem = |p: &Path| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.split('.').next())
+                .map(str::to_owned)
+        };
+        let (dir, mine) = (path.parent()?, stem(path)?);
+        self.files.values().find_map(|t| {
+            let tp = Path::new(&t.path);
+            let related = t.key != key
+                && t.fp.pos > 0
+                && tp.parent() == Some(dir)
+                && stem(tp).as_deref() == Some(mine.as_str());
+            // Only a full match (first KiB and the KiB before our position, at that position): a
+            // shorter file that merely starts alike may be a new log with the same header, and
+            // must be captured. At worst a copy made before our last read is captured twice.
+            let same = related && matches!(copies::compare(path, &t.fp), Ok(Verdict::Match));
+            same.then_some(t.gen_id)
+        })
     }
 
     fn vanished(

@@ -123,6 +123,10 @@ struct RawStore {
     /// How many media must hold a segment before the local copy may be pruned (default 1).
     #[serde(default)]
     min_copies: Option<Spanned<u32>>,
+    /// What a truncation or deletion outside rotation triggers besides its `tamper` record:
+    /// `"seal"` (default) seals what was read at once; `"record"` only records it.
+    #[serde(default)]
+    on_tamper: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +178,8 @@ pub struct Config {
     pub retain_local: Option<Duration>,
     /// Media that must hold a segment before it is pruned.
     pub min_copies: u32,
+    /// Seal at once when tampering is seen.
+    pub seal_on_tamper: bool,
     /// The operator's inventory.
     pub inventory: Inventory,
     /// The file's bytes, as exported into bundles.
@@ -293,6 +299,18 @@ impl Config {
                 &s.retain_local,
                 Duration::ZERO,
             )?),
+        };
+        let seal_on_tamper = match s
+            .on_tamper
+            .as_ref()
+            .map(|v| (v.get_ref().as_str(), v.span()))
+        {
+            None | Some(("seal", _)) => true,
+            Some(("record", _)) => false,
+            Some((other, span)) => bail!(
+                "{}: store.on_tamper must be \"seal\" or \"record\", not {other:?}",
+                at(span)
+            ),
         };
         let min_copies = match &s.min_copies {
             None => 1,
@@ -436,6 +454,7 @@ impl Config {
             media,
             retain_local,
             min_copies,
+            seal_on_tamper,
             inventory: raw.inventory,
             bytes,
         })

@@ -28,6 +28,9 @@ struct Pipeline<'s> {
     store: &'s mut Store,
     open: Option<(OpenSegment, Instant)>,
     max_bytes: u64,
+    /// Whether a tamper event seals what was read before it at once (the default), so that
+    /// the evidence up to the tampering is durable without waiting for the seal interval.
+    seal_on_tamper: bool,
     /// Spans made durable since the tracker was last told: (dev, ino, gen, end).
     committed: Vec<(u64, u64, u64, u64)>,
     last_record: Instant,
@@ -84,6 +87,13 @@ impl ChunkSink for Pipeline<'_> {
     }
 
     fn notice(&mut self, event: Event) -> io::Result<()> {
+        if matches!(event, Event::Tamper { .. }) && !self.seal_on_tamper {
+            // Record only: the open segment is sealed when it is due, after this record.
+            let r = self.store.append(event).map_err(io::Error::other)?;
+            tracing::debug!(seq = r.seq, "recorded tampering without sealing");
+            self.last_record = Instant::now();
+            return Ok(());
+        }
         self.record(event)
     }
 }
@@ -236,6 +246,7 @@ pub fn run(config: &Config) -> Result<()> {
         store: &mut store,
         open: None,
         max_bytes: config.segment_max_bytes,
+        seal_on_tamper: config.seal_on_tamper,
         committed: Vec::new(),
         last_record: Instant::now(),
     };
