@@ -227,11 +227,6 @@ fn logrotate_compress() {
 }
 
 #[test]
-fn logrotate_copytruncate_with_copies_matching_the_glob() {
-    rotation_case("copytruncate", "\"logs/app.log*\"", false);
-}
-
-#[test]
 fn logrotate_copytruncate_compress() {
     rotation_case("copytruncate\n  compress", "\"logs/app.log\"", false);
 }

@@ -1,7 +1,21 @@
 //! Integration tests.
 mod bundle;
 mod bundle_support;
+mod cli_errors;
+mod control;
+mod control_support;
 mod harness;
+mod killloop;
 mod media;
+mod model;
+mod restart;
 mod rotate;
+mod rotation;
+mod rotation_support;
+mod roundtrip;
+mod std_tools;
 mod store;
+mod syslog;
+mod syslog_support;
+mod tamper;
+mod util;

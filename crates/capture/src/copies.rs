@@ -193,6 +193,11 @@ pub fn find_copy(path: &Path, own: (u64, u64), fp: &Fingerprint) -> Option<Copy>
 
 /// The sibling of `path` whose identity is `key` (the same file renamed), if any.
 pub fn find_by_identity(path: &Path, key: (u64, u64)) -> Option<PathBuf> {
+    // Where it was last read first: a generation followed at a rotated name the patterns do not
+    // match is still there after a restart.
+    if std::fs::metadata(path).is_ok_and(|m| m.is_file() && (m.dev(), m.ino()) == key) {
+        return Some(path.to_owned());
+    }
     siblings(path)
         .into_iter()
         .find(|(_, m)| (m.dev(), m.ino()) == key)

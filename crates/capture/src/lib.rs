@@ -151,6 +151,8 @@ pub struct FileState {
     pub pos: u64,
     /// Bytes committed.
     pub committed: u64,
+    /// The file's size at the latest poll.
+    pub size: u64,
 }
 
 /// Follows every file of every source. See the crate documentation.
@@ -338,6 +340,7 @@ impl Tracker {
                 gen_id: t.gen_id,
                 pos: t.fp.pos,
                 committed: t.committed,
+                size: t.last_size,
             })
             .collect();
         v.sort_by(|a, b| (&a.source, &a.path).cmp(&(&b.source, &b.path)));
@@ -419,6 +422,21 @@ impl Tracker {
             );
             return Ok(());
         };
+        // Recorded paths are absolute and plain: they become member names and output paths.
+        if !path.is_absolute()
+            || !path.components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::RootDir | std::path::Component::Normal(_)
+                )
+            })
+        {
+            self.complain(
+                &path_str,
+                format_args!("path is not absolute and plain (no `.` or `..`); not captured"),
+            );
+            return Ok(());
+        }
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()), // raced a rename
@@ -713,6 +731,12 @@ impl Tracker {
                 })
             }
         }
+    }
+
+    /// A generation number no file has: for files logkeep writes itself (snapshot context),
+    /// which share the store's numbering so that every generation stays unique.
+    pub fn reserve_generation(&mut self) -> u64 {
+        self.new_gen()
     }
 
     fn new_gen(&mut self) -> u64 {

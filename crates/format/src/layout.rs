@@ -6,6 +6,8 @@
 //!   head.json                              newest committed record (a hint, rewritten each commit)
 //!   chain/0000000000000001.json            chain records, one per file, 16-digit sequence
 //!   segments/0000000000000002-<sha256>.tar.zst   segments, named by sequence and file hash
+//!   wal/SOURCE/00000000000000000001.wal    syslog write-ahead log (not evidence: captured
+//!                                          into segments like any log file, then deleted)
 //! ```
 //!
 //! Names starting with `.tmp-` are files being written; a crash can leave them behind and the
@@ -22,6 +24,9 @@ pub const HEAD_FILE: &str = "head.json";
 pub const CHAIN_DIR: &str = "chain";
 /// Directory of segments.
 pub const SEGMENTS_DIR: &str = "segments";
+/// Directory of the syslog listeners' write-ahead logs, one subdirectory per source. Not
+/// evidence: what it holds is captured into segments like any log file.
+pub const WAL_DIR: &str = "wal";
 /// Identity file of an offline medium (a store copy on a separate disk).
 pub const MEDIUM_FILE: &str = "logkeep-medium.json";
 /// On a medium: the newest head of its source store it has seen (it may hold less).

@@ -223,6 +223,22 @@ pub enum Event {
         /// File name inside `segments/` of the segment committed by the previous record.
         file: String,
     },
+    /// An emergency snapshot: everything the sources held was sealed, and the host's volatile
+    /// context (users, network, processes) was captured into the segment `context` commits.
+    Snapshot {
+        /// Snapshot id, also the directory of its files: `/logkeep/snapshot/<id>/`.
+        id: String,
+        /// Why, as the requester said (`None` when no reason was given).
+        reason: Option<String>,
+        /// Who asked: the requesting process's uid, from the kernel (SO_PEERCRED).
+        uid: u32,
+        /// The requesting process's pid, from the kernel (SO_PEERCRED).
+        pid: u32,
+        /// When the request arrived, RFC 3339 UTC.
+        requested: String,
+        /// Sequence number of the `segment` record holding the host context files.
+        context: u64,
+    },
 }
 
 impl Event {
@@ -242,6 +258,7 @@ impl Event {
             Event::Medium { .. } => "medium",
             Event::Pruned { .. } => "pruned",
             Event::Recovered { .. } => "recovered",
+            Event::Snapshot { .. } => "snapshot",
         }
     }
 }

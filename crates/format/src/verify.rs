@@ -81,11 +81,11 @@ impl Report {
 /// An error that stops verification before it can judge the data: the path is not a store, or
 /// it cannot be read. Exit code 2, not 1.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {source}", path.display())]
+#[error("{}", path.display())]
 pub struct VerifyError {
     /// The file or directory concerned.
     pub path: PathBuf,
-    /// The underlying error.
+    /// The underlying error, reported as this error's `source()`.
     pub source: io::Error,
 }
 
@@ -292,14 +292,25 @@ impl ChainChecker {
             );
         }
         match self.prev {
-            Some(p) if record.prev != p => self.report.problem(
-                &rel,
-                format!(
-                    "broken link: prev is {} but record {} hashes to {p}",
-                    record.prev,
-                    next - 1
-                ),
-            ),
+            Some(p) if record.prev != p => {
+                // Either the record before was changed (its hash moved) or this one's `prev` was.
+                // The earlier record is the likelier forgery: name it first.
+                // The link between two records broke: one of them was changed, and which one
+                // cannot be told from the link alone, so both are named.
+                let before = self.record_rel(next - 1);
+                self.report.problem(
+                    before,
+                    format!("hashes to {p}, which record {next} does not name as its predecessor: changed, or the next record was"),
+                );
+                self.report.problem(
+                    &rel,
+                    format!(
+                        "broken link: prev is {} but record {} hashes to {p}",
+                        record.prev,
+                        next - 1
+                    ),
+                );
+            }
             _ => {}
         }
         if record.store != self.store {
@@ -651,7 +662,10 @@ fn check_listing(
             | layout::SEEN_FILE
             | "lost+found"
             | layout::CHAIN_DIR
-            | layout::SEGMENTS_DIR => {}
+            | layout::SEGMENTS_DIR
+            // The syslog write-ahead log: working files of the daemon, not evidence. What they
+            // hold is checked where it counts, in the segments that captured it.
+            | layout::WAL_DIR => {}
             n if n.starts_with(layout::TMP_PREFIX) => report.note(
                 esc(n),
                 "left-over temporary file (an interrupted write; not part of the evidence)",

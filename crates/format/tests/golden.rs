@@ -1,17 +1,32 @@
-//! Golden files pin format v1: record bytes, segment content and a small complete store are
-//! checked in, and a change to what the writer produces — or to what the reader accepts — fails
-//! here. Set `LOGKEEP_UPDATE_GOLDEN=1` to rewrite the files after a deliberate format change
-//! (which also needs a new version number and an update of docs/FORMAT.md).
+//! Golden files pin format v1: the bytes of every kind of record, the decompressed content of
+//! segments (tar headers, member names, the manifest), a small complete store with its head, and
+//! the worked example in `docs/FORMAT.md`. A change to what the writer produces, or to what the
+//! reader accepts, fails here.
+//!
+//! Without `LOGKEEP_UPDATE_GOLDEN` these tests only read and compare. With
+//! `LOGKEEP_UPDATE_GOLDEN=1` they rewrite the files under `tests/golden/` — do that only for a
+//! deliberate format change, which also needs a new version number and an update of
+//! `docs/FORMAT.md`.
+//!
+//! Compressed bytes depend on the zstd library's version, so they are not compared; the
+//! decompressed content and everything hashed into the chain are, and the checked-in compressed
+//! files must still read and verify.
 
 use logkeep_format::layout::{self, Head, StoreInfo};
-use logkeep_format::segment::{ChunkOrigin, Discard, SegmentWriter, read_segment, spans_of};
-use logkeep_format::verify::{VerifyOptions, verify_store};
+use logkeep_format::record::RecordError;
+use logkeep_format::segment::{
+    ChunkOrigin, Discard, MANIFEST_NAME, Manifest, Sealed, SegmentWriter, ZSTD_MAGIC, read_segment,
+    spans_of,
+};
+use logkeep_format::verify::{Report, VerifyOptions, verify_store};
 use logkeep_format::{Event, Host, Record, Sha256, SourceDecl};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 const STORE: &str = "00112233445566778899aabbccddeeff";
+/// Every time in the golden data, and the same instant in seconds since the epoch.
 const T0: &str = "2026-11-20T03:10:12.000000000Z";
+const T0_UNIX: u64 = 1_795_144_212;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -19,6 +34,11 @@ fn dir() -> PathBuf {
 
 fn updating() -> bool {
     std::env::var_os("LOGKEEP_UPDATE_GOLDEN").is_some()
+}
+
+fn read(name: &str) -> Vec<u8> {
+    let path = dir().join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Compare `bytes` with the golden file `name`, or write it when updating.
@@ -29,7 +49,7 @@ fn golden(name: &str, bytes: &[u8]) {
         std::fs::write(&path, bytes).expect("write golden");
         return;
     }
-    let want = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let want = read(name);
     assert!(
         want == bytes,
         "{} differs from what the writer produces now: format v1 changed",
@@ -58,6 +78,27 @@ fn record(seq: u64, prev: Sha256, event: Event) -> Record {
     }
 }
 
+/// Link `events` into records 1, 2, ... and return the records with their file bytes.
+fn chain(events: Vec<Event>) -> Vec<(Record, Vec<u8>)> {
+    let mut prev = Sha256::ZERO;
+    let mut out = Vec::new();
+    for (i, e) in events.into_iter().enumerate() {
+        let r = record(i as u64 + 1, prev, e);
+        let bytes = r.to_bytes();
+        assert_eq!(Record::parse(&bytes).expect("parses"), r, "round trip");
+        prev = Sha256::of(&bytes);
+        out.push((r, bytes));
+    }
+    out
+}
+
+fn concat(records: &[(Record, Vec<u8>)]) -> Vec<u8> {
+    records
+        .iter()
+        .flat_map(|(_, b)| b.iter().copied())
+        .collect()
+}
+
 /// The bytes of the sample log: a last line without newline, an empty line, CRLF, NUL and
 /// invalid UTF-8.
 fn sample() -> Vec<u8> {
@@ -67,26 +108,70 @@ fn sample() -> Vec<u8> {
     v
 }
 
+fn origin<'a>(
+    source: &'a str,
+    path: &'a str,
+    gen_id: u64,
+    start: u64,
+    head: Sha256,
+) -> ChunkOrigin<'a> {
+    ChunkOrigin {
+        source,
+        path,
+        dev: 2049,
+        ino: 131_077 + gen_id,
+        gen_id,
+        start,
+        head,
+        read_at: T0,
+        read_unix: T0_UNIX,
+    }
+}
+
 /// A segment holding the sample in two chunks, built deterministically.
-fn segment(seq: u64, prev: Sha256) -> (Vec<u8>, logkeep_format::segment::Sealed) {
+fn segment(seq: u64, prev: Sha256) -> (Vec<u8>, Sealed) {
     let data = sample();
     let mut w = SegmentWriter::new(Vec::new(), 3, 0).expect("writer");
     for (start, chunk) in [(0usize, &data[..20]), (20, &data[20..])] {
         let end = start + chunk.len();
-        let origin = ChunkOrigin {
-            source: "openvpn",
-            path: "/var/log/openvpn/server.log",
-            dev: 2049,
-            ino: 131_077,
-            gen_id: 1,
-            start: start as u64,
-            head: Sha256::of(&data[..end.min(1024)]),
-            read_at: T0,
-            read_unix: 1_795_000_000,
-        };
-        w.append(&origin, chunk).expect("append");
+        let o = origin(
+            "openvpn",
+            "/var/log/openvpn/server.log",
+            1,
+            start as u64,
+            Sha256::of(&data[..end.min(1024)]),
+        );
+        w.append(&o, chunk).expect("append");
     }
-    w.finish(STORE, seq, prev, 1_795_000_001).expect("finish")
+    w.finish(STORE, seq, prev, T0_UNIX + 1).expect("finish")
+}
+
+const LONG_PATH: &str = "/var/log/remote/fw-edge-01.branch-office.example.co.jp/2026/11/20/messages-forwarded-by-the-appliance.log";
+
+/// A segment with a member name over 100 bytes (a GNU long-name entry), a generation that does
+/// not start at 0, and two chunks of one generation that are not adjacent in the archive (so
+/// they stay two spans).
+fn long_segment() -> (Vec<u8>, Sealed) {
+    let fw1 = b"<134>Nov 20 03:10:12 fw-edge-01 sslvpn: login user=tanaka from 203.0.113.7\n";
+    let fw2 = b"<134>Nov 20 03:10:14 fw-edge-01 sslvpn: logout user=tanaka\n";
+    let vpn = b"2026-11-20 03:10:13 openvpn[812]: 203.0.113.7:51234 VERIFY OK\n";
+    let both = [&fw1[..], &fw2[..]].concat();
+    let mut w = SegmentWriter::new(Vec::new(), 3, 0).expect("writer");
+    w.append(&origin("fw", LONG_PATH, 7, 0, Sha256::of(fw1)), fw1)
+        .expect("append");
+    let vpn_head = Sha256::of(b"the first KiB of server.log");
+    w.append(
+        &origin("openvpn", "/var/log/openvpn/server.log", 3, 4096, vpn_head),
+        vpn,
+    )
+    .expect("append");
+    w.append(
+        &origin("fw", LONG_PATH, 7, fw1.len() as u64, Sha256::of(&both)),
+        fw2,
+    )
+    .expect("append");
+    w.finish(STORE, 9, Sha256::of(b"record 8"), T0_UNIX + 2)
+        .expect("finish")
 }
 
 fn decompress(bytes: &[u8]) -> Vec<u8> {
@@ -98,9 +183,19 @@ fn decompress(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+fn json_line<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    let mut b = serde_json::to_vec(v).expect("json");
+    b.push(b'\n');
+    b
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records
+// ---------------------------------------------------------------------------------------------
+
 #[test]
 fn records_are_pinned() {
-    let events = vec![
+    let records = chain(vec![
         Event::Start {
             version: "0.1.0".into(),
             pid: 42,
@@ -137,31 +232,476 @@ fn records_are_pinned() {
         Event::Stop {
             reason: "SIGTERM".into(),
         },
-    ];
-    let mut prev = Sha256::ZERO;
-    let mut all = Vec::new();
-    for (i, e) in events.into_iter().enumerate() {
-        let r = record(i as u64 + 1, prev, e);
-        let bytes = r.to_bytes();
-        assert_eq!(Record::parse(&bytes).expect("parses"), r);
-        prev = Sha256::of(&bytes);
-        all.extend_from_slice(&bytes);
+    ]);
+    golden("records-v1.jsonl", &concat(&records));
+}
+
+/// Position of an event kind in [`every_kind`]. The match has no wildcard, so a new kind does
+/// not compile until it is added here, to `every_kind`, to the golden file and to FORMAT.md.
+fn kind_index(e: &Event) -> usize {
+    match e {
+        Event::Start { .. } => 0,
+        Event::Config { .. } => 1,
+        Event::SourceAdded { .. } => 2,
+        Event::SourceRemoved { .. } => 3,
+        Event::Segment { .. } => 4,
+        Event::Heartbeat {} => 5,
+        Event::Tamper { .. } => 6,
+        Event::Gap { .. } => 7,
+        Event::Closed { .. } => 8,
+        Event::Medium { .. } => 9,
+        Event::Pruned { .. } => 10,
+        Event::Recovered { .. } => 11,
+        Event::Snapshot { .. } => 12,
+        Event::Stop { .. } => 13,
     }
-    golden("records-v1.jsonl", &all);
+}
+
+/// One event of every kind, with strings that exercise the canonical escaping: quotes,
+/// backslashes, control characters, DEL, `/` and non-ASCII text.
+fn every_kind() -> Vec<Event> {
+    let (_, sealed) = segment(5, Sha256::ZERO);
+    let file = layout::segment_name(5, &sealed.sha256);
+    vec![
+        Event::Start {
+            version: "0.1.0".into(),
+            pid: 4_294_967_295,
+        },
+        Event::Config {
+            path: "/etc/logkeep/logkeep.toml".into(),
+            sha256: Sha256::of(b"config"),
+            sources: vec![
+                SourceDecl {
+                    id: "openvpn".into(),
+                    paths: vec!["/var/log/openvpn/*.log".into()],
+                },
+                SourceDecl {
+                    id: "rdp-gw_1.a".into(),
+                    paths: vec![
+                        "/var/log/rdp/[a-z]*.log".into(),
+                        "/srv/ログ/\"quoted\" back\\slash\u{7f}.log".into(),
+                    ],
+                },
+            ],
+        },
+        Event::SourceAdded {
+            source: "rdp-gw_1.a".into(),
+        },
+        Event::SourceRemoved {
+            source: "old".into(),
+        },
+        Event::Segment {
+            file,
+            sha256: sealed.sha256,
+            size: sealed.size,
+            content_sha256: sealed.content_sha256,
+            content_size: sealed.content_size,
+            first: T0.into(),
+            last: T0.into(),
+            spans: spans_of(&sealed.manifest.members),
+        },
+        Event::Heartbeat {},
+        Event::Tamper {
+            source: "openvpn".into(),
+            path: "/var/log/openvpn/server.log".into(),
+            dev: 2049,
+            ino: 131_077,
+            gen_id: 1,
+            captured: 79,
+            size_now: None,
+            what: "deleted".into(),
+        },
+        Event::Gap {
+            source: "openvpn".into(),
+            path: "/var/log/openvpn/server.log".into(),
+            dev: 2049,
+            ino: 131_078,
+            gen_id: 2,
+            from: 79,
+            size_seen: Some(18_446_744_073_709_551_615),
+            reason: "control\u{1}\u{8}\t\n\u{c}\r\u{1f} characters".into(),
+        },
+        Event::Closed {
+            source: "openvpn".into(),
+            path: "/var/log/openvpn/server.log.1".into(),
+            dev: 2049,
+            ino: 131_078,
+            gen_id: 2,
+            end: 79,
+            reason: "rotated".into(),
+        },
+        Event::Medium {
+            medium: "usb-a".into(),
+            what: "caught_up".into(),
+            head: Some(Head {
+                seq: 8,
+                hash: Sha256::of(b"record 8"),
+            }),
+            detail: Some("9 records, 1 segments copied; 0 segments no longer in the store".into()),
+        },
+        Event::Pruned {
+            seq: 5,
+            file: layout::segment_name(5, &Sha256::of(b"segment 5")),
+            media: vec!["usb-a".into(), "nas".into()],
+        },
+        Event::Recovered {
+            file: layout::segment_name(11, &Sha256::of(b"segment 11")),
+        },
+        Event::Snapshot {
+            id: "20261120T031012Z-1a2b".into(),
+            reason: None,
+            uid: 0,
+            pid: 4242,
+            requested: T0.into(),
+            context: 12,
+        },
+        Event::Stop {
+            reason: "SIGTERM".into(),
+        },
+    ]
+}
+
+#[test]
+fn every_event_kind_is_pinned() {
+    let events = every_kind();
+    let order: Vec<usize> = events.iter().map(kind_index).collect();
+    assert_eq!(
+        order,
+        (0..events.len()).collect::<Vec<_>>(),
+        "every_kind must list each kind once, in kind_index order"
+    );
+    golden("events-v1.jsonl", &concat(&chain(events)));
+}
+
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Ok,
+    Syntax,
+    Version(u64),
+    NotCanonical,
+}
+
+fn verdict(bytes: &[u8]) -> Verdict {
+    match Record::parse(bytes) {
+        Ok(_) => Verdict::Ok,
+        Err(RecordError::Syntax(_)) => Verdict::Syntax,
+        Err(RecordError::Version(v)) => Verdict::Version(v),
+        Err(RecordError::NotCanonical) => Verdict::NotCanonical,
+    }
+}
+
+/// What a record reader accepts is part of the format: one meaning per record, so that every
+/// verifier reads (and hashes) a record the same way.
+#[test]
+fn record_parsing_is_strict() {
+    let base = record(
+        7,
+        Sha256::of(b"x"),
+        Event::Config {
+            path: "/etc/logkeep/logkeep.toml".into(),
+            sha256: Sha256::of(b"config"),
+            sources: vec![],
+        },
+    );
+    let canonical = String::from_utf8(base.to_bytes()).expect("utf-8");
+    let edit = |from: &str, to: &str| {
+        assert!(canonical.contains(from), "{from} not in the sample");
+        canonical.replacen(from, to, 1).into_bytes()
+    };
+    let hex = Sha256::of(b"x").to_hex();
+    let cases: Vec<(&str, Vec<u8>, Verdict)> = vec![
+        ("canonical", canonical.clone().into_bytes(), Verdict::Ok),
+        (
+            "no final newline",
+            canonical.trim_end().as_bytes().to_vec(),
+            Verdict::NotCanonical,
+        ),
+        ("CRLF", edit("}}\n", "}}\r\n"), Verdict::NotCanonical),
+        (
+            "two final newlines",
+            edit("}}\n", "}}\n\n"),
+            Verdict::NotCanonical,
+        ),
+        (
+            "space",
+            edit("\"seq\":7", "\"seq\": 7"),
+            Verdict::NotCanonical,
+        ),
+        (
+            "members reordered",
+            edit("\"v\":1,\"seq\":7,", "\"seq\":7,\"v\":1,"),
+            Verdict::NotCanonical,
+        ),
+        (
+            "needless escape",
+            edit("/etc/logkeep", "\\/etc/logkeep"),
+            Verdict::NotCanonical,
+        ),
+        (
+            "unicode escape of a plain letter",
+            edit("logkeep.toml", "\\u006cogkeep.toml"),
+            Verdict::NotCanonical,
+        ),
+        (
+            "uppercase hex digest",
+            edit(&hex, &hex.to_uppercase()),
+            Verdict::Syntax,
+        ),
+        ("short digest", edit(&hex, &hex[..62]), Verdict::Syntax),
+        (
+            "unknown member",
+            edit("\"seq\":7", "\"seq\":7,\"x\":1"),
+            Verdict::Syntax,
+        ),
+        (
+            "unknown member in the event",
+            edit("\"sources\"", "\"x\":1,\"sources\""),
+            Verdict::Syntax,
+        ),
+        (
+            "duplicate member",
+            edit("\"seq\":7", "\"seq\":7,\"seq\":7"),
+            Verdict::Syntax,
+        ),
+        (
+            "unknown kind",
+            edit("\"kind\":\"config\"", "\"kind\":\"configuration\""),
+            Verdict::Syntax,
+        ),
+        (
+            "leading zero",
+            edit("\"seq\":7", "\"seq\":07"),
+            Verdict::Syntax,
+        ),
+        (
+            "fraction",
+            edit("\"seq\":7", "\"seq\":7.0"),
+            Verdict::Syntax,
+        ),
+        ("negative", edit("\"seq\":7", "\"seq\":-7"), Verdict::Syntax),
+        (
+            "byte order mark",
+            [&b"\xef\xbb\xbf"[..], canonical.as_bytes()].concat(),
+            Verdict::Syntax,
+        ),
+        ("missing v", edit("\"v\":1,", ""), Verdict::Syntax),
+        ("version 2", edit("\"v\":1", "\"v\":2"), Verdict::Version(2)),
+        (
+            "version 2 with an unknown schema",
+            br#"{"v":2,"anything":["else"]}"#.to_vec(),
+            Verdict::Version(2),
+        ),
+        ("version 0", edit("\"v\":1", "\"v\":0"), Verdict::Version(0)),
+    ];
+    for (what, bytes, want) in cases {
+        assert_eq!(verdict(&bytes), want, "{what}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Segments
+// ---------------------------------------------------------------------------------------------
+
+/// One regular member of a tar stream, parsed by hand (not with the `tar` crate) so that the
+/// header layout FORMAT.md describes is checked independently.
+struct TarMember {
+    header: [u8; 512],
+    /// The GNU long-name entry (`L`) before it, if any: its header and its data.
+    long: Option<([u8; 512], Vec<u8>)>,
+    name: Vec<u8>,
+    data: Vec<u8>,
+}
+
+fn octal(field: &[u8]) -> u64 {
+    let digits: Vec<u8> = field
+        .iter()
+        .copied()
+        .take_while(|&b| b != 0 && b != b' ')
+        .collect();
+    u64::from_str_radix(std::str::from_utf8(&digits).expect("ascii"), 8).expect("octal")
+}
+
+fn parse_tar(content: &[u8]) -> Vec<TarMember> {
+    let mut out = Vec::new();
+    let mut long = None;
+    let mut off = 0;
+    loop {
+        let header: [u8; 512] = content[off..off + 512].try_into().expect("a header block");
+        if header == [0u8; 512] {
+            assert!(long.is_none(), "a long-name entry without its member");
+            assert_eq!(
+                &content[off..],
+                &[0u8; 1024][..],
+                "the archive ends with exactly two zero blocks and nothing after them"
+            );
+            return out;
+        }
+        // The checksum: the sum of the header's bytes with the checksum field read as spaces,
+        // written as seven octal digits and a NUL.
+        let sum: u64 = header
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    u64::from(b)
+                }
+            })
+            .sum();
+        assert_eq!(header[155], 0, "checksum field ends in NUL");
+        assert_eq!(octal(&header[148..156]), sum, "header checksum");
+        let size = octal(&header[124..136]) as usize;
+        let padded = size.div_ceil(512) * 512;
+        let data = content[off + 512..off + 512 + size].to_vec();
+        assert!(
+            content[off + 512 + size..off + 512 + padded]
+                .iter()
+                .all(|&b| b == 0),
+            "data is padded with zeros to a whole block"
+        );
+        off += 512 + padded;
+        match header[156] {
+            b'L' => long = Some((header, data)),
+            b'0' => {
+                let name = match &long {
+                    Some((_, d)) => {
+                        assert_eq!(d.last(), Some(&0), "a long name ends in NUL");
+                        d[..d.len() - 1].to_vec()
+                    }
+                    None => header[..100]
+                        .iter()
+                        .copied()
+                        .take_while(|&b| b != 0)
+                        .collect(),
+                };
+                out.push(TarMember {
+                    header,
+                    long: long.take(),
+                    name,
+                    data,
+                });
+            }
+            t => panic!("entry type {:?} is not part of a segment", t as char),
+        }
+    }
+}
+
+/// The header fields FORMAT.md lists, checked for one member.
+fn check_header(m: &TarMember, mtime: u64) {
+    let h = &m.header;
+    let name = String::from_utf8_lossy(&m.name);
+    assert_eq!(&h[100..108], b"0000444\0", "{name}: mode");
+    assert_eq!(&h[108..116], b"0000000\0", "{name}: uid");
+    assert_eq!(&h[116..124], b"0000000\0", "{name}: gid");
+    assert_eq!(h[135], 0, "{name}: size is 11 octal digits and a NUL");
+    assert_eq!(octal(&h[124..136]), m.data.len() as u64, "{name}: size");
+    assert_eq!(h[147], 0, "{name}: mtime is 11 octal digits and a NUL");
+    assert_eq!(octal(&h[136..148]), mtime, "{name}: mtime");
+    assert_eq!(h[156], b'0', "{name}: a regular file");
+    assert!(h[157..257].iter().all(|&b| b == 0), "{name}: no link name");
+    assert_eq!(&h[257..265], b"ustar  \0", "{name}: GNU magic and version");
+    assert!(
+        h[265..512].iter().all(|&b| b == 0),
+        "{name}: no user or group name, no device numbers, nothing else"
+    );
+    match &m.long {
+        None => {
+            assert!(
+                m.name.len() <= 100,
+                "{name}: short names fit the name field"
+            );
+            let mut field = m.name.clone();
+            field.resize(100, 0);
+            assert_eq!(&h[..100], &field[..], "{name}: name field");
+        }
+        Some((lh, _)) => {
+            assert!(
+                m.name.len() > 100,
+                "{name}: only names over 100 bytes are long"
+            );
+            assert_eq!(
+                &h[..100],
+                &m.name[..100],
+                "{name}: first 100 bytes in the header"
+            );
+            let mut field = b"././@LongLink".to_vec();
+            field.resize(100, 0);
+            assert_eq!(&lh[..100], &field[..], "long-name entry name");
+            assert_eq!(&lh[100..108], b"0000644\0", "long-name entry mode");
+            assert_eq!(&lh[108..116], b"0000000\0", "long-name entry uid");
+            assert_eq!(&lh[116..124], b"0000000\0", "long-name entry gid");
+            assert_eq!(
+                octal(&lh[124..136]),
+                m.name.len() as u64 + 1,
+                "long-name size"
+            );
+            assert_eq!(octal(&lh[136..148]), 0, "long-name entry mtime");
+            assert_eq!(&lh[257..265], b"ustar  \0", "long-name entry magic");
+        }
+    }
+}
+
+/// Check a segment's decompressed content against the layout FORMAT.md gives, independently of
+/// the crate's reader; returns the manifest member's bytes.
+fn check_content(content: &[u8], sealed: &Sealed, data_mtime: u64, seal_mtime: u64) -> Vec<u8> {
+    let members = parse_tar(content);
+    let (manifest, data) = members.split_last().expect("at least the manifest");
+    assert_eq!(
+        manifest.name,
+        MANIFEST_NAME.as_bytes(),
+        "the manifest is last"
+    );
+    check_header(manifest, seal_mtime);
+    assert_eq!(
+        manifest.data,
+        json_line(&sealed.manifest),
+        "the manifest is one line of compact JSON in declaration order"
+    );
+    let parsed: Manifest = serde_json::from_slice(&manifest.data).expect("manifest");
+    assert_eq!(parsed, sealed.manifest);
+    assert_eq!(data.len(), parsed.members.len());
+    for (m, listed) in data.iter().zip(&parsed.members) {
+        check_header(m, data_mtime);
+        let want = format!(
+            "{}/{}.gen{}/{:020}",
+            listed.source,
+            listed.path.trim_start_matches('/'),
+            listed.gen_id,
+            listed.start
+        );
+        assert_eq!(String::from_utf8_lossy(&m.name), want, "member name");
+        assert_eq!(listed.name, want);
+        assert_eq!(m.data.len() as u64, listed.end - listed.start);
+        assert_eq!(Sha256::of(&m.data), listed.sha256);
+    }
+    manifest.data.clone()
 }
 
 #[test]
 fn segment_content_is_pinned_and_the_checked_in_segment_still_reads() {
     let (bytes, sealed) = segment(4, Sha256::of(b"prev"));
-    // Compressed bytes depend on the zstd library's version; the decompressed content and the
-    // manifest are the format.
     let content = decompress(&bytes);
     assert_eq!(Sha256::of(&content), sealed.content_sha256);
+    assert_eq!(content.len() as u64, sealed.content_size);
+    let manifest = check_content(&content, &sealed, T0_UNIX, T0_UNIX + 1);
     golden("segment-v1.tar", &content);
+    golden("segment-v1.manifest.json", &manifest);
     if updating() {
         std::fs::write(dir().join("segment-v1.tar.zst"), &bytes).expect("write");
     }
-    let stored = std::fs::read(dir().join("segment-v1.tar.zst")).expect("golden segment");
+
+    // The checked-in compressed segment, written by some earlier zstd library: exactly one
+    // frame, with a content checksum, nothing after it, and the pinned content inside.
+    let stored = read("segment-v1.tar.zst");
+    assert_eq!(stored[..4], ZSTD_MAGIC);
+    assert_ne!(stored[4] & 0x04, 0, "Content_Checksum_flag is set");
+    assert_eq!(
+        zstd::zstd_safe::find_frame_compressed_size(&stored).expect("a frame"),
+        stored.len(),
+        "one frame and nothing after it"
+    );
+    assert_eq!(decompress(&stored), read("segment-v1.tar"));
     let seen = read_segment(&stored[..], content.len() as u64, &mut Discard).expect("read");
     assert!(seen.flaws.is_empty(), "{:?}", seen.flaws);
     assert_eq!(seen.content.map(|c| c.0), Some(Sha256::of(&content)));
@@ -173,11 +713,36 @@ fn segment_content_is_pinned_and_the_checked_in_segment_still_reads() {
     assert_eq!(
         spans_of(&m.members).len(),
         1,
-        "two adjacent chunks make one span"
+        "adjacent chunks make one span"
     );
 }
 
-/// A complete store: start, config, one segment, stop.
+#[test]
+fn long_names_and_spans_are_pinned() {
+    let (bytes, sealed) = long_segment();
+    let content = decompress(&bytes);
+    assert_eq!(Sha256::of(&content), sealed.content_sha256);
+    check_content(&content, &sealed, T0_UNIX, T0_UNIX + 2);
+    let members = parse_tar(&content);
+    assert!(
+        members[0].long.is_some(),
+        "the first member needs a long name"
+    );
+    golden("segment-long-v1.tar", &content);
+    // The merge rule for the record's spans: only members adjacent in the archive merge.
+    let spans = spans_of(&sealed.manifest.members);
+    assert_eq!(spans.len(), 3);
+    golden("segment-long-v1.spans.json", &json_line(&spans));
+    let seen = read_segment(&bytes[..], sealed.content_size, &mut Discard).expect("read");
+    assert!(seen.flaws.is_empty(), "{:?}", seen.flaws);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A complete store
+// ---------------------------------------------------------------------------------------------
+
+/// A complete store as the daemon leaves it: start, one segment, stop; `head.json` names the
+/// last record.
 fn build_store(root: &Path) -> Head {
     for d in [layout::CHAIN_DIR, layout::SEGMENTS_DIR] {
         std::fs::create_dir_all(root.join(d)).expect("dir");
@@ -188,78 +753,378 @@ fn build_store(root: &Path) -> Head {
         store: STORE.into(),
         created: T0.into(),
     };
-    std::fs::write(
-        root.join(layout::STORE_FILE),
-        serde_json::to_vec_pretty(&info).expect("json"),
-    )
-    .expect("write");
-    let mut prev = Sha256::ZERO;
-    let mut put = |r: Record| {
+    let mut info_bytes = serde_json::to_vec_pretty(&info).expect("json");
+    info_bytes.push(b'\n');
+    std::fs::write(root.join(layout::STORE_FILE), info_bytes).expect("write");
+    let put = |r: Record| {
         let b = r.to_bytes();
-        std::fs::write(
-            root.join(layout::CHAIN_DIR)
-                .join(layout::record_name(r.seq)),
-            &b,
-        )
-        .expect("record");
-        prev = Sha256::of(&b);
-        prev
+        let path = root
+            .join(layout::CHAIN_DIR)
+            .join(layout::record_name(r.seq));
+        std::fs::write(path, &b).expect("record");
+        Sha256::of(&b)
     };
-    let p1 = put(record(
-        1,
-        Sha256::ZERO,
-        Event::Start {
-            version: "0.1.0".into(),
-            pid: 42,
-        },
-    ));
+    let start = Event::Start {
+        version: "0.1.0".into(),
+        pid: 42,
+    };
+    let p1 = put(record(1, Sha256::ZERO, start));
     let (bytes, sealed) = segment(2, p1);
     let file = layout::segment_name(2, &sealed.sha256);
     std::fs::write(root.join(layout::SEGMENTS_DIR).join(&file), &bytes).expect("segment");
-    let p2 = put(record(
-        2,
-        p1,
-        Event::Segment {
-            file,
-            sha256: sealed.sha256,
-            size: sealed.size,
-            content_sha256: sealed.content_sha256,
-            content_size: sealed.content_size,
-            first: T0.into(),
-            last: T0.into(),
-            spans: spans_of(&sealed.manifest.members),
-        },
-    ));
-    let p3 = put(record(
-        3,
-        p2,
-        Event::Stop {
-            reason: "SIGTERM".into(),
-        },
-    ));
-    Head { seq: 3, hash: p3 }
+    let seg = Event::Segment {
+        file,
+        sha256: sealed.sha256,
+        size: sealed.size,
+        content_sha256: sealed.content_sha256,
+        content_size: sealed.content_size,
+        first: T0.into(),
+        last: T0.into(),
+        spans: spans_of(&sealed.manifest.members),
+    };
+    let p2 = put(record(2, p1, seg));
+    let stop = Event::Stop {
+        reason: "SIGTERM".into(),
+    };
+    let p3 = put(record(3, p2, stop));
+    let head = Head { seq: 3, hash: p3 };
+    std::fs::write(root.join(layout::HEAD_FILE), json_line(&head)).expect("head");
+    head
+}
+
+fn store_root() -> PathBuf {
+    dir().join("store-v1")
+}
+
+fn pinned_head() -> Head {
+    let text = String::from_utf8(read("store-v1.head")).expect("utf-8");
+    let (seq, hash) = text.trim().split_once(':').expect("SEQ:HASH");
+    Head {
+        seq: seq.parse().expect("seq"),
+        hash: Sha256::parse(hash).expect("hash"),
+    }
 }
 
 #[test]
 fn checked_in_store_verifies_at_its_pinned_head() {
-    let root = dir().join("store-v1");
+    let root = store_root();
     if updating() {
         let _ = std::fs::remove_dir_all(&root);
         let head = build_store(&root);
-        std::fs::write(
-            dir().join("store-v1.head"),
-            format!("{}:{}\n", head.seq, head.hash),
-        )
-        .expect("head");
+        let line = format!("{}:{}\n", head.seq, head.hash);
+        std::fs::write(dir().join("store-v1.head"), line).expect("head");
     }
-    let pinned = std::fs::read_to_string(dir().join("store-v1.head")).expect("pinned head");
-    let (seq, hash) = pinned.trim().split_once(':').expect("SEQ:HASH");
+    let pinned = pinned_head();
     let report = verify_store(&root, &VerifyOptions::default()).expect("verify");
     assert!(report.ok(), "{:?}", report.problems);
-    let head = report.head.expect("head");
-    assert_eq!(
-        (head.seq.to_string(), head.hash.to_hex()),
-        (seq.to_owned(), hash.to_owned())
-    );
+    assert!(report.notes.is_empty(), "{:?}", report.notes);
+    assert_eq!(report.head, Some(pinned));
     assert_eq!(report.captured_bytes, sample().len() as u64);
+    // The same head, known from elsewhere, is reached.
+    let opts = VerifyOptions {
+        expect_head: Some(pinned),
+    };
+    assert!(verify_store(&root, &opts).expect("verify").ok());
+}
+
+/// The checks FORMAT.md gives for standard tools, done on raw bytes without the crate's
+/// parsers: each record's `prev` is the SHA-256 of the previous record file, each segment's name
+/// carries the SHA-256 of its bytes, and `head.json` names the last record.
+#[test]
+fn checked_in_store_checks_with_plain_hashes() {
+    let root = store_root();
+    let mut names: Vec<String> = std::fs::read_dir(root.join("chain"))
+        .expect("chain")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .collect();
+    names.sort();
+    let mut prev = "0".repeat(64);
+    for (i, name) in names.iter().enumerate() {
+        assert_eq!(name, &format!("{:016}.json", i + 1));
+        let bytes = std::fs::read(root.join("chain").join(name)).expect("record");
+        let text = String::from_utf8(bytes.clone()).expect("utf-8");
+        let at = text.find("\"prev\":\"").expect("prev") + 8;
+        assert_eq!(&text[at..at + 64], prev, "{name}: prev");
+        prev = Sha256::of(&bytes).to_hex();
+    }
+    let head = std::fs::read(root.join("head.json")).expect("head.json");
+    let want = format!("{{\"seq\":{},\"hash\":\"{prev}\"}}\n", names.len());
+    assert_eq!(String::from_utf8(head).expect("utf-8"), want);
+    assert_eq!(pinned_head().hash.to_hex(), prev);
+    for e in std::fs::read_dir(root.join("segments")).expect("segments") {
+        let name = e.expect("entry").file_name().into_string().expect("utf-8");
+        let bytes = std::fs::read(root.join("segments").join(&name)).expect("segment");
+        let hash = name
+            .strip_suffix(".tar.zst")
+            .and_then(|s| s.split_once('-'))
+            .expect("SEQ-HASH.tar.zst")
+            .1;
+        assert_eq!(hash, Sha256::of(&bytes).to_hex(), "{name}");
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy");
+            // Checked-in files may be read-only, as the store makes them; the copy is edited.
+            let writable = std::os::unix::fs::PermissionsExt::from_mode(0o644);
+            std::fs::set_permissions(&target, writable).expect("chmod");
+        }
+    }
+}
+
+fn segment_path(root: &Path) -> PathBuf {
+    let e = std::fs::read_dir(root.join("segments"))
+        .expect("segments")
+        .next()
+        .expect("one segment")
+        .expect("entry");
+    e.path()
+}
+
+fn edit_file(path: &Path, f: impl FnOnce(&mut Vec<u8>)) {
+    let mut b = std::fs::read(path).expect("read");
+    f(&mut b);
+    std::fs::write(path, b).expect("write");
+}
+
+fn verify_copy(mutate: &dyn Fn(&Path), opts: &VerifyOptions) -> Report {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("store");
+    copy_dir(&store_root(), &root);
+    mutate(&root);
+    verify_store(&root, opts).expect("verify")
+}
+
+/// Damage to a copy of the checked-in store is found, and the report names the file.
+#[test]
+fn damaged_copies_of_the_checked_in_store_fail() {
+    let rec = |n: u64| format!("chain/{}", layout::record_name(n));
+    let seg = || {
+        std::fs::read_dir(store_root().join("segments"))
+            .expect("segments")
+            .next()
+            .expect("one")
+            .expect("entry")
+            .file_name()
+            .into_string()
+            .expect("utf-8")
+    };
+    let seg_rel = format!("segments/{}", seg());
+    type Case = (&'static str, Box<dyn Fn(&Path)>, String);
+    let cases: Vec<Case> = vec![
+        (
+            "a flipped byte in the segment",
+            Box::new(|r: &Path| {
+                edit_file(&segment_path(r), |b| {
+                    let middle = b.len() / 2;
+                    b[middle] ^= 1
+                })
+            }),
+            seg_rel.clone(),
+        ),
+        (
+            "a byte appended after the frame",
+            Box::new(|r: &Path| edit_file(&segment_path(r), |b| b.push(0))),
+            seg_rel.clone(),
+        ),
+        (
+            "a second frame appended",
+            Box::new(|r: &Path| {
+                let frame = zstd::encode_all(&b"more"[..], 3).expect("zstd");
+                edit_file(&segment_path(r), |b| b.extend_from_slice(&frame))
+            }),
+            seg_rel.clone(),
+        ),
+        (
+            "the segment deleted",
+            Box::new(|r: &Path| std::fs::remove_file(segment_path(r)).expect("rm")),
+            seg_rel.clone(),
+        ),
+        (
+            "a changed value in a record",
+            Box::new(move |r: &Path| {
+                edit_file(&r.join(rec(1)), |b| {
+                    *b = String::from_utf8_lossy(b)
+                        .replacen("\"pid\":42", "\"pid\":43", 1)
+                        .into_bytes()
+                })
+            }),
+            rec(2),
+        ),
+        (
+            "a changed value in the last record",
+            Box::new(move |r: &Path| {
+                edit_file(&r.join(rec(3)), |b| {
+                    *b = String::from_utf8_lossy(b)
+                        .replacen("SIGTERM", "SIGINT", 1)
+                        .into_bytes()
+                })
+            }),
+            "head.json".into(),
+        ),
+        (
+            "a record re-serialised with a space",
+            Box::new(move |r: &Path| {
+                edit_file(&r.join(rec(1)), |b| {
+                    *b = String::from_utf8_lossy(b)
+                        .replacen("\"seq\":1", "\"seq\": 1", 1)
+                        .into_bytes()
+                })
+            }),
+            rec(1),
+        ),
+        (
+            "two records swapped",
+            Box::new(move |r: &Path| {
+                let (a, b) = (r.join(rec(1)), r.join(rec(3)));
+                let (x, y) = (std::fs::read(&a).expect("a"), std::fs::read(&b).expect("b"));
+                std::fs::write(&a, y).expect("a");
+                std::fs::write(&b, x).expect("b");
+            }),
+            rec(1),
+        ),
+        (
+            "the last record removed while head.json names it",
+            Box::new(move |r: &Path| std::fs::remove_file(r.join(rec(3))).expect("rm")),
+            "head.json".into(),
+        ),
+        (
+            "a record removed in the middle",
+            Box::new(move |r: &Path| std::fs::remove_file(r.join(rec(2))).expect("rm")),
+            rec(3),
+        ),
+        (
+            "an extra file among the segments",
+            Box::new(|r: &Path| std::fs::write(r.join("segments/notes.txt"), b"x").expect("w")),
+            "segments/notes.txt".into(),
+        ),
+        (
+            "an extra file in the store",
+            Box::new(|r: &Path| std::fs::write(r.join("README"), b"x").expect("w")),
+            "README".into(),
+        ),
+        (
+            "the store's identity replaced",
+            Box::new(|r: &Path| {
+                edit_file(&r.join("logkeep-store.json"), |b| {
+                    *b = String::from_utf8_lossy(b)
+                        .replace(STORE, "ffeeddccbbaa99887766554433221100")
+                        .into_bytes()
+                })
+            }),
+            rec(1),
+        ),
+    ];
+    for (what, mutate, file) in cases {
+        let report = verify_copy(&*mutate, &VerifyOptions::default());
+        assert!(!report.ok(), "{what}: not detected");
+        assert!(
+            report.problems.iter().any(|p| p.file == file),
+            "{what}: no problem names {file}: {:?}",
+            report.problems
+        );
+    }
+    // Cut back to record 2 including head.json: only a head known from elsewhere tells.
+    let cut = |r: &Path| {
+        std::fs::remove_file(r.join(rec(3))).expect("rm");
+        let bytes = std::fs::read(r.join(rec(2))).expect("record 2");
+        let head = Head {
+            seq: 2,
+            hash: Sha256::of(&bytes),
+        };
+        std::fs::write(r.join("head.json"), json_line(&head)).expect("head");
+    };
+    assert!(verify_copy(&cut, &VerifyOptions::default()).ok());
+    let known = VerifyOptions {
+        expect_head: Some(pinned_head()),
+    };
+    let report = verify_copy(&cut, &known);
+    assert!(
+        report.problems.iter().any(|p| p.file == "chain"),
+        "{report:?}"
+    );
+    // A temporary file left by an interrupted write is a note, not a problem.
+    let temp = |r: &Path| std::fs::write(r.join("chain/.tmp-x-000000000000"), b"{").expect("w");
+    let report = verify_copy(&temp, &VerifyOptions::default());
+    assert!(report.ok() && !report.notes.is_empty(), "{report:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// docs/FORMAT.md
+// ---------------------------------------------------------------------------------------------
+
+fn format_md() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/FORMAT.md");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The lines of the fenced block that follows `marker` in `doc`.
+fn block_after(doc: &str, marker: &str) -> Vec<String> {
+    let at = doc
+        .find(marker)
+        .unwrap_or_else(|| panic!("FORMAT.md lost its {marker} marker"));
+    doc[at..]
+        .lines()
+        .skip_while(|l| !l.starts_with("```"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// FORMAT.md must change with the format: it names every event kind in its table, and its
+/// worked example (the records of a real run) still parses and links under today's rules.
+#[test]
+fn format_md_names_every_kind_and_its_example_verifies() {
+    let doc = format_md();
+    for e in every_kind() {
+        let row = format!("\n| `{}` |", e.kind());
+        assert!(
+            doc.contains(&row),
+            "FORMAT.md has no table row for kind {}",
+            e.kind()
+        );
+    }
+    let lines = block_after(&doc, "<!-- example:records -->");
+    assert!(lines.len() >= 3, "the example shows a few records");
+    let mut prev = Sha256::ZERO;
+    let mut hashes = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let bytes = format!("{line}\n").into_bytes();
+        let r = Record::parse(&bytes).unwrap_or_else(|e| panic!("example record {}: {e}", i + 1));
+        assert_eq!(r.seq, i as u64 + 1, "example record numbering");
+        assert_eq!(r.prev, prev, "example record {} prev", i + 1);
+        prev = Sha256::of(&bytes);
+        hashes.push(prev);
+    }
+    let head = block_after(&doc, "<!-- example:head -->");
+    let want = format!("{{\"seq\":{},\"hash\":\"{prev}\"}}", lines.len());
+    assert_eq!(head, vec![want], "the example's head.json");
+    let mut sums = 0;
+    for line in block_after(&doc, "<!-- example:sha256sum -->") {
+        if let Some((hash, name)) = line.split_once("  ")
+            && let Some(seq) = name
+                .strip_prefix("chain/")
+                .and_then(layout::parse_record_name)
+        {
+            assert_eq!(
+                hash,
+                hashes[seq as usize - 1].to_hex(),
+                "sha256sum of {name}"
+            );
+            sums += 1;
+        }
+    }
+    assert_eq!(
+        sums,
+        lines.len(),
+        "the example shows sha256sum of every record"
+    );
 }

@@ -33,6 +33,36 @@ pub enum Command {
         #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Ask the running daemon for its state: sources, positions and lag, chain head, last
+    /// seal, recent tamper events, media, version and uptime.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The daemon's control socket (default: from the configuration).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Configuration naming the socket (default: /etc/logkeep/logkeep.toml).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Emergency snapshot: the daemon captures everything the sources hold now, seals it,
+    /// records who asked and why, and stores the host's volatile context (users, network,
+    /// connections, processes). Prints the snapshot id and the chain head.
+    Snapshot {
+        /// Why (recorded in the chain; up to 1024 bytes).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The daemon's control socket (default: from the configuration).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Configuration naming the socket (default: /etc/logkeep/logkeep.toml).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Verify a store directory or an evidence bundle: every record, link, segment and byte.
     Verify {
         /// Store directory, medium directory, or bundle file.
@@ -70,9 +100,14 @@ pub enum Command {
         /// Bundle file to write.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        /// Store (or medium) directory to export from.
+        /// Store (or medium) directory to export from. Without it, the running daemon seals
+        /// what it has read and the bundle is made from its store.
         #[arg(long, value_name = "DIR")]
         store: Option<PathBuf>,
+        /// The daemon's control socket, when exporting from the running daemon (default: from
+        /// the configuration).
+        #[arg(long, value_name = "PATH", conflicts_with = "store")]
+        socket: Option<PathBuf>,
         /// Configuration file: the signing key, inventory and the configuration itself go into
         /// the bundle.
         #[arg(long, value_name = "FILE")]

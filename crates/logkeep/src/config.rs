@@ -124,7 +124,8 @@ struct RawStore {
     #[serde(default)]
     min_copies: Option<Spanned<u32>>,
     /// What a truncation or deletion outside rotation triggers besides its `tamper` record:
-    /// `"seal"` (default) seals what was read at once; `"record"` only records it.
+    /// `"seal"` (default) seals what was read at once; `"snapshot"` seals and takes an
+    /// emergency snapshot of the host (at most one a minute); `"record"` only records it.
     #[serde(default)]
     on_tamper: Option<Spanned<String>>,
 }
@@ -132,8 +133,12 @@ struct RawStore {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawControl {
-    /// Path of the control socket.
-    socket: Spanned<String>,
+    /// Path of the control socket (default `/run/logkeep/control.sock`).
+    #[serde(default)]
+    socket: Option<Spanned<String>>,
+    /// Group whose members may use the socket besides root (default: the daemon's own group).
+    #[serde(default)]
+    group: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,9 +149,34 @@ struct RawSource {
     /// Files or glob patterns (`*`, `?`, `[...]`).
     #[serde(default)]
     paths: Option<Spanned<Vec<Spanned<String>>>>,
-    /// A network listener (`udp://`, `tcp://`, `tls://`).
+    /// A network listener (`udp://HOST:PORT`, `tcp://HOST:PORT`, `tls://HOST:PORT`).
     #[serde(default)]
     listen: Option<Spanned<String>>,
+    /// `tls://`: PEM certificate chain, leaf first.
+    #[serde(default)]
+    tls_cert: Option<Spanned<String>>,
+    /// `tls://`: PEM private key of the certificate.
+    #[serde(default)]
+    tls_key: Option<Spanned<String>>,
+    /// `tls://`: PEM CA certificates; when set, clients must present a certificate they signed.
+    #[serde(default)]
+    tls_client_ca: Option<Spanned<String>>,
+    /// Longer messages are stored in marked pieces of this size ("256KiB").
+    #[serde(default)]
+    max_message_bytes: Option<Spanned<String>>,
+    /// `tcp://`, `tls://`: open connections at most (256); more wait in the kernel's backlog.
+    #[serde(default)]
+    max_connections: Option<Spanned<u32>>,
+    /// `tcp://`, `tls://`: close a connection silent this long ("1h"; "0s": never).
+    #[serde(default)]
+    idle_timeout: Option<Spanned<String>>,
+    /// `tcp://`, `tls://`: "auto" (default: the first byte of a connection decides),
+    /// "octet-counted" or "lf".
+    #[serde(default)]
+    framing: Option<Spanned<String>>,
+    /// A write-ahead log file is finished at this size ("16MiB").
+    #[serde(default)]
+    wal_file_bytes: Option<Spanned<String>>,
 }
 
 /// A validated configuration.
@@ -180,11 +210,21 @@ pub struct Config {
     pub min_copies: u32,
     /// Seal at once when tampering is seen.
     pub seal_on_tamper: bool,
+    /// Take an emergency snapshot when tampering is seen.
+    pub snapshot_on_tamper: bool,
     /// The operator's inventory.
     pub inventory: Inventory,
+    /// Path of the control socket.
+    pub control_socket: PathBuf,
+    /// The group allowed on the control socket besides root: its name and gid (`None`: the
+    /// daemon's own group).
+    pub control_group: Option<(String, u32)>,
     /// The file's bytes, as exported into bundles.
     pub bytes: Vec<u8>,
 }
+
+/// Default path of the control socket (systemd's `RuntimeDirectory=logkeep` makes its directory).
+pub const DEFAULT_SOCKET: &str = "/run/logkeep/control.sock";
 
 /// Default path of the signing key.
 pub const DEFAULT_KEY: &str = "/etc/logkeep/signing.key";
@@ -203,8 +243,26 @@ pub struct Medium {
 pub struct Source {
     /// Id.
     pub id: String,
-    /// Absolute patterns.
+    /// Absolute patterns (for a `listen` source, its write-ahead log files).
     pub paths: Vec<String>,
+    /// The network listener whose write-ahead log `paths` captures.
+    pub listen: Option<logkeep_syslog::ListenerConfig>,
+}
+
+/// `p` without `.` and `..` components, resolved lexically: configured paths become the names
+/// the capture layer records, and a `..` must not survive into a segment's member names.
+pub fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -261,12 +319,47 @@ impl Config {
             format!("{}:{}", file.display(), line_of(&text, span.start))
         };
 
-        if let Some(c) = &raw.control {
-            bail!(
-                "{}: [control]: the control socket is not supported by this version of logkeep",
-                at(c.socket.span())
-            );
-        }
+        let (control_socket, control_group) = match &raw.control {
+            None => (PathBuf::from(DEFAULT_SOCKET), None),
+            Some(c) => {
+                let socket = match &c.socket {
+                    None => PathBuf::from(DEFAULT_SOCKET),
+                    Some(p) if p.get_ref().is_empty() => {
+                        bail!("{}: control.socket is empty", at(p.span()))
+                    }
+                    Some(p) if Path::new(p.get_ref()).is_absolute() => PathBuf::from(p.get_ref()),
+                    Some(p) => base.join(p.get_ref()),
+                };
+                // sun_path holds 108 bytes including the terminating NUL.
+                if socket.as_os_str().len() > 107 {
+                    bail!(
+                        "{}: control.socket {} is longer than the 107 bytes a Unix socket path may have",
+                        c.socket
+                            .as_ref()
+                            .map_or_else(|| file.display().to_string(), |p| at(p.span())),
+                        socket.display()
+                    );
+                }
+                let group = match &c.group {
+                    None => None,
+                    Some(g) => {
+                        let name = g.get_ref();
+                        match nix::unistd::Group::from_name(name) {
+                            Ok(Some(gr)) => Some((name.clone(), gr.gid.as_raw())),
+                            Ok(None) => bail!(
+                                "{}: control.group: no group {name:?} on this host (create it, or leave the key out to admit the daemon's own group)",
+                                at(g.span())
+                            ),
+                            Err(e) => bail!(
+                                "{}: control.group: cannot look up group {name:?}: {e}",
+                                at(g.span())
+                            ),
+                        }
+                    }
+                };
+                (socket, group)
+            }
+        };
         let mut media: Vec<Medium> = Vec::new();
         for m in &raw.media {
             let id = m.id.get_ref();
@@ -280,9 +373,9 @@ impl Config {
                 bail!("{}: media id {id:?} is used twice", at(m.id.span()));
             }
             let path = if Path::new(&m.path).is_absolute() {
-                PathBuf::from(&m.path)
+                normalize(Path::new(&m.path))
             } else {
-                base.join(&m.path)
+                normalize(&base.join(&m.path))
             };
             media.push(Medium {
                 id: id.clone(),
@@ -300,15 +393,16 @@ impl Config {
                 Duration::ZERO,
             )?),
         };
-        let seal_on_tamper = match s
+        let (seal_on_tamper, snapshot_on_tamper) = match s
             .on_tamper
             .as_ref()
             .map(|v| (v.get_ref().as_str(), v.span()))
         {
-            None | Some(("seal", _)) => true,
-            Some(("record", _)) => false,
+            None | Some(("seal", _)) => (true, false),
+            Some(("snapshot", _)) => (true, true),
+            Some(("record", _)) => (false, false),
             Some((other, span)) => bail!(
-                "{}: store.on_tamper must be \"seal\" or \"record\", not {other:?}",
+                "{}: store.on_tamper must be \"seal\", \"snapshot\" or \"record\", not {other:?}",
                 at(span)
             ),
         };
@@ -368,9 +462,19 @@ impl Config {
                 bail!("{}: source id {:?} is used twice", at(src.id.span()), id);
             }
             if let Some(l) = &src.listen {
+                // A listener writes a write-ahead log in the store, captured as files.
+                let (pattern, listener) = listen_source(src, l, &at, &base, &s.path)?;
+                sources.push(Source {
+                    id: id.clone(),
+                    paths: vec![pattern],
+                    listen: Some(listener),
+                });
+                continue;
+            }
+            if let Some((key, span)) = listener_key(src) {
                 bail!(
-                    "{}: source {id:?}: `listen` (network syslog) is not supported by this version of logkeep",
-                    at(l.span())
+                    "{}: source {id:?}: `{key}` applies only to a source with `listen`",
+                    at(span)
                 );
             }
             let Some(paths) = &src.paths else {
@@ -383,9 +487,9 @@ impl Config {
             for p in paths.get_ref() {
                 let raw_path = p.get_ref();
                 let abs = if Path::new(raw_path).is_absolute() {
-                    PathBuf::from(raw_path)
+                    normalize(Path::new(raw_path))
                 } else {
-                    base.join(raw_path)
+                    normalize(&base.join(raw_path))
                 };
                 let abs = abs
                     .to_str()
@@ -402,6 +506,7 @@ impl Config {
             sources.push(Source {
                 id: id.clone(),
                 paths: resolved,
+                listen: None,
             });
         }
         if sources.is_empty() {
@@ -412,9 +517,9 @@ impl Config {
         }
         let resolve = |p: &str| {
             if Path::new(p).is_absolute() {
-                PathBuf::from(p)
+                normalize(Path::new(p))
             } else {
-                base.join(p)
+                normalize(&base.join(p))
             }
         };
         let store = resolve(&s.path);
@@ -455,8 +560,166 @@ impl Config {
             retain_local,
             min_copies,
             seal_on_tamper,
+            snapshot_on_tamper,
             inventory: raw.inventory,
+            control_socket,
+            control_group,
             bytes,
         })
     }
+}
+
+/// The first listener-only key a file source has, with its span.
+fn listener_key(src: &RawSource) -> Option<(&'static str, std::ops::Range<usize>)> {
+    let strings = [
+        ("tls_cert", &src.tls_cert),
+        ("tls_key", &src.tls_key),
+        ("tls_client_ca", &src.tls_client_ca),
+        ("max_message_bytes", &src.max_message_bytes),
+        ("idle_timeout", &src.idle_timeout),
+        ("framing", &src.framing),
+        ("wal_file_bytes", &src.wal_file_bytes),
+    ];
+    strings
+        .into_iter()
+        .find_map(|(k, v)| v.as_ref().map(|v| (k, v.span())))
+        .or_else(|| {
+            src.max_connections
+                .as_ref()
+                .map(|v| ("max_connections", v.span()))
+        })
+}
+
+/// Check a `listen` source; returns the pattern of its write-ahead log and the listener.
+fn listen_source(
+    src: &RawSource,
+    listen: &Spanned<String>,
+    at: &dyn Fn(std::ops::Range<usize>) -> String,
+    base: &Path,
+    store: &str,
+) -> Result<(String, logkeep_syslog::ListenerConfig)> {
+    use logkeep_syslog::{Framing, ListenerConfig, TlsFiles, Transport};
+    let id = src.id.get_ref();
+    if let Some(p) = &src.paths {
+        bail!(
+            "{}: source {id:?} has both `listen` and `paths`: a source either listens or reads files; use two sources",
+            at(p.span())
+        );
+    }
+    let mut l = ListenerConfig::new(id, listen.get_ref())
+        .map_err(|e| anyhow::anyhow!("{}: source {id:?}: listen: {e}", at(listen.span())))?;
+    let resolve = |p: &str| {
+        if Path::new(p).is_absolute() {
+            normalize(Path::new(p))
+        } else {
+            normalize(&base.join(p))
+        }
+    };
+    let stream_only = |key: &str, span: std::ops::Range<usize>| -> Result<()> {
+        if l.transport == Transport::Udp {
+            bail!(
+                "{}: source {id:?}: `{key}` applies to tcp:// and tls:// listeners, not udp://",
+                at(span)
+            );
+        }
+        Ok(())
+    };
+    let tls_keys = [
+        ("tls_cert", &src.tls_cert),
+        ("tls_key", &src.tls_key),
+        ("tls_client_ca", &src.tls_client_ca),
+    ];
+    if l.transport == Transport::Tls {
+        let (Some(cert), Some(key)) = (&src.tls_cert, &src.tls_key) else {
+            bail!(
+                "{}: source {id:?}: a tls:// listener needs `tls_cert` and `tls_key` (PEM files)",
+                at(listen.span())
+            );
+        };
+        let files = TlsFiles {
+            cert: resolve(cert.get_ref()),
+            key: resolve(key.get_ref()),
+            client_ca: src.tls_client_ca.as_ref().map(|c| resolve(c.get_ref())),
+        };
+        // Checked now, so that `check-config` finds a wrong file, not the daemon's start.
+        logkeep_syslog::tls::server_config(&files)
+            .map_err(|e| anyhow::anyhow!("{}: source {id:?}: {e}", at(cert.span())))?;
+        l.tls = Some(files);
+    } else if let Some((k, v)) = tls_keys
+        .iter()
+        .find_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+    {
+        bail!(
+            "{}: source {id:?}: `{k}` applies only to a tls:// listener",
+            at(v.span())
+        );
+    }
+    if let Some(v) = &src.max_message_bytes {
+        let b: bytesize::ByteSize = v.get_ref().parse().map_err(|e| {
+            anyhow::anyhow!(
+                "{}: source {id:?}: max_message_bytes: {:?} is not a size like \"256KiB\": {e}",
+                at(v.span()),
+                v.get_ref()
+            )
+        })?;
+        if !(1024..=64 << 20).contains(&b.as_u64()) {
+            bail!(
+                "{}: source {id:?}: max_message_bytes must be 1KiB to 64MiB",
+                at(v.span())
+            );
+        }
+        l.max_message_bytes = b.as_u64() as usize;
+    }
+    if let Some(v) = &src.wal_file_bytes {
+        let b: bytesize::ByteSize = v.get_ref().parse().map_err(|e| {
+            anyhow::anyhow!(
+                "{}: source {id:?}: wal_file_bytes: {:?} is not a size like \"16MiB\": {e}",
+                at(v.span()),
+                v.get_ref()
+            )
+        })?;
+        if b.as_u64() < 4096 {
+            bail!(
+                "{}: source {id:?}: wal_file_bytes must be at least 4KiB",
+                at(v.span())
+            );
+        }
+        l.wal_file_bytes = b.as_u64();
+    }
+    if let Some(v) = &src.max_connections {
+        stream_only("max_connections", v.span())?;
+        if *v.get_ref() == 0 {
+            bail!(
+                "{}: source {id:?}: max_connections must be at least 1",
+                at(v.span())
+            );
+        }
+        l.max_connections = *v.get_ref() as usize;
+    }
+    if let Some(v) = &src.idle_timeout {
+        stream_only("idle_timeout", v.span())?;
+        let d = humantime::parse_duration(v.get_ref()).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: source {id:?}: idle_timeout: {:?} is not a duration like \"1h\": {e}",
+                at(v.span()),
+                v.get_ref()
+            )
+        })?;
+        l.idle_timeout = (!d.is_zero()).then_some(d);
+    }
+    if let Some(v) = &src.framing {
+        stream_only("framing", v.span())?;
+        l.framing = match v.get_ref().as_str() {
+            "auto" => Framing::Auto,
+            "octet-counted" => Framing::OctetCounted,
+            "lf" => Framing::Lf,
+            other => bail!(
+                "{}: source {id:?}: framing must be \"auto\", \"octet-counted\" or \"lf\", not {other:?}",
+                at(v.span())
+            ),
+        };
+    }
+    let pattern = logkeep_syslog::wal_pattern(&resolve(store), id)
+        .ok_or_else(|| anyhow::anyhow!("{}: store.path is not UTF-8", at(listen.span())))?;
+    Ok((pattern, l))
 }

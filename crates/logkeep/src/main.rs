@@ -4,12 +4,16 @@
 
 mod cli;
 mod config;
+mod control;
+mod control_cmd;
 mod daemon;
 mod export;
 mod inventory;
 mod keys;
+mod logging;
 mod media_cmd;
 mod media_link;
+mod snapshot;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -18,7 +22,7 @@ use logkeep_format::bundle::{self, BundleOptions, Selection};
 use logkeep_format::layout::Head;
 use logkeep_format::segment::{esc, esc_controls};
 use logkeep_format::verify::{self, Report, VerifyOptions};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -29,14 +33,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LOGKEEP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    logging::init();
     match dispatch(cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -54,6 +51,21 @@ fn dispatch(command: Command) -> Result<u8> {
             Ok(0)
         }
         Command::CheckConfig { config } => check_config(&config),
+        Command::Status {
+            json,
+            socket,
+            config,
+        } => control_cmd::status(&control_cmd::socket_path(socket, config.as_deref())?, json),
+        Command::Snapshot {
+            reason,
+            json,
+            socket,
+            config,
+        } => control_cmd::snapshot(
+            &control_cmd::socket_path(socket, config.as_deref())?,
+            reason,
+            json,
+        ),
         Command::Verify {
             path,
             json,
@@ -166,6 +178,7 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::Export {
             out,
             store,
+            socket,
             config,
             key,
             since,
@@ -177,11 +190,22 @@ fn dispatch(command: Command) -> Result<u8> {
             note,
         } => {
             let cfg = config.as_deref().map(config::Config::load).transpose()?;
-            let Some(store) = store else {
-                bail!(
-                    "exporting from the running daemon needs its control socket, which this version does not serve; \
-                     export from the store directory with --store DIR (safe while the daemon runs; data not yet sealed is not included)"
-                );
+            let store = match store {
+                Some(s) => s,
+                None => {
+                    // From the running daemon: it seals what it has read, then the bundle is
+                    // made from its store (reading a store is safe while the daemon writes).
+                    let path = control_cmd::socket_path(socket, config.as_deref())?;
+                    let (dir, head) = control_cmd::seal(&path).context(
+                        "cannot export from the running daemon (or export from a store directory with --store DIR)",
+                    )?;
+                    eprintln!(
+                        "the daemon sealed its store {} at record {}",
+                        dir.display(),
+                        head.seq
+                    );
+                    dir
+                }
             };
             let key = key
                 .or_else(|| cfg.as_ref().map(|c| c.signing_key.clone()))
@@ -506,6 +530,37 @@ fn check_config(path: &std::path::Path) -> Result<u8> {
     );
     for s in &c.sources {
         println!("source {}:", s.id);
+        if let Some(l) = &s.listen {
+            let stream = if l.transport == logkeep_syslog::Transport::Udp {
+                String::new()
+            } else {
+                format!(
+                    ", max_connections {}, idle_timeout {}, framing {:?}",
+                    l.max_connections,
+                    l.idle_timeout
+                        .map_or("never".into(), |d| humantime::format_duration(d)
+                            .to_string()),
+                    l.framing
+                )
+            };
+            let tls = l.tls.as_ref().map_or(String::new(), |t| {
+                format!(
+                    ", tls_cert {}{}",
+                    t.cert.display(),
+                    if t.client_ca.is_some() {
+                        ", client certificates required"
+                    } else {
+                        ""
+                    }
+                )
+            });
+            println!(
+                "  listen {}  (max_message_bytes {}{stream}{tls})",
+                l.url,
+                bytesize::ByteSize(l.max_message_bytes as u64)
+            );
+            println!("  its write-ahead log, captured as files:");
+        }
         for p in &s.paths {
             let matches: Vec<String> = glob::glob(p)
                 .map(|g| {

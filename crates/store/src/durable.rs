@@ -36,11 +36,35 @@ pub fn create_temp(dir: &Path, hint: &str) -> io::Result<(PathBuf, File)> {
 /// Make a fully written temporary file permanent under `dir/name`: fsync it, make it read-only,
 /// rename it, fsync the directory. The file must already be closed for writing or flushed.
 pub fn commit(file: File, temp: &Path, dir: &Path, name: &str) -> io::Result<()> {
-    file.sync_all()?;
     file.set_permissions(fs::Permissions::from_mode(0o444))?;
+    file.sync_all()?;
     drop(file);
     fs::rename(temp, dir.join(name))?;
     sync_dir(dir)
+}
+
+/// Like [`commit`], but never replaces an existing `dir/name`: evidence already committed
+/// under a name is never overwritten (the temporary file is removed and the call fails with
+/// `AlreadyExists`).
+pub fn commit_new(file: File, temp: &Path, dir: &Path, name: &str) -> io::Result<()> {
+    file.set_permissions(fs::Permissions::from_mode(0o444))?;
+    file.sync_all()?;
+    drop(file);
+    // A hard link fails if the name exists, unlike rename; then the temporary name goes.
+    let linked = fs::hard_link(temp, dir.join(name));
+    let _ = fs::remove_file(temp);
+    linked?;
+    sync_dir(dir)
+}
+
+/// Write `bytes` to `dir/name` durably, never replacing an existing file.
+pub fn write_new(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let (temp, mut f) = create_temp(dir, name)?;
+    if let Err(e) = f.write_all(bytes) {
+        let _ = fs::remove_file(&temp);
+        return Err(e);
+    }
+    commit_new(f, &temp, dir, name)
 }
 
 /// Write `bytes` to `dir/name` atomically and durably.

@@ -53,6 +53,9 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     }
 }
 
+/// Source ids starting with this are logkeep's own (e.g. `logkeep.snapshot`), never configured.
+pub const RESERVED_PREFIX: &str = "logkeep.";
+
 /// How far one file generation was captured, as the chain says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GenPos {
@@ -94,6 +97,11 @@ impl Replay {
             Event::Segment { spans, .. } => {
                 for s in spans {
                     self.max_gen = self.max_gen.max(s.gen_id);
+                    // Sources under the reserved prefix are files logkeep wrote whole (snapshot
+                    // context), not files it follows: there is nothing to resume.
+                    if s.source.starts_with(RESERVED_PREFIX) {
+                        continue;
+                    }
                     let g = self.gens.entry(s.gen_id).or_insert_with(|| GenPos {
                         source: s.source.clone(),
                         path: s.path.clone(),
@@ -232,8 +240,9 @@ impl Store {
         };
         let mut replay = Replay::default();
         store.replay(&mut replay)?;
+        store.check_nothing_beyond()?;
         store.recover_orphan(&mut replay)?;
-        store.write_head()?;
+        store.write_head_hint();
         Ok((store, replay))
     }
 
@@ -256,6 +265,54 @@ impl Store {
             }
             replay.apply(&record);
             self.head = Head { seq, hash };
+        }
+        Ok(())
+    }
+
+    /// Refuse to extend a chain that has lost records: records beyond the first missing one, a
+    /// head hint beyond the chain's end, or segments beyond the one a crash can leave without
+    /// its record, all mean that files in the middle were removed. Appending now would
+    /// overwrite the evidence that follows the hole, so the daemon stops and says so.
+    fn check_nothing_beyond(&self) -> Result<(), StoreError> {
+        let next = self.head.seq + 1;
+        for e in fs::read_dir(&self.chain).map_err(io_at(&self.chain))? {
+            let e = e.map_err(io_at(&self.chain))?;
+            if let Some(seq) = layout::parse_record_name(&e.file_name().to_string_lossy())
+                && seq > next
+            {
+                return Err(StoreError::Corrupt {
+                    path: e.path(),
+                    what: format!(
+                        "exists although record {next} is missing: records were removed from the chain; run `logkeep verify` and keep this store as evidence (configure a new store path to capture on)"
+                    ),
+                });
+            }
+        }
+        if let Ok(bytes) = fs::read(self.root.join(layout::HEAD_FILE))
+            && let Ok(hint) = serde_json::from_slice::<Head>(&bytes)
+            && hint.seq > self.head.seq
+        {
+            return Err(StoreError::Corrupt {
+                path: self.root.join(layout::HEAD_FILE),
+                what: format!(
+                    "names record {} but the chain ends at {}: records were removed; run `logkeep verify` and keep this store as evidence (configure a new store path to capture on)",
+                    hint.seq, self.head.seq
+                ),
+            });
+        }
+        for e in fs::read_dir(&self.segments).map_err(io_at(&self.segments))? {
+            let e = e.map_err(io_at(&self.segments))?;
+            if let Some((seq, _)) = layout::parse_segment_name(&e.file_name().to_string_lossy())
+                && seq > next
+            {
+                return Err(StoreError::Corrupt {
+                    path: e.path(),
+                    what: format!(
+                        "belongs to record {seq} but the chain ends at {}: records were removed; run `logkeep verify`",
+                        self.head.seq
+                    ),
+                });
+            }
         }
         Ok(())
     }
@@ -366,7 +423,7 @@ impl Store {
         };
         let file = buf.into_inner().map_err(|e| io_at(&temp)(e.into_error()))?;
         let name = layout::segment_name(seq, &sealed.sha256);
-        durable::commit(file, &temp, &self.segments, &name).map_err(io_at(&temp))?;
+        durable::commit_new(file, &temp, &self.segments, &name).map_err(io_at(&temp))?;
         let event = Event::Segment {
             file: name,
             sha256: sealed.sha256,
@@ -377,7 +434,19 @@ impl Store {
             last,
             spans: segment::spans_of(&sealed.manifest.members),
         };
-        self.commit_record(event)
+        let committed = self.commit_record(event);
+        if committed.is_err() {
+            // Without its record the segment is not evidence yet, and a retry seals the same
+            // bytes again under the same sequence number: remove it so that the retry (or a
+            // restart) finds a clean state.
+            let path = self
+                .segments
+                .join(layout::segment_name(seq, &sealed.sha256));
+            if fs::remove_file(&path).is_ok() {
+                let _ = durable::sync_dir(&self.segments);
+            }
+        }
+        committed
     }
 
     /// Remove the local copy of the segment committed by record `seq` (named `file`), which
@@ -421,24 +490,27 @@ impl Store {
         };
         let bytes = record.to_bytes();
         let name = layout::record_name(record.seq);
-        durable::write_atomic(&self.chain, &name, &bytes)
-            .map_err(io_at(&self.chain.join(&name)))?;
+        durable::write_new(&self.chain, &name, &bytes).map_err(io_at(&self.chain.join(&name)))?;
         self.head = Head {
             seq: record.seq,
             hash: Sha256::of(&bytes),
         };
-        self.write_head()?;
+        self.write_head_hint();
         Ok(record)
     }
 
-    fn write_head(&self) -> Result<(), StoreError> {
+    /// Rewrite `head.json`. It is a hint: the record is already committed, so a failure here
+    /// is logged and must not make the caller treat the commit as failed (which would capture
+    /// the same bytes again).
+    fn write_head_hint(&self) {
         if self.head.seq == 0 {
-            return Ok(());
+            return;
         }
         let mut bytes = serde_json::to_vec(&self.head).unwrap_or_default();
         bytes.push(b'\n');
-        durable::write_atomic(&self.root, layout::HEAD_FILE, &bytes)
-            .map_err(io_at(&self.root.join(layout::HEAD_FILE)))
+        if let Err(e) = durable::write_atomic(&self.root, layout::HEAD_FILE, &bytes) {
+            tracing::warn!(file = %self.root.join(layout::HEAD_FILE).display(), "cannot update the head hint: {e}");
+        }
     }
 }
 

@@ -1,0 +1,501 @@
+//! The write-ahead log: plain files of records, one per received message, that file capture
+//! archives like any other log file. `docs/SYSLOG.md` specifies the bytes.
+//!
+//! ```text
+//! STORE/wal/SOURCE/00000000000000000007.wal        being written (the highest number)
+//! STORE/wal/SOURCE/00000000000000000006.wal        finished, not yet fully committed
+//! STORE/wal/SOURCE/00000000000000000005.wal.done   finished and fully committed; deleted once
+//!                                                  capture has recorded it as closed
+//! ```
+//!
+//! Rules that make this safe without any state besides the files and the chain:
+//!
+//! - Only the highest-numbered file is ever appended to. A file is *finished* exactly when a
+//!   higher-numbered one exists; the writer creates the next file only after fsyncing the
+//!   previous one, and on every start (after a crash the last file may end in a partial record,
+//!   which must never be appended after).
+//! - A message is received when the fsync of its record has returned (group commit: one fsync
+//!   per batch of whatever arrived meanwhile). Nothing is counted before.
+//! - [`sweep`] renames a finished file to `.wal.done` only when capture has committed it up to
+//!   its size. The rename takes it out of the source's pattern (`*.wal`), so capture reads it to
+//!   its end through its open descriptor and records it `closed`; a `.wal.done` file that
+//!   capture no longer follows is deleted. A file is never deleted while capture might still need
+//!   a byte of it, and never renamed before capture has seen it (a file created and finished
+//!   between two scans stays under its name until it is captured).
+
+use crate::stats::{Shared, Stored};
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+
+/// Magic word at the start of every record header.
+pub const MAGIC: &str = "LKS1";
+/// Suffix of write-ahead log files (the capture pattern is `*.wal`).
+pub const SUFFIX: &str = ".wal";
+/// Suffix of finished, fully committed files waiting to be closed by capture and deleted.
+pub const DONE_SUFFIX: &str = ".wal.done";
+/// Default size at which a file is finished and the next one started.
+pub const DEFAULT_FILE_BYTES: u64 = 16 << 20;
+/// At most this many bytes of records are written per fsync.
+pub const BATCH_BYTES: usize = 2 << 20;
+/// The batch limit when the test delay is set (see `TEST_DELAY_ENV` in the crate root).
+pub const TEST_BATCH_BYTES: usize = 128 << 10;
+
+/// File name of write-ahead log file `seq`.
+pub fn file_name(seq: u64) -> String {
+    format!("{seq:020}{SUFFIX}")
+}
+
+/// The sequence number of a file name, and whether it is a `.wal.done` file.
+pub fn parse_name(name: &str) -> Option<(u64, bool)> {
+    let (digits, done) = match name.strip_suffix(DONE_SUFFIX) {
+        Some(d) => (d, true),
+        None => (name.strip_suffix(SUFFIX)?, false),
+    };
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((digits.parse().ok()?, done))
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Percent-encode a metadata value so that it is one token of printable ASCII.
+pub(crate) fn encode_value(out: &mut Vec<u8>, v: &[u8]) {
+    for &b in v {
+        if (33..=126).contains(&b) && b != b'%' {
+            out.push(b);
+        } else {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    }
+}
+
+/// One record on its way to the writer.
+pub(crate) struct Item {
+    /// The header line, LF included.
+    pub header: Vec<u8>,
+    pub body: Vec<u8>,
+    pub stored: Stored,
+    /// Holds this record's share of the listener's byte budget until it is durable: while the
+    /// writer is behind, the budget runs out and the connections stop reading.
+    pub _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// The file being appended to.
+pub(crate) struct Wal {
+    dir: PathBuf,
+    seq: u64,
+    file: File,
+    size: u64,
+    file_bytes: u64,
+}
+
+impl Wal {
+    /// Open the log in `dir` (created if absent): reuse the highest file if it is empty, else
+    /// start the next one, so nothing is ever appended after a crash's partial record.
+    pub fn open(dir: &Path, file_bytes: u64) -> io::Result<Wal> {
+        if !dir.exists() {
+            fs::create_dir_all(dir)?;
+            for d in dir.ancestors().skip(1).take(2) {
+                sync_dir(d)?;
+            }
+        }
+        let mut max: Option<(u64, bool)> = None;
+        for e in fs::read_dir(dir)? {
+            let e = e?;
+            if let Some((seq, done)) = e.file_name().to_str().and_then(parse_name)
+                && max.is_none_or(|(m, _)| seq > m)
+            {
+                max = Some((seq, done));
+            }
+        }
+        let (seq, file) = match max {
+            Some((seq, false)) if fs::metadata(dir.join(file_name(seq)))?.len() == 0 => {
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(dir.join(file_name(seq)))?;
+                (seq, f)
+            }
+            Some((seq, _)) => (seq + 1, Self::create(dir, seq + 1)?),
+            None => (1, Self::create(dir, 1)?),
+        };
+        Ok(Wal {
+            dir: dir.to_owned(),
+            seq,
+            file,
+            size: 0,
+            file_bytes: file_bytes.max(1),
+        })
+    }
+
+    fn create(dir: &Path, seq: u64) -> io::Result<File> {
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dir.join(file_name(seq)))?;
+        sync_dir(dir)?;
+        Ok(f)
+    }
+
+    /// The file being written.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(file_name(self.seq))
+    }
+
+    /// Write `data` at the end of the file, retrying while the disk refuses (full, say) and
+    /// `give_up` is not set; returns how many bytes were written.
+    fn write(&mut self, data: &[u8], give_up: &AtomicBool) -> usize {
+        let mut done = 0;
+        let mut complained = false;
+        while done < data.len() {
+            match self.file.write_at(&data[done..], self.size) {
+                Ok(0) => {
+                    if self.wait(&mut complained, "wrote nothing", give_up) {
+                        break;
+                    }
+                }
+                Ok(n) => {
+                    done += n;
+                    self.size += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if self.wait(&mut complained, &e.to_string(), give_up) {
+                        break;
+                    }
+                }
+            }
+        }
+        if complained && done == data.len() {
+            tracing::info!(file = %self.path().display(), "writing to the write-ahead log works again");
+        }
+        done
+    }
+
+    /// After a failed write: log once, wait, and say whether to give up.
+    fn wait(&self, complained: &mut bool, why: &str, give_up: &AtomicBool) -> bool {
+        if !*complained {
+            tracing::error!(file = %self.path().display(), "cannot write to the write-ahead log: {why}; holding the messages and pausing the senders until it works");
+            *complained = true;
+        }
+        if give_up.load(Ordering::Relaxed) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        false
+    }
+
+    /// Make everything written durable; start the next file when this one is full.
+    fn commit(&mut self) -> io::Result<()> {
+        let synced = self.file.sync_data();
+        if synced.is_err() || self.size >= self.file_bytes {
+            // After a failed fsync the kernel may have dropped the dirty pages: never append
+            // to that file again.
+            match Self::create(&self.dir, self.seq + 1) {
+                Ok(f) => {
+                    self.file = f;
+                    self.seq += 1;
+                    self.size = 0;
+                }
+                Err(e) => {
+                    tracing::error!(dir = %self.dir.display(), "cannot start the next write-ahead log file: {e}")
+                }
+            }
+        }
+        synced
+    }
+}
+
+/// The writer thread of one source: group commits until every sender is gone.
+pub(crate) fn run_writer(
+    mut wal: Wal,
+    mut rx: mpsc::Receiver<Item>,
+    stats: Arc<Shared>,
+    give_up: Arc<AtomicBool>,
+    delay: Option<Duration>,
+) {
+    let mut batch: Vec<Item> = Vec::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    let batch_bytes = if delay.is_some() {
+        TEST_BATCH_BYTES
+    } else {
+        BATCH_BYTES
+    };
+    stats.wal_file(&wal.path().display().to_string());
+    while let Some(first) = rx.blocking_recv() {
+        let mut bytes = first.header.len() + first.body.len() + 1;
+        batch.push(first);
+        // Whatever queued up during the previous fsync goes into this one.
+        while bytes < batch_bytes {
+            match rx.try_recv() {
+                Ok(it) => {
+                    bytes += it.header.len() + it.body.len() + 1;
+                    batch.push(it);
+                }
+                Err(_) => break,
+            }
+        }
+        buf.clear();
+        for it in &batch {
+            buf.extend_from_slice(&it.header);
+            buf.extend_from_slice(&it.body);
+            buf.push(b'\n');
+        }
+        if let Some(d) = delay {
+            std::thread::sleep(d);
+        }
+        let written = wal.write(&buf, &give_up);
+        if written < buf.len() {
+            tracing::error!(
+                file = %wal.path().display(),
+                lost = batch.len(),
+                "stopping with messages that could not be written to the write-ahead log: they are lost"
+            );
+            batch.clear();
+            continue;
+        }
+        if let Err(e) = wal.commit() {
+            tracing::error!(file = %wal.path().display(), "fsync of the write-ahead log failed: {e}; its last {} message(s) may not survive a power loss", batch.len());
+        }
+        let now = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+        stats.stored(
+            batch.iter().map(|i| i.stored),
+            &now,
+            &wal.path().display().to_string(),
+        );
+        batch.clear();
+    }
+}
+
+/// What a [`sweep`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Finished, fully committed files renamed to `.wal.done`.
+    pub finished: usize,
+    /// `.wal.done` files deleted.
+    pub deleted: usize,
+}
+
+/// Retire what capture no longer needs in the write-ahead log directory `dir` (see the module
+/// documentation). `committed(dev, ino)` is how far capture has committed the file with that
+/// identity, `None` if capture does not follow it. Call it only after a poll, so that capture
+/// has had the chance to find every file.
+pub fn sweep(dir: &Path, committed: &dyn Fn((u64, u64)) -> Option<u64>) -> io::Result<Swept> {
+    let mut files: Vec<(u64, bool, PathBuf)> = Vec::new();
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        if let Some((seq, done)) = e.file_name().to_str().and_then(parse_name) {
+            files.push((seq, done, e.path()));
+        }
+    }
+    let Some(newest) = files.iter().map(|f| f.0).max() else {
+        return Ok(Swept::default());
+    };
+    let mut swept = Swept::default();
+    for (seq, done, path) in files {
+        let m = match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => m,
+            _ => continue,
+        };
+        let key = (m.dev(), m.ino());
+        if done {
+            if committed(key).is_none() {
+                fs::remove_file(&path)?;
+                swept.deleted += 1;
+            }
+        } else if seq < newest && committed(key) == Some(m.len()) {
+            let mut to = path.clone().into_os_string();
+            to.push(".done");
+            fs::rename(&path, &to)?;
+            swept.finished += 1;
+        }
+    }
+    if swept.finished + swept.deleted > 0 {
+        sync_dir(dir)?;
+    }
+    Ok(swept)
+}
+
+/// One record read back from a write-ahead log file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Receive time.
+    pub time: &'a str,
+    /// `udp`, `tcp` or `tls`.
+    pub transport: &'a str,
+    /// Local address the message arrived at.
+    pub local: &'a str,
+    /// Sender's address, `-` for records logkeep writes itself (`drops=N`).
+    pub peer: &'a str,
+    /// Flags after the length.
+    pub flags: Vec<&'a str>,
+    /// The message bytes.
+    pub body: &'a [u8],
+    /// False for a last record cut short (the writer was killed while writing it).
+    pub complete: bool,
+}
+
+/// Read every record of a write-ahead log file's bytes. An error names the byte offset of the
+/// first malformed header.
+pub fn read_records(data: &[u8]) -> Result<Vec<Record<'_>>, String> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        let Some(nl) = memchr::memchr(b'\n', &data[pos..]) else {
+            // A writer killed inside the last header: no message bytes follow.
+            let rest = &data[pos..];
+            let head = &rest[..rest.len().min(MAGIC.len() + 1)];
+            if format!("{MAGIC} ").as_bytes().starts_with(head)
+                || rest.starts_with(MAGIC.as_bytes())
+            {
+                break;
+            }
+            return Err(format!("offset {pos}: no {MAGIC} header"));
+        };
+        let line = std::str::from_utf8(&data[pos..pos + nl])
+            .map_err(|_| format!("offset {pos}: header is not ASCII"))?;
+        let mut f = line.split(' ');
+        let mut next = || {
+            f.next()
+                .ok_or_else(|| format!("offset {pos}: short header"))
+        };
+        if next()? != MAGIC {
+            return Err(format!("offset {pos}: no {MAGIC} header"));
+        }
+        let (time, transport, local, peer) = (next()?, next()?, next()?, next()?);
+        let len: usize = next()?
+            .parse()
+            .map_err(|_| format!("offset {pos}: bad length"))?;
+        let flags: Vec<&str> = f.collect();
+        let start = pos + nl + 1;
+        let end = start.saturating_add(len);
+        let complete = end < data.len() && data[end] == b'\n';
+        if !complete && end < data.len() {
+            return Err(format!("offset {end}: record does not end with LF"));
+        }
+        out.push(Record {
+            time,
+            transport,
+            local,
+            peer,
+            flags,
+            body: &data[start..end.min(data.len())],
+            complete,
+        });
+        pos = end + 1;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn names() {
+        assert_eq!(file_name(7), "00000000000000000007.wal");
+        assert_eq!(parse_name("00000000000000000007.wal"), Some((7, false)));
+        assert_eq!(parse_name("00000000000000000007.wal.done"), Some((7, true)));
+        assert_eq!(parse_name("7.wal"), None);
+        assert_eq!(parse_name("00000000000000000007.wal.tmp"), None);
+    }
+
+    #[test]
+    fn values_become_one_token() {
+        let mut v = Vec::new();
+        encode_value(&mut v, b"Nov  2 a%b=\xff");
+        assert_eq!(v, b"Nov%20%202%20a%25b=%FF");
+    }
+
+    #[test]
+    fn reads_records_and_a_cut_last_one() {
+        let data = b"LKS1 t tcp l p 3 oc\na\nb\nLKS1 t udp l - 0 drops=2\n\nLKS1 t tcp l p 5\nab";
+        let r = read_records(data).expect("records");
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0].body, b"a\nb");
+        assert_eq!(r[0].flags, vec!["oc"]);
+        assert_eq!(r[1].body, b"");
+        assert!(r[1].complete);
+        assert_eq!(r[2].body, b"ab");
+        assert!(!r[2].complete);
+        assert!(read_records(b"LKS1 t tcp l p 1\nab").is_err());
+        // Cut inside the last header.
+        assert_eq!(
+            read_records(b"LKS1 t tcp l p 1\na\nLKS1 t tc").map(|r| r.len()),
+            Ok(1)
+        );
+        assert!(read_records(b"LKS1 t tcp l p 1\na\nxyz").is_err());
+    }
+
+    fn stat(p: &Path) -> ((u64, u64), u64) {
+        let m = fs::metadata(p).expect("stat");
+        ((m.dev(), m.ino()), m.len())
+    }
+
+    #[test]
+    fn every_start_begins_a_new_file_unless_the_last_is_empty() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let d = dir.path().join("wal/fw");
+        let w = Wal::open(&d, 100).expect("open");
+        assert_eq!(w.path(), d.join(file_name(1)));
+        drop(w);
+        let mut w = Wal::open(&d, 100).expect("reopen");
+        assert_eq!(w.path(), d.join(file_name(1)), "an empty file is reused");
+        let stop = AtomicBool::new(false);
+        w.write(b"x", &stop);
+        w.commit().expect("commit");
+        drop(w);
+        let w = Wal::open(&d, 100).expect("reopen");
+        assert_eq!(w.path(), d.join(file_name(2)));
+    }
+
+    #[test]
+    fn files_rotate_at_their_size_and_are_retired_only_when_committed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let d = dir.path().to_owned();
+        let mut w = Wal::open(&d, 10).expect("open");
+        let stop = AtomicBool::new(false);
+        w.write(b"0123456789ab", &stop);
+        w.commit().expect("commit");
+        assert_eq!(w.path(), d.join(file_name(2)));
+        let first = d.join(file_name(1));
+        let (key, len) = stat(&first);
+        let mut followed: HashMap<(u64, u64), u64> = HashMap::new();
+        // Not followed yet, or not fully committed: left alone.
+        let s = sweep(&d, &|k| followed.get(&k).copied()).expect("sweep");
+        assert_eq!(s, Swept::default());
+        followed.insert(key, len - 1);
+        let s = sweep(&d, &|k| followed.get(&k).copied()).expect("sweep");
+        assert_eq!(s, Swept::default());
+        // Fully committed: renamed out of the pattern, kept while capture follows it.
+        followed.insert(key, len);
+        let s = sweep(&d, &|k| followed.get(&k).copied()).expect("sweep");
+        assert_eq!(s.finished, 1);
+        let done = d.join(format!("{}.done", file_name(1)));
+        assert!(done.exists());
+        let s = sweep(&d, &|k| followed.get(&k).copied()).expect("sweep");
+        assert_eq!(s, Swept::default());
+        // Closed by capture: deleted.
+        followed.clear();
+        let s = sweep(&d, &|k| followed.get(&k).copied()).expect("sweep");
+        assert_eq!(s.deleted, 1);
+        assert!(!done.exists());
+        // The newest file is never retired, even fully committed.
+        let (k2, l2) = stat(&d.join(file_name(2)));
+        followed.insert(k2, l2);
+        assert_eq!(
+            sweep(&d, &|k| followed.get(&k).copied()).expect("sweep"),
+            Swept::default()
+        );
+    }
+}

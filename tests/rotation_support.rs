@@ -1,0 +1,729 @@
+//! Harness for the rotation, tamper, model and kill-loop tests: a temporary site with logs and a
+//! store, the real daemon started, stopped with SIGTERM or killed with SIGKILL, the chain read
+//! back record by record, a wait until the store has committed what the files hold, and the
+//! real `logkeep extract` and `logkeep verify` run on the result.
+//!
+//! Every wait here polls the store or the process and ends at a deadline with a message that
+//! says what was expected and what the chain and the daemon's log held instead.
+
+use logkeep_format::{Event, HEAD_LEN, Record, Sha256};
+use rustix::process::{Pid, Signal, kill_process};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long any single wait on the daemon may take before the test fails. Generous, because
+/// the tests share two cores with each other and with builds.
+pub const PATIENCE: Duration = Duration::from_secs(45);
+
+/// The logkeep binary built for this test target.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_logkeep")
+}
+
+/// Fail with an installation hint when a tool the test drives is not on the PATH.
+pub fn require_tool(tool: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} not found: install it: apt-get install {package}"
+    );
+}
+
+/// Timing knobs written into the configuration.
+#[derive(Debug, Clone)]
+pub struct Knobs {
+    pub scan_interval: &'static str,
+    pub seal_interval: &'static str,
+    pub segment_max_bytes: &'static str,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs {
+            scan_interval: "100ms",
+            seal_interval: "200ms",
+            segment_max_bytes: "64KiB",
+        }
+    }
+}
+
+/// One generation as the chain describes it.
+#[derive(Debug, Clone)]
+pub struct Gen {
+    pub dev: u64,
+    pub ino: u64,
+    /// Largest span end committed.
+    pub end: u64,
+    /// Head digest carried by the span with the largest end.
+    pub head: Sha256,
+    /// Why the chain considers it finished: `tamper:truncated`, `closed:rotated`, `gap`, ...
+    /// A `tamper` with what = deleted does not finish a generation (it is still read through
+    /// its descriptor), so it is listed in `deleted` instead.
+    pub finished: Option<String>,
+    pub deleted: bool,
+}
+
+/// What the chain says about every generation.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    pub gens: BTreeMap<u64, Gen>,
+}
+
+impl Ledger {
+    pub fn from_records(records: &[Record]) -> Ledger {
+        let mut l = Ledger::default();
+        for r in records {
+            match &r.event {
+                Event::Segment { spans, .. } => {
+                    for s in spans {
+                        let g = l.gens.entry(s.gen_id).or_insert_with(|| Gen {
+                            dev: s.dev,
+                            ino: s.ino,
+                            end: 0,
+                            head: s.head,
+                            finished: None,
+                            deleted: false,
+                        });
+                        if s.end >= g.end {
+                            g.end = s.end;
+                            g.head = s.head;
+                        }
+                    }
+                }
+                Event::Tamper { gen_id, what, .. } => {
+                    if let Some(g) = l.gens.get_mut(gen_id) {
+                        if what == "deleted" {
+                            g.deleted = true;
+                        } else {
+                            g.finished = Some(format!("tamper:{what}"));
+                        }
+                    }
+                }
+                Event::Closed { gen_id, reason, .. } => {
+                    if let Some(g) = l.gens.get_mut(gen_id) {
+                        g.finished = Some(format!("closed:{reason}"));
+                    }
+                }
+                Event::Gap { gen_id, .. } => {
+                    if let Some(g) = l.gens.get_mut(gen_id) {
+                        g.finished = Some("gap".into());
+                    }
+                }
+                _ => {}
+            }
+        }
+        l
+    }
+
+    fn with_key(&self, key: (u64, u64)) -> impl Iterator<Item = (&u64, &Gen)> {
+        self.gens.iter().filter(move |(_, g)| (g.dev, g.ino) == key)
+    }
+}
+
+/// What a file on disk holds now, as far as deciding whether the chain has all of it.
+#[derive(Debug, Clone)]
+pub struct FileNow {
+    pub key: (u64, u64),
+    pub size: u64,
+    pub head: Sha256,
+}
+
+/// Stat (following symlinks) and digest the head of `path`; `None` if it does not exist.
+pub fn file_now(path: &Path) -> Option<FileNow> {
+    let mut f = File::open(path).ok()?;
+    let m = f.metadata().ok()?;
+    let mut head = vec![0u8; m.len().min(HEAD_LEN) as usize];
+    f.read_exact(&mut head).ok()?;
+    Some(FileNow {
+        key: (m.dev(), m.ino()),
+        size: m.len(),
+        head: Sha256::of(&head),
+    })
+}
+
+/// Whether the chain holds every byte `path` holds now. A file that is gone has nothing left
+/// to wait for. An empty file is settled once no unfinished generation of its inode claims
+/// bytes (a truncation to zero has been noticed). Otherwise a generation of the same inode
+/// must end exactly at the file's size and carry the digest of the file's head, so that a
+/// reused inode or a same-sized rewrite cannot pass for the old content.
+pub fn settled_in(ledger: &Ledger, path: &Path) -> Result<(), String> {
+    let Some(now) = file_now(path) else {
+        return Ok(());
+    };
+    if now.size == 0 {
+        let claims: Vec<_> = ledger
+            .with_key(now.key)
+            .filter(|(_, g)| g.end > 0 && g.finished.is_none() && !g.deleted)
+            .map(|(id, g)| format!("gen{id} end {}", g.end))
+            .collect();
+        return if claims.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} is empty but the chain still follows {claims:?}",
+                path.display()
+            ))
+        };
+    }
+    let ok = ledger.with_key(now.key).any(|(_, g)| {
+        g.end == now.size
+            && g.head == now.head
+            && !g
+                .finished
+                .as_deref()
+                .is_some_and(|f| f.starts_with("tamper") || f == "gap")
+    });
+    if ok {
+        Ok(())
+    } else {
+        let seen: Vec<_> = ledger
+            .with_key(now.key)
+            .map(|(id, g)| format!("gen{id} end {} finished {:?}", g.end, g.finished))
+            .collect();
+        Err(format!(
+            "{} (dev {}, ino {}) holds {} bytes; the chain has {seen:?}",
+            path.display(),
+            now.key.0,
+            now.key.1,
+            now.size
+        ))
+    }
+}
+
+/// One extracted generation, with its bytes. (`dev` and `ino` show in failure messages via
+/// `Debug`.)
+#[derive(Debug, Clone)]
+#[allow(dead_code)]
+pub struct Out {
+    pub output: String,
+    pub source: String,
+    pub path: String,
+    pub dev: u64,
+    pub ino: u64,
+    pub gen_id: u64,
+    pub missing: Vec<(u64, u64)>,
+    pub data: Vec<u8>,
+}
+
+/// A temporary site: `logs/`, `store/`, `c.toml`, and the daemon when it runs.
+pub struct Rig {
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    /// Records already parsed, by sequence number. Records are written once under their final
+    /// name (temporary name, fsync, rename), so a record read once never changes.
+    cache: Mutex<BTreeMap<u64, Record>>,
+    /// How many times the daemon was started.
+    pub starts: u32,
+}
+
+impl Rig {
+    /// A site whose sources are `(id, patterns)`; patterns are relative to the site.
+    pub fn new(sources: &[(&str, &[&str])]) -> Rig {
+        Rig::with(Knobs::default(), sources)
+    }
+
+    pub fn with(knobs: Knobs, sources: &[(&str, &[&str])]) -> Rig {
+        let dir = tempfile::Builder::new()
+            .prefix("logkeep-rot-")
+            .tempdir()
+            .expect("temp dir");
+        fs::create_dir_all(dir.path().join("logs")).expect("logs dir");
+        let mut c = format!(
+            "[store]\npath = \"store\"\nscan_interval = \"{}\"\nseal_interval = \"{}\"\nsegment_max_bytes = \"{}\"\n",
+            knobs.scan_interval, knobs.seal_interval, knobs.segment_max_bytes
+        );
+        for (id, patterns) in sources {
+            let list: Vec<String> = patterns.iter().map(|p| format!("{p:?}")).collect();
+            c.push_str(&format!(
+                "\n[[source]]\nid = \"{id}\"\npaths = [{}]\n",
+                list.join(", ")
+            ));
+        }
+        fs::write(dir.path().join("c.toml"), c).expect("write config");
+        Rig {
+            dir,
+            child: None,
+            cache: Mutex::new(BTreeMap::new()),
+            starts: 0,
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn logs(&self) -> PathBuf {
+        self.path("logs")
+    }
+
+    pub fn log(&self, name: &str) -> PathBuf {
+        self.logs().join(name)
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.path("store")
+    }
+
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Start the daemon without waiting for it (the kill loop kills it at any moment, even
+    /// before it has written anything).
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "daemon already running");
+        // One log for all runs, appended, so a failure shows every run's story.
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("daemon.log"))
+            .expect("daemon log");
+        let mut l2 = log.try_clone().expect("dup log");
+        self.starts += 1;
+        let _ = writeln!(l2, "===== start #{} =====", self.starts);
+        let child = Command::new(bin())
+            .args(["run", "--config"])
+            .arg(self.path("c.toml"))
+            .env("LOGKEEP_LOG", "info,logkeep_capture=debug")
+            .stdin(Stdio::null())
+            .stdout(l2)
+            .stderr(log)
+            .spawn()
+            .expect("start logkeep");
+        self.child = Some(child);
+    }
+
+    /// Start the daemon and wait until it has written its `start` record, so that whatever
+    /// the test does next happens while it captures.
+    pub fn start(&mut self) {
+        self.spawn();
+        let pid = self.child.as_ref().map(|c| c.id()).unwrap_or(0);
+        self.wait_for(&format!("the start record of pid {pid}"), |recs| {
+            recs.iter()
+                .any(|r| matches!(r.event, Event::Start { pid: p, .. } if p == pid))
+        });
+    }
+
+    /// SIGTERM, and wait for exit 0 and the `stop` record.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            panic!("stop: the daemon is not running");
+        };
+        let pid = Pid::from_raw(child.id() as i32).expect("pid");
+        kill_process(pid, Signal::TERM).expect("send SIGTERM");
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "daemon did not exit within {PATIENCE:?} of SIGTERM\n{}",
+                    self.daemon_log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(
+            status.success(),
+            "daemon exited with {status} after SIGTERM\n{}",
+            self.daemon_log()
+        );
+        let recs = self.records();
+        assert!(
+            matches!(recs.last().map(|r| &r.event), Some(Event::Stop { .. })),
+            "the last record after SIGTERM is not a stop: {:?}",
+            recs.last()
+        );
+    }
+
+    /// SIGKILL at this very moment, and reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The tail of the daemon's log, for failure messages.
+    pub fn daemon_log(&self) -> String {
+        let all = fs::read_to_string(self.path("daemon.log")).unwrap_or_default();
+        let keep = 12_000;
+        if all.len() > keep {
+            let mut cut = all.len() - keep;
+            while !all.is_char_boundary(cut) {
+                cut += 1;
+            }
+            format!("daemon log (last {keep} bytes):\n{}", &all[cut..])
+        } else {
+            format!("daemon log:\n{all}")
+        }
+    }
+
+    /// Whether the daemon started last is still running (it has not exited by itself).
+    pub fn alive(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Fail if the daemon exited by itself.
+    fn check_alive(&mut self) {
+        if let Some(c) = self.child.as_mut()
+            && let Ok(Some(status)) = c.try_wait()
+        {
+            self.child = None;
+            panic!(
+                "the daemon exited by itself with {status}\n{}",
+                self.daemon_log()
+            );
+        }
+    }
+
+    /// Every record in the chain so far, in order.
+    pub fn records(&self) -> Vec<Record> {
+        let mut cache = self.cache.lock().expect("cache");
+        let names: Vec<(u64, PathBuf)> = fs::read_dir(self.store().join("chain"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| {
+                        let n = e.file_name().to_string_lossy().into_owned();
+                        let seq = n.strip_suffix(".json")?;
+                        (seq.len() == 16 && seq.bytes().all(|b| b.is_ascii_digit()))
+                            .then(|| (seq.parse().ok(), e.path()))
+                            .and_then(|(s, p)| s.map(|s| (s, p)))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (seq, p) in names {
+            if cache.contains_key(&seq) {
+                continue;
+            }
+            if let Ok(bytes) = fs::read(&p)
+                && let Ok(r) = Record::parse(&bytes)
+            {
+                cache.insert(seq, r);
+            }
+        }
+        // Only the unbroken run from seq 1 counts, as it does for the daemon.
+        let mut out = Vec::new();
+        for (seq, r) in cache.iter() {
+            if *seq != out.len() as u64 + 1 {
+                break;
+            }
+            out.push(r.clone());
+        }
+        out
+    }
+
+    pub fn ledger(&self) -> Ledger {
+        Ledger::from_records(&self.records())
+    }
+
+    /// Wait until `pred` holds for the chain.
+    pub fn wait_for(&mut self, what: &str, pred: impl Fn(&[Record]) -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if pred(&self.records()) {
+                return;
+            }
+            self.check_alive();
+            if Instant::now() > deadline {
+                panic!(
+                    "waited {PATIENCE:?} for {what}; the chain holds:\n{}\n{}",
+                    self.chain_summary(),
+                    self.daemon_log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait until the chain holds every byte that each of `paths` holds now (see
+    /// [`settled_in`]). The daemon must be running.
+    pub fn settle(&mut self, paths: &[PathBuf]) {
+        if let Err(e) = self.try_settle(paths) {
+            panic!("{e}");
+        }
+    }
+
+    /// [`Rig::settle`], returning what went wrong instead of failing, so that a caller can
+    /// add its own context (the model adds its seed and steps).
+    pub fn try_settle(&mut self, paths: &[PathBuf]) -> Result<(), String> {
+        assert!(self.running(), "settle needs a running daemon");
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let ledger = self.ledger();
+            let problems: Vec<String> = paths
+                .iter()
+                .filter_map(|p| settled_in(&ledger, p).err())
+                .collect();
+            if problems.is_empty() {
+                return Ok(());
+            }
+            self.check_alive();
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the store did not catch up within {PATIENCE:?}:\n  {}\nchain:\n{}\n{}",
+                    problems.join("\n  "),
+                    self.chain_summary(),
+                    self.daemon_log()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait until the daemon has read at least part of the file now at `path` (the chain has
+    /// an unfinished generation of its inode whose head matches the file), without waiting
+    /// for it to catch up.
+    pub fn wait_seen(&mut self, path: &Path) {
+        let p = path.to_owned();
+        self.wait_for(
+            &format!("a generation of {}", path.display()),
+            move |recs| {
+                let Ok(mut f) = File::open(&p) else {
+                    return false;
+                };
+                let Ok(m) = f.metadata() else { return false };
+                let mut head = vec![0u8; HEAD_LEN as usize];
+                let mut n = 0;
+                while n < head.len() {
+                    match f.read(&mut head[n..]) {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => n += k,
+                    }
+                }
+                Ledger::from_records(recs)
+                    .with_key((m.dev(), m.ino()))
+                    .any(|(_, g)| {
+                        g.finished.is_none()
+                            && g.end > 0
+                            && Sha256::of(&head[..(g.end.min(HEAD_LEN) as usize).min(n)]) == g.head
+                    })
+            },
+        );
+    }
+
+    /// Every regular file directly under `logs/` whose name does not end in `.gz`.
+    pub fn plain_logs(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(self.logs())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        fs::symlink_metadata(p).is_ok_and(|m| m.is_file())
+                            && p.extension().is_none_or(|e| e != "gz")
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// One line per record, without the noise, for failure messages.
+    pub fn chain_summary(&self) -> String {
+        let mut s = String::new();
+        for r in self.records() {
+            let line = match &r.event {
+                Event::Segment { spans, .. } => {
+                    let sp: Vec<String> = spans
+                        .iter()
+                        .map(|x| {
+                            format!(
+                                "gen{} {}@{}:{} [{},{})",
+                                x.gen_id,
+                                Path::new(&x.path)
+                                    .file_name()
+                                    .map(|n| n.to_string_lossy().into_owned())
+                                    .unwrap_or_default(),
+                                x.dev,
+                                x.ino,
+                                x.start,
+                                x.end
+                            )
+                        })
+                        .collect();
+                    format!("segment {}", sp.join(" "))
+                }
+                other => serde_json::to_string(other).unwrap_or_default(),
+            };
+            s.push_str(&format!("  {:>4} {line}\n", r.seq));
+        }
+        s
+    }
+
+    /// Records of one kind.
+    pub fn events(&self, kind: &str) -> Vec<Event> {
+        self.records()
+            .into_iter()
+            .filter(|r| r.event.kind() == kind)
+            .map(|r| r.event)
+            .collect()
+    }
+
+    /// `logkeep verify STORE`: (exit code, output).
+    pub fn verify(&self) -> (i32, String) {
+        let out = Command::new(bin())
+            .arg("verify")
+            .arg(self.store())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run logkeep verify");
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    pub fn assert_verifies(&self) {
+        let (code, out) = self.verify();
+        assert_eq!(code, 0, "logkeep verify failed:\n{out}");
+    }
+
+    /// `logkeep extract STORE --out DIR`, with every output read back and checked against the
+    /// index's size and SHA-256.
+    pub fn extract(&self) -> Vec<Out> {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dest = tmp.path().join("x");
+        let out = Command::new(bin())
+            .arg("extract")
+            .arg(self.store())
+            .arg("--out")
+            .arg(&dest)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run logkeep extract");
+        assert!(
+            out.status.success(),
+            "logkeep extract failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let index = fs::read_to_string(dest.join("logkeep-extract.jsonl")).expect("index");
+        let mut outs = Vec::new();
+        for line in index.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("index line");
+            let s = |k: &str| v[k].as_str().expect(k).to_owned();
+            let n = |k: &str| v[k].as_u64().expect(k);
+            let data = fs::read(dest.join(s("output"))).expect("read output");
+            assert_eq!(data.len() as u64, n("size"), "size in index: {line}");
+            assert_eq!(
+                Sha256::of(&data).to_hex(),
+                s("sha256"),
+                "sha256 in index: {line}"
+            );
+            let missing = v["missing"]
+                .as_array()
+                .expect("missing")
+                .iter()
+                .map(|r| (r[0].as_u64().expect("from"), r[1].as_u64().expect("to")))
+                .collect();
+            outs.push(Out {
+                output: s("output"),
+                source: s("source"),
+                path: s("path"),
+                dev: n("dev"),
+                ino: n("ino"),
+                gen_id: n("gen_id"),
+                missing,
+                data,
+            });
+        }
+        outs
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::env::var_os("LOGKEEP_TEST_KEEP").is_some() {
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tmp"));
+            eprintln!("kept {}", dir.keep().display());
+        }
+    }
+}
+
+/// Append `data` to `path` (creating it) with one write and close it, as a logger that opens
+/// the file for each message would.
+pub fn append(path: &Path, data: &[u8]) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    f.write_all(data).expect("append");
+}
+
+/// `: > path`: open with O_TRUNC, as the shell does.
+pub fn truncate_in_place(path: &Path) {
+    OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("truncate {}: {e}", path.display()));
+}
+
+/// A small deterministic generator (xorshift64*), so a failing seed can be replayed exactly.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `[lo, hi)`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo).max(1)
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.range(0, items.len() as u64) as usize]
+    }
+}
+
+/// Lines of `data` (each with its `\n`; a last line without one is kept as it is).
+pub fn lines_of(data: &[u8]) -> Vec<&[u8]> {
+    data.split_inclusive(|&b| b == b'\n').collect()
+}
+
+/// Count how often each line occurs across `outs`.
+pub fn line_counts<'a>(outs: impl IntoIterator<Item = &'a Out>) -> HashMap<Vec<u8>, usize> {
+    let mut m = HashMap::new();
+    for o in outs {
+        for l in lines_of(&o.data) {
+            *m.entry(l.to_vec()).or_insert(0) += 1;
+        }
+    }
+    m
+}
