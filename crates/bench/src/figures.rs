@@ -841,7 +841,9 @@ impl Bench {
         corpus::write_file(&staged, bytes, self.opts.seed.wrapping_add(99))?;
         fs::copy(&staged, &log)?;
         // Give the daemon the time to read it (it polls every second); sealing is left.
-        std::thread::sleep(Duration::from_secs(3) + Duration::from_secs_f64(bytes as f64 / (100.0 * MIB)));
+        std::thread::sleep(
+            Duration::from_secs(3) + Duration::from_secs_f64(bytes as f64 / (100.0 * MIB)),
+        );
         let (snap, out) = proc::run(
             &self.exe,
             vec![
