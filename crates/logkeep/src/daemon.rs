@@ -448,6 +448,7 @@ impl Engine<'_> {
             return Err("snapshot failed".into());
         };
         let context_record = self.pipe.store.commit_segment(seg).map_err(|e| fail(&e))?;
+        self.pipe.last_seal = Some((context_record.seq, context_record.wall.clone()));
         let record = self
             .pipe
             .append(Event::Snapshot {
