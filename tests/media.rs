@@ -311,3 +311,28 @@ fn medium_pulled_out_mid_copy_holds_only_whole_files() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(extracted(&usb, "a.log"), written);
 }
+
+#[test]
+fn eject_through_the_running_daemon() {
+    let media_root = tempfile::tempdir().expect("tmp");
+    let usb = media_root.path().join("usb");
+    init(&usb, "usb-a");
+    let mut site = media_site(&[("usb-a", &usb)], "");
+    // The control socket beside the store (the daemon does the eject while it holds the store).
+    let cfg = fs::read_to_string(site.path("c.toml")).expect("config");
+    fs::write(
+        site.path("c.toml"),
+        format!("[control]\nsocket = \"ctl.sock\"\n{cfg}"),
+    )
+    .expect("config");
+    let written = noise(40_000, 21);
+    site.append("a.log", &written);
+    site.start();
+    site.wait_record(&site.path("store"), "\"what\":\"caught_up\"");
+    eject(&site, "usb-a");
+    site.wait_record(&site.path("store"), "\"what\":\"detached\"");
+    let (code, out) = verify(&usb, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(extracted(&usb, "a.log"), written);
+    site.stop();
+}

@@ -69,6 +69,11 @@ pub enum Command {
     },
     /// Capture everything now and seal; reply with the store path and head (for `export`).
     Seal,
+    /// Seal, finish copying to a medium, flush it, record the detach; reply with its head.
+    Eject {
+        /// Medium id.
+        medium: String,
+    },
 }
 
 /// A request for the engine thread, with the channel its answer goes back on.
@@ -94,6 +99,9 @@ struct RawRequest {
     /// For `snapshot`: why.
     #[serde(default)]
     reason: Option<String>,
+    /// For `eject`: the medium's id.
+    #[serde(default)]
+    medium: Option<String>,
 }
 
 /// An error response's machine-readable code.
@@ -634,6 +642,18 @@ fn serve(mut stream: UnixStream, shared: &Shared) {
     let command = match req.op.as_str() {
         "status" => Command::Status,
         "seal" => Command::Seal,
+        "eject" => match req.medium {
+            Some(medium) => Command::Eject { medium },
+            None => {
+                refuse(
+                    &mut stream,
+                    ErrorCode::BadRequest,
+                    "`eject` needs `medium`".to_string(),
+                    deadline,
+                );
+                return;
+            }
+        },
         "snapshot" => {
             let requested = logkeep_store::clock::wall_now();
             tracing::warn!(

@@ -234,6 +234,23 @@ pub fn snapshot(socket: &Path, reason: Option<String>, json_out: bool) -> Result
 
 /// For `export` without `--store`: have the daemon seal what it read, and return its store
 /// directory and head.
+/// `logkeep media eject ID` through a running daemon.
+pub fn eject(socket: &Path, medium: &str) -> Result<u8> {
+    let v = crate::control::call(
+        socket,
+        &json!({"op": "eject", "medium": medium}),
+        SEAL_TIMEOUT,
+    )?;
+    let head = &v["head"];
+    println!(
+        "medium {medium:?} holds the chain up to record {} sha256 {}",
+        head["seq"],
+        head["hash"].as_str().unwrap_or("")
+    );
+    println!("flushed, and the detach is recorded in the chain: safe to unplug");
+    Ok(0)
+}
+
 pub fn seal(socket: &Path) -> Result<(PathBuf, logkeep_format::layout::Head)> {
     let v = crate::control::call(socket, &json!({"op": "seal"}), SEAL_TIMEOUT)?;
     let store = v["store"]

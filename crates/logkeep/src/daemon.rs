@@ -342,6 +342,7 @@ impl Engine<'_> {
             Command::Status => "status",
             Command::Snapshot { .. } => "snapshot",
             Command::Seal => "seal",
+            Command::Eject { .. } => "eject",
         };
         let _span = tracing::info_span!("control", op = kind, uid = call.peer.uid).entered();
         let answer = match call.command {
@@ -362,6 +363,13 @@ impl Engine<'_> {
                 requested,
                 context,
             } => self.snapshot(call.peer, reason, requested, context),
+            // Capture pauses while the last copies are made; the copier keeps media in step,
+            // so that is normally a moment, and the sources hold the bytes meanwhile.
+            Command::Eject { medium } => self
+                .step(true)
+                .map_err(|e| format!("cannot seal: the store cannot be written: {e}"))
+                .and_then(|()| self.media.eject(&medium))
+                .map(|head| json!({"medium": medium, "head": head})),
         };
         if let Err(e) = &answer {
             tracing::error!("control request failed: {e}");

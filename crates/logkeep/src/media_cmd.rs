@@ -79,19 +79,16 @@ pub fn run(action: MediaAction) -> Result<u8> {
             };
             // With the store lock this process is the only writer; a running daemon holds the
             // lock and must do the eject itself.
-            let (mut store, _) = match logkeep_store::Store::open(
-                &c.store,
-                false,
-                c.compression_level,
-            ) {
-                Ok(x) => x,
-                Err(logkeep_store::StoreError::Locked { .. }) => {
-                    bail!(
-                        "the daemon is running and holds the store; eject through it (its control socket) or stop it first"
-                    )
-                }
-                Err(e) => return Err(e.into()),
-            };
+            let (mut store, _) =
+                match logkeep_store::Store::open(&c.store, false, c.compression_level) {
+                    Ok(x) => x,
+                    Err(logkeep_store::StoreError::Locked { .. }) => {
+                        // The daemon holds the store: it does the eject, through its socket.
+                        let socket = crate::control_cmd::socket_path(None, Some(&config))?;
+                        return crate::control_cmd::eject(&socket, &id);
+                    }
+                    Err(e) => return Err(e.into()),
+                };
             match logkeep_media::probe(&m.path, &m.id, store.id()) {
                 logkeep_media::Presence::Present => {}
                 p => bail!("{}: medium {id:?} is {}", m.path.display(), describe(&p)),

@@ -73,7 +73,6 @@ impl MediaLink {
     }
 
     /// The media's states.
-    #[allow(dead_code)] // for `status` over the control socket
     pub fn states(&self) -> Vec<MediumState> {
         self.replicator
             .as_ref()
@@ -82,7 +81,6 @@ impl MediaLink {
     }
 
     /// Finish copying to medium `id` and flush it (blocks until done).
-    #[allow(dead_code)] // for `media eject` over the control socket
     pub fn eject(&self, id: &str) -> Result<Head, String> {
         match &self.replicator {
             Some(r) => r.eject(id),
