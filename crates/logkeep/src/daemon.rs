@@ -679,8 +679,13 @@ pub fn run(config: &Config) -> Result<()> {
         })
         .collect();
     let ftx = tx.clone();
-    let mut watcher = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
-        // Any event, error or overflow only means "look now"; the scan finds the truth.
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        // Any change, error or overflow only means "look now"; the scan finds the truth. Mere
+        // accesses are not changes: a poll's own directory listing is one, and waking on it
+        // would make the daemon poll itself in a loop.
+        if matches!(&res, Ok(e) if matches!(e.kind, notify::EventKind::Access(_))) {
+            return;
+        }
         let _ = ftx.send(Wake::Fs);
     })
     .ok();
