@@ -14,7 +14,6 @@ mod rotation;
 mod rotation_support;
 mod roundtrip;
 mod std_tools;
-mod store;
 mod syslog;
 mod syslog_support;
 mod tamper;

@@ -308,32 +308,14 @@ fn phone_form(h: &logkeep_format::Sha256) -> String {
 fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
-        let mut v = serde_json::to_value(b)?;
-        v["ok"] = serde_json::Value::Bool(b.ok());
-        serde_json::to_writer_pretty(&mut out, &v)?;
-        writeln!(out)?;
-        return Ok(());
+        return print_json(&mut out, b, b.ok());
     }
     let r = &b.report;
-    for p in &r.problems {
-        writeln!(
-            out,
-            "FAIL {}: {}",
-            esc_controls(&p.file),
-            esc_controls(&p.what)
-        )?;
-    }
+    print_findings(&mut out, "FAIL", &r.problems)?;
     for p in &b.custody_problems {
         writeln!(out, "FAIL custody.jsonl: {}", esc(p))?;
     }
-    for a in &r.alerts {
-        writeln!(
-            out,
-            "alert {}: {}",
-            esc_controls(&a.file),
-            esc_controls(&a.what)
-        )?;
-    }
+    print_findings(&mut out, "alert", &r.alerts)?;
     if let Some(i) = &b.info {
         let opt = |o: &Option<String>| o.as_deref().map(esc).unwrap_or_else(|| "-".into());
         writeln!(
@@ -455,39 +437,40 @@ fn parse_head(s: Option<&str>) -> Result<Option<Head>> {
     Ok(Some(Head { seq, hash }))
 }
 
-fn print_report(report: &Report, json: bool) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    if json {
-        let mut v = serde_json::to_value(report)?;
-        v["ok"] = serde_json::Value::Bool(report.ok());
-        serde_json::to_writer_pretty(&mut out, &v)?;
-        writeln!(out)?;
-        return Ok(());
-    }
-    for p in &report.problems {
+/// One line per finding, `LABEL FILE: WHAT`, with control characters from the data escaped.
+fn print_findings(
+    out: &mut impl Write,
+    label: &str,
+    list: &[logkeep_format::verify::Problem],
+) -> std::io::Result<()> {
+    for p in list {
         writeln!(
             out,
-            "FAIL {}: {}",
+            "{label} {}: {}",
             esc_controls(&p.file),
             esc_controls(&p.what)
         )?;
     }
-    for a in &report.alerts {
-        writeln!(
-            out,
-            "alert {}: {}",
-            esc_controls(&a.file),
-            esc_controls(&a.what)
-        )?;
+    Ok(())
+}
+
+/// A report as pretty JSON with its verdict as `ok`.
+fn print_json(out: &mut impl Write, report: &impl serde::Serialize, ok: bool) -> Result<()> {
+    let mut v = serde_json::to_value(report)?;
+    v["ok"] = serde_json::Value::Bool(ok);
+    serde_json::to_writer_pretty(&mut *out, &v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn print_report(report: &Report, json: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        return print_json(&mut out, report, report.ok());
     }
-    for n in &report.notes {
-        writeln!(
-            out,
-            "note {}: {}",
-            esc_controls(&n.file),
-            esc_controls(&n.what)
-        )?;
-    }
+    print_findings(&mut out, "FAIL", &report.problems)?;
+    print_findings(&mut out, "alert", &report.alerts)?;
+    print_findings(&mut out, "note", &report.notes)?;
     let sources: Vec<String> = report.sources.iter().map(|s| esc(s)).collect();
     match report.head {
         Some(h) => writeln!(out, "chain head: record {} sha256 {}", h.seq, h.hash)?,
