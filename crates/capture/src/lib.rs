@@ -60,6 +60,8 @@ pub struct Known {
     pub end: u64,
     /// SHA-256 of the first `min(end, HEAD_LEN)` bytes.
     pub head: Sha256,
+    /// SHA-256 of the `min(end, TAIL_LEN)` bytes before `end`.
+    pub tail: Sha256,
 }
 
 /// Receives what a poll reads.
@@ -198,6 +200,7 @@ fn emit(
         gen_id,
         start,
         head: Sha256::of(&fp.head),
+        tail: Sha256::of(&fp.tail),
         read_at: &read_at,
         read_unix: now
             .duration_since(SystemTime::UNIX_EPOCH)

@@ -13,7 +13,8 @@
 //! let mut w = SegmentWriter::new(Vec::new(), 3, 0).unwrap();
 //! let origin = ChunkOrigin {
 //!     source: "vpn", path: "/var/log/vpn.log", dev: 1, ino: 2, gen_id: 1, start: 0,
-//!     head: Sha256::of(b"login alice\n"), read_at: "2026-01-01T00:00:00Z", read_unix: 0,
+//!     head: Sha256::of(b"login alice\n"), tail: Sha256::of(b"login alice\n"),
+//!     read_at: "2026-01-01T00:00:00Z", read_unix: 0,
 //! };
 //! w.append(&origin, b"login alice\n").unwrap();
 //! let (bytes, sealed) = w.finish("store", 1, Sha256::ZERO, 0).unwrap();
@@ -31,4 +32,4 @@ pub mod segment;
 pub mod verify;
 
 pub use hash::Sha256;
-pub use record::{Event, FORMAT_VERSION, HEAD_LEN, Host, Record, SourceDecl, Span};
+pub use record::{Event, FORMAT_VERSION, HEAD_LEN, Host, Record, SourceDecl, Span, TAIL_LEN};

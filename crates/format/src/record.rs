@@ -70,10 +70,17 @@ pub struct Span {
     /// SHA-256 of the generation's first `min(end, HEAD_LEN)` bytes: with `dev` and `ino`, how
     /// logkeep recognises the file again after a restart.
     pub head: Sha256,
+    /// SHA-256 of the generation's `min(end, TAIL_LEN)` bytes before `end`: with `head`, how
+    /// logkeep tells apart, after a restart, generations that begin alike (a rotated copy, a
+    /// reused inode).
+    pub tail: Sha256,
 }
 
 /// How many leading bytes of a generation the `head` digests cover.
 pub const HEAD_LEN: u64 = 1024;
+
+/// How many bytes before a span's end the `tail` digests cover.
+pub const TAIL_LEN: u64 = 1024;
 
 /// A configured source, as recorded in a `config` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,8 +104,6 @@ pub enum Event {
         sha256: Sha256,
         /// Size of the segment file in bytes.
         size: u64,
-        /// SHA-256 of the decompressed content (the tar stream).
-        content_sha256: Sha256,
         /// Size of the decompressed content in bytes.
         content_size: u64,
         /// Wall-clock time of the first read in the segment (RFC 3339, UTC).

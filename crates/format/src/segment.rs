@@ -9,6 +9,7 @@
 use crate::hash::{HashReader, HashWriter, Sha256};
 use crate::record::{FORMAT_VERSION, Span};
 use serde::{Deserialize, Serialize};
+use std::io::Take;
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 /// Name of the manifest member, always the last member of a segment's tar archive.
@@ -60,6 +61,8 @@ pub struct Member {
     pub sha256: Sha256,
     /// SHA-256 of the generation's first `min(end, HEAD_LEN)` bytes (see [`Span::head`]).
     pub head: Sha256,
+    /// SHA-256 of the generation's `min(end, TAIL_LEN)` bytes before `end` (see [`Span::tail`]).
+    pub tail: Sha256,
     /// Wall-clock time of the read, RFC 3339 UTC.
     pub read_at: String,
 }
@@ -81,6 +84,8 @@ pub struct ChunkOrigin<'a> {
     pub start: u64,
     /// SHA-256 of the generation's first `min(start + len, HEAD_LEN)` bytes, chunk included.
     pub head: Sha256,
+    /// SHA-256 of the generation's `min(start + len, TAIL_LEN)` bytes that end with the chunk.
+    pub tail: Sha256,
     /// Wall-clock time of the read.
     pub read_at: &'a str,
     /// Seconds since the epoch of the read, used as the member's tar mtime.
@@ -104,15 +109,32 @@ pub struct Sealed {
     pub sha256: Sha256,
     /// Size of the compressed file.
     pub size: u64,
-    /// SHA-256 of the decompressed tar stream.
-    pub content_sha256: Sha256,
     /// Size of the decompressed tar stream.
     pub content_size: u64,
     /// The manifest that was written.
     pub manifest: Manifest,
 }
 
-type Inner<W> = HashWriter<zstd::stream::write::Encoder<'static, HashWriter<W>>>;
+type Inner<W> = Counted<zstd::stream::write::Encoder<'static, HashWriter<W>>>;
+
+/// Counts the bytes written through it (the tar stream's size; its bytes are hashed once, per
+/// member, and the compressed file once: nothing is hashed twice).
+struct Counted<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
 
 /// Streams chunks into a segment. Memory use is the caller's chunk plus zstd's window.
 pub struct SegmentWriter<W: Write> {
@@ -131,7 +153,10 @@ impl<W: Write> SegmentWriter<W> {
         if workers > 0 {
             enc.multithread(workers)?;
         }
-        let mut tar = tar::Builder::new(HashWriter::new(enc));
+        let mut tar = tar::Builder::new(Counted {
+            inner: enc,
+            count: 0,
+        });
         tar.mode(tar::HeaderMode::Deterministic);
         Ok(SegmentWriter {
             tar,
@@ -157,6 +182,7 @@ impl<W: Write> SegmentWriter<W> {
             end: origin.start + data.len() as u64,
             sha256: Sha256::of(data),
             head: origin.head,
+            tail: origin.tail,
             read_at: origin.read_at.to_owned(),
         });
         Ok(())
@@ -194,8 +220,8 @@ impl<W: Write> SegmentWriter<W> {
         self.tar
             .append_data(&mut header, MANIFEST_NAME, &bytes[..])?;
         let content = self.tar.into_inner()?;
-        let (enc, content_sha256, content_size) = content.finish();
-        let mut file = enc.finish()?;
+        let content_size = content.count;
+        let mut file = content.inner.finish()?;
         file.flush()?;
         let (out, sha256, size) = file.finish();
         Ok((
@@ -203,7 +229,6 @@ impl<W: Write> SegmentWriter<W> {
             Sealed {
                 sha256,
                 size,
-                content_sha256,
                 content_size,
                 manifest,
             },
@@ -234,6 +259,7 @@ pub fn spans_of(members: &[Member]) -> Vec<Span> {
         {
             last.end = m.end;
             last.head = m.head;
+            last.tail = m.tail;
             continue;
         }
         spans.push(Span {
@@ -245,6 +271,7 @@ pub fn spans_of(members: &[Member]) -> Vec<Span> {
             start: m.start,
             end: m.end,
             head: m.head,
+            tail: m.tail,
         });
     }
     spans
@@ -261,8 +288,8 @@ pub struct Observed {
     pub sha256: Sha256,
     /// Size of the file.
     pub size: u64,
-    /// SHA-256 of the decompressed bytes (`None` if decompression failed).
-    pub content: Option<(Sha256, u64)>,
+    /// Number of decompressed bytes (`None` if decompression failed).
+    pub content: Option<u64>,
     /// The parsed manifest, if it could be read.
     pub manifest: Option<Manifest>,
     /// Everything wrong with the file on its own.
@@ -313,16 +340,16 @@ pub fn read_segment<R: Read>(
     } else {
         let mut dec = zstd::stream::read::Decoder::with_buffer(raw)?.single_frame();
         {
-            let mut plain = HashReader::with_limit(&mut dec, max_content);
+            let mut plain = Bounded(Read::take(&mut dec, max_content.saturating_add(1)));
             let r = read_tar(&mut plain, sink, &mut flaws);
             match r {
                 Ok(m) => {
-                    // Read what follows the end-of-archive blocks so the content hash covers
+                    // Read what follows the end-of-archive blocks so the content size counts
                     // every decompressed byte.
                     match io::copy(&mut plain, &mut io::sink()) {
                         Ok(_) => {
                             manifest = m;
-                            content = Some(plain.finish());
+                            content = Some(plain.count(max_content));
                         }
                         Err(e) => flaws.push(Flaw(decode_problem(&e, max_content))),
                     }
@@ -351,6 +378,30 @@ pub fn read_segment<R: Read>(
         manifest,
         flaws,
     })
+}
+
+/// The decompressed content, failing with [`io::ErrorKind::FileTooLarge`] past the bound so
+/// that hostile input cannot make us decompress without limit.
+struct Bounded<R>(Take<R>);
+
+impl<R: Read> Bounded<R> {
+    /// Bytes read so far, given the bound it was made with.
+    fn count(&self, max: u64) -> u64 {
+        max.saturating_add(1) - self.0.limit()
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        if self.0.limit() == 0 && n > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                "more decompressed bytes than allowed here",
+            ));
+        }
+        Ok(n)
+    }
 }
 
 fn is_data_error(e: &io::Error) -> bool {

@@ -16,7 +16,7 @@ use crate::control::{self, Call, Command};
 use anyhow::{Context, Result};
 use logkeep_capture::{ChunkSink, Known, SourceSpec, Tracker, TrackerOptions};
 use logkeep_format::segment::ChunkOrigin;
-use logkeep_format::{Event, HEAD_LEN, Record, Sha256, SourceDecl};
+use logkeep_format::{Event, HEAD_LEN, Record, Sha256, SourceDecl, TAIL_LEN};
 use logkeep_store::{OpenSegment, Store};
 use notify::Watcher;
 use serde::Serialize;
@@ -439,6 +439,7 @@ impl Engine<'_> {
                 gen_id: self.tracker.reserve_generation(),
                 start: 0,
                 head: Sha256::of(&bytes[..bytes.len().min(HEAD_LEN as usize)]),
+                tail: Sha256::of(&bytes[bytes.len().saturating_sub(TAIL_LEN as usize)..]),
                 read_at: &read_at,
                 read_unix: logkeep_store::clock::unix_secs(now),
             };
@@ -705,6 +706,7 @@ pub fn run(config: &Config) -> Result<()> {
         ino: g.ino,
         end: g.end,
         head: g.head,
+        tail: g.tail,
     });
     let tracker = Tracker::new(specs, known, replay.max_gen, TrackerOptions::default());
 

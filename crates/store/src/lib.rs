@@ -71,6 +71,8 @@ pub struct GenPos {
     pub end: u64,
     /// SHA-256 of the first `min(end, HEAD_LEN)` bytes.
     pub head: Sha256,
+    /// SHA-256 of the `min(end, TAIL_LEN)` bytes before `end`.
+    pub tail: Sha256,
 }
 
 /// What replaying the chain found.
@@ -109,10 +111,12 @@ impl Replay {
                         ino: s.ino,
                         end: 0,
                         head: s.head,
+                        tail: s.tail,
                     });
                     if s.end >= g.end {
                         g.end = s.end;
                         g.head = s.head;
+                        g.tail = s.tail;
                     }
                     g.path.clone_from(&s.path);
                 }
@@ -339,7 +343,7 @@ impl Store {
             let manifest = seen.manifest.filter(|m| {
                 fits && m.seq == seq && m.prev == self.head.hash && m.store == self.info.store
             });
-            let (Some(m), Some((content_sha256, content_size))) = (manifest, seen.content) else {
+            let (Some(m), Some(content_size)) = (manifest, seen.content) else {
                 tracing::warn!(file = %path.display(), "removing an unrecorded segment that does not fit the chain");
                 fs::remove_file(&path).map_err(io_at(&path))?;
                 continue;
@@ -358,7 +362,6 @@ impl Store {
                 file: name.clone(),
                 sha256: seen.sha256,
                 size: seen.size,
-                content_sha256,
                 content_size,
                 first,
                 last,
@@ -388,12 +391,17 @@ impl Store {
         &self.root
     }
 
-    /// Start a new segment in a temporary file.
+    /// Start a new segment in a temporary file, compressed by zstd on worker threads (see
+    /// [`compression_workers`]) while the caller reads and hashes.
     pub fn begin_segment(&self) -> Result<OpenSegment, StoreError> {
         let (temp, f) =
             durable::create_temp(&self.segments, "segment").map_err(io_at(&self.segments))?;
-        let writer = SegmentWriter::new(BufWriter::with_capacity(1 << 20, f), self.level, 1)
-            .map_err(io_at(&temp))?;
+        let writer = SegmentWriter::new(
+            BufWriter::with_capacity(1 << 20, f),
+            self.level,
+            compression_workers(),
+        )
+        .map_err(io_at(&temp))?;
         Ok(OpenSegment {
             temp,
             writer,
@@ -428,7 +436,6 @@ impl Store {
             file: name,
             sha256: sealed.sha256,
             size: sealed.size,
-            content_sha256: sealed.content_sha256,
             content_size: sealed.content_size,
             first: first.unwrap_or_default(),
             last,
@@ -538,4 +545,14 @@ fn init(root: &Path) -> Result<(), StoreError> {
         let _ = durable::sync_dir(parent);
     }
     Ok(())
+}
+
+/// zstd worker threads per segment: one per CPU this process may run on, at most 2. A burst
+/// (catching up after a restart, a log flood) then compresses on two cores while the capture
+/// thread reads and hashes; a trickle costs nothing, since an idle worker sleeps. Each worker
+/// holds about 10 MiB of buffers, so more would break the memory budget (docs/PERFORMANCE.md).
+pub fn compression_workers() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get().clamp(1, 2) as u32)
+        .unwrap_or(1)
 }
