@@ -115,6 +115,11 @@ pub struct Sealed {
     pub manifest: Manifest,
 }
 
+/// Bytes of input per zstd job when compressing on workers. zstd's default for level 3 is
+/// 8 MiB, and every job in flight holds its input and output: at 2 MiB two workers need about
+/// 20 MiB less memory, for the same compression ratio on log text (docs/PERFORMANCE.md).
+const JOB_SIZE: u32 = 2 * 1024 * 1024;
+
 type Inner<W> = Counted<zstd::stream::write::Encoder<'static, HashWriter<W>>>;
 
 /// Counts the bytes written through it (the tar stream's size; its bytes are hashed once, per
@@ -152,6 +157,7 @@ impl<W: Write> SegmentWriter<W> {
         enc.include_checksum(true)?;
         if workers > 0 {
             enc.multithread(workers)?;
+            enc.set_parameter(zstd::stream::raw::CParameter::JobSize(JOB_SIZE))?;
         }
         let mut tar = tar::Builder::new(Counted {
             inner: enc,

@@ -549,8 +549,9 @@ fn init(root: &Path) -> Result<(), StoreError> {
 
 /// zstd worker threads per segment: one per CPU this process may run on, at most 2. A burst
 /// (catching up after a restart, a log flood) then compresses on two cores while the capture
-/// thread reads and hashes; a trickle costs nothing, since an idle worker sleeps. Each worker
-/// holds about 10 MiB of buffers, so more would break the memory budget (docs/PERFORMANCE.md).
+/// thread reads and hashes; a trickle costs nothing, since an idle worker sleeps. Every worker
+/// adds its own jobs' buffers, so the cap keeps memory within budget on large machines
+/// (docs/PERFORMANCE.md).
 pub fn compression_workers() -> u32 {
     std::thread::available_parallelism()
         .map(|n| n.get().clamp(1, 2) as u32)
