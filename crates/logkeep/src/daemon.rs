@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use logkeep_capture::{ChunkSink, Known, SourceSpec, Tracker, TrackerOptions};
 use logkeep_format::segment::ChunkOrigin;
 use logkeep_format::{Event, HEAD_LEN, Record, Sha256, SourceDecl, TAIL_LEN};
-use logkeep_store::{OpenSegment, Store};
+use logkeep_store::{OpenSegment, Replay, Store};
 use notify::Watcher;
 use serde::Serialize;
 use serde_json::json;
@@ -33,6 +33,10 @@ const MAX_ALERTS: usize = 32;
 /// Automatic snapshots (`on_tamper = "snapshot"`) are at least this far apart, so that an
 /// intruder truncating logs in a loop cannot make the daemon spend its time on snapshots.
 const AUTO_SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
+
+/// Shortest time between two polls that file notifications ask for (timers, signals, media and
+/// control requests are not delayed by it).
+const MIN_POLL_GAP: Duration = Duration::from_millis(50);
 
 enum Wake {
     Fs,
@@ -625,6 +629,56 @@ impl Engine<'_> {
     }
 }
 
+/// After an unclean stop: write-ahead log files that the chain captured further than they now
+/// reach. Capture reads a WAL file as soon as its bytes are written, so a power cut between that
+/// and the WAL's own fsync leaves the file shorter than its generation in the chain, whose
+/// segments were fsynced first: those bytes are not lost, they are in the store. Such a file
+/// holds nothing that is not captured, so its generation is closed (`wal-cut`) and the file is
+/// marked done for the sweep to delete; following it as a shrunk file would raise a false
+/// tamper alarm and capture its bytes a second time. Returns the generations and their records.
+fn wal_cut_by_crash(store: &std::path::Path, replay: &Replay) -> Vec<(u64, Event)> {
+    let wal = store.join(logkeep_format::layout::WAL_DIR);
+    let mut out = Vec::new();
+    for (gen_id, g) in &replay.gens {
+        let path = std::path::Path::new(&g.path);
+        if !path.starts_with(&wal) || !g.path.ends_with(logkeep_syslog::wal::SUFFIX) {
+            continue;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            continue;
+        };
+        use std::os::unix::fs::MetadataExt;
+        if !meta.is_file() || (meta.dev(), meta.ino()) != (g.dev, g.ino) || meta.len() >= g.end {
+            continue;
+        }
+        tracing::warn!(
+            path = %g.path,
+            captured = g.end,
+            size_now = meta.len(),
+            "a write-ahead log file lost its last bytes in the crash; the store holds them"
+        );
+        let mut done = path.as_os_str().to_owned();
+        done.push(".done");
+        if let Err(e) = std::fs::rename(path, &done) {
+            tracing::warn!(path = %g.path, "cannot mark it done: {e}");
+        }
+        out.push((
+            *gen_id,
+            Event::Closed {
+                source: g.source.clone(),
+                path: g.path.clone(),
+                dev: g.dev,
+                ino: g.ino,
+                gen_id: *gen_id,
+                end: g.end,
+                reason: "wal-cut".into(),
+            },
+        ));
+    }
+    out.sort_by_key(|(g, _)| *g);
+    out
+}
+
 /// Run until SIGTERM or SIGINT.
 pub fn run(config: &Config) -> Result<()> {
     let mut notifier = Notifier::new();
@@ -643,6 +697,11 @@ pub fn run(config: &Config) -> Result<()> {
             "the previous run did not stop cleanly; resuming from the last committed record"
         );
     }
+    let wal_cut = if replay.clean_stop {
+        Vec::new()
+    } else {
+        wal_cut_by_crash(&config.store, &replay)
+    };
     // Syslog listeners write into the store's write-ahead log, which the `listen` sources
     // capture as files. They start before capture, under the store's lock, and stop before
     // the last poll (see the loop), so everything received is sealed.
@@ -698,16 +757,20 @@ pub fn run(config: &Config) -> Result<()> {
         }
     }
 
-    let known = replay.gens.iter().map(|(gen_id, g)| Known {
-        gen_id: *gen_id,
-        source: g.source.clone(),
-        path: g.path.clone(),
-        dev: g.dev,
-        ino: g.ino,
-        end: g.end,
-        head: g.head,
-        tail: g.tail,
-    });
+    let known = replay
+        .gens
+        .iter()
+        .filter(|(gen_id, _)| !wal_cut.iter().any(|(g, _)| g == *gen_id))
+        .map(|(gen_id, g)| Known {
+            gen_id: *gen_id,
+            source: g.source.clone(),
+            path: g.path.clone(),
+            dev: g.dev,
+            ino: g.ino,
+            end: g.end,
+            head: g.head,
+            tail: g.tail,
+        });
     let tracker = Tracker::new(specs, known, replay.max_gen, TrackerOptions::default());
 
     let decls: Vec<SourceDecl> = config
@@ -744,6 +807,7 @@ pub fn run(config: &Config) -> Result<()> {
             });
         }
     }
+    startup.extend(wal_cut.into_iter().map(|(_, e)| e));
     for e in startup {
         store.append(e).context("cannot write to the store")?;
     }
@@ -810,9 +874,17 @@ pub fn run(config: &Config) -> Result<()> {
     let mut stop: Option<i32> = None;
     let mut ready = false;
     let mut calls: Vec<Call> = Vec::new();
+    // A file notification asks for a poll, but no sooner than MIN_POLL_GAP after the last one:
+    // a writer appending a hundred times a second is then read in a few large chunks rather
+    // than in hundreds of small ones, each with a scan, a tar header and a manifest entry.
+    let mut fs_pending = false;
+    let mut last_step = Instant::now();
     while stop.is_none() {
         let now = Instant::now();
         let mut deadline = next_scan;
+        if fs_pending {
+            deadline = deadline.min(last_step + MIN_POLL_GAP);
+        }
         if let Some((_, opened)) = &engine.pipe.open {
             deadline = deadline.min(*opened + config.seal_interval);
         }
@@ -828,7 +900,7 @@ pub fn run(config: &Config) -> Result<()> {
                 engine.media_events.push(ev);
                 *capture_wake = true;
             }
-            Wake::Fs => *capture_wake = true,
+            Wake::Fs => fs_pending = true,
             Wake::Control(call) => calls.push(call),
         };
         let mut disconnected = false;
@@ -840,6 +912,9 @@ pub fn run(config: &Config) -> Result<()> {
         // Coalesce a burst of notifications into one poll.
         while let Ok(w) = rx.try_recv() {
             take(w, &mut capture_wake);
+        }
+        if fs_pending && Instant::now() >= last_step + MIN_POLL_GAP {
+            capture_wake = true;
         }
         if disconnected {
             stop = Some(0);
@@ -859,6 +934,8 @@ pub fn run(config: &Config) -> Result<()> {
         let head_before = engine.pipe.store.head();
         if now >= next_scan || (engine.failing.is_none() && (capture_wake || stop.is_some())) {
             next_scan = now + config.scan_interval;
+            fs_pending = false;
+            last_step = now;
             let result = engine.step(stop.is_some());
             if result.is_ok() {
                 // Write-ahead log files that capture is done with can go.
