@@ -411,6 +411,18 @@ fn read_bounded(r: &mut dyn Read, max: u64) -> io::Result<Option<Vec<u8>>> {
     Ok((v.len() as u64 <= max).then_some(v))
 }
 
+/// The segment of record `r` is not in the bundle. A bundle of the whole store must hold every
+/// segment the chain commits, except those a later `pruned` record says left the store for
+/// media (the checker reports any other as missing); a selection leaves the rest out.
+fn absent(c: &mut ChainChecker, r: &crate::Record, info: Option<&BundleInfo>) {
+    match (&r.event, info) {
+        (Event::Segment { file, .. }, Some(i)) if i.selection == Selection::default() => {
+            c.segment_missing(r, format!("store/{}/{}", layout::SEGMENTS_DIR, esc(file)))
+        }
+        _ => c.segment_omitted(r),
+    }
+}
+
 /// Verify a bundle read from `input`, handing every member of every included segment to
 /// `visitor`. I/O errors reading `input` are errors; everything wrong with its content is in
 /// the report.
@@ -493,7 +505,7 @@ pub fn verify_bundle(
             if !matches!(kind, Kind::Segment(_))
                 && let (Some(c), Some(r)) = (checker.as_mut(), pending.take())
             {
-                c.segment_omitted(&r);
+                absent(c, &r, out.info.as_ref());
             }
             let mut hashed = HashReader::with_limit(&mut entry, u64::MAX);
             match kind {
@@ -620,7 +632,7 @@ pub fn verify_bundle(
     out.bundle_sha256 = Some(whole);
     out.bundle_size = size;
     if let (Some(c), Some(r)) = (checker.as_mut(), pending.take()) {
-        c.segment_omitted(&r);
+        absent(c, &r, out.info.as_ref());
     }
     let mut report = match checker {
         Some(c) => c.finish(),
@@ -681,15 +693,6 @@ fn check_info(info: &Option<BundleInfo>, chain: &Report, report: &mut Report) {
     let listed: std::collections::BTreeSet<String> = i.sources.iter().cloned().collect();
     if listed != chain.sources {
         report.problem(INFO, "lists other sources than the included segments hold");
-    }
-    if i.selection == Selection::default() && chain.segments_omitted > 0 {
-        report.problem(
-            INFO,
-            format!(
-                "selects the whole store, but {} segment(s) of the chain are not in the bundle",
-                chain.segments_omitted
-            ),
-        );
     }
     if i.signature.scheme != SIG_SCHEME {
         report.problem(

@@ -15,7 +15,7 @@ use logkeep_format::bundle::{
 use logkeep_format::layout::{self, Head};
 use logkeep_format::verify::read_record;
 use logkeep_format::{Event, Sha256};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -96,11 +96,11 @@ pub fn export(args: &ExportArgs) -> Result<Exported> {
     // Pass 1: records only.
     let mut prev = Sha256::ZERO;
     let mut seq = 0u64;
-    let mut first_sel: Option<u64> = None;
-    let mut bytes_sel = 0u64;
-    let mut count_sel = 0u64;
-    let mut sources = BTreeSet::new();
-    let mut range: Option<(String, String)> = None;
+    // Selected segment records: seq, size, first and last read, sources.
+    let mut chosen: Vec<(u64, u64, String, String, Vec<String>)> = Vec::new();
+    // Segments a `pruned` record says left this store for media: the chain still commits them,
+    // the bundle cannot hold them.
+    let mut pruned: BTreeMap<u64, Vec<String>> = BTreeMap::new();
     loop {
         let path = chain.join(layout::record_name(seq + 1));
         let (record, hash) = match read_record(&path) {
@@ -118,6 +118,9 @@ pub fn export(args: &ExportArgs) -> Result<Exported> {
                 path.display()
             );
         }
+        if let Event::Pruned { seq, media, .. } = &record.event {
+            pruned.insert(*seq, media.clone());
+        }
         if selected(&record.event, &args.selection)
             && let Event::Segment {
                 size,
@@ -127,27 +130,54 @@ pub fn export(args: &ExportArgs) -> Result<Exported> {
                 ..
             } = &record.event
         {
-            first_sel.get_or_insert(record.seq);
-            bytes_sel += size;
-            count_sel += 1;
-            sources.extend(spans.iter().map(|s| s.source.clone()));
-            match &mut range {
-                None => range = Some((first.clone(), last.clone())),
-                Some((_, l)) => last.clone_into(l),
-            }
+            let sources = spans.iter().map(|s| s.source.clone()).collect();
+            chosen.push((record.seq, *size, first.clone(), last.clone(), sources));
         }
         prev = hash;
         seq += 1;
     }
-    let Some(first_seq) = first_sel else {
+    let (gone, chosen): (Vec<_>, Vec<_>) =
+        chosen.into_iter().partition(|c| pruned.contains_key(&c.0));
+    if !gone.is_empty() {
+        let mut on: BTreeSet<&str> = BTreeSet::new();
+        for g in &gone {
+            on.extend(pruned[&g.0].iter().map(String::as_str));
+        }
+        eprintln!(
+            "logkeep: {} selected segment(s) were pruned from {} after being copied to media ({}); the bundle holds their chain records, not their data: export from a medium to include them",
+            gone.len(),
+            args.store.display(),
+            on.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+    // A whole export starts at the genesis record, so the bundle holds the complete chain; it
+    // is worth making even when every segment has left for media (the chain proves what they
+    // were, and a medium has them).
+    let everything = args.selection == Selection::default();
+    let Some(first_seq) = chosen
+        .first()
+        .map(|c| c.0)
+        .or((everything && !gone.is_empty()).then_some(1))
+    else {
         bail!(
-            "no sealed segment in {} matches the selection",
-            args.store.display()
+            "no sealed segment in {} matches the selection{}",
+            args.store.display(),
+            if gone.is_empty() {
+                ""
+            } else {
+                " (those that did were pruned from it after being copied to media)"
+            }
         );
     };
+    let bytes_sel: u64 = chosen.iter().map(|c| c.1).sum();
+    let count_sel = chosen.len() as u64;
+    let sources: BTreeSet<String> = chosen.iter().flat_map(|c| c.4.iter().cloned()).collect();
+    let range = chosen
+        .first()
+        .zip(chosen.last())
+        .map(|(a, b)| (a.2.clone(), b.3.clone()));
+    let included: BTreeSet<u64> = chosen.iter().map(|c| c.0).collect();
     let head = Head { seq, hash: prev };
-    // A whole export starts at the genesis record, so the bundle holds the complete chain.
-    let everything = args.selection == Selection::default();
     let first_seq = if everything { 1 } else { first_seq };
 
     let mut id = [0u8; 16];
@@ -201,6 +231,7 @@ pub fn export(args: &ExportArgs) -> Result<Exported> {
         first_seq,
         head,
         bytes_sel,
+        &included,
         &key,
         &public_pem,
         &created,
@@ -237,6 +268,7 @@ fn write_bundle(
     first_seq: u64,
     head: Head,
     bytes_sel: u64,
+    included: &BTreeSet<u64>,
     key: &ed25519_dalek::SigningKey,
     public_pem: &str,
     created: &str,
@@ -274,7 +306,7 @@ fn write_bundle(
             bail!("{}: changed during the export", path.display());
         };
         w.add_bytes(&format!("store/chain/{name}"), &bytes)?;
-        if selected(&record.event, &args.selection)
+        if included.contains(&seq)
             && let Event::Segment {
                 file, sha256, size, ..
             } = &record.event

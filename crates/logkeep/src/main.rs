@@ -316,6 +316,7 @@ fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
         writeln!(out, "FAIL custody.jsonl: {}", esc(p))?;
     }
     print_findings(&mut out, "alert", &r.alerts)?;
+    print_findings(&mut out, "note", &r.notes)?;
     if let Some(i) = &b.info {
         let opt = |o: &Option<String>| o.as_deref().map(esc).unwrap_or_else(|| "-".into());
         writeln!(
