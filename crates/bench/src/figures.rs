@@ -1,5 +1,6 @@
-//! The six figures. Each runs logkeep and its baseline in the same invocation, on the same
-//! bytes, so the ratio is meaningful on whatever machine (and under whatever load) it runs.
+//! The figures (figure 7, syslog ingest, is in `syslog.rs`). Each runs logkeep and its baseline
+//! in the same invocation, on the same bytes, so the ratio is meaningful on whatever machine (and
+//! under whatever load) it runs.
 
 use crate::chain;
 use crate::corpus::{self, CorpusStats};
@@ -79,6 +80,10 @@ pub struct Options {
     pub tail_rotate_secs: f64,
     /// Memory: total bytes per run (capped by `size`).
     pub memory_size: u64,
+    /// Syslog: messages to send (`None`: one per corpus line).
+    pub syslog_messages: Option<usize>,
+    /// Syslog: concurrent TCP connections.
+    pub syslog_connections: usize,
 }
 
 /// A logkeep catch-up run.
@@ -107,11 +112,11 @@ pub struct Bench {
     pub problems: Vec<String>,
 }
 
-fn mibs(bytes: u64, secs: f64) -> f64 {
+pub(crate) fn mibs(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / MIB / secs.max(1e-9)
 }
 
-fn fresh_dir(p: &Path) -> Result<()> {
+pub(crate) fn fresh_dir(p: &Path) -> Result<()> {
     if p.exists() {
         fs::remove_dir_all(p).with_context(|| format!("{}: cannot remove", p.display()))?;
     }
@@ -129,7 +134,7 @@ fn warm(paths: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-fn toml_str(p: &Path) -> String {
+pub(crate) fn toml_str(p: &Path) -> String {
     // Debug escaping of a plain path is a valid TOML basic string.
     format!("{:?}", p.display().to_string())
 }
@@ -156,7 +161,7 @@ impl Bench {
         }
     }
 
-    fn report_path(&self, name: &str) -> PathBuf {
+    pub(crate) fn report_path(&self, name: &str) -> PathBuf {
         self.dir.join("reports").join(format!("{name}.json"))
     }
 
@@ -224,7 +229,7 @@ impl Bench {
     }
 
     /// Start `logkeep run` on `cfg` under the wrapper and wait until it captures.
-    fn start_daemon(&self, cfg: &Path, report: &str) -> Result<Measured> {
+    pub(crate) fn start_daemon(&self, cfg: &Path, report: &str) -> Result<Measured> {
         let mut m = Measured::start(Spec {
             bench: &self.exe,
             argv: vec![
@@ -947,7 +952,7 @@ impl Bench {
     }
 }
 
-fn rsyslog_version() -> String {
+pub(crate) fn rsyslog_version() -> String {
     std::process::Command::new(proc::find_program("rsyslogd").unwrap_or_else(|| "rsyslogd".into()))
         .arg("-v")
         .output()

@@ -13,6 +13,7 @@ mod chain;
 mod corpus;
 mod figures;
 mod proc;
+mod syslog;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -64,6 +65,13 @@ struct Cli {
     /// Memory: bytes archived per run (at most --size).
     #[arg(long, default_value = "256MiB")]
     memory_size: bytesize::ByteSize,
+    /// Syslog: messages to send, one per corpus line from its start (default: every line;
+    /// at most the corpus's lines).
+    #[arg(long)]
+    syslog_messages: Option<usize>,
+    /// Syslog: concurrent TCP connections the messages are spread over.
+    #[arg(long, default_value_t = 4)]
+    syslog_connections: usize,
 }
 
 #[derive(Subcommand, Debug)]
@@ -88,15 +96,17 @@ enum Name {
     Memory,
     Verify,
     Snapshot,
+    Syslog,
 }
 
-const ALL: [Name; 6] = [
+const ALL: [Name; 7] = [
     Name::Catchup,
     Name::Tail,
     Name::Peer,
     Name::Memory,
     Name::Verify,
     Name::Snapshot,
+    Name::Syslog,
 ];
 
 fn main() -> ExitCode {
@@ -159,6 +169,8 @@ fn bench(cli: Cli) -> Result<u8> {
         tail_writers: cli.tail_writers,
         tail_rotate_secs: cli.tail_rotate_secs,
         memory_size: cli.memory_size.as_u64(),
+        syslog_messages: cli.syslog_messages,
+        syslog_connections: cli.syslog_connections,
     };
     let mut b = Bench::new(exe, logkeep, dir.clone(), opts);
     let wanted: Vec<Name> = if cli.only.is_empty() {
@@ -179,6 +191,7 @@ fn bench(cli: Cli) -> Result<u8> {
             Name::Memory => b.memory(),
             Name::Verify => b.verify(),
             Name::Snapshot => b.snapshot(),
+            Name::Syslog => b.syslog(),
         };
         match r {
             Ok(f) => rows.push(f),
@@ -187,7 +200,12 @@ fn bench(cli: Cli) -> Result<u8> {
                 errors.push(format!("{name:?}: {e:#}"));
             }
         }
-        if corpus_stats.is_none() && matches!(name, Name::Catchup | Name::Verify | Name::Peer) {
+        if corpus_stats.is_none()
+            && matches!(
+                name,
+                Name::Catchup | Name::Verify | Name::Peer | Name::Syslog
+            )
+        {
             corpus_stats = b.corpus().ok().map(|c| c.1);
         }
     }
