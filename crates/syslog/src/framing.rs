@@ -82,6 +82,49 @@ pub struct Frame {
     pub part: Option<Part>,
 }
 
+/// A [`Frame`] lent to a callback: its body borrows from the bytes just pushed when the whole
+/// frame is among them, else from the framer's buffer. The listeners use this form, so that a
+/// message is copied once, from the read buffer into the write-ahead log batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRef<'a> {
+    /// The message bytes, raw.
+    pub body: &'a [u8],
+    /// How it was delimited.
+    pub delim: Delim,
+    /// The stream ended before the frame did.
+    pub eof: bool,
+    /// For an octet-counted frame cut short by the end of the stream: the announced length.
+    pub want: Option<u64>,
+    /// Set for a piece of an oversize message.
+    pub part: Option<Part>,
+}
+
+impl FrameRef<'_> {
+    /// An owned copy.
+    pub fn to_frame(&self) -> Frame {
+        Frame {
+            body: self.body.to_vec(),
+            delim: self.delim,
+            eof: self.eof,
+            want: self.want,
+            part: self.part,
+        }
+    }
+}
+
+impl Frame {
+    /// Lend this frame.
+    pub fn lend(&self) -> FrameRef<'_> {
+        FrameRef {
+            body: &self.body,
+            delim: self.delim,
+            eof: self.eof,
+            want: self.want,
+            part: self.part,
+        }
+    }
+}
+
 /// Counters a framer keeps about what it saw.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FramerStats {
@@ -113,6 +156,10 @@ enum State {
 /// At most this many digits in an octet count (a length of up to 9,999,999,999 bytes); more is a
 /// framing error rather than an overflow.
 const MAX_COUNT_DIGITS: usize = 10;
+
+/// A framer's buffer keeps its allocation between frames up to this size; a larger one (an
+/// oversize message's piece) is freed, so an idle connection holds little memory.
+const KEEP_BUF: usize = 64 * 1024;
 
 /// Splits one connection's bytes into frames. See the module documentation.
 #[derive(Debug)]
@@ -149,7 +196,17 @@ impl Framer {
     }
 
     /// Feed the next bytes of the stream; complete frames are appended to `out`.
-    pub fn push(&mut self, mut data: &[u8], out: &mut Vec<Frame>) {
+    pub fn push(&mut self, data: &[u8], out: &mut Vec<Frame>) {
+        self.push_with(data, &mut |f: FrameRef<'_>| out.push(f.to_frame()));
+    }
+
+    /// The stream ended: whatever is buffered becomes a last frame marked `eof`.
+    pub fn finish(&mut self, out: &mut Vec<Frame>) {
+        self.finish_with(&mut |f: FrameRef<'_>| out.push(f.to_frame()));
+    }
+
+    /// Feed the next bytes of the stream; `out` is called with each complete frame, in order.
+    pub fn push_with(&mut self, mut data: &[u8], out: &mut impl FnMut(FrameRef<'_>)) {
         while !data.is_empty() {
             match self.state {
                 State::Start => {
@@ -195,37 +252,74 @@ impl Framer {
                 State::Body { total, remaining } => {
                     let room = self.max - self.buf.len();
                     let n = (remaining.min(data.len() as u64) as usize).min(room);
-                    self.buf.extend_from_slice(&data[..n]);
-                    data = &data[n..];
                     let remaining = remaining - n as u64;
-                    self.state = State::Body { total, remaining };
                     let pieces = total.div_ceil(self.max as u64).min(u64::from(u32::MAX)) as u32;
-                    if remaining == 0 {
-                        let part = (pieces > 1).then_some(Part::Of {
+                    // A piece is complete when the body ends or the piece is full.
+                    let complete = remaining == 0 || n == room;
+                    let part = if remaining == 0 {
+                        (pieces > 1).then_some(Part::Of {
                             index: self.pieces + 1,
                             total: pieces,
-                        });
-                        self.emit(Delim::OctetCounted, false, None, part, out);
-                        self.state = State::Start;
-                    } else if self.buf.len() == self.max {
-                        self.pieces += 1;
-                        let part = Part::Of {
-                            index: self.pieces,
+                        })
+                    } else {
+                        Some(Part::Of {
+                            index: self.pieces + 1,
                             total: pieces,
-                        };
-                        out.push(Frame {
-                            body: mem::take(&mut self.buf),
+                        })
+                    };
+                    if complete && self.buf.is_empty() {
+                        // All of it is in `data`: lend it from there.
+                        out(FrameRef {
+                            body: &data[..n],
                             delim: Delim::OctetCounted,
                             eof: false,
                             want: None,
-                            part: Some(part),
+                            part,
                         });
+                    } else {
+                        self.buf.extend_from_slice(&data[..n]);
+                        if complete {
+                            self.emit(Delim::OctetCounted, false, None, part, out);
+                        }
+                    }
+                    data = &data[n..];
+                    if remaining == 0 {
+                        self.state = State::Start;
+                    } else {
+                        if complete {
+                            self.pieces += 1;
+                        }
+                        self.state = State::Body { total, remaining };
                     }
                 }
                 State::Line => match memchr::memchr(b'\n', data) {
                     Some(i) => {
-                        self.buf.extend_from_slice(&data[..i]);
+                        let line = &data[..i];
                         data = &data[i + 1..];
+                        if self.buf.is_empty() && self.pieces == 0 {
+                            // The whole line is in `data`: lend it unless it is oversize.
+                            let (body, delim) = match line.strip_suffix(b"\r") {
+                                Some(b) => (b, Delim::CrLf),
+                                None => (line, Delim::Lf),
+                            };
+                            if body.is_empty() {
+                                self.stats.empty_frames += 1;
+                                self.state = State::Start;
+                                continue;
+                            }
+                            if body.len() <= self.max {
+                                out(FrameRef {
+                                    body,
+                                    delim,
+                                    eof: false,
+                                    want: None,
+                                    part: None,
+                                });
+                                self.state = State::Start;
+                                continue;
+                            }
+                        }
+                        self.buf.extend_from_slice(line);
                         let delim = if self.buf.last() == Some(&b'\r') {
                             self.buf.pop();
                             Delim::CrLf
@@ -256,8 +350,8 @@ impl Framer {
         }
     }
 
-    /// The stream ended: whatever is buffered becomes a last frame marked `eof`.
-    pub fn finish(&mut self, out: &mut Vec<Frame>) {
+    /// The stream ended: whatever is buffered becomes a last frame marked `eof`, given to `out`.
+    pub fn finish_with(&mut self, out: &mut impl FnMut(FrameRef<'_>)) {
         match mem::replace(&mut self.state, State::Start) {
             State::Start => {}
             State::Count { .. } => {
@@ -289,35 +383,40 @@ impl Framer {
     /// An LF line longer than the maximum: emit full pieces while more than `max + spare`
     /// bytes are buffered, so the last piece of a message is never empty. Pieces start at
     /// multiples of the maximum however the stream was chunked.
-    fn cut_line_pieces(&mut self, spare: usize, out: &mut Vec<Frame>) {
+    fn cut_line_pieces(&mut self, spare: usize, out: &mut impl FnMut(FrameRef<'_>)) {
         while self.buf.len() > self.max + spare {
             self.pieces += 1;
-            let rest = self.buf.split_off(self.max);
-            out.push(Frame {
-                body: mem::replace(&mut self.buf, rest),
+            out(FrameRef {
+                body: &self.buf[..self.max],
                 delim: Delim::Lf,
                 eof: false,
                 want: None,
                 part: Some(Part::More { index: self.pieces }),
             });
+            self.buf.drain(..self.max);
         }
     }
 
+    /// Lend the buffer as a frame, then empty it.
     fn emit(
         &mut self,
         delim: Delim,
         eof: bool,
         want: Option<u64>,
         part: Option<Part>,
-        out: &mut Vec<Frame>,
+        out: &mut impl FnMut(FrameRef<'_>),
     ) {
-        out.push(Frame {
-            body: mem::take(&mut self.buf),
+        out(FrameRef {
+            body: &self.buf,
             delim,
             eof,
             want,
             part,
         });
+        self.buf.clear();
+        if self.buf.capacity() > KEEP_BUF {
+            self.buf = Vec::new();
+        }
     }
 
     fn framing_error(&mut self) {
@@ -328,21 +427,28 @@ impl Framer {
 
 /// Cut one datagram (or any complete message) into pieces of at most `max` bytes.
 pub fn datagram(body: &[u8], max: usize) -> Vec<Frame> {
+    let mut v = Vec::new();
+    datagram_with(body, max, &mut |f: FrameRef<'_>| v.push(f.to_frame()));
+    v
+}
+
+/// [`datagram`], lending each piece to `out`.
+pub fn datagram_with(body: &[u8], max: usize, out: &mut impl FnMut(FrameRef<'_>)) {
     let max = max.max(1);
     if body.len() <= max {
-        return vec![Frame {
-            body: body.to_vec(),
+        out(FrameRef {
+            body,
             delim: Delim::Datagram,
             eof: false,
             want: None,
             part: None,
-        }];
+        });
+        return;
     }
     let total = body.len().div_ceil(max) as u32;
-    body.chunks(max)
-        .enumerate()
-        .map(|(i, c)| Frame {
-            body: c.to_vec(),
+    for (i, c) in body.chunks(max).enumerate() {
+        out(FrameRef {
+            body: c,
             delim: Delim::Datagram,
             eof: false,
             want: None,
@@ -350,18 +456,19 @@ pub fn datagram(body: &[u8], max: usize) -> Vec<Frame> {
                 index: i as u32 + 1,
                 total,
             }),
-        })
-        .collect()
+        });
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Frame `input` fed in pieces of every size from 1 to 7 bytes; all must agree.
+    /// Frame `input` fed in pieces of every size from 1 to 7 bytes, of 64 bytes, and whole
+    /// (where frames are lent from the input rather than copied); all must agree.
     fn frames(framing: Framing, max: usize, input: &[u8]) -> Vec<Frame> {
         let mut first: Option<Vec<Frame>> = None;
-        for step in 1..=7 {
+        for step in (1..=7).chain([64, input.len().max(1)]) {
             let mut f = Framer::new(framing, max);
             let mut out = Vec::new();
             for c in input.chunks(step) {
@@ -519,6 +626,40 @@ mod tests {
         assert_eq!(got[2].body, b"i");
         assert!(got[2].eof);
         assert_eq!(got[2].part, Some(Part::Of { index: 3, total: 3 }));
+    }
+
+    #[test]
+    fn frames_lent_from_the_input_equal_frames_copied() {
+        let mut input = Vec::new();
+        let mut all: Vec<u8> = Vec::new();
+        let mut pieces = 0;
+        for i in 0..50usize {
+            let body: Vec<u8> = (0..(i * 7) % 23 + 1).map(|k| (k * 31 + i) as u8).collect();
+            input.extend(format!("{} ", body.len()).as_bytes());
+            input.extend(&body);
+            all.extend(&body);
+            pieces += body.len().div_ceil(10);
+        }
+        let oc = frames(Framing::OctetCounted, 10, &input);
+        assert_eq!(oc.len(), pieces, "pieces of the ones over 10 bytes");
+        assert_eq!(
+            oc.iter().flat_map(|f| f.body.clone()).collect::<Vec<u8>>(),
+            all
+        );
+        let lf: Vec<u8> = b"a\r\n\nbcdefghijklmnop\nq\r\n0123456789\r\nxyz".to_vec();
+        let got = frames(Framing::Lf, 10, &lf);
+        let bodies: Vec<&[u8]> = got.iter().map(|f| &f.body[..]).collect();
+        assert_eq!(
+            bodies,
+            [
+                &b"a"[..],
+                b"bcdefghijk",
+                b"lmnop",
+                b"q",
+                b"0123456789",
+                b"xyz"
+            ]
+        );
     }
 
     #[test]

@@ -62,10 +62,10 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 /// The receive buffer a UDP socket asks for. Without `CAP_NET_ADMIN` the kernel caps it at
 /// `net.core.rmem_max`.
 const UDP_RCVBUF: usize = 8 << 20;
-/// Records queued for a writer, at most.
-const QUEUE: usize = 8192;
+/// Batches queued for a writer, at most (the byte budget is the real bound).
+const QUEUE: usize = 1024;
 /// Bytes of records (bodies and headers) in flight per listener, at most (or twice the
-/// largest record, if more); when they are all waiting for the writer, the listener stops
+/// largest record, if more); when they are all waiting for the writer, the connections stop
 /// reading. Twice the writer's batch, so that one batch arrives while the last is fsynced.
 const BUDGET_BYTES: usize = 2 * wal::BATCH_BYTES;
 /// Environment variable, for tests only: the writer sleeps this many milliseconds before every
@@ -285,9 +285,11 @@ impl Ingest {
             let shared = Arc::new(stats::Shared::new(&l.source, &l.url));
             let (tx, rx) = mpsc::channel(QUEUE);
             let budget_max = BUDGET_BYTES.max(2 * (l.max_message_bytes + 4096));
+            let pool = Arc::new(wal::Pool::new());
             let ctx = Arc::new(net::Ctx {
                 cfg: l.clone(),
                 tx,
+                pool: pool.clone(),
                 budget: Arc::new(Semaphore::new(budget_max)),
                 budget_max: budget_max.min(u32::MAX as usize) as u32,
                 stats: shared.clone(),
@@ -318,7 +320,7 @@ impl Ingest {
             let s = shared.clone();
             let w = std::thread::Builder::new()
                 .name(format!("wal-{}", l.source))
-                .spawn(move || wal::run_writer(log, rx, s, give_up, delay))
+                .spawn(move || wal::run_writer(log, rx, pool, s, give_up, delay))
                 .map_err(Error::Start)?;
             me.writers.push(w);
             me.stats.push(shared);

@@ -65,9 +65,9 @@ fn parse_5424(rest: &[u8]) -> Option<Meta<'_>> {
     {
         return None;
     }
-    let fields: Vec<&[u8]> = it.by_ref().take(5).collect();
-    if fields.len() < 5 || !fields.iter().all(|f| printable(f)) {
-        return None;
+    let mut fields: [&[u8]; 5] = [&[]; 5];
+    for f in &mut fields {
+        *f = it.next().filter(|t| printable(t))?;
     }
     Some(Meta {
         rfc: Rfc::R5424,

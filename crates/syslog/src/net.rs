@@ -11,11 +11,10 @@
 //! flight until they are quiet for a moment (bounded), hand the rest of each stream to the
 //! framer as its end, and return; the writer then writes and fsyncs what is queued.
 
-use crate::framing::{self, Delim, Frame, Framer, Part};
-use crate::stats::{Shared, Stored, UdpStatus};
-use crate::wal::{self, Item};
-use crate::{ListenerConfig, Transport, kernel, meta};
-use std::io::Write;
+use crate::framing::{self, Framer};
+use crate::stats::{Shared, UdpStatus};
+use crate::wal::{self, Batch, Pool, Tally};
+use crate::{ListenerConfig, Transport, kernel};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -35,11 +34,18 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 const DROPS_EVERY: Duration = Duration::from_secs(1);
 /// Bytes read from a connection at a time.
 const READ_BYTES: usize = 64 * 1024;
+/// A read is framed this many bytes at a time...
+const FEED_BYTES: usize = 16 * 1024;
+/// ...and its records go to the writer as soon as they fill this much (else at the end of the
+/// read), so a batch stays small even for tiny messages with their headers.
+const FLUSH_BYTES: usize = 128 * 1024;
 
 /// What every task of one listener shares.
 pub(crate) struct Ctx {
     pub cfg: ListenerConfig,
-    pub tx: mpsc::Sender<Item>,
+    pub tx: mpsc::Sender<Batch>,
+    /// Batch buffers, shared with the writer.
+    pub pool: Arc<Pool>,
     pub budget: Arc<Semaphore>,
     /// The budget's size: no record may ask for more.
     pub budget_max: u32,
@@ -55,104 +61,24 @@ fn transport_name(t: Transport) -> &'static str {
     }
 }
 
-/// The record header of `frame` (see `docs/SYSLOG.md`), LF included.
-pub(crate) fn header(
-    time: &str,
-    transport: Transport,
-    local: SocketAddr,
-    peer: SocketAddr,
-    frame: &Frame,
-) -> Vec<u8> {
-    let mut h = Vec::with_capacity(160);
-    let _ = write!(
-        h,
-        "{} {time} {} {local} {peer} {}",
-        wal::MAGIC,
-        transport_name(transport),
-        frame.body.len()
-    );
-    match frame.delim {
-        Delim::OctetCounted => h.extend_from_slice(b" oc"),
-        Delim::Lf => h.extend_from_slice(b" lf"),
-        Delim::CrLf => h.extend_from_slice(b" crlf"),
-        Delim::Datagram => {}
-    }
-    if frame.eof {
-        h.extend_from_slice(b" eof");
-    }
-    if let Some(w) = frame.want {
-        let _ = write!(h, " want={w}");
-    }
-    let first = match frame.part {
-        None => true,
-        Some(Part::Of { index, total }) => {
-            let _ = write!(h, " part={index}/{total}");
-            index == 1
-        }
-        Some(Part::More { index }) => {
-            let _ = write!(h, " part={index}+");
-            index == 1
-        }
-    };
-    // The syslog header is at the start of the message: only its first piece has one.
-    if first && let Some(m) = meta::parse(&frame.body) {
-        h.extend_from_slice(match m.rfc {
-            meta::Rfc::R5424 => b" rfc=5424",
-            meta::Rfc::R3164 => b" rfc=3164",
-        });
-        for (k, v) in [("ts", m.time), ("host", m.host), ("app", m.app)] {
-            if let Some(v) = v {
-                let _ = write!(h, " {k}=");
-                wal::encode_value(&mut h, v);
-            }
-        }
-    }
-    h.push(b'\n');
-    h
-}
-
-fn now_text() -> String {
-    humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
-}
-
 impl Ctx {
-    /// Queue a record for the writer, waiting for budget first. False if the writer is gone.
-    async fn submit(&self, header: Vec<u8>, frame: Frame, peer: Option<SocketAddr>) -> bool {
-        let size = header.len() + frame.body.len() + 1;
-        let n = size.clamp(1, self.budget_max as usize) as u32;
+    /// Hand the records in `batch` to the writer, waiting for budget first; `batch` and
+    /// `tally` start again empty. False if the writer is gone.
+    async fn submit(&self, batch: &mut Vec<u8>, tally: &mut Tally) -> bool {
+        let n = batch.len().clamp(1, self.budget_max as usize) as u32;
         let Ok(permit) = self.budget.clone().acquire_many_owned(n).await else {
             return false;
         };
-        let stored = Stored {
-            peer: peer.map(|p| p.ip()),
-            bytes: frame.body.len() as u64,
-            piece: frame.part.is_some(),
-            // Records without a peer are logkeep's own (`drops=N`), not messages.
-            last: peer.is_some()
-                && !matches!(frame.part, Some(Part::More { .. }))
-                && !matches!(frame.part, Some(Part::Of { index, total }) if index < total && !frame.eof),
-            cut: frame.eof,
-        };
+        let data = std::mem::replace(batch, self.pool.take());
+        let tally = std::mem::replace(tally, Tally::new(tally.peer));
         self.tx
-            .send(Item {
-                header,
-                body: frame.body,
-                stored,
+            .send(Batch {
+                data,
+                tally,
                 _permit: Some(permit),
             })
             .await
             .is_ok()
-    }
-
-    async fn submit_frame(
-        &self,
-        time: &str,
-        local: SocketAddr,
-        peer: SocketAddr,
-        f: Frame,
-    ) -> bool {
-        let h = header(time, self.cfg.transport, local, peer, &f);
-        self.submit(h, f, Some(peer)).await
     }
 }
 
@@ -162,6 +88,9 @@ pub(crate) async fn udp_loop(sock: UdpSocket, rcvbuf: u64, ctx: Arc<Ctx>) {
     let inode = rustix::fs::fstat(&sock).map(|s| s.st_ino).ok();
     let mut seen_drops = inode.and_then(kernel::socket_drops).unwrap_or(0);
     let mut buf = vec![0u8; 65536];
+    let mut head = Vec::with_capacity(128);
+    let mut batch = ctx.pool.take();
+    let mut tally = Tally::new(None);
     let mut tick = tokio::time::interval(DROPS_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let max = ctx.cfg.max_message_bytes;
@@ -169,11 +98,9 @@ pub(crate) async fn udp_loop(sock: UdpSocket, rcvbuf: u64, ctx: Arc<Ctx>) {
         tokio::select! {
             r = sock.recv_from(&mut buf) => match r {
                 Ok((n, peer)) => {
-                    let time = now_text();
-                    for f in framing::datagram(&buf[..n], max) {
-                        if !ctx.submit_frame(&time, local, peer, f).await {
-                            return;
-                        }
+                    datagram(&mut head, &mut batch, &mut tally, &buf[..n], local, peer, max);
+                    if !ctx.submit(&mut batch, &mut tally).await {
+                        return;
                     }
                 }
                 Err(e) => tracing::warn!(%local, "UDP receive failed: {e}"),
@@ -188,14 +115,35 @@ pub(crate) async fn udp_loop(sock: UdpSocket, rcvbuf: u64, ctx: Arc<Ctx>) {
     }
     // Stopping: take what the kernel still holds, then count the drops a last time.
     while let Ok((n, peer)) = sock.try_recv_from(&mut buf) {
-        let time = now_text();
-        for f in framing::datagram(&buf[..n], max) {
-            if !ctx.submit_frame(&time, local, peer, f).await {
-                return;
-            }
+        datagram(
+            &mut head,
+            &mut batch,
+            &mut tally,
+            &buf[..n],
+            local,
+            peer,
+            max,
+        );
+        if !ctx.submit(&mut batch, &mut tally).await {
+            return;
         }
     }
     check_drops(&ctx, inode, local, rcvbuf, &mut seen_drops).await;
+}
+
+/// The records of one datagram, into `batch`.
+fn datagram(
+    head: &mut Vec<u8>,
+    batch: &mut Vec<u8>,
+    tally: &mut Tally,
+    data: &[u8],
+    local: SocketAddr,
+    peer: SocketAddr,
+    max: usize,
+) {
+    wal::write_head(head, SystemTime::now(), "udp", local, Some(peer));
+    *tally = Tally::new(Some(peer.ip()));
+    framing::datagram_with(data, max, &mut |f| wal::encode(batch, tally, head, &f));
 }
 
 /// Publish the kernel's counters; an increase of this socket's drops is logged and written
@@ -220,19 +168,14 @@ async fn check_drops(
     let lost = d - *seen;
     *seen = d;
     tracing::error!(source = %ctx.cfg.source, %local, lost, total = d, "the kernel dropped UDP datagrams: its receive buffer was full (these messages are lost; see net.core.rmem_max)");
-    let header = format!(
-        "{} {} udp {local} - 0 drops={lost}\n",
-        wal::MAGIC,
-        now_text()
-    );
-    let frame = Frame {
-        body: Vec::new(),
-        delim: Delim::Datagram,
-        eof: false,
-        want: None,
-        part: None,
-    };
-    ctx.submit(header.into_bytes(), frame, None).await
+    let mut batch = ctx.pool.take();
+    wal::write_head(&mut batch, SystemTime::now(), "udp", local, None);
+    batch.extend_from_slice(b"0 drops=");
+    wal::push_decimal(&mut batch, lost);
+    batch.extend_from_slice(b"\n\n");
+    let mut tally = Tally::new(None);
+    tally.records = 1;
+    ctx.submit(&mut batch, &mut tally).await
 }
 
 /// Accept connections until cancelled; each is served in its own task.
@@ -332,9 +275,13 @@ async fn read_stream<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
 ) -> (u64, u64) {
     let mut framer = Framer::new(ctx.cfg.framing, ctx.cfg.max_message_bytes);
     let mut buf = vec![0u8; READ_BYTES];
-    let mut frames: Vec<Frame> = Vec::new();
+    let mut head = Vec::with_capacity(128);
+    let mut batch = ctx.pool.take();
+    let mut tally = Tally::new(Some(peer.ip()));
+    let transport = transport_name(ctx.cfg.transport);
     let mut drain_until: Option<Instant> = None;
     let forever = Duration::from_secs(365 * 86400);
+    let stats = |f: &Framer| (f.stats().framing_errors, f.stats().empty_frames);
     loop {
         let wait = match drain_until {
             Some(_) => DRAIN_QUIET,
@@ -356,12 +303,18 @@ async fn read_stream<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
             }
             Ok(Ok(0)) => break,
             Ok(Ok(n)) => {
-                let time = now_text();
-                framer.push(&buf[..n], &mut frames);
-                for f in frames.drain(..) {
-                    if !ctx.submit_frame(&time, local, peer, f).await {
-                        return (framer.stats().framing_errors, framer.stats().empty_frames);
+                // Every message completed by this read has its receive time.
+                wal::write_head(&mut head, SystemTime::now(), transport, local, Some(peer));
+                for chunk in buf[..n].chunks(FEED_BYTES) {
+                    framer.push_with(chunk, &mut |f| {
+                        wal::encode(&mut batch, &mut tally, &head, &f)
+                    });
+                    if batch.len() >= FLUSH_BYTES && !ctx.submit(&mut batch, &mut tally).await {
+                        return stats(&framer);
                     }
+                }
+                if !batch.is_empty() && !ctx.submit(&mut batch, &mut tally).await {
+                    return stats(&framer);
                 }
             }
             Ok(Err(e)) => {
@@ -374,14 +327,12 @@ async fn read_stream<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
             break;
         }
     }
-    let time = now_text();
-    framer.finish(&mut frames);
-    for f in frames.drain(..) {
-        if !ctx.submit_frame(&time, local, peer, f).await {
-            break;
-        }
+    wal::write_head(&mut head, SystemTime::now(), transport, local, Some(peer));
+    framer.finish_with(&mut |f| wal::encode(&mut batch, &mut tally, &head, &f));
+    if !batch.is_empty() {
+        ctx.submit(&mut batch, &mut tally).await;
     }
+    ctx.pool.give(batch);
     let _ = tokio::time::timeout(Duration::from_secs(1), s.shutdown()).await;
-    let st = framer.stats();
-    (st.framing_errors, st.empty_frames)
+    stats(&framer)
 }

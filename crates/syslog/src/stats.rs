@@ -5,6 +5,7 @@
 //! are kept by the connection tasks. A std mutex guards them because no `.await` happens while
 //! it is held and every update is a few additions.
 
+use crate::wal::Tally;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -108,20 +109,6 @@ impl Inner {
     }
 }
 
-/// What one stored write-ahead log record means for the counters.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Stored {
-    pub peer: Option<IpAddr>,
-    /// Body bytes.
-    pub bytes: u64,
-    /// A piece of an oversize message.
-    pub piece: bool,
-    /// The last record of a message (a whole message, or its last piece).
-    pub last: bool,
-    /// Cut by the end of the connection.
-    pub cut: bool,
-}
-
 /// The live counters of one listener.
 pub(crate) struct Shared {
     inner: Mutex<Inner>,
@@ -151,37 +138,27 @@ impl Shared {
         f(&mut g)
     }
 
-    /// Records made durable by one fsync, all received at `time`-ish; `time` of the newest.
-    pub fn stored(&self, records: impl Iterator<Item = Stored>, last_time: &str, wal_file: &str) {
+    /// Batches of records made durable by one fsync; `last_time` is the time of the newest.
+    pub fn stored(&self, batches: impl Iterator<Item = Tally>, last_time: &str, wal_file: &str) {
         self.with(|s| {
-            for r in records {
-                if r.piece {
-                    s.status.pieces += 1;
+            for t in batches {
+                s.status.pieces += t.pieces;
+                s.status.messages += t.messages;
+                s.status.oversize += t.oversize;
+                s.status.cut += t.cut;
+                s.status.bytes += t.bytes;
+                let p = s.peer(t.peer);
+                p.bytes += t.bytes;
+                p.messages += t.messages;
+                p.oversize += t.oversize;
+                p.cut += t.cut;
+                if p.last != last_time {
+                    last_time.clone_into(&mut p.last);
                 }
-                if r.last {
-                    s.status.messages += 1;
-                }
-                if r.last && r.piece {
-                    s.status.oversize += 1;
-                }
-                if r.cut {
-                    s.status.cut += 1;
-                }
-                s.status.bytes += r.bytes;
-                let p = s.peer(r.peer);
-                p.bytes += r.bytes;
-                if r.last {
-                    p.messages += 1;
-                }
-                if r.last && r.piece {
-                    p.oversize += 1;
-                }
-                if r.cut {
-                    p.cut += 1;
-                }
-                last_time.clone_into(&mut p.last);
             }
-            wal_file.clone_into(&mut s.status.wal_file);
+            if s.status.wal_file != wal_file {
+                wal_file.clone_into(&mut s.status.wal_file);
+            }
         });
     }
 

@@ -23,13 +23,16 @@
 //!   a byte of it, and never renamed before capture has seen it (a file created and finished
 //!   between two scans stays under its name until it is captured).
 
-use crate::stats::{Shared, Stored};
+use crate::framing::{Delim, FrameRef, Part};
+use crate::meta;
+use crate::stats::Shared;
 use std::fs::{self, File, OpenOptions};
-use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::io::{self, IoSlice};
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
@@ -69,24 +72,209 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Percent-encode a metadata value so that it is one token of printable ASCII.
 pub(crate) fn encode_value(out: &mut Vec<u8>, v: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in v {
         if (33..=126).contains(&b) && b != b'%' {
             out.push(b);
         } else {
-            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
         }
     }
 }
 
-/// One record on its way to the writer.
-pub(crate) struct Item {
-    /// The header line, LF included.
-    pub header: Vec<u8>,
-    pub body: Vec<u8>,
-    pub stored: Stored,
-    /// Holds this record's share of the listener's byte budget until it is durable: while the
+/// Append `n` in decimal.
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// What a batch of records means for the counters, once durable. A batch holds the records of
+/// one connection or one datagram, so one peer.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Tally {
+    /// `None` for records logkeep writes itself (`drops=N`).
+    pub peer: Option<IpAddr>,
+    pub records: u64,
+    /// Messages complete with this batch (a whole message, or an oversize one's last piece).
+    pub messages: u64,
+    /// Body bytes.
+    pub bytes: u64,
+    /// Records that are pieces of oversize messages.
+    pub pieces: u64,
+    /// Oversize messages complete with this batch.
+    pub oversize: u64,
+    /// Records cut by the end of their connection.
+    pub cut: u64,
+}
+
+impl Tally {
+    pub fn new(peer: Option<IpAddr>) -> Tally {
+        Tally {
+            peer,
+            ..Tally::default()
+        }
+    }
+
+    fn add(&mut self, f: &FrameRef<'_>) {
+        self.records += 1;
+        self.bytes += f.body.len() as u64;
+        // Records without a peer are logkeep's own (`drops=N`), not messages.
+        let last = self.peer.is_some()
+            && !matches!(f.part, Some(Part::More { .. }))
+            && !matches!(f.part, Some(Part::Of { index, total }) if index < total && !f.eof);
+        if f.part.is_some() {
+            self.pieces += 1;
+        }
+        if last {
+            self.messages += 1;
+            if f.part.is_some() {
+                self.oversize += 1;
+            }
+        }
+        if f.eof {
+            self.cut += 1;
+        }
+    }
+}
+
+/// Records of one connection (or datagram) on their way to the writer, back to back in one
+/// buffer that the writer writes whole and hands back to the [`Pool`].
+pub(crate) struct Batch {
+    pub data: Vec<u8>,
+    pub tally: Tally,
+    /// Holds this batch's share of the listener's byte budget until it is durable: while the
     /// writer is behind, the budget runs out and the connections stop reading.
     pub _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// Batch buffers, recycled between the writer and the listeners so that the hot path
+/// allocates nothing.
+pub(crate) struct Pool {
+    free: Mutex<Vec<Vec<u8>>>,
+}
+
+/// Buffers kept in a [`Pool`], at most.
+const POOL_BUFFERS: usize = 64;
+/// A batch buffer is allocated with this capacity.
+pub(crate) const BATCH_CAPACITY: usize = 128 << 10;
+/// A buffer that grew beyond this (an oversize piece, say) is freed rather than kept.
+const POOL_KEEP: usize = 1 << 20;
+
+impl Pool {
+    pub fn new() -> Pool {
+        Pool {
+            free: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// An empty buffer.
+    pub fn take(&self) -> Vec<u8> {
+        let got = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        got.unwrap_or_else(|| Vec::with_capacity(BATCH_CAPACITY))
+    }
+
+    /// Return a buffer for reuse.
+    pub fn give(&self, mut buf: Vec<u8>) {
+        if buf.capacity() > POOL_KEEP || buf.capacity() == 0 {
+            return;
+        }
+        buf.clear();
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if free.len() < POOL_BUFFERS {
+            free.push(buf);
+        }
+    }
+}
+
+/// Append the record of frame `f` to `out`: `head` is the header up to the length
+/// (`LKS1 TIME TRANSPORT LOCAL PEER `), the same for every frame of one read.
+pub(crate) fn encode(out: &mut Vec<u8>, tally: &mut Tally, head: &[u8], f: &FrameRef<'_>) {
+    out.reserve(head.len() + f.body.len() + 160);
+    out.extend_from_slice(head);
+    push_decimal(out, f.body.len() as u64);
+    match f.delim {
+        Delim::OctetCounted => out.extend_from_slice(b" oc"),
+        Delim::Lf => out.extend_from_slice(b" lf"),
+        Delim::CrLf => out.extend_from_slice(b" crlf"),
+        Delim::Datagram => {}
+    }
+    if f.eof {
+        out.extend_from_slice(b" eof");
+    }
+    if let Some(w) = f.want {
+        out.extend_from_slice(b" want=");
+        push_decimal(out, w);
+    }
+    let first = match f.part {
+        None => true,
+        Some(Part::Of { index, total }) => {
+            out.extend_from_slice(b" part=");
+            push_decimal(out, index.into());
+            out.push(b'/');
+            push_decimal(out, total.into());
+            index == 1
+        }
+        Some(Part::More { index }) => {
+            out.extend_from_slice(b" part=");
+            push_decimal(out, index.into());
+            out.push(b'+');
+            index == 1
+        }
+    };
+    // The syslog header is at the start of the message: only its first piece has one.
+    if first && let Some(m) = meta::parse(f.body) {
+        out.extend_from_slice(match m.rfc {
+            meta::Rfc::R5424 => b" rfc=5424",
+            meta::Rfc::R3164 => b" rfc=3164",
+        });
+        for (k, v) in [
+            (&b" ts="[..], m.time),
+            (b" host=", m.host),
+            (b" app=", m.app),
+        ] {
+            if let Some(v) = v {
+                out.extend_from_slice(k);
+                encode_value(out, v);
+            }
+        }
+    }
+    out.push(b'\n');
+    out.extend_from_slice(f.body);
+    out.push(b'\n');
+    tally.add(f);
+}
+
+/// Append the start of a record header, up to the length: `LKS1 TIME TRANSPORT LOCAL PEER `
+/// (`-` without a peer).
+pub(crate) fn write_head(
+    out: &mut Vec<u8>,
+    time: SystemTime,
+    transport: &str,
+    local: SocketAddr,
+    peer: Option<SocketAddr>,
+) {
+    use std::io::Write;
+    out.clear();
+    let _ = write!(
+        out,
+        "{MAGIC} {} {transport} {local} ",
+        humantime::format_rfc3339_nanos(time)
+    );
+    match peer {
+        Some(p) => {
+            let _ = write!(out, "{p} ");
+        }
+        None => out.extend_from_slice(b"- "),
+    }
 }
 
 /// The file being appended to.
@@ -151,31 +339,57 @@ impl Wal {
         self.dir.join(file_name(self.seq))
     }
 
-    /// Write `data` at the end of the file, retrying while the disk refuses (full, say) and
-    /// `give_up` is not set; returns how many bytes were written.
-    fn write(&mut self, data: &[u8], give_up: &AtomicBool) -> usize {
+    /// Write `parts`, one after the other, at the end of the file (one `pwritev` when it
+    /// takes them all), retrying while the disk refuses (full, say) and `give_up` is not set;
+    /// returns how many bytes were written.
+    fn write(&mut self, parts: &[&[u8]], give_up: &AtomicBool) -> usize {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
         let mut done = 0;
         let mut complained = false;
-        while done < data.len() {
-            match self.file.write_at(&data[done..], self.size) {
+        // Position: part `i`, byte `off` of it.
+        let (mut i, mut off) = (0, 0);
+        let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len().min(IOV_MAX));
+        while done < total {
+            while i < parts.len() && off == parts[i].len() {
+                i += 1;
+                off = 0;
+            }
+            iov.clear();
+            iov.push(IoSlice::new(&parts[i][off..]));
+            iov.extend(
+                parts[i + 1..]
+                    .iter()
+                    .take(IOV_MAX - 1)
+                    .map(|p| IoSlice::new(p)),
+            );
+            match rustix::io::pwritev(&self.file, &iov, self.size) {
                 Ok(0) => {
                     if self.wait(&mut complained, "wrote nothing", give_up) {
                         break;
                     }
                 }
-                Ok(n) => {
+                Ok(mut n) => {
                     done += n;
                     self.size += n as u64;
+                    while n > 0 {
+                        let k = n.min(parts[i].len() - off);
+                        n -= k;
+                        off += k;
+                        if off == parts[i].len() && n > 0 {
+                            i += 1;
+                            off = 0;
+                        }
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(rustix::io::Errno::INTR) => {}
                 Err(e) => {
-                    if self.wait(&mut complained, &e.to_string(), give_up) {
+                    if self.wait(&mut complained, &io::Error::from(e).to_string(), give_up) {
                         break;
                     }
                 }
             }
         }
-        if complained && done == data.len() {
+        if complained && done == total {
             tracing::info!(file = %self.path().display(), "writing to the write-ahead log works again");
         }
         done
@@ -215,64 +429,74 @@ impl Wal {
     }
 }
 
+/// Buffers handed to one `pwritev`, at most (Linux's `IOV_MAX`).
+const IOV_MAX: usize = 1024;
+
 /// The writer thread of one source: group commits until every sender is gone.
 pub(crate) fn run_writer(
     mut wal: Wal,
-    mut rx: mpsc::Receiver<Item>,
+    mut rx: mpsc::Receiver<Batch>,
+    pool: Arc<Pool>,
     stats: Arc<Shared>,
     give_up: Arc<AtomicBool>,
     delay: Option<Duration>,
 ) {
-    let mut batch: Vec<Item> = Vec::new();
-    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut group: Vec<Batch> = Vec::new();
+    let mut next: Option<Batch> = None;
     let batch_bytes = if delay.is_some() {
         TEST_BATCH_BYTES
     } else {
         BATCH_BYTES
     };
-    stats.wal_file(&wal.path().display().to_string());
-    while let Some(first) = rx.blocking_recv() {
-        let mut bytes = first.header.len() + first.body.len() + 1;
-        batch.push(first);
-        // Whatever queued up during the previous fsync goes into this one.
+    let mut path = wal.path().display().to_string();
+    stats.wal_file(&path);
+    while let Some(first) = next.take().or_else(|| rx.blocking_recv()) {
+        let mut bytes = first.data.len();
+        group.push(first);
+        // Whatever queued up during the previous fsync goes into this one, up to the limit
+        // (a batch that would pass it waits for the next one).
         while bytes < batch_bytes {
             match rx.try_recv() {
-                Ok(it) => {
-                    bytes += it.header.len() + it.body.len() + 1;
-                    batch.push(it);
+                Ok(b) if bytes + b.data.len() > batch_bytes => {
+                    next = Some(b);
+                    break;
+                }
+                Ok(b) => {
+                    bytes += b.data.len();
+                    group.push(b);
                 }
                 Err(_) => break,
             }
         }
-        buf.clear();
-        for it in &batch {
-            buf.extend_from_slice(&it.header);
-            buf.extend_from_slice(&it.body);
-            buf.push(b'\n');
-        }
         if let Some(d) = delay {
             std::thread::sleep(d);
         }
-        let written = wal.write(&buf, &give_up);
-        if written < buf.len() {
+        let parts: Vec<&[u8]> = group.iter().map(|b| &b.data[..]).collect();
+        let written = wal.write(&parts, &give_up);
+        drop(parts);
+        if written < bytes {
+            let lost: u64 = group.iter().map(|b| b.tally.records).sum();
             tracing::error!(
                 file = %wal.path().display(),
-                lost = batch.len(),
+                lost,
                 "stopping with messages that could not be written to the write-ahead log: they are lost"
             );
-            batch.clear();
+            group.clear();
             continue;
         }
         if let Err(e) = wal.commit() {
-            tracing::error!(file = %wal.path().display(), "fsync of the write-ahead log failed: {e}; its last {} message(s) may not survive a power loss", batch.len());
+            let n: u64 = group.iter().map(|b| b.tally.records).sum();
+            tracing::error!(file = %wal.path().display(), "fsync of the write-ahead log failed: {e}; its last {n} record(s) may not survive a power loss");
         }
         let now = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
-        stats.stored(
-            batch.iter().map(|i| i.stored),
-            &now,
-            &wal.path().display().to_string(),
-        );
-        batch.clear();
+        if !path.ends_with(&file_name(wal.seq)) {
+            path = wal.path().display().to_string();
+        }
+        stats.stored(group.iter().map(|b| b.tally), &now, &path);
+        // Returns the budget (the permits) and the buffers.
+        for b in group.drain(..) {
+            pool.give(b.data);
+        }
     }
 }
 
@@ -437,6 +661,77 @@ mod tests {
         assert!(read_records(b"LKS1 t tcp l p 1\na\nxyz").is_err());
     }
 
+    #[test]
+    fn vectored_writes_put_every_part_in_order() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let d = dir.path().join("wal/fw");
+        let mut w = Wal::open(&d, 1 << 30).expect("open");
+        let stop = AtomicBool::new(false);
+        // More parts than one pwritev takes.
+        let parts: Vec<Vec<u8>> = (0..2500u32).map(|i| i.to_string().into_bytes()).collect();
+        let refs: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
+        let total: usize = parts.iter().map(Vec::len).sum();
+        assert_eq!(w.write(&refs, &stop), total);
+        assert_eq!(w.write(&[b"end"], &stop), 3);
+        w.commit().expect("commit");
+        let mut expect = parts.concat();
+        expect.extend(b"end");
+        assert_eq!(fs::read(w.path()).expect("read"), expect);
+    }
+
+    #[test]
+    fn records_are_encoded_as_specified() {
+        let mut out = Vec::new();
+        let mut head = Vec::new();
+        let t = SystemTime::UNIX_EPOCH + Duration::new(1_795_662_612, 1);
+        let local: SocketAddr = "192.0.2.1:514".parse().expect("addr");
+        let peer: SocketAddr = "[2001:db8::7]:50123".parse().expect("addr");
+        write_head(&mut head, t, "tcp", local, Some(peer));
+        let mut tally = Tally::new(Some(peer.ip()));
+        let f = FrameRef {
+            body: b"<13>1 2026-11-20T03:10:12Z gw1 openvpn - - - hi",
+            delim: Delim::OctetCounted,
+            eof: false,
+            want: None,
+            part: None,
+        };
+        encode(&mut out, &mut tally, &head, &f);
+        let g = FrameRef {
+            body: b"x\ny",
+            delim: Delim::Lf,
+            eof: true,
+            want: Some(12_345_678_901),
+            part: Some(Part::Of { index: 3, total: 3 }),
+        };
+        encode(&mut out, &mut tally, &head, &g);
+        let r = read_records(&out).expect("records");
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].time, "2026-11-26T03:10:12.000000001Z");
+        assert_eq!(
+            (r[0].transport, r[0].local, r[0].peer),
+            ("tcp", "192.0.2.1:514", "[2001:db8::7]:50123")
+        );
+        assert_eq!(r[0].body, f.body);
+        assert_eq!(r[1].body, g.body);
+        assert_eq!(r[1].flags, ["lf", "eof", "want=12345678901", "part=3/3"]);
+        assert_eq!(
+            (
+                tally.records,
+                tally.messages,
+                tally.pieces,
+                tally.oversize,
+                tally.cut
+            ),
+            (2, 2, 1, 1, 1)
+        );
+        let mut n = Vec::new();
+        for v in [0, 7, 10, 99, 100, u64::MAX] {
+            n.clear();
+            push_decimal(&mut n, v);
+            assert_eq!(n, v.to_string().into_bytes());
+        }
+    }
+
     fn stat(p: &Path) -> ((u64, u64), u64) {
         let m = fs::metadata(p).expect("stat");
         ((m.dev(), m.ino()), m.len())
@@ -452,7 +747,7 @@ mod tests {
         let mut w = Wal::open(&d, 100).expect("reopen");
         assert_eq!(w.path(), d.join(file_name(1)), "an empty file is reused");
         let stop = AtomicBool::new(false);
-        w.write(b"x", &stop);
+        w.write(&[b"x"], &stop);
         w.commit().expect("commit");
         drop(w);
         let w = Wal::open(&d, 100).expect("reopen");
@@ -465,7 +760,7 @@ mod tests {
         let d = dir.path().to_owned();
         let mut w = Wal::open(&d, 10).expect("open");
         let stop = AtomicBool::new(false);
-        w.write(b"0123456789ab", &stop);
+        w.write(&[b"01234", b"", b"56789ab"], &stop);
         w.commit().expect("commit");
         assert_eq!(w.path(), d.join(file_name(2)));
         let first = d.join(file_name(1));
