@@ -36,6 +36,33 @@ fn logger(args: &[&str], file: &std::path::Path) {
     );
 }
 
+/// A record carries no metadata parsed from its message (`docs/SYSLOG.md`, "Metadata").
+fn no_metadata(r: &Rec) -> bool {
+    ["rfc", "ts", "host", "app"]
+        .iter()
+        .all(|k| r.flag(k).is_none())
+}
+
+/// HOSTNAME and APP-NAME (RFC 5424) or TAG without `[pid]:` (RFC 3164, as logger writes it:
+/// `<PRI>Mmm dd hh:mm:ss HOST TAG: MSG`) of a stored body, read here without logkeep's parser.
+fn header_fields<'a>(body: &'a [u8], rfc: &str) -> (&'a str, &'a str) {
+    let text = std::str::from_utf8(body).expect("logger sends UTF-8");
+    let f: Vec<&str> = text.splitn(8, ' ').collect();
+    match rfc {
+        "5424" => {
+            assert!(f[0].starts_with('<') && f[0].ends_with(">1"), "{text:?}");
+            (f[2], f[3])
+        }
+        _ => {
+            // The day is padded with a space: `Nov  2`.
+            let rest = text.split_once('>').expect("PRI").1;
+            let fields: Vec<&str> = rest[15..].trim_start().splitn(3, ' ').collect();
+            let tag = fields[1].trim_end_matches(':');
+            (fields[0], tag.split('[').next().unwrap_or(tag))
+        }
+    }
+}
+
 #[test]
 fn logger_over_udp_and_tcp_with_lf_and_octet_counting() {
     need("logger", "bsdutils");
@@ -74,7 +101,7 @@ fn logger_over_udp_and_tcp_with_lf_and_octet_counting() {
             "5424",
         ),
     ];
-    let mut expect: Vec<(String, &str, Option<&str>, &str)> = Vec::new();
+    let mut expect: Vec<(String, &str, Option<&str>, &str, &str)> = Vec::new();
     for Run {
         args,
         id,
@@ -95,7 +122,7 @@ fn logger_over_udp_and_tcp_with_lf_and_octet_counting() {
         a.extend(["-n", "127.0.0.1", "-P", &port, "-t", tag]);
         logger(&a, &file);
         for l in lines {
-            expect.push((l, id, framing, rfc));
+            expect.push((l, id, framing, rfc, tag));
         }
     }
     for id in ["fw", "vpn"] {
@@ -113,7 +140,7 @@ fn logger_over_udp_and_tcp_with_lf_and_octet_counting() {
         let msgs = messages(&stored_records(&site.path("store"), id));
         let mine: Vec<_> = expect.iter().filter(|e| e.1 == id).collect();
         assert_eq!(msgs.len(), mine.len(), "{id}: one message per line");
-        for (text, _, framing, rfc) in mine {
+        for (text, _, framing, rfc, tag) in mine {
             let m = only(&msgs, text.as_bytes());
             let r = m.first();
             assert!(m.body.ends_with(text.as_bytes()), "{:?}", r);
@@ -125,8 +152,11 @@ fn logger_over_udp_and_tcp_with_lf_and_octet_counting() {
                     "{r:?}"
                 ),
             }
-            assert_eq!(r.flag("rfc"), Some(*rfc), "{r:?}");
-            assert!(r.flag("host").is_some(), "{r:?}");
+            // No metadata in the record: the header of the stored body says it all.
+            assert!(no_metadata(r), "{r:?}");
+            let (host, app) = header_fields(&m.body, rfc);
+            assert!(!host.is_empty(), "{r:?}");
+            assert_eq!(app, *tag, "{r:?}");
             assert!(r.local.starts_with("127.0.0.1:") && r.peer.starts_with("127.0.0.1:"));
         }
     }
@@ -211,9 +241,18 @@ fn raw_bytes_come_back_exactly_over_tcp_and_udp() {
         .iter()
         .find(|m| m.body.ends_with(b"first"))
         .expect("first");
-    assert_eq!(first.first().flag("rfc"), Some("3164"));
-    assert_eq!(first.first().flag("ts"), Some("Nov%2020%2004:00:00"));
-    assert_eq!(first.first().flag("app"), Some("sshd"));
+    assert_eq!(first.first().flags, ["lf"], "framing only, no metadata");
+    // The metadata a reader derives from the stored bytes, with the documented rules.
+    let m = logkeep_syslog::meta::parse(&first.body).expect("an RFC 3164 header");
+    assert_eq!(
+        (m.rfc, m.time, m.host, m.app),
+        (
+            logkeep_syslog::meta::Rfc::R3164,
+            Some(&b"Nov 20 04:00:00"[..]),
+            Some(&b"gw"[..]),
+            Some(&b"sshd"[..])
+        )
+    );
     let dg = stop_and_read(&mut site, "dg");
     assert_each_once(&dg, &dg_bodies);
     assert_eq!(dg.len(), dg_bodies.len());

@@ -173,6 +173,10 @@ pub fn parse_wal(data: &[u8]) -> Vec<Rec> {
             f[1].len() == 30 && f[1].ends_with('Z'),
             "time with nine digits: {line:?}"
         );
+        assert!(
+            ["udp", "tcp", "tls"].contains(&f[2]),
+            "offset {pos}: transport {line:?}"
+        );
         let len: usize = f[5].parse().expect("length");
         let start = pos + nl + 1;
         let end = start + len;

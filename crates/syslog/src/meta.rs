@@ -1,9 +1,12 @@
-//! Metadata from a syslog message's header (RFC 5424 or RFC 3164), for the write-ahead log's
-//! record header only.
+//! Metadata from a syslog message's header (RFC 5424 or RFC 3164), for readers of the
+//! write-ahead log.
 //!
-//! Parsing never decides whether a message is kept: the raw bytes are stored whatever they
-//! are. This only recognises the common header shapes well enough to name the sending host,
-//! the application and the sender's own timestamp, and returns `None` for anything else.
+//! The listeners do not parse messages: a record carries the raw bytes, and the metadata is a
+//! function of them, so a reader derives it from a record's body (the first piece of an
+//! oversize message) with these rules (`docs/SYSLOG.md`, "Metadata"). Parsing never decides
+//! whether a message is kept. This only recognises the common header shapes well enough to name
+//! the sending host, the application and the sender's own timestamp, and returns `None` for
+//! anything else.
 
 /// Which header layout a message has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,7 +24,6 @@
 //!   between two scans stays under its name until it is captured).
 
 use crate::framing::{Delim, FrameRef, Part};
-use crate::meta;
 use crate::stats::Shared;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice};
@@ -68,18 +67,6 @@ pub fn parse_name(name: &str) -> Option<(u64, bool)> {
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
-}
-
-/// Percent-encode a metadata value so that it is one token of printable ASCII.
-pub(crate) fn encode_value(out: &mut Vec<u8>, v: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in v {
-        if (33..=126).contains(&b) && b != b'%' {
-            out.push(b);
-        } else {
-            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
-        }
-    }
 }
 
 /// Append `n` in decimal.
@@ -198,7 +185,7 @@ impl Pool {
 /// Append the record of frame `f` to `out`: `head` is the header up to the length
 /// (`LKS1 TIME TRANSPORT LOCAL PEER `), the same for every frame of one read.
 pub(crate) fn encode(out: &mut Vec<u8>, tally: &mut Tally, head: &[u8], f: &FrameRef<'_>) {
-    out.reserve(head.len() + f.body.len() + 160);
+    out.reserve(head.len() + f.body.len() + 64);
     out.extend_from_slice(head);
     push_decimal(out, f.body.len() as u64);
     match f.delim {
@@ -214,39 +201,22 @@ pub(crate) fn encode(out: &mut Vec<u8>, tally: &mut Tally, head: &[u8], f: &Fram
         out.extend_from_slice(b" want=");
         push_decimal(out, w);
     }
-    let first = match f.part {
-        None => true,
+    match f.part {
+        None => {}
         Some(Part::Of { index, total }) => {
             out.extend_from_slice(b" part=");
             push_decimal(out, index.into());
             out.push(b'/');
             push_decimal(out, total.into());
-            index == 1
         }
         Some(Part::More { index }) => {
             out.extend_from_slice(b" part=");
             push_decimal(out, index.into());
             out.push(b'+');
-            index == 1
-        }
-    };
-    // The syslog header is at the start of the message: only its first piece has one.
-    if first && let Some(m) = meta::parse(f.body) {
-        out.extend_from_slice(match m.rfc {
-            meta::Rfc::R5424 => b" rfc=5424",
-            meta::Rfc::R3164 => b" rfc=3164",
-        });
-        for (k, v) in [
-            (&b" ts="[..], m.time),
-            (b" host=", m.host),
-            (b" app=", m.app),
-        ] {
-            if let Some(v) = v {
-                out.extend_from_slice(k);
-                encode_value(out, v);
-            }
         }
     }
+    // No metadata parsed from the message: the body holds it, and a reader parses it there
+    // ([`crate::meta::parse`], `docs/SYSLOG.md`).
     out.push(b'\n');
     out.extend_from_slice(f.body);
     out.push(b'\n');
@@ -635,13 +605,6 @@ mod tests {
     }
 
     #[test]
-    fn values_become_one_token() {
-        let mut v = Vec::new();
-        encode_value(&mut v, b"Nov  2 a%b=\xff");
-        assert_eq!(v, b"Nov%20%202%20a%25b=%FF");
-    }
-
-    #[test]
     fn reads_records_and_a_cut_last_one() {
         let data = b"LKS1 t tcp l p 3 oc\na\nb\nLKS1 t udp l - 0 drops=2\n\nLKS1 t tcp l p 5\nab";
         let r = read_records(data).expect("records");
@@ -712,6 +675,7 @@ mod tests {
             ("tcp", "192.0.2.1:514", "[2001:db8::7]:50123")
         );
         assert_eq!(r[0].body, f.body);
+        assert_eq!(r[0].flags, ["oc"], "no metadata parsed from the body");
         assert_eq!(r[1].body, g.body);
         assert_eq!(r[1].flags, ["lf", "eof", "want=12345678901", "part=3/3"]);
         assert_eq!(
