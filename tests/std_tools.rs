@@ -117,6 +117,21 @@ fn sha256sum_checks_segment_names_chain_links_and_head() {
             format!("{}-{hash}.tar.zst", &name[..16]),
             "a segment's name carries the SHA-256 of its bytes"
         );
+        // What it means: its record binds the manifest, which lists every member's digest.
+        let manifest = sh(
+            "zstd -q -d < \"$1\" | tar -xO logkeep-manifest.json | sha256sum | cut -c1-64",
+            &[&seg],
+        );
+        let manifest = String::from_utf8_lossy(&manifest).trim().to_owned();
+        let rec = records(&store)
+            .into_iter()
+            .find(|r| r["event"]["file"] == name.as_str())
+            .expect("the segment's record");
+        assert_eq!(
+            rec["event"]["manifest_sha256"],
+            manifest.as_str(),
+            "{name}: tar -xO logkeep-manifest.json | sha256sum"
+        );
     }
     // The loop FORMAT.md gives for checking segments with standard tools alone.
     let loop_out = sh(

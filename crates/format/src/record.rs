@@ -106,6 +106,9 @@ pub enum Event {
         size: u64,
         /// Size of the decompressed content in bytes.
         content_size: u64,
+        /// SHA-256 of the segment's manifest member, which lists every data member's digest:
+        /// binds what the segment means, the captured bytes, apart from how they were compressed.
+        manifest_sha256: Sha256,
         /// Wall-clock time of the first read in the segment (RFC 3339, UTC).
         first: String,
         /// Wall-clock time of the last read in the segment (RFC 3339, UTC).

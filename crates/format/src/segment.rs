@@ -111,6 +111,8 @@ pub struct Sealed {
     pub size: u64,
     /// Size of the decompressed tar stream.
     pub content_size: u64,
+    /// SHA-256 of the manifest member's bytes.
+    pub manifest_sha256: Sha256,
     /// The manifest that was written.
     pub manifest: Manifest,
 }
@@ -222,6 +224,7 @@ impl<W: Write> SegmentWriter<W> {
         };
         let mut bytes = serde_json::to_vec(&manifest).map_err(io::Error::other)?;
         bytes.push(b'\n');
+        let manifest_sha256 = Sha256::of(&bytes);
         let mut header = file_header(bytes.len() as u64, sealed_unix);
         self.tar
             .append_data(&mut header, MANIFEST_NAME, &bytes[..])?;
@@ -236,6 +239,7 @@ impl<W: Write> SegmentWriter<W> {
                 sha256,
                 size,
                 content_size,
+                manifest_sha256,
                 manifest,
             },
         ))
@@ -296,8 +300,8 @@ pub struct Observed {
     pub size: u64,
     /// Number of decompressed bytes (`None` if decompression failed).
     pub content: Option<u64>,
-    /// The parsed manifest, if it could be read.
-    pub manifest: Option<Manifest>,
+    /// The parsed manifest, if it could be read, and the SHA-256 of its bytes.
+    pub manifest: Option<(Manifest, Sha256)>,
     /// Everything wrong with the file on its own.
     pub flaws: Vec<Flaw>,
 }
@@ -431,10 +435,10 @@ fn read_tar<R: Read>(
     plain: R,
     sink: &mut dyn MemberSink,
     flaws: &mut Vec<Flaw>,
-) -> io::Result<Option<Manifest>> {
+) -> io::Result<Option<(Manifest, Sha256)>> {
     let mut archive = tar::Archive::new(plain);
     let mut seen: Vec<(String, u64, Sha256)> = Vec::new();
-    let mut manifest: Option<Manifest> = None;
+    let mut manifest: Option<(Manifest, Sha256)> = None;
     for (index, entry) in archive.entries()?.enumerate() {
         let mut entry = entry?;
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -465,7 +469,7 @@ fn read_tar<R: Read>(
                 Ok(m) if m.v != FORMAT_VERSION => {
                     flaws.push(Flaw(format!("manifest has unsupported version {}", m.v)));
                 }
-                Ok(m) => manifest = Some(m),
+                Ok(m) => manifest = Some((m, Sha256::of(&bytes))),
                 Err(e) => flaws.push(Flaw(format!("manifest is not valid: {e}"))),
             }
             continue;
@@ -476,7 +480,7 @@ fn read_tar<R: Read>(
         let (digest, n) = hashed.finish();
         seen.push((name, n, digest));
     }
-    let manifest = match manifest {
+    let (manifest, manifest_sha256) = match manifest {
         Some(m) => m,
         None => {
             flaws.push(Flaw("has no manifest".into()));
@@ -519,7 +523,7 @@ fn read_tar<R: Read>(
             )));
         }
     }
-    Ok(Some(manifest))
+    Ok(Some((manifest, manifest_sha256)))
 }
 
 /// Escape only control characters (newlines, escape sequences): for report lines that are

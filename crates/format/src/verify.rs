@@ -409,6 +409,7 @@ impl ChainChecker {
             sha256,
             size,
             content_size,
+            manifest_sha256,
             first,
             last,
             spans,
@@ -442,9 +443,18 @@ impl ChainChecker {
                 format!("content is {n} bytes, record says {content_size}"),
             );
         }
-        let Some(manifest) = observed.manifest else {
+        let Some((manifest, manifest_digest)) = observed.manifest else {
             return Ok(());
         };
+        if manifest_digest != *manifest_sha256 {
+            report.problem(
+                &rel,
+                format!(
+                    "manifest hashes to {manifest_digest}, record {} says {manifest_sha256}",
+                    record.seq
+                ),
+            );
+        }
         if manifest.seq != record.seq
             || manifest.prev != record.prev
             || manifest.store != record.store

@@ -317,6 +317,7 @@ fn every_kind() -> Vec<Event> {
             sha256: sealed.sha256,
             size: sealed.size,
             content_size: sealed.content_size,
+            manifest_sha256: sealed.manifest_sha256,
             first: T0.into(),
             last: T0.into(),
             spans: spans_of(&sealed.manifest.members),
@@ -725,7 +726,12 @@ fn segment_content_is_pinned_and_the_checked_in_segment_still_reads() {
     let seen = read_segment(&stored[..], content.len() as u64, &mut Discard).expect("read");
     assert!(seen.flaws.is_empty(), "{:?}", seen.flaws);
     assert_eq!(seen.content, Some(content.len() as u64));
-    let m = seen.manifest.expect("manifest");
+    let (m, digest) = seen.manifest.expect("manifest");
+    assert_eq!(
+        digest,
+        Sha256::of(&read("segment-v1.manifest.json")),
+        "the manifest digest covers the manifest member's bytes"
+    );
     assert_eq!(
         (m.seq, m.prev, m.store.as_str()),
         (4, Sha256::of(b"prev"), STORE)
@@ -796,6 +802,7 @@ fn build_store(root: &Path) -> Head {
         sha256: sealed.sha256,
         size: sealed.size,
         content_size: sealed.content_size,
+        manifest_sha256: sealed.manifest_sha256,
         first: T0.into(),
         last: T0.into(),
         spans: spans_of(&sealed.manifest.members),

@@ -340,10 +340,10 @@ impl Store {
             let f = File::open(&path).map_err(io_at(&path))?;
             let seen = segment::read_segment(f, u64::MAX, &mut Discard).map_err(io_at(&path))?;
             let fits = seq == self.head.seq + 1 && seen.flaws.is_empty() && seen.sha256 == hash;
-            let manifest = seen.manifest.filter(|m| {
+            let manifest = seen.manifest.filter(|(m, _)| {
                 fits && m.seq == seq && m.prev == self.head.hash && m.store == self.info.store
             });
-            let (Some(m), Some(content_size)) = (manifest, seen.content) else {
+            let (Some((m, manifest_sha256)), Some(content_size)) = (manifest, seen.content) else {
                 tracing::warn!(file = %path.display(), "removing an unrecorded segment that does not fit the chain");
                 fs::remove_file(&path).map_err(io_at(&path))?;
                 continue;
@@ -363,6 +363,7 @@ impl Store {
                 sha256: seen.sha256,
                 size: seen.size,
                 content_size,
+                manifest_sha256,
                 first,
                 last,
                 spans: segment::spans_of(&m.members),
@@ -437,6 +438,7 @@ impl Store {
             sha256: sealed.sha256,
             size: sealed.size,
             content_size: sealed.content_size,
+            manifest_sha256: sealed.manifest_sha256,
             first: first.unwrap_or_default(),
             last,
             spans: segment::spans_of(&sealed.manifest.members),
