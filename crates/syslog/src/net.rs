@@ -63,13 +63,14 @@ fn transport_name(t: Transport) -> &'static str {
 
 impl Ctx {
     /// Hand the records in `batch` to the writer, waiting for budget first; `batch` and
-    /// `tally` start again empty. False if the writer is gone.
+    /// `tally` start again empty (`batch` without a buffer: the next records take one from the
+    /// pool, so an idle connection holds none). False if the writer is gone.
     async fn submit(&self, batch: &mut Vec<u8>, tally: &mut Tally) -> bool {
         let n = batch.len().clamp(1, self.budget_max as usize) as u32;
         let Ok(permit) = self.budget.clone().acquire_many_owned(n).await else {
             return false;
         };
-        let data = std::mem::replace(batch, self.pool.take());
+        let data = std::mem::take(batch);
         let tally = std::mem::replace(tally, Tally::new(tally.peer));
         self.tx
             .send(Batch {
@@ -89,7 +90,7 @@ pub(crate) async fn udp_loop(sock: UdpSocket, rcvbuf: u64, ctx: Arc<Ctx>) {
     let mut seen_drops = inode.and_then(kernel::socket_drops).unwrap_or(0);
     let mut buf = vec![0u8; 65536];
     let mut head = Vec::with_capacity(128);
-    let mut batch = ctx.pool.take();
+    let mut batch = Vec::new();
     let mut tally = Tally::new(None);
     let mut tick = tokio::time::interval(DROPS_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -98,7 +99,7 @@ pub(crate) async fn udp_loop(sock: UdpSocket, rcvbuf: u64, ctx: Arc<Ctx>) {
         tokio::select! {
             r = sock.recv_from(&mut buf) => match r {
                 Ok((n, peer)) => {
-                    datagram(&mut head, &mut batch, &mut tally, &buf[..n], local, peer, max);
+                    datagram(&ctx.pool, &mut head, &mut batch, &mut tally, &buf[..n], local, peer, max);
                     if !ctx.submit(&mut batch, &mut tally).await {
                         return;
                     }
@@ -116,6 +117,7 @@ pub(crate) async fn udp_loop(sock: UdpSocket, rcvbuf: u64, ctx: Arc<Ctx>) {
     // Stopping: take what the kernel still holds, then count the drops a last time.
     while let Ok((n, peer)) = sock.try_recv_from(&mut buf) {
         datagram(
+            &ctx.pool,
             &mut head,
             &mut batch,
             &mut tally,
@@ -132,7 +134,9 @@ pub(crate) async fn udp_loop(sock: UdpSocket, rcvbuf: u64, ctx: Arc<Ctx>) {
 }
 
 /// The records of one datagram, into `batch`.
+#[allow(clippy::too_many_arguments)]
 fn datagram(
+    pool: &Pool,
     head: &mut Vec<u8>,
     batch: &mut Vec<u8>,
     tally: &mut Tally,
@@ -143,6 +147,9 @@ fn datagram(
 ) {
     wal::write_head(head, SystemTime::now(), "udp", local, Some(peer));
     *tally = Tally::new(Some(peer.ip()));
+    if batch.capacity() == 0 {
+        *batch = pool.take();
+    }
     framing::datagram_with(data, max, &mut |f| wal::encode(batch, tally, head, &f));
 }
 
@@ -276,7 +283,7 @@ async fn read_stream<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
     let mut framer = Framer::new(ctx.cfg.framing, ctx.cfg.max_message_bytes);
     let mut buf = vec![0u8; READ_BYTES];
     let mut head = Vec::with_capacity(128);
-    let mut batch = ctx.pool.take();
+    let mut batch = Vec::new();
     let mut tally = Tally::new(Some(peer.ip()));
     let transport = transport_name(ctx.cfg.transport);
     let mut drain_until: Option<Instant> = None;
@@ -305,12 +312,18 @@ async fn read_stream<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
             Ok(Ok(n)) => {
                 // Every message completed by this read has its receive time.
                 wal::write_head(&mut head, SystemTime::now(), transport, local, Some(peer));
+                if batch.capacity() == 0 {
+                    batch = ctx.pool.take();
+                }
                 for chunk in buf[..n].chunks(FEED_BYTES) {
                     framer.push_with(chunk, &mut |f| {
                         wal::encode(&mut batch, &mut tally, &head, &f)
                     });
-                    if batch.len() >= FLUSH_BYTES && !ctx.submit(&mut batch, &mut tally).await {
-                        return stats(&framer);
+                    if batch.len() >= FLUSH_BYTES {
+                        if !ctx.submit(&mut batch, &mut tally).await {
+                            return stats(&framer);
+                        }
+                        batch = ctx.pool.take();
                     }
                 }
                 if !batch.is_empty() && !ctx.submit(&mut batch, &mut tally).await {
