@@ -326,7 +326,10 @@ async fn read_stream<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
                         batch = ctx.pool.take();
                     }
                 }
-                if !batch.is_empty() && !ctx.submit(&mut batch, &mut tally).await {
+                if batch.is_empty() {
+                    // Nothing completed (a message continues in the next read): hold no buffer.
+                    ctx.pool.give(std::mem::take(&mut batch));
+                } else if !ctx.submit(&mut batch, &mut tally).await {
                     return stats(&framer);
                 }
             }
