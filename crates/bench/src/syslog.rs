@@ -899,7 +899,7 @@ mod tests {
             v.push(b'\n');
             v
         };
-        let mut wal = rec(&m0, "oc rfc=5424 host=vpn-gw-0");
+        let mut wal = rec(&m0, "oc");
         wal.extend(b"LKS1 2026-11-20T03:10:13.000000000Z udp 0.0.0.0:514 - 0 drops=2\n\n");
         let (a, b) = m1.split_at(10);
         let first = rec(a, "oc part=1/2");
