@@ -226,6 +226,102 @@ fn logrotate_compress() {
     rotation_case("create\n  compress", "\"logs/app.log\"", false);
 }
 
+/// Run logrotate and hold it still while it writes the copy `copy` of `live` (8 KiB at a time),
+/// as a loaded disk would, until the daemon `daemon` has had time to look: logkeep then sees a
+/// copy that holds a prefix of the generation it captured. The daemon is held still until
+/// logrotate is caught, so that the two cores are free to catch it. Returns whether it was
+/// caught before the copy was whole.
+fn logrotate_caught_copying(
+    conf: &Path,
+    state: &Path,
+    live: &Path,
+    copy: &Path,
+    daemon: u32,
+) -> bool {
+    use rustix::process::{Pid, Signal, kill_process};
+    use std::os::unix::fs::MetadataExt;
+    let full = fs::metadata(live).map(|m| m.len()).unwrap_or(0);
+    // The copy is a new file: the one there now is renamed away first.
+    let earlier = fs::metadata(copy).map(|m| m.ino()).ok();
+    let daemon = Pid::from_raw(daemon as i32).expect("daemon pid");
+    kill_process(daemon, Signal::STOP).expect("SIGSTOP the daemon");
+    // At the lowest priority, so that this thread, spinning, runs whenever both want a core.
+    let mut child = Command::new("nice")
+        .args(["-n", "19", "logrotate"])
+        .arg("-f")
+        .arg("-s")
+        .arg(state)
+        .arg(conf)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("logrotate: {e}: install it: apt-get install logrotate"));
+    let pid = Pid::from_raw(child.id() as i32).expect("pid");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut caught = false;
+    while Instant::now() < deadline {
+        if fs::metadata(copy).is_ok_and(|m| Some(m.ino()) != earlier) {
+            kill_process(pid, Signal::STOP).expect("SIGSTOP logrotate");
+            // Stopped after its last write, or before it: caught if the copy is not whole.
+            caught = fs::metadata(copy).is_ok_and(|m| m.len() < full);
+            kill_process(daemon, Signal::CONT).expect("SIGCONT the daemon");
+            std::thread::sleep(Duration::from_millis(400));
+            kill_process(pid, Signal::CONT).expect("SIGCONT logrotate");
+            break;
+        }
+        if child.try_wait().expect("try_wait").is_some() {
+            break;
+        }
+    }
+    let _ = kill_process(daemon, Signal::CONT);
+    let st = child.wait().expect("wait for logrotate");
+    assert!(st.success(), "logrotate failed");
+    caught
+}
+
+#[test]
+fn logrotate_copytruncate_with_copies_matching_the_glob() {
+    // `app.log*` matches the copies logrotate makes. A copy seen while logrotate still writes
+    // it holds a prefix of the generation already captured; it must not become a generation
+    // of its own, then or once complete, and the generation's bytes are captured once.
+    let mut site = Site::with_config(&config("\"logs/app.log*\""));
+    let log = site.path("logs/app.log");
+    let conf = site.path("lr.conf");
+    fs::write(
+        &conf,
+        format!(
+            "{} {{\n  rotate 9\n  missingok\n  copytruncate\n  postrotate\n    touch {}\n  endscript\n}}\n",
+            log.display(),
+            log.with_extension("reopen").display()
+        ),
+    )
+    .expect("logrotate conf");
+    let state = site.path("lr.state");
+    let mut w = Writer::new(log.clone(), "copytruncate");
+    w.write(50);
+    site.start();
+    // Until logrotate has been caught copying twice: whether this thread gets a core in the
+    // fraction of a millisecond a copy takes is up to the scheduler.
+    let mut caught = 0;
+    for _ in 0..8 {
+        // Enough that copying takes many writes.
+        w.write(8_000);
+        wait_settled(&site);
+        let daemon = site.child.as_ref().expect("running").id();
+        let copy = site.path("logs/app.log.1");
+        if logrotate_caught_copying(&conf, &state, &log, &copy, daemon) {
+            caught += 1;
+        }
+        w.write(100);
+        if caught == 2 {
+            break;
+        }
+    }
+    assert!(caught > 0, "logrotate was never caught writing its copy");
+    wait_settled(&site);
+    site.stop();
+    assert_exactly_once(&site.path("store"), "app.log", &w.written);
+}
+
 #[test]
 fn logrotate_copytruncate_compress() {
     rotation_case("copytruncate\n  compress", "\"logs/app.log\"", false);

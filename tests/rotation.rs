@@ -502,6 +502,66 @@ fn logrotate_several_times_while_stopped_with_a_glob_matching_rotated_names() {
     });
 }
 
+// Several rotations while logkeep is stopped, with `rotate` high enough that logrotate deletes
+// nothing: every generation made and rotated away meanwhile is still on disk under a rotated
+// name (plain, a copy, or a `.gz`) that the pattern does not match, and must be captured from
+// there exactly once, next to the generation logkeep was following when it stopped and the
+// rotated files it had captured before.
+
+#[test]
+fn logrotate_several_times_while_stopped_create() {
+    logrotate_scenario(Scenario {
+        directives: "    create\n",
+        pattern: "logs/app.log",
+        keep: 6,
+        running: 1,
+        stopped: 3,
+        concurrent: false,
+        per_second: false,
+    });
+}
+
+#[test]
+fn logrotate_several_times_while_stopped_copytruncate() {
+    logrotate_scenario(Scenario {
+        directives: "    copytruncate\n",
+        pattern: "logs/app.log",
+        keep: 6,
+        running: 1,
+        stopped: 3,
+        concurrent: false,
+        per_second: false,
+    });
+}
+
+#[test]
+fn logrotate_several_times_while_stopped_compress() {
+    logrotate_scenario(Scenario {
+        directives: "    create\n    compress\n",
+        pattern: "logs/app.log",
+        keep: 6,
+        running: 1,
+        stopped: 3,
+        concurrent: false,
+        per_second: false,
+    });
+}
+
+#[test]
+fn logrotate_several_times_while_stopped_delaycompress_and_glob() {
+    // `app.log*` matches the plain rotated names but not the `.gz` ones: the generation
+    // compressed a rotation later is only on disk as `app.log.2.gz`.
+    logrotate_scenario(Scenario {
+        directives: "    create\n    compress\n    delaycompress\n",
+        pattern: "logs/app.log*",
+        keep: 6,
+        running: 1,
+        stopped: 3,
+        concurrent: false,
+        per_second: false,
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tampering
 
@@ -993,4 +1053,279 @@ fn generation_found_renamed_after_a_restart_survives_the_next_restart() {
             .collect::<Vec<_>>(),
         rig.chain_summary()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generations never seen under a watched name, and copies seen half-written
+
+/// Rotate `live` as logrotate's `create` mode does, by hand: `NAME.N` becomes `NAME.N+1`,
+/// `NAME` becomes `NAME.1`; the next append creates `NAME` again.
+fn rotate_by_rename(live: &Path) {
+    let dir = live.parent().expect("dir");
+    let name = live
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let numbered = |n: u32| dir.join(format!("{name}.{n}"));
+    let mut top = 0;
+    while numbered(top + 1).exists() {
+        top += 1;
+    }
+    for n in (1..=top).rev() {
+        fs::rename(numbered(n), numbered(n + 1)).expect("shift");
+    }
+    fs::rename(live, numbered(1)).expect("rotate");
+}
+
+/// Every output whose data is `want`.
+fn holding_exactly<'a>(outs: &'a [Out], want: &[u8]) -> Vec<&'a Out> {
+    outs.iter().filter(|o| o.data == want).collect()
+}
+
+fn summary(outs: &[Out]) -> Vec<(String, u64, usize)> {
+    outs.iter()
+        .map(|o| (o.path.clone(), o.gen_id, o.data.len()))
+        .collect()
+}
+
+#[test]
+fn rotations_faster_than_the_scan() {
+    // Four rename rotations while the daemon is held between two polls: three generations are
+    // created, written and rotated away to `app.log.N`, which the pattern does not match,
+    // without logkeep ever seeing them at `app.log`. They are found among the rotated siblings
+    // and captured from there; the generation it was following is read to its end through
+    // its descriptor at `app.log.4`.
+    let mut rig = Rig::new(&[("app", &["logs/app.log"])]);
+    let live = rig.log("app.log");
+    let mut a = numbered("gen-a", 200);
+    append(&live, &a);
+    rig.start();
+    rig.settle(std::slice::from_ref(&live));
+    // A restart first: the store then holds generations, which is the harder case for telling
+    // new rotated files from old ones.
+    rig.stop();
+    rig.start();
+    let more = numbered("gen-a-more", 20);
+    append(&live, &more);
+    a.extend_from_slice(&more);
+    rig.settle(std::slice::from_ref(&live));
+    let later: Vec<Vec<u8>> = rig.between_polls(|| {
+        // Written just before the first rotation: logkeep has not read it yet.
+        let late = numbered("gen-a-late", 10);
+        append(&live, &late);
+        let mut gens = vec![late];
+        for tag in ["gen-b", "gen-c", "gen-d"] {
+            rotate_by_rename(&live);
+            let g = numbered(tag, 150);
+            append(&live, &g);
+            gens.push(g);
+        }
+        rotate_by_rename(&live);
+        let e = numbered("gen-e", 40);
+        append(&live, &e);
+        gens.push(e);
+        gens
+    });
+    a.extend_from_slice(&later[0]);
+    rig.settle(&rig.plain_logs());
+    rig.stop();
+    rig.assert_verifies();
+    let outs = rig.extract();
+    let mut want = vec![a];
+    want.extend_from_slice(&later[1..]);
+    for w in &want {
+        assert_eq!(
+            holding_exactly(&outs, w).len(),
+            1,
+            "a generation ({} bytes, {:?}...) is not captured exactly once: {:?}\nchain:\n{}",
+            w.len(),
+            String::from_utf8_lossy(&w[..20]),
+            summary(&outs),
+            rig.chain_summary()
+        );
+    }
+    assert_eq!(outs.len(), want.len(), "{:?}", summary(&outs));
+    assert!(
+        rig.events("tamper").is_empty() && rig.events("gap").is_empty(),
+        "rotation recorded as tampering or loss:\n{}",
+        rig.chain_summary()
+    );
+}
+
+#[test]
+fn copytruncate_copy_seen_half_written_with_a_glob_matching_it() {
+    // `app.log*` matches the copy `app.log.1` that copytruncate makes. It is written slowly, in
+    // pieces, once with a stall longer than logkeep's patience for a file that stopped
+    // growing, so logkeep sees it while it holds only a prefix of the generation it captured.
+    // It must never become a generation of its own: the old generation is finished from it
+    // once the original is truncated, and its bytes are captured once.
+    let mut rig = Rig::new(&[("app", &["logs/app.log*"])]);
+    let live = rig.log("app.log");
+    let copy = rig.log("app.log.1");
+    let old = numbered("old", 6000);
+    append(&live, &old);
+    rig.start();
+    rig.settle(std::slice::from_ref(&live));
+    let g = gen_of(&rig, &live);
+    let mut f = File::create(&copy).expect("copy");
+    let pieces: Vec<&[u8]> = old.chunks(old.len() / 6 + 1).collect();
+    for (i, piece) in pieces.iter().enumerate() {
+        f.write_all(piece).expect("copy piece");
+        f.sync_data().expect("sync");
+        let stall = if i == 2 { 1500 } else { 200 };
+        std::thread::sleep(Duration::from_millis(stall));
+    }
+    drop(f);
+    truncate_in_place(&live);
+    let new = numbered("new", 50);
+    append(&live, &new);
+    let c = copy.display().to_string();
+    rig.wait_for("the old generation closed at its copy", |recs| {
+        recs.iter().any(|r| {
+            matches!(&r.event, Event::Closed { gen_id, path, end, .. }
+                if *gen_id == g && *path == c && *end == old.len() as u64)
+        })
+    });
+    rig.settle(std::slice::from_ref(&live));
+    rig.stop();
+    rig.assert_verifies();
+    let outs = rig.extract();
+    assert!(
+        outs.len() == 2
+            && holding_exactly(&outs, &old).len() == 1
+            && holding_exactly(&outs, &new).len() == 1,
+        "want the old and the new generation, once each: {:?}\nchain:\n{}",
+        summary(&outs),
+        rig.chain_summary()
+    );
+    assert!(rig.events("tamper").is_empty(), "{}", rig.chain_summary());
+}
+
+#[test]
+fn a_new_file_that_starts_like_a_followed_one_is_not_taken_for_a_copy() {
+    // The opposite risk: a file under a rotated-looking name that begins with the same 2 KiB
+    // banner as the followed log, shorter than it, is a log of its own (a copy would repeat
+    // every byte). It is captured, however long it stays shorter.
+    let mut rig = Rig::new(&[("gw", &["logs/gw.log*"])]);
+    let (live, other) = (rig.log("gw.log"), rig.log("gw.log.2"));
+    let mut main = banner();
+    main.extend_from_slice(&numbered("main", 300));
+    append(&live, &main);
+    rig.start();
+    rig.settle(std::slice::from_ref(&live));
+    let mut second = banner();
+    second.extend_from_slice(&numbered("second", 5));
+    append(&other, &second);
+    rig.settle(&[live.clone(), other.clone()]);
+    rig.stop();
+    rig.assert_verifies();
+    let outs = rig.extract();
+    assert!(
+        outs.len() == 2
+            && holding_exactly(&outs, &main).len() == 1
+            && holding_exactly(&outs, &second).len() == 1,
+        "{:?}",
+        summary(&outs)
+    );
+}
+
+#[test]
+fn rotated_sibling_deleted_while_stopped_leaves_a_gap_and_nothing_twice() {
+    // `rotate 1`, three rotations while logkeep is stopped. The generation it was following
+    // (with lines written after it stopped) and the next one are deleted by logrotate before
+    // logkeep could read them; the one after that is at `app.log.1`, the newest at `app.log`.
+    // The chain must say what is known to be lost (a gap from the captured end of the
+    // followed generation), capture what survives exactly once, and record no tampering.
+    require_tool("logrotate", "logrotate");
+    let mut rig = Rig::new(&[("app", &["logs/app.log"])]);
+    let live = rig.log("app.log");
+    let conf = rig.path("logrotate.conf");
+    let state = rig.path("logrotate.state");
+    fs::write(
+        &conf,
+        format!(
+            "{} {{\n    rotate 1\n    create\n    missingok\n}}\n",
+            live.display()
+        ),
+    )
+    .expect("logrotate.conf");
+    let a = numbered("gen-a", 120);
+    append(&live, &a);
+    rig.start();
+    rig.settle(std::slice::from_ref(&live));
+    let g = gen_of(&rig, &live);
+    let a_ino = fs::metadata(&live).expect("live").ino();
+    rig.stop();
+    let unread = numbered("gen-a-unread", 30);
+    append(&live, &unread);
+    run_logrotate(&conf, &state);
+    let b = numbered("gen-b", 60);
+    append(&live, &b);
+    run_logrotate(&conf, &state);
+    let c = numbered("gen-c", 70);
+    append(&live, &c);
+    run_logrotate(&conf, &state);
+    let d = numbered("gen-d", 40);
+    append(&live, &d);
+    // Whether a rotation, not a hand, removed it is evident only on file systems that give a
+    // freed inode to the next new file, as ext4 often does: `app.log.1` then has the inode of
+    // the followed generation's file, so it was made after that file was deleted, and it holds
+    // a generation logkeep has never seen. Without that evidence the chain cannot tell
+    // `app.log.1` from a rotated file it captured before it stopped (its record of those is
+    // gone), so it names the file in the gap record instead of capturing it again.
+    let witnessed = fs::metadata(rig.log("app.log.1")).expect("app.log.1").ino() == a_ino;
+    rig.start();
+    let mut wait = vec![live.clone()];
+    if witnessed {
+        wait.push(rig.log("app.log.1"));
+    }
+    rig.settle(&wait);
+    rig.stop();
+    rig.assert_verifies();
+    let p = live.display().to_string();
+    let gaps = rig.events("gap");
+    assert!(
+        gaps.iter().any(
+            |e| matches!(e, Event::Gap { gen_id, from, path, size_seen: None, .. }
+            if *gen_id == g && *from == a.len() as u64 && *path == p)
+        ),
+        "no gap record from the captured end of the followed generation: {gaps:?}\nchain:\n{}",
+        rig.chain_summary()
+    );
+    assert!(rig.events("tamper").is_empty(), "{}", rig.chain_summary());
+    let outs = rig.extract();
+    let counts = line_counts(&outs);
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "captured twice: {twice:?}");
+    assert_eq!(holding_exactly(&outs, &a).len(), 1, "{:?}", summary(&outs));
+    assert_eq!(holding_exactly(&outs, &d).len(), 1, "{:?}", summary(&outs));
+    for l in lines_of(&unread).into_iter().chain(lines_of(&b)) {
+        assert!(!counts.contains_key(l), "a deleted line came back");
+    }
+    if !witnessed {
+        assert!(
+            gaps.iter().any(|e| matches!(e, Event::Gap { gen_id, reason, .. }
+                if *gen_id == g && reason.contains("not captured") && reason.contains("app.log.1"))),
+            "the gap record does not name the rotated file left uncaptured: {gaps:?}"
+        );
+        assert!(
+            holding_exactly(&outs, &c).is_empty(),
+            "{:?}",
+            summary(&outs)
+        );
+    } else {
+        assert_eq!(
+            holding_exactly(&outs, &c).len(),
+            1,
+            "the surviving rotated generation is not captured: {:?}\nchain:\n{}",
+            summary(&outs),
+            rig.chain_summary()
+        );
+        assert!(
+            gaps.iter().any(|e| matches!(e, Event::Gap { reason, .. }
+                if reason.contains("rotated away and deleted"))),
+            "{gaps:?}"
+        );
+    }
 }

@@ -276,6 +276,22 @@ impl Rig {
         self.child.is_some()
     }
 
+    /// The running daemon's process id.
+    pub fn pid(&self) -> Pid {
+        let c = self.child.as_ref().expect("the daemon is not running");
+        Pid::from_raw(c.id() as i32).expect("pid")
+    }
+
+    /// Hold the daemon still (SIGSTOP) while `f` runs, then let it go on (SIGCONT): whatever
+    /// `f` does to the files happens between two of its polls, however fast they come.
+    pub fn between_polls<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        let pid = self.pid();
+        kill_process(pid, Signal::STOP).expect("SIGSTOP");
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        kill_process(pid, Signal::CONT).expect("SIGCONT");
+        out.unwrap_or_else(|p| std::panic::resume_unwind(p))
+    }
+
     /// Start the daemon without waiting for it (the kill loop kills it at any moment, even
     /// before it has written anything).
     pub fn spawn(&mut self) {

@@ -10,6 +10,7 @@
 use flate2::read::MultiGzDecoder;
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -71,16 +72,19 @@ pub struct Copy {
     pub verdict: Verdict,
 }
 
-fn is_gz(path: &Path) -> bool {
+/// Whether `path` names a gzip file (read decompressed).
+pub fn is_gz(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "gz")
 }
 
-/// Sibling files of `path` that could be rotated copies of it, newest first.
+/// Sibling files of `path` that could be rotated copies of it, newest first. Names are compared
+/// as bytes, so names that are not UTF-8 are siblings like any other.
 pub fn siblings(path: &Path) -> Vec<(PathBuf, std::fs::Metadata)> {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return Vec::new();
     };
-    let stem = name.split('.').next().unwrap_or(name);
+    let name = name.as_bytes();
+    let stem = name.split(|&c| c == b'.').next().unwrap_or(name);
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -88,7 +92,7 @@ pub fn siblings(path: &Path) -> Vec<(PathBuf, std::fs::Metadata)> {
         .filter_map(|e| e.ok())
         .filter(|e| {
             let n = e.file_name();
-            let n = n.to_string_lossy();
+            let n = n.as_bytes();
             n != name && n.starts_with(stem)
         })
         .filter_map(|e| {
@@ -117,7 +121,7 @@ fn compare_stream(mut r: impl Read, fp: &Fingerprint) -> io::Result<Verdict> {
     }
     let tail_start = fp.pos - fp.tail.len() as u64;
     let skip = tail_start.saturating_sub(fp.head.len() as u64);
-    let skipped = io::copy(&mut (&mut r).take(skip), &mut io::sink())?;
+    let skipped = skip_bytes(&mut r, skip)?;
     if skipped < skip {
         return Ok(Verdict::Prefix);
     }
@@ -133,6 +137,21 @@ fn compare_stream(mut r: impl Read, fp: &Fingerprint) -> io::Result<Verdict> {
     } else {
         Verdict::Match
     })
+}
+
+/// Read and drop `n` bytes; fewer if the stream ends first (a `.gz` cut short included).
+fn skip_bytes(r: &mut impl Read, n: u64) -> io::Result<u64> {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut done = 0u64;
+    while done < n {
+        let want = (n - done).min(buf.len() as u64) as usize;
+        let k = read_full(r, &mut buf[..want])?;
+        if k == 0 {
+            break;
+        }
+        done += k as u64;
+    }
+    Ok(done)
 }
 
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -204,6 +223,122 @@ pub fn find_by_identity(path: &Path, key: (u64, u64)) -> Option<PathBuf> {
         .map(|(p, _)| p)
 }
 
+/// The content of `path` from offset 0 (decompressed for a `.gz`).
+fn open_stream(path: &Path) -> io::Result<Box<dyn Read>> {
+    let f = File::open(path)?;
+    Ok(if is_gz(path) {
+        Box::new(MultiGzDecoder::new(io::BufReader::new(f)))
+    } else {
+        Box::new(io::BufReader::new(f))
+    })
+}
+
+/// The first `len` bytes of `path` (decompressed for a `.gz`), fewer if it is shorter.
+pub fn read_prefix(path: &Path, len: usize) -> io::Result<Vec<u8>> {
+    let mut r = open_stream(path)?;
+    let mut buf = vec![0u8; len];
+    let n = read_full(&mut r, &mut buf)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// The fingerprint of the content of `path` (decompressed for a `.gz`) at offset `end`: its
+/// first `min(end, head_len)` bytes and the `min(end, TAIL_LEN)` bytes before `end`; `None`
+/// if it holds fewer than `end` bytes.
+pub fn window(path: &Path, end: u64, head_len: usize) -> io::Result<Option<Fingerprint>> {
+    let hl = end.min(head_len as u64) as usize;
+    let tl = end.min(TAIL_LEN as u64) as usize;
+    if !is_gz(path) {
+        let f = File::open(path)?;
+        let head = read_at_most(&f, hl, 0)?;
+        let tail = read_at_most(&f, tl, end - tl as u64)?;
+        return Ok(
+            (head.len() == hl && tail.len() == tl).then_some(Fingerprint {
+                head,
+                tail,
+                pos: end,
+            }),
+        );
+    }
+    let mut r = open_stream(path)?.take(end);
+    let mut fp = Fingerprint::default();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = read_full(&mut r, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        fp.update(&buf[..n], head_len);
+    }
+    Ok((fp.pos == end).then_some(fp))
+}
+
+/// The fingerprint of the whole content of `path` (decompressed for a `.gz`), at its end.
+pub fn fingerprint_of(path: &Path, head_len: usize) -> io::Result<Fingerprint> {
+    if !is_gz(path) {
+        let len = std::fs::metadata(path)?.len();
+        return window(path, len, head_len)?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank"));
+    }
+    let mut r = open_stream(path)?;
+    let mut fp = Fingerprint::default();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = read_full(&mut r, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        fp.update(&buf[..n], head_len);
+    }
+    Ok(fp)
+}
+
+fn read_at_most(file: &File, len: usize, at: u64) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let mut n = 0;
+    while n < len {
+        match file.read_at(&mut buf[n..], at + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// Whether the gzip file `path` is complete: every member ends with its trailer, which gzip
+/// writes last. `Ok(false)` while it is still being written; an error if it is corrupt.
+pub fn gz_complete(path: &Path) -> io::Result<bool> {
+    let mut r = MultiGzDecoder::new(io::BufReader::new(File::open(path)?));
+    match io::copy(&mut r, &mut io::sink()) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the plain file `path` holds exactly the bytes `file` holds at the same offsets, over
+/// the length of `path`.
+pub fn same_bytes(path: &Path, file: &File) -> io::Result<bool> {
+    let f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let mut at = 0u64;
+    while at < len {
+        let want = (len - at).min(64 << 10) as usize;
+        let a = read_at_most(&f, want, at)?;
+        if a.is_empty() {
+            break;
+        }
+        if read_at_most(file, a.len(), at)? != a {
+            return Ok(false);
+        }
+        at += a.len() as u64;
+    }
+    Ok(true)
+}
+
 /// Read the bytes of `copy` from offset `from` to its end, in chunks of `buf`'s size, handing
 /// each to `f(offset, bytes)`.
 pub fn read_from(
@@ -216,7 +351,7 @@ pub fn read_from(
     let mut pos = from;
     if is_gz(copy) {
         let mut r = MultiGzDecoder::new(io::BufReader::new(file));
-        let skipped = io::copy(&mut (&mut r).take(from), &mut io::sink())?;
+        let skipped = skip_bytes(&mut r, from)?;
         if skipped < from {
             return Ok(0);
         }

@@ -5,7 +5,8 @@
 //! A poll re-resolves every pattern (the filesystem is the truth; change notifications only
 //! make the next poll come sooner), then reads what each descriptor has beyond its position
 //! with positioned reads in large chunks and hands every chunk to a [`ChunkSink`]. It never
-//! looks at lines: bytes are bytes.
+//! looks at lines: bytes are bytes. Patterns are matched on raw names, so a file whose name is
+//! not UTF-8 is captured like any other (see [`names`] for how its path is recorded).
 //!
 //! Identity: a file is `(st_dev, st_ino)` plus its content fingerprint (the first bytes and the
 //! bytes just before our position, see [`copies::Fingerprint`]). A generation is one identity
@@ -18,21 +19,48 @@
 //! left its path is closed once it has been idle for [`TrackerOptions::linger`] and everything
 //! read from it is committed.
 //!
+//! Rotated siblings: every poll also lists the rotated names of each watched file
+//! ([`names::is_rotation_of`]: `app.log.1`, `app.log.2.gz`, `app.log-20261126`, ...). A sibling
+//! that is not followed and whose content is no copy of a generation this run knows (equal to,
+//! or a prefix of, its fingerprint; by both chain digests for one the chain was following) holds
+//! a generation never seen under a watched name — created and rotated away between two polls,
+//! or while logkeep was stopped — and is captured as a generation of its own: a plain file is
+//! followed like a renamed one, a `.gz` is read decompressed, once complete, and closed. A file
+//! that looks like a copy is judged only once it has stopped growing, so a copy being written
+//! never becomes a generation; a file that merely starts like a followed one (compared byte for
+//! byte while that one still holds its bytes) is not taken for a copy.
+//!
+//! Which siblings present when a run starts are new is what the chain alone could say, and it
+//! only lists the generations still followed (see [`Tracker::poll`] for the rule). In short: on
+//! a store that holds no generation yet, all of them (old rotated files are evidence too);
+//! otherwise only those that evidently came after the newest generation the chain was following
+//! at the watched name, and none when that cannot be told. Siblings that appear or change
+//! during a run are judged by content against what the run knows.
+//!
 //! Positions here run ahead of what is durable: the sink reports commits with
 //! [`Tracker::committed`], and [`Tracker::rewind`] returns every file to its committed position
 //! when a segment could not be written.
 
 pub mod copies;
+pub mod names;
 
 use copies::{Fingerprint, Verdict};
 use logkeep_format::segment::ChunkOrigin;
 use logkeep_format::{Event, HEAD_LEN, Sha256};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
+
+/// How long a file that looks like a copy of a known generation must have kept its size and
+/// modification time before it is judged: a copy being written is only a prefix.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// Generations remembered after they ended, to recognise copies of them (about 2 KiB each).
+const PAST_MAX: usize = 1024;
 
 /// A configured source: an id and the paths or glob patterns it captures.
 #[derive(Debug, Clone)]
@@ -85,7 +113,10 @@ enum Left {
 
 struct Tracked {
     source: String,
+    /// The path as recorded (see [`names::record_name`]).
     path: String,
+    /// The path itself.
+    real: PathBuf,
     key: (u64, u64),
     gen_id: u64,
     /// Next byte to read; `fp.pos` always equals it.
@@ -103,6 +134,103 @@ struct Tracked {
     /// Whether it was seen under another name than the first (a rotated file the patterns
     /// also match); its deletion later is the rotation's expiry, not tampering.
     renamed: bool,
+    /// The path the chain last recorded for it (the last chunk's, or the resumed one's).
+    chain_path: String,
+    /// Generations that must be closed before this one is: a generation captured from a
+    /// rotated sibling stays open in the chain while an older one last recorded at the watched
+    /// name is, so that a restart cannot take it for a file made after that one.
+    hold: Vec<u64>,
+}
+
+/// Size and modification time: a file whose stamp is unchanged has not been written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    /// Nanoseconds since the epoch.
+    mtime: i128,
+}
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            len: m.len(),
+            mtime: mtime_ns(m),
+        }
+    }
+}
+
+fn mtime_ns(m: &std::fs::Metadata) -> i128 {
+    m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128
+}
+
+/// A generation that ended in this run, or a file taken as captured by an earlier one: what
+/// its copies look like.
+struct Past {
+    dir: PathBuf,
+    name: OsString,
+    gen_id: u64,
+    fp: Fingerprint,
+}
+
+/// Why a file found under a pattern or as a rotated sibling is not followed.
+#[derive(Debug, Clone, Copy)]
+enum Why {
+    /// A copy of this generation (`copytruncate`'s copy, a `.gz`): its bytes are that
+    /// generation's.
+    Copy(u64),
+    /// A rotated file present when this run started that the chain is taken to hold.
+    Seen,
+    /// A compressed generation captured whole, or a generation that was followed and closed.
+    Captured(u64),
+}
+
+struct Settled {
+    stamp: Stamp,
+    why: Why,
+}
+
+impl Why {
+    fn gen_id(self) -> Option<u64> {
+        match self {
+            Why::Copy(g) | Why::Captured(g) => Some(g),
+            Why::Seen => None,
+        }
+    }
+}
+
+/// A file that looked like a copy while it may still have been growing.
+struct Pending {
+    stamp: Stamp,
+    since: Instant,
+}
+
+/// Which rotated siblings of a watched file are captured, by their modification time
+/// (nanoseconds since the epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Horizon {
+    /// Not decided yet (until the first poll has found the generations the chain knows).
+    Unset,
+    /// Every sibling whose content is new.
+    All,
+    /// Siblings last written during this run, and those last written before it in
+    /// `(after, until]`; the others are taken as captured by an earlier run.
+    Window { after: i128, until: i128 },
+}
+
+/// A watched file name: its rotated siblings are reconciled on every poll.
+struct Family {
+    dir: PathBuf,
+    base: OsString,
+    source: usize,
+    horizon: Horizon,
+}
+
+/// A generation read whole from a compressed sibling and closed at once, until its bytes are
+/// committed: if they never are, [`Tracker::rewind`] makes the next poll read it again.
+struct OneShot {
+    gen_id: u64,
+    key: (u64, u64),
+    end: u64,
 }
 
 /// Tuning for a [`Tracker`].
@@ -113,9 +241,10 @@ pub struct TrackerOptions {
     /// How long a file that left its path (renamed away or deleted) must have been idle before
     /// it is closed, for writers that keep writing to it until they reopen.
     pub linger: Duration,
-    /// Whether files ending in `.gz` that match a pattern are captured as files of their own.
-    /// They are rotated copies of plain files in nearly every setup, so by default they are
-    /// only read to recover bytes a plain generation had not yet been read for.
+    /// Whether files ending in `.gz` that match a pattern are captured as files of their own
+    /// (their compressed bytes). By default they are not: a `.gz` is a rotated copy in nearly
+    /// every setup, read decompressed to recover bytes a plain generation had not yet been read
+    /// for, or captured decompressed as a rotated sibling the chain has never seen.
     pub capture_compressed: bool,
 }
 
@@ -157,6 +286,16 @@ pub struct FileState {
     pub size: u64,
 }
 
+/// What a file that is not followed yet holds.
+enum Check {
+    /// Bytes of this known generation: not a generation of its own.
+    Copy(u64),
+    /// It looks like a copy but may still grow: look again later.
+    Wait,
+    /// Content of its own.
+    Fresh,
+}
+
 /// Follows every file of every source. See the crate documentation.
 pub struct Tracker {
     sources: Vec<SourceSpec>,
@@ -164,11 +303,32 @@ pub struct Tracker {
     files: HashMap<(u64, u64), Tracked>,
     /// Generations the chain says were being followed, not yet found again.
     known: HashMap<(u64, u64), Known>,
+    /// Every generation the chain was following at start: `(gen_id, recorded path)`.
+    start_known: Vec<(u64, String)>,
+    /// Where generations of `start_known` were found (the file or the copy holding them).
+    anchors: HashMap<u64, PathBuf>,
+    /// Files holding the inode of a generation of `start_known`, under another name, with
+    /// other content: made after that generation's file was deleted.
+    witnesses: HashMap<u64, PathBuf>,
+    /// Generations of `start_known` whose inode is still at the path they were read at, with
+    /// other content, and whose rest a copy holds (`copytruncate` while logkeep was stopped).
+    displaced: HashSet<u64>,
     resumed: bool,
-    /// Files found to be copies of a followed generation (a `copytruncate` copy under a name the
-    /// patterns also match): never captured as files of their own, since their bytes are that
-    /// generation's. Kept for the life of the process.
-    shadows: HashMap<(u64, u64), u64>,
+    /// Whether the chain held no generation at all when this run started.
+    fresh: bool,
+    /// When this run started, in nanoseconds since the epoch.
+    started: i128,
+    families: Vec<Family>,
+    /// Files not followed, and why; forgotten when they are gone, decided again when they
+    /// change.
+    settled: HashMap<(u64, u64), Settled>,
+    /// Files that looked like copies while they may still have been growing.
+    pending: HashMap<(u64, u64), Pending>,
+    past: VecDeque<Past>,
+    oneshots: Vec<OneShot>,
+    /// `closed` records of compressed generations captured whole, waiting for the generations
+    /// they are held by (see [`Tracked::hold`]).
+    closing: Vec<(Vec<u64>, Event)>,
     next_gen: u64,
     buf: Vec<u8>,
     complained: HashSet<String>,
@@ -176,6 +336,13 @@ pub struct Tracker {
 
 fn wall(t: SystemTime) -> String {
     humantime::format_rfc3339_nanos(t).to_string()
+}
+
+fn now_ns() -> i128 {
+    match SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    }
 }
 
 /// Hand `data` (read at `fp.pos`) to the sink as one chunk and account for it.
@@ -208,6 +375,35 @@ fn emit(
             .unwrap_or(0),
     };
     sink.chunk(&origin, data)
+}
+
+/// Read `copy` from `fp.pos` to its end as chunks of generation `gen_id`. The outer error is
+/// the sink's (the poll fails); the inner one is the copy's, after the bytes read before it
+/// were handed over.
+#[allow(clippy::too_many_arguments)]
+fn read_copy(
+    buf: &mut [u8],
+    sink: &mut dyn ChunkSink,
+    source: &str,
+    path: &str,
+    key: (u64, u64),
+    gen_id: u64,
+    fp: &mut Fingerprint,
+    copy: &Path,
+) -> io::Result<Option<io::Error>> {
+    let mut failed = None;
+    let from = fp.pos;
+    let r = copies::read_from(copy, from, buf, &mut |_, data| {
+        emit(sink, source, path, key, gen_id, fp, data).map_err(|e| {
+            let kind = e.kind();
+            failed = Some(e);
+            io::Error::new(kind, "the sink failed")
+        })
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    Ok(r.err())
 }
 
 fn read_exact_at(file: &File, len: usize, at: u64) -> io::Result<Vec<u8>> {
@@ -257,6 +453,10 @@ fn refingerprint(file: &File, end: u64, head: &Sha256) -> io::Result<Option<Fing
     }))
 }
 
+fn split(path: &Path) -> Option<(PathBuf, OsString)> {
+    Some((path.parent()?.to_owned(), path.file_name()?.to_owned()))
+}
+
 impl Tracker {
     /// A tracker for `sources`, resuming the generations the chain knows.
     pub fn new(
@@ -266,6 +466,9 @@ impl Tracker {
         opts: TrackerOptions,
     ) -> Tracker {
         let buf = vec![0u8; opts.chunk_bytes];
+        let known: Vec<Known> = known.into_iter().collect();
+        let start_known = known.iter().map(|k| (k.gen_id, k.path.clone())).collect();
+        let fresh = max_gen == 0 && known.is_empty();
         // Several generations may have had one (dev, ino) over time; the newest one counts.
         let mut by_key: HashMap<(u64, u64), Known> = HashMap::new();
         for k in known {
@@ -281,8 +484,19 @@ impl Tracker {
             opts,
             files: HashMap::new(),
             known: by_key,
+            start_known,
+            anchors: HashMap::new(),
+            witnesses: HashMap::new(),
+            displaced: HashSet::new(),
             resumed: false,
-            shadows: HashMap::new(),
+            fresh,
+            started: now_ns(),
+            families: Vec::new(),
+            settled: HashMap::new(),
+            pending: HashMap::new(),
+            past: VecDeque::new(),
+            oneshots: Vec::new(),
+            closing: Vec::new(),
             next_gen: max_gen + 1,
             buf,
             complained: HashSet::new(),
@@ -297,6 +511,8 @@ impl Tracker {
             {
                 t.committed = t.committed.max(end);
             }
+            self.oneshots
+                .retain(|o| !(o.gen_id == gen_id && o.key == (dev, ino) && end >= o.end));
         }
     }
 
@@ -329,6 +545,13 @@ impl Tracker {
                 self.files.insert(key, t);
             }
         }
+        // Compressed generations read whole but not committed: read them again.
+        for o in std::mem::take(&mut self.oneshots) {
+            self.settled.remove(&o.key);
+            self.past.retain(|p| p.gen_id != o.gen_id);
+            self.closing
+                .retain(|(_, e)| !matches!(e, Event::Closed { gen_id, .. } if *gen_id == o.gen_id));
+        }
     }
 
     /// Files currently followed.
@@ -350,58 +573,79 @@ impl Tracker {
         v
     }
 
-    /// Resolve the patterns, then read everything new. Errors are from the sink; problems with
-    /// single files are logged and do not stop the others.
+    /// Resolve the patterns, reconcile the rotated siblings of every watched file, then read
+    /// everything new. Errors are from the sink; problems with single files are logged and do
+    /// not stop the others.
+    ///
+    /// The rotated siblings present when a run starts (last modified before it) are captured,
+    /// unless a copy of a known generation, as follows. If the chain held no generation at all:
+    /// every one. Otherwise the anchor is the file that now holds the newest generation the
+    /// chain was following at the watched name (found by identity, or a copy or `.gz` found by
+    /// its digests), and a sibling is captured if it was modified after the anchor and not
+    /// after the file now at the watched name was made — a file renamed away from that name
+    /// before the present one was created (a copy or `.gz` made later may hold a generation
+    /// that ended before this run: a `copytruncate` closes one at once). When that generation's
+    /// inode is still at the watched name with other content and its rest is in a copy made
+    /// after that inode (a `copytruncate` while logkeep was stopped), every sibling modified
+    /// after that copy is captured. When the generation is gone but another file took its
+    /// inode under a rotated name (made after it was deleted), siblings from that file on are.
+    /// With no anchor, nothing present at start is captured, and a `gap` record for a
+    /// generation that is gone names the rotated files left uncaptured.
     pub fn poll(&mut self, sink: &mut dyn ChunkSink) -> io::Result<PollStats> {
         let now = Instant::now();
         for t in self.files.values_mut() {
             t.seen = false;
         }
-        self.scan(sink)?;
+        let claimed = self.scan(sink)?;
         if !self.resumed {
             self.resume_missing(sink)?;
-            self.resumed = true;
         }
+        self.reconcile(&claimed, sink)?;
+        self.resumed = true;
         let mut stats = PollStats::default();
         let mut keys: Vec<(u64, u64)> = self.files.keys().copied().collect();
         keys.sort_by(|a, b| self.files[a].path.cmp(&self.files[b].path));
         for key in keys {
             stats.bytes += self.read_file(key, now, sink)?;
         }
+        let mut i = 0;
+        while i < self.closing.len() {
+            if self.holding(&self.closing[i].0) {
+                i += 1;
+            } else {
+                let (_, e) = self.closing.remove(i);
+                sink.notice(e)?;
+            }
+        }
         stats.files = self.files.len();
         Ok(stats)
     }
 
-    fn scan(&mut self, sink: &mut dyn ChunkSink) -> io::Result<()> {
+    fn scan(&mut self, sink: &mut dyn ChunkSink) -> io::Result<HashSet<(u64, u64)>> {
         let mut claimed: HashSet<(u64, u64)> = HashSet::new();
         for si in 0..self.sources.len() {
             for pi in 0..self.sources[si].patterns.len() {
                 let pattern = self.sources[si].patterns[pi].clone();
-                let paths = match glob::glob(&pattern) {
-                    Ok(p) => p,
+                let found = match names::expand(&pattern) {
+                    Ok(x) => x,
                     Err(e) => {
                         self.complain(&pattern, format_args!("bad pattern: {e}"));
                         continue;
                     }
                 };
-                for entry in paths {
-                    let path = match entry {
-                        Ok(p) => p,
-                        Err(e) => {
-                            let p = e.path().display().to_string();
-                            self.complain(&p, format_args!("cannot be listed: {}", e.error()));
-                            continue;
-                        }
-                    };
-                    if !self.opts.capture_compressed && path.extension().is_some_and(|e| e == "gz")
-                    {
+                for (dir, e) in found.errors {
+                    let d = names::record_name(&dir);
+                    self.complain(&d, format_args!("cannot be listed: {e}"));
+                }
+                for path in found.paths {
+                    if !self.opts.capture_compressed && copies::is_gz(&path) {
                         continue;
                     }
                     self.found(si, &path, &mut claimed, sink)?;
                 }
             }
         }
-        Ok(())
+        Ok(claimed)
     }
 
     fn complain(&mut self, what: &str, why: std::fmt::Arguments<'_>) {
@@ -418,13 +662,7 @@ impl Tracker {
         claimed: &mut HashSet<(u64, u64)>,
         sink: &mut dyn ChunkSink,
     ) -> io::Result<()> {
-        let Some(path_str) = path.to_str().map(str::to_owned) else {
-            self.complain(
-                &path.display().to_string(),
-                format_args!("path is not UTF-8; not captured"),
-            );
-            return Ok(());
-        };
+        let name = names::record_name(path);
         // Recorded paths are absolute and plain: they become member names and output paths.
         if !path.is_absolute()
             || !path.components().all(|c| {
@@ -435,7 +673,7 @@ impl Tracker {
             })
         {
             self.complain(
-                &path_str,
+                &name,
                 format_args!("path is not absolute and plain (no `.` or `..`); not captured"),
             );
             return Ok(());
@@ -444,7 +682,7 @@ impl Tracker {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()), // raced a rename
             Err(e) => {
-                self.complain(&path_str, format_args!("cannot stat: {e}"));
+                self.complain(&name, format_args!("cannot stat: {e}"));
                 return Ok(());
             }
         };
@@ -455,14 +693,22 @@ impl Tracker {
         if !claimed.insert(key) {
             return Ok(()); // the same file through another pattern or source: captured once
         }
-        if self.shadows.contains_key(&key) {
-            return Ok(());
+        self.register_family(si, path);
+        let stamp = Stamp::of(&meta);
+        if let Some(s) = self.settled.get(&key) {
+            if s.stamp == stamp {
+                return Ok(());
+            }
+            // It changed since it was judged: judge it again.
+            tracing::debug!(path = %name, gen_id = ?s.why.gen_id(), "changed since it was judged");
+            self.settled.remove(&key);
         }
         if let Some(t) = self.files.get_mut(&key) {
             t.seen = true;
-            if t.path != path_str {
-                tracing::info!(from = %t.path, to = %path_str, gen_id = t.gen_id, "file renamed");
-                t.path = path_str;
+            if t.path != name {
+                tracing::info!(from = %t.path, to = %name, gen_id = t.gen_id, "file renamed");
+                t.path = name;
+                t.real = path.to_owned();
                 t.renamed = true;
             }
             return Ok(());
@@ -472,73 +718,510 @@ impl Tracker {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // Renamed between the stat and the open: find it by identity among its
                 // siblings, or record that it is gone.
-                return self.vanished(si, path, &path_str, key, meta.len(), sink);
+                return self.vanished(si, path, &name, key, meta.len(), sink);
             }
             Err(e) => {
-                self.complain(&path_str, format_args!("cannot open: {e}"));
+                self.complain(&name, format_args!("cannot open: {e}"));
                 return Ok(());
             }
         };
-        if !self.known.contains_key(&key)
-            && let Some(gen_id) = self.copy_of_followed(path, key)
-        {
-            tracing::info!(path = %path_str, gen_id, "a copy of a followed file (copytruncate): not captured twice");
-            self.shadows.insert(key, gen_id);
-            return Ok(());
+        if !self.known.contains_key(&key) {
+            match self.copy_check(path, key, stamp) {
+                Check::Copy(gen_id) => {
+                    tracing::info!(path = %name, gen_id, "a copy of a known generation (copytruncate, compression): not captured twice");
+                    self.settle(key, stamp, Why::Copy(gen_id));
+                    return Ok(());
+                }
+                Check::Wait => {
+                    tracing::debug!(path = %name, "looks like a copy still being written; deciding when it stops growing");
+                    return Ok(());
+                }
+                Check::Fresh => {
+                    self.pending.remove(&key);
+                }
+            }
         }
-        self.follow(si, file, path_str, key, true, sink)
+        self.follow(si, file, name, path.to_owned(), key, true, sink)
     }
 
-    /// The generation a newly found file is a copy of: a followed file in the same directory
-    /// with the same stem whose content it repeats.
-    fn copy_of_followed(&self, path: &Path, key: (u64, u64)) -> Option<u64> {
-        let stem = |p: &Path| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.split('.').next())
-                .map(str::to_owned)
+    /// Whether any of `gens` is still followed.
+    fn holding(&self, gens: &[u64]) -> bool {
+        self.files.values().any(|t| gens.contains(&t.gen_id))
+    }
+
+    /// The generations a generation captured from the rotated file `path` must outlast (see
+    /// [`Tracked::hold`]): those followed now that the chain last recorded at a name `path` is
+    /// a rotation of, except the one at that name now.
+    fn hold_for(&self, path: &Path) -> Vec<u64> {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return Vec::new();
         };
-        let (dir, mine) = (path.parent()?, stem(path)?);
-        self.files.values().find_map(|t| {
-            let tp = Path::new(&t.path);
-            let related = t.key != key
-                && t.fp.pos > 0
-                && tp.parent() == Some(dir)
-                && stem(tp).as_deref() == Some(mine.as_str());
-            // Only a full match (first KiB and the KiB before our position, at that position): a
-            // shorter file that merely starts alike may be a new log with the same header, and
-            // must be captured. At worst a copy made before our last read is captured twice.
-            let same = related && matches!(copies::compare(path, &t.fp), Ok(Verdict::Match));
-            same.then_some(t.gen_id)
-        })
+        self.files
+            .values()
+            .filter(|t| {
+                let recorded = names::real_path(&t.chain_path);
+                recorded.parent() == Some(dir)
+                    && recorded
+                        .file_name()
+                        .is_some_and(|base| names::is_rotation_of(name, base))
+                    && !(t.seen && t.real == recorded)
+            })
+            .map(|t| t.gen_id)
+            .collect()
+    }
+
+    fn settle(&mut self, key: (u64, u64), stamp: Stamp, why: Why) {
+        self.pending.remove(&key);
+        self.settled.insert(key, Settled { stamp, why });
+    }
+
+    /// Whether the file `key` has kept `stamp` for [`SETTLE`]: it was last written that long
+    /// ago, or our polls have seen it unchanged that long.
+    fn stable(&mut self, key: (u64, u64), stamp: Stamp) -> bool {
+        if now_ns() - stamp.mtime >= SETTLE.as_nanos() as i128 {
+            return true;
+        }
+        let now = Instant::now();
+        match self.pending.get_mut(&key) {
+            Some(p) if p.stamp == stamp => now.duration_since(p.since) >= SETTLE,
+            Some(p) => {
+                p.stamp = stamp;
+                p.since = now;
+                false
+            }
+            None => {
+                self.pending.insert(key, Pending { stamp, since: now });
+                false
+            }
+        }
+    }
+
+    /// Whether the file at `path` (not followed) holds bytes of a generation this run knows,
+    /// in the same directory under a related name: a followed one, one that ended, or one the
+    /// chain was following and that has not been found yet (by its digests).
+    fn copy_check(&mut self, path: &Path, key: (u64, u64), stamp: Stamp) -> Check {
+        let Some((dir, name)) = split(path) else {
+            return Check::Fresh;
+        };
+        let related = |p: &Path| {
+            p.parent() == Some(dir.as_path())
+                && p.file_name().is_some_and(|n| names::related(n, &name))
+        };
+        let gz = copies::is_gz(path);
+        let mut prefix_of = None;
+        for t in self.files.values() {
+            if t.key == key || t.fp.pos == 0 || !related(&t.real) {
+                continue;
+            }
+            match copies::compare(path, &t.fp) {
+                Ok(Verdict::Match) => return Check::Copy(t.gen_id),
+                Ok(Verdict::Prefix) => {
+                    // While the generation's own file still holds what was read, compare every
+                    // byte: a new file that merely starts alike is not a copy.
+                    if !gz
+                        && still_matches(&t.file, &t.fp).unwrap_or(false)
+                        && !copies::same_bytes(path, &t.file).unwrap_or(false)
+                    {
+                        continue;
+                    }
+                    prefix_of.get_or_insert(t.gen_id);
+                }
+                _ => {}
+            }
+        }
+        for p in self.past.iter().rev() {
+            if p.dir != dir || !names::related(&p.name, &name) {
+                continue;
+            }
+            match copies::compare(path, &p.fp) {
+                Ok(Verdict::Match) => return Check::Copy(p.gen_id),
+                Ok(Verdict::Prefix) => {
+                    prefix_of.get_or_insert(p.gen_id);
+                }
+                _ => {}
+            }
+        }
+        // Generations the chain was following that have not been found yet (first poll): by
+        // both digests, so that a new file that merely starts like one is not taken for it.
+        for k in self.known.values() {
+            if (k.dev, k.ino) == key || stamp.len < k.end || !related(&names::real_path(&k.path)) {
+                continue;
+            }
+            if let Ok(Some(w)) = copies::window(path, k.end, HEAD_LEN as usize)
+                && Sha256::of(&w.head) == k.head
+                && Sha256::of(&w.tail) == k.tail
+            {
+                return Check::Copy(k.gen_id);
+            }
+        }
+        match prefix_of {
+            None => Check::Fresh,
+            Some(g) => {
+                if !self.stable(key, stamp) {
+                    Check::Wait
+                } else if stamp.len == 0 {
+                    // Still empty after a while: a new file nobody has written to yet.
+                    Check::Fresh
+                } else {
+                    Check::Copy(g)
+                }
+            }
+        }
+    }
+
+    /// Remember the file at `dir/name` as holding generation `gen_id` (0: captured by an
+    /// earlier run), so that its copies are recognised.
+    fn remember(&mut self, dir: PathBuf, name: OsString, gen_id: u64, fp: Fingerprint) {
+        if fp.pos == 0 {
+            return;
+        }
+        if self.past.len() >= PAST_MAX {
+            self.past.pop_front();
+        }
+        self.past.push_back(Past {
+            dir,
+            name,
+            gen_id,
+            fp,
+        });
+    }
+
+    /// Watch the rotated siblings of `path` (unless it is itself a rotated sibling of a
+    /// watched file).
+    fn register_family(&mut self, si: usize, path: &Path) {
+        let Some((dir, base)) = split(path) else {
+            return;
+        };
+        if copies::is_gz(path)
+            || self
+                .families
+                .iter()
+                .any(|f| f.dir == dir && (f.base == base || names::is_rotation_of(&base, &f.base)))
+        {
+            return;
+        }
+        let horizon = match (self.resumed, self.fresh) {
+            (_, true) => Horizon::All,
+            (false, false) => Horizon::Unset,
+            // Watched only now: siblings not modified since this run started were there
+            // before it, for earlier runs to capture.
+            (true, false) => Horizon::Window {
+                after: self.started,
+                until: i128::MIN,
+            },
+        };
+        self.families.push(Family {
+            dir,
+            base,
+            source: si,
+            horizon,
+        });
+    }
+
+    /// The horizon of a family watched from the first poll of a run (see [`Tracker::poll`]).
+    fn first_horizon(&self, f: &Family) -> Horizon {
+        if self.fresh {
+            return Horizon::All;
+        }
+        let none = Horizon::Window {
+            after: self.started,
+            until: i128::MIN,
+        };
+        let live = f.dir.join(&f.base);
+        let name = names::record_name(&live);
+        let newest = self
+            .start_known
+            .iter()
+            .filter(|(_, p)| *p == name)
+            .map(|(g, _)| *g)
+            .max();
+        let Some(g) = newest else {
+            return none;
+        };
+        // When the file now at the watched name was made: rotated files renamed away from that
+        // name were last written before it; a copy or a `.gz` made later may hold a generation
+        // that ended before this run (a `copytruncate` closes one at once), so they count only
+        // when a copytruncate while logkeep was stopped is evident.
+        let born = std::fs::metadata(&live)
+            .ok()
+            .and_then(|m| m.created().ok())
+            .map(|t| match t.duration_since(SystemTime::UNIX_EPOCH) {
+                Ok(d) => d.as_nanos() as i128,
+                Err(e) => -(e.duration().as_nanos() as i128),
+            });
+        if let Some(p) = self.anchors.get(&g)
+            && let Ok(m) = std::fs::metadata(p)
+        {
+            let after = mtime_ns(&m);
+            if self.displaced.contains(&g) && born.is_some_and(|b| b < after) {
+                // Its inode is still at the watched name, made before the copy that holds its
+                // rest: copies newer than that one are of generations after it.
+                return Horizon::Window {
+                    after,
+                    until: i128::MAX,
+                };
+            }
+            return Horizon::Window {
+                after,
+                until: born.unwrap_or(i128::MIN),
+            };
+        }
+        if let Some(w) = self.witnesses.get(&g)
+            && let Ok(m) = std::fs::metadata(w)
+        {
+            return Horizon::Window {
+                after: mtime_ns(&m) - 1,
+                until: born.unwrap_or(i128::MIN),
+            };
+        }
+        none
+    }
+
+    /// List the rotated siblings of every watched file and capture those that hold a
+    /// generation never seen.
+    fn reconcile(
+        &mut self,
+        claimed: &HashSet<(u64, u64)>,
+        sink: &mut dyn ChunkSink,
+    ) -> io::Result<()> {
+        for fi in 0..self.families.len() {
+            if self.families[fi].horizon == Horizon::Unset {
+                let h = self.first_horizon(&self.families[fi]);
+                tracing::debug!(base = ?self.families[fi].base, horizon = ?h, "rotated siblings");
+                self.families[fi].horizon = h;
+            }
+        }
+        let mut dirs: Vec<PathBuf> = self.families.iter().map(|f| f.dir.clone()).collect();
+        dirs.sort();
+        dirs.dedup();
+        let mut listed: HashSet<(u64, u64)> = HashSet::new();
+        let mut unlisted = false;
+        // Families with their file or a rotated sibling still there.
+        let mut alive: HashSet<usize> = HashSet::new();
+        for dir in dirs {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(_) => {
+                    unlisted = true;
+                    continue;
+                }
+            };
+            let mut cands = Vec::new();
+            for e in entries.flatten() {
+                let name = e.file_name();
+                for (fi, f) in self.families.iter().enumerate() {
+                    if f.dir == dir && f.base == name {
+                        alive.insert(fi);
+                    }
+                }
+                let Some(fi) = self
+                    .families
+                    .iter()
+                    .position(|f| f.dir == dir && names::is_rotation_of(&name, &f.base))
+                else {
+                    continue;
+                };
+                alive.insert(fi);
+                let path = dir.join(&name);
+                let Ok(m) = std::fs::symlink_metadata(&path) else {
+                    continue;
+                };
+                if !m.is_file() {
+                    continue;
+                }
+                let key = (m.dev(), m.ino());
+                listed.insert(key);
+                if claimed.contains(&key) || self.files.contains_key(&key) {
+                    continue;
+                }
+                let stamp = Stamp::of(&m);
+                if self.settled.get(&key).is_some_and(|s| s.stamp == stamp) {
+                    continue;
+                }
+                cands.push((stamp.mtime, path, fi, key, stamp));
+            }
+            // Oldest first, so that generation numbers follow the order of the files.
+            cands.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+            for (_, path, fi, key, stamp) in cands {
+                self.sibling(fi, &path, key, stamp, sink)?;
+            }
+        }
+        // Forget files that are gone (a new file may take the inode), and watched names with
+        // neither a file nor a rotated sibling left (a source's write-ahead log makes a new one
+        // for every file), unless a directory could not be listed this time.
+        if unlisted {
+            return Ok(());
+        }
+        let mut i = 0;
+        self.families.retain(|_| {
+            i += 1;
+            alive.contains(&(i - 1))
+        });
+        self.settled
+            .retain(|k, _| listed.contains(k) || claimed.contains(k));
+        self.pending
+            .retain(|k, _| listed.contains(k) || claimed.contains(k));
+        Ok(())
+    }
+
+    /// A rotated sibling that is neither followed nor judged yet.
+    fn sibling(
+        &mut self,
+        fi: usize,
+        path: &Path,
+        key: (u64, u64),
+        stamp: Stamp,
+        sink: &mut dyn ChunkSink,
+    ) -> io::Result<()> {
+        let name = names::record_name(path);
+        let gz = copies::is_gz(path);
+        // gzip may still be writing it (it writes the trailer last): judged once complete. A
+        // corrupt one is judged as far as it can be read.
+        if gz && matches!(copies::gz_complete(path), Ok(false)) {
+            return Ok(());
+        }
+        match self.copy_check(path, key, stamp) {
+            Check::Copy(gen_id) => {
+                tracing::debug!(path = %name, gen_id, "rotated sibling holds a known generation");
+                self.settle(key, stamp, Why::Copy(gen_id));
+                return Ok(());
+            }
+            Check::Wait => return Ok(()),
+            Check::Fresh => {}
+        }
+        if let Horizon::Window { after, until } = self.families[fi].horizon
+            && stamp.mtime <= self.started
+            && !(after < stamp.mtime && stamp.mtime <= until)
+        {
+            tracing::debug!(path = %name, "rotated sibling older than what the chain holds: taken as captured");
+            self.settle(key, stamp, Why::Seen);
+            if !gz
+                && let Some((dir, base)) = split(path)
+                && let Ok(fp) = copies::fingerprint_of(path, HEAD_LEN as usize)
+            {
+                self.remember(dir, base, 0, fp);
+            }
+            return Ok(());
+        }
+        let si = self.families[fi].source;
+        if gz {
+            self.pending.remove(&key);
+            let hold = self.hold_for(path);
+            return self.capture_gz(si, path, name, key, stamp, hold, sink);
+        }
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::debug!(path = %name, "rotated sibling cannot be opened: {e}");
+                return Ok(());
+            }
+        };
+        tracing::info!(path = %name, "a generation never seen under a watched name: captured from its rotated name");
+        self.pending.remove(&key);
+        let hold = self.hold_for(path);
+        self.follow(si, file, name, path.to_owned(), key, false, sink)?;
+        if let Some(t) = self.files.get_mut(&key) {
+            t.hold = hold;
+        }
+        Ok(())
+    }
+
+    /// Capture a compressed sibling never seen as one whole generation, decompressed; its
+    /// `closed` record waits for the generations in `hold`.
+    #[allow(clippy::too_many_arguments)]
+    fn capture_gz(
+        &mut self,
+        si: usize,
+        path: &Path,
+        name: String,
+        key: (u64, u64),
+        stamp: Stamp,
+        hold: Vec<u64>,
+        sink: &mut dyn ChunkSink,
+    ) -> io::Result<()> {
+        let source = self.sources[si].id.clone();
+        let gen_id = self.new_gen();
+        let mut fp = Fingerprint::default();
+        let failed = read_copy(
+            &mut self.buf,
+            sink,
+            &source,
+            &name,
+            key,
+            gen_id,
+            &mut fp,
+            path,
+        )?;
+        if fp.pos == 0 && failed.is_none() {
+            self.settle(key, stamp, Why::Seen);
+            return Ok(());
+        }
+        tracing::info!(path = %name, gen_id, bytes = fp.pos, "a compressed generation never seen: captured decompressed");
+        match failed {
+            None => {
+                let closed = Event::Closed {
+                    source,
+                    path: name,
+                    dev: key.0,
+                    ino: key.1,
+                    gen_id,
+                    end: fp.pos,
+                    reason: "rotated".into(),
+                };
+                if self.holding(&hold) {
+                    self.closing.push((hold, closed));
+                } else {
+                    sink.notice(closed)?;
+                }
+            }
+            Some(e) => {
+                tracing::warn!(path = %name, gen_id, "compressed file unreadable after {} bytes: {e}", fp.pos);
+                sink.notice(Event::Gap {
+                    source,
+                    path: name,
+                    dev: key.0,
+                    ino: key.1,
+                    gen_id,
+                    from: fp.pos,
+                    size_seen: None,
+                    reason: format!("compressed rotated file unreadable from this offset: {e}"),
+                })?
+            }
+        }
+        self.settle(key, stamp, Why::Captured(gen_id));
+        if let Some((dir, base)) = split(path) {
+            self.oneshots.push(OneShot {
+                gen_id,
+                key,
+                end: fp.pos,
+            });
+            self.remember(dir, base, gen_id, fp);
+        }
+        Ok(())
     }
 
     fn vanished(
         &mut self,
         si: usize,
         path: &Path,
-        path_str: &str,
+        name: &str,
         key: (u64, u64),
         size: u64,
         sink: &mut dyn ChunkSink,
     ) -> io::Result<()> {
         if let Some(p) = copies::find_by_identity(path, key)
             && let Ok(f) = File::open(&p)
-            && let Some(s) = p.to_str()
         {
-            return self.follow(si, f, s.to_owned(), key, false, sink);
+            let n = names::record_name(&p);
+            return self.follow(si, f, n, p, key, false, sink);
         }
         if size == 0 && !self.known.contains_key(&key) {
             return Ok(());
         }
-        tracing::error!(
-            path = path_str,
-            size,
-            "file vanished before it could be opened"
-        );
+        tracing::error!(path = name, size, "file vanished before it could be opened");
         sink.notice(Event::Gap {
             source: self.sources[si].id.clone(),
-            path: path_str.to_owned(),
+            path: name.to_owned(),
             dev: key.0,
             ino: key.1,
             gen_id: 0,
@@ -549,11 +1232,13 @@ impl Tracker {
     }
 
     /// Start following an open file: resume its generation if the chain knows it, else a new one.
+    #[allow(clippy::too_many_arguments)]
     fn follow(
         &mut self,
         si: usize,
         file: File,
         path: String,
+        real: PathBuf,
         key: (u64, u64),
         seen: bool,
         sink: &mut dyn ChunkSink,
@@ -565,16 +1250,29 @@ impl Tracker {
         self.complained.remove(&path);
         let mut source = self.sources[si].id.clone();
         let mut resumed = None;
+        let mut chain_path = path.clone();
         if let Some(k) = self.known.remove(&key) {
             match refingerprint(&file, k.end, &k.head)? {
                 Some(fp) if meta.len() >= k.end => {
                     source = k.source.clone();
+                    chain_path = k.path.clone();
                     resumed = Some((k.gen_id, fp));
+                    self.anchors.insert(k.gen_id, real.clone());
                 }
                 _ => {
-                    // Shrunk or different content while logkeep was stopped.
+                    // Shrunk or different content while logkeep was stopped. At the path it
+                    // was read at, that is a truncation or a rewrite unless a rotated copy holds
+                    // the rest. Under another name, the inode went to a file made after the
+                    // generation's own was deleted.
                     self.known.insert(key, k.clone());
-                    self.finish_known_elsewhere(&k, Some(&path), sink)?;
+                    let own = names::real_path(&k.path) == real;
+                    if !own && !copies::is_gz(&real) {
+                        self.witnesses.insert(k.gen_id, real.clone());
+                    }
+                    self.finish_known_elsewhere(&k, own.then_some(path.as_str()), sink)?;
+                    if own && self.anchors.contains_key(&k.gen_id) {
+                        self.displaced.insert(k.gen_id);
+                    }
                     self.known.remove(&key);
                 }
             }
@@ -590,6 +1288,7 @@ impl Tracker {
             Tracked {
                 source,
                 path,
+                real,
                 key,
                 gen_id,
                 fp,
@@ -600,6 +1299,8 @@ impl Tracker {
                 last_growth: Instant::now(),
                 left: if seen { None } else { Some(Left::Rotated) },
                 renamed: !seen,
+                chain_path,
+                hold: Vec::new(),
             },
         );
         Ok(())
@@ -612,21 +1313,36 @@ impl Tracker {
         missing.sort_by_key(|k| k.gen_id);
         for k in missing {
             let key = (k.dev, k.ino);
+            let real = names::real_path(&k.path);
             let si = self.sources.iter().position(|s| s.id == k.source);
+            // Its name is still watched even if no file has it now: its rotated siblings may
+            // hold generations made while logkeep was stopped.
+            if let Some(si) = si
+                && self.sources[si]
+                    .patterns
+                    .iter()
+                    .any(|p| names::matches(p, &real))
+            {
+                self.register_family(si, &real);
+            }
             // Renamed: same identity among the siblings of its last path.
             // Only if it still holds what was captured: after a delete the inode may have gone to
             // another file (a `.gz` made by the same rotation, say), which is not ours to follow.
             if let Some(si) = si
-                && let Some(p) = copies::find_by_identity(Path::new(&k.path), key)
+                && let Some(p) = copies::find_by_identity(&real, key)
                 && let Ok(f) = File::open(&p)
-                && let Ok(Some(_)) = refingerprint(&f, k.end, &k.head)
-                && let Some(s) = p.to_str()
             {
-                let s = s.to_owned();
-                tracing::info!(from = %k.path, to = %s, gen_id = k.gen_id, "found a generation rotated while logkeep was stopped");
-                self.follow(si, f, s, key, false, sink)?;
-                if self.files.contains_key(&key) {
-                    continue;
+                if let Ok(Some(_)) = refingerprint(&f, k.end, &k.head) {
+                    let n = names::record_name(&p);
+                    tracing::info!(from = %k.path, to = %n, gen_id = k.gen_id, "found a generation rotated while logkeep was stopped");
+                    self.follow(si, f, n, p, key, false, sink)?;
+                    if self.files.contains_key(&key) {
+                        continue;
+                    }
+                } else if p != real && !copies::is_gz(&p) {
+                    // A plain file took the inode: a later live file, rotated. (A `.gz` may be
+                    // the compressed copy of anything, this generation included.)
+                    self.witnesses.insert(k.gen_id, p);
                 }
             }
             if self.known.contains_key(&key) {
@@ -646,60 +1362,92 @@ impl Tracker {
         sink: &mut dyn ChunkSink,
     ) -> io::Result<()> {
         let key = (k.dev, k.ino);
+        let real = names::real_path(&k.path);
         // Without the bytes in memory, match copies by the recorded head digest alone.
         let mut found = None;
         // The path it was last read at comes first: after a copytruncate the generation's last
         // bytes were read from the copy, which is where the chain says it was.
-        let at_path = std::fs::metadata(&k.path)
-            .ok()
-            .map(|m| (std::path::PathBuf::from(&k.path), m));
-        for (p, m) in at_path
-            .into_iter()
-            .chain(copies::siblings(Path::new(&k.path)))
-        {
-            let hl = k.end.min(HEAD_LEN) as usize;
-            let Ok(f) = File::open(&p) else { continue };
-            let head = if p.extension().is_some_and(|e| e == "gz") {
-                let mut r = flate2::read::MultiGzDecoder::new(io::BufReader::new(f));
-                let mut h = vec![0u8; hl];
-                let mut n = 0;
-                while n < hl {
-                    match io::Read::read(&mut r, &mut h[n..]) {
-                        Ok(0) | Err(_) => break,
-                        Ok(x) => n += x,
-                    }
-                }
-                h.truncate(n);
-                h
-            } else {
-                read_exact_at(&f, hl, 0)?
+        let at_path = std::fs::metadata(&real).ok().map(|m| (real.clone(), m));
+        let hl = k.end.min(HEAD_LEN) as usize;
+        for (p, m) in at_path.into_iter().chain(copies::siblings(&real)) {
+            // Its own inode does not hold it any more (that is why this runs), unless another
+            // file took the number: a `.gz` is never the plain file itself.
+            if (m.dev(), m.ino()) == key && !copies::is_gz(&p) {
+                continue;
+            }
+            let Ok(head) = copies::read_prefix(&p, hl) else {
+                continue;
             };
-            if head.len() == hl && Sha256::of(&head) == k.head && (m.dev(), m.ino()) != key {
-                found = Some(p);
+            if head.len() == hl && Sha256::of(&head) == k.head {
+                found = Some((p, m));
                 break;
             }
         }
-        let mut fp = Fingerprint {
-            head: Vec::new(),
-            tail: Vec::new(),
-            pos: k.end,
-        };
-        if let Some(copy) = &found {
-            let path = copy.to_string_lossy().into_owned();
-            let buf = &mut self.buf;
-            let read = copies::read_from(copy, k.end, buf, &mut |_, data| {
-                emit(sink, &k.source, &path, key, k.gen_id, &mut fp, data)
-            })?;
+        if let Some((copy, m)) = &found {
+            let path = names::record_name(copy);
+            // Fingerprint at the committed end from the copy itself, so that the digests the
+            // chunks carry are the generation's.
+            let mut fp = match copies::window(copy, k.end, HEAD_LEN as usize) {
+                Ok(Some(fp)) => fp,
+                _ => Fingerprint {
+                    head: Vec::new(),
+                    tail: Vec::new(),
+                    pos: k.end,
+                },
+            };
+            let failed = read_copy(
+                &mut self.buf,
+                sink,
+                &k.source,
+                &path,
+                key,
+                k.gen_id,
+                &mut fp,
+                copy,
+            )?;
+            let read = fp.pos - k.end;
+            self.anchors.insert(k.gen_id, copy.clone());
+            if let Some(e) = failed {
+                tracing::warn!(copy = %path, gen_id = k.gen_id, "rotated copy unreadable after {} bytes: {e}", fp.pos);
+                return sink.notice(Event::Gap {
+                    source: k.source.clone(),
+                    path,
+                    dev: k.dev,
+                    ino: k.ino,
+                    gen_id: k.gen_id,
+                    from: fp.pos,
+                    size_seen: None,
+                    reason: format!("rotated copy unreadable from this offset: {e}"),
+                });
+            }
             tracing::info!(copy = %path, gen_id = k.gen_id, bytes = read, "finished a generation from its rotated copy");
-            sink.notice(Event::Closed {
+            let closed = Event::Closed {
                 source: k.source.clone(),
                 path,
                 dev: k.dev,
                 ino: k.ino,
                 gen_id: k.gen_id,
-                end: k.end + read,
+                end: fp.pos,
                 reason: "rotated".into(),
-            })?;
+            };
+            // A generation captured whole from a `.gz` (the file is its own) was held open for
+            // older generations still followed: it still is.
+            let hold = if (m.dev(), m.ino()) == key {
+                self.hold_for(copy)
+            } else {
+                Vec::new()
+            };
+            if self.holding(&hold) {
+                self.closing.push((hold, closed));
+            } else {
+                sink.notice(closed)?;
+            }
+            self.settle((m.dev(), m.ino()), Stamp::of(m), Why::Copy(k.gen_id));
+            if let Some((dir, base)) = split(copy)
+                && !fp.head.is_empty()
+            {
+                self.remember(dir, base, k.gen_id, fp);
+            }
             return Ok(());
         }
         match replaced_at {
@@ -716,11 +1464,24 @@ impl Tracker {
                     ino: k.ino,
                     gen_id: k.gen_id,
                     captured: k.end,
-                    size_now: std::fs::metadata(p).ok().map(|m| m.len()),
+                    size_now: std::fs::metadata(names::real_path(p)).ok().map(|m| m.len()),
                     what: "truncated".into(),
                 })
             }
             None => {
+                let reason = if self.witnesses.contains_key(&k.gen_id) {
+                    "rotated away and deleted while logkeep was stopped (its inode now holds a newer file): bytes after this offset, if any, are lost, and so is any generation created and deleted meanwhile".to_owned()
+                } else {
+                    let mut r = "file gone while logkeep was stopped; no rotated copy found, bytes after this offset (if any) are lost".to_owned();
+                    let others = self.unvouched_siblings(&real);
+                    if !others.is_empty() {
+                        r.push_str(&format!(
+                            "; not captured, since the chain cannot tell whether it holds them: {}, which hold later generations if this one was rotated away and deleted",
+                            others.join(", ")
+                        ));
+                    }
+                    r
+                };
                 tracing::warn!(path = %k.path, gen_id = k.gen_id, "file gone while logkeep was stopped and no rotated copy found");
                 sink.notice(Event::Gap {
                     source: k.source.clone(),
@@ -730,10 +1491,35 @@ impl Tracker {
                     gen_id: k.gen_id,
                     from: k.end,
                     size_seen: None,
-                    reason: "file gone while logkeep was stopped; no rotated copy found, bytes after this offset (if any) are lost".into(),
+                    reason,
                 })
             }
         }
+    }
+
+    /// Names of the rotated siblings of `path` that hold no generation this run follows or
+    /// is about to resume.
+    fn unvouched_siblings(&self, path: &Path) -> Vec<String> {
+        let (Some(dir), Some(base)) = (path.parent(), path.file_name()) else {
+            return Vec::new();
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut v: Vec<String> = entries
+            .flatten()
+            .filter(|e| names::is_rotation_of(&e.file_name(), base))
+            .filter(|e| {
+                e.metadata().is_ok_and(|m| {
+                    let key = (m.dev(), m.ino());
+                    m.is_file() && !self.files.contains_key(&key) && !self.known.contains_key(&key)
+                })
+            })
+            .map(|e| names::record_name(Path::new(&e.file_name())))
+            .collect();
+        v.sort();
+        v.truncate(8);
+        v
     }
 
     /// A generation number no file has: for files logkeep writes itself (snapshot context),
@@ -799,6 +1585,9 @@ impl Tracker {
         }
         if total > 0 {
             t.last_growth = now;
+            if t.chain_path != t.path {
+                t.chain_path.clone_from(&t.path);
+            }
         }
         if !t.seen {
             self.left_path(key, meta.nlink(), now, sink)?;
@@ -822,19 +1611,31 @@ impl Tracker {
         } else {
             "rewritten"
         };
-        match copies::find_copy(Path::new(&t.path), key, &t.fp) {
+        let mut ended = None;
+        match copies::find_copy(&t.real, key, &t.fp) {
             Some(copy) => {
-                let path = copy.path.to_string_lossy().into_owned();
+                let path = names::record_name(&copy.path);
                 let before = t.fp.pos;
+                let mut failed = None;
                 if copy.verdict == Verdict::Match {
-                    let (source, gen_id) = (t.source.clone(), t.gen_id);
-                    let fp = &mut t.fp;
-                    let from = fp.pos;
-                    copies::read_from(&copy.path, from, &mut self.buf, &mut |_, data| {
-                        emit(sink, &source, &path, key, gen_id, fp, data)
-                    })?;
+                    failed = read_copy(
+                        &mut self.buf,
+                        sink,
+                        &t.source,
+                        &path,
+                        key,
+                        t.gen_id,
+                        &mut t.fp,
+                        &copy.path,
+                    )?;
                 }
                 tracing::info!(path = %t.path, copy = %path, gen_id = t.gen_id, tail = t.fp.pos - before, "copytruncate rotation: finished the generation from its copy");
+                if let Some(e) = &failed {
+                    tracing::warn!(copy = %path, "rotated copy unreadable: {e}");
+                }
+                // Before the record: once it is durable, the copy may be compressed at once.
+                let stamp = std::fs::metadata(&copy.path).ok().map(|m| Stamp::of(&m));
+                ended = Some((copy.path.clone(), copy.key, stamp));
                 // The old generation ends here; its record says where its rest went.
                 let closed = Event::Closed {
                     source: t.source.clone(),
@@ -862,11 +1663,23 @@ impl Tracker {
                 sink.notice(notice)?;
             }
         }
+        let old_gen = t.gen_id;
+        let old_fp = std::mem::take(&mut t.fp);
         let gen_id = self.new_gen();
         if let Some(t) = self.files.get_mut(&key) {
             t.gen_id = gen_id;
             t.fp = Fingerprint::default();
             t.committed = 0;
+            t.chain_path.clone_from(&t.path);
+            t.hold.clear();
+        }
+        if let Some((copy, copy_key, stamp)) = ended {
+            if let Some(stamp) = stamp {
+                self.settle(copy_key, stamp, Why::Copy(old_gen));
+            }
+            if let Some((dir, base)) = split(&copy) {
+                self.remember(dir, base, old_gen, old_fp);
+            }
         }
         Ok(())
     }
@@ -888,7 +1701,7 @@ impl Tracker {
             let left = if nlink > 0 || t.renamed {
                 Left::Rotated
             } else {
-                match copies::find_copy(Path::new(&t.path), key, &t.fp) {
+                match copies::find_copy(&t.real, key, &t.fp) {
                     Some(_) => Left::Compressed,
                     None if t.fp.pos == 0 => Left::Rotated, // empty file: nothing was lost
                     None => Left::Deleted,
@@ -913,7 +1726,10 @@ impl Tracker {
         let Some(t) = self.files.get(&key) else {
             return Ok(());
         };
-        if now.duration_since(t.last_growth) >= linger && t.fp.pos == t.committed {
+        if now.duration_since(t.last_growth) >= linger
+            && t.fp.pos == t.committed
+            && !self.holding(&t.hold)
+        {
             let reason = match t.left {
                 Some(Left::Deleted) => "deleted",
                 _ => "rotated",
@@ -928,7 +1744,16 @@ impl Tracker {
                 end: t.fp.pos,
                 reason: reason.into(),
             })?;
-            self.files.remove(&key);
+            if let Some(t) = self.files.remove(&key) {
+                // Its file may stay among the rotated siblings (and be compressed later): it is
+                // this generation, not a new one.
+                if let Ok(m) = t.file.metadata() {
+                    self.settle(key, Stamp::of(&m), Why::Captured(t.gen_id));
+                }
+                if let Some((dir, base)) = split(&t.real) {
+                    self.remember(dir, base, t.gen_id, t.fp);
+                }
+            }
         }
         Ok(())
     }
