@@ -801,6 +801,116 @@ fn files_with_identical_first_two_kib_are_captured_separately() {
     );
 }
 
+/// `copytruncate` done by hand: copy the file to `copy`, then truncate it in place.
+fn copy_then_truncate(live: &Path, copy: &Path) {
+    fs::copy(live, copy).expect("copy");
+    truncate_in_place(live);
+}
+
+#[test]
+fn copies_with_the_same_first_kib_after_a_restart_are_told_apart_by_their_tail() {
+    // Two copytruncate rotations while logkeep is stopped, of two generations that begin with
+    // the same 2 KiB banner. The newer copy (`a.log.1`) is found first and is longer than what
+    // was captured of the older generation; only the digest of the window before the captured
+    // end tells that the older one's rest is in `a.log.2`.
+    let mut rig = Rig::new(&[("gw", &["logs/a.log"])]);
+    let live = rig.log("a.log");
+    let mut a = banner();
+    a.extend_from_slice(&numbered("gen-a", 50));
+    append(&live, &a);
+    rig.start();
+    rig.settle(std::slice::from_ref(&live));
+    let g = gen_of(&rig, &live);
+    rig.stop();
+    let more = numbered("gen-a-while-stopped", 20);
+    append(&live, &more);
+    a.extend_from_slice(&more);
+    copy_then_truncate(&live, &rig.log("a.log.1"));
+    let mut b = banner();
+    b.extend_from_slice(&numbered("gen-b", 400));
+    append(&live, &b);
+    fs::rename(rig.log("a.log.1"), rig.log("a.log.2")).expect("rename");
+    copy_then_truncate(&live, &rig.log("a.log.1"));
+    let c = numbered("gen-c", 10);
+    append(&live, &c);
+
+    rig.start();
+    rig.settle(std::slice::from_ref(&live));
+    rig.stop();
+    rig.assert_verifies();
+    let outs = rig.extract();
+    let old = outs
+        .iter()
+        .find(|o| o.gen_id == g)
+        .expect("the old generation");
+    assert!(
+        old.data == a,
+        "the old generation was not finished from its own copy: {:?}\nchain:\n{}",
+        summary(&outs),
+        rig.chain_summary()
+    );
+    let closed = rig.events("closed");
+    assert!(
+        closed
+            .iter()
+            .any(|e| matches!(e, Event::Closed { gen_id, path, reason, .. }
+            if *gen_id == g && path.ends_with("a.log.2") && reason == "rotated")),
+        "the old generation is not closed at a.log.2: {closed:?}"
+    );
+    assert!(
+        holding_exactly(&outs, &c).len() == 1,
+        "the live file: {:?}",
+        summary(&outs)
+    );
+    // The newer generation, never seen by logkeep, is captured from its copy as one of its own.
+    assert!(
+        holding_exactly(&outs, &b).len() == 1 && outs.len() == 3,
+        "the copy of the unseen generation: {:?}\nchain:\n{}",
+        summary(&outs),
+        rig.chain_summary()
+    );
+    assert!(rig.events("tamper").is_empty(), "{}", rig.chain_summary());
+}
+
+#[test]
+fn rewritten_while_stopped_with_the_same_first_kib_is_tamper_not_a_continuation() {
+    // An appliance (or an intruder) rewrites the log while logkeep is stopped: same inode, same
+    // banner, longer than what was captured. Its bytes past our position are not the old
+    // generation's: the old one ends in a tamper record and the new content is captured whole.
+    let mut rig = Rig::new(&[("t", &["logs/t.log"])]);
+    let path = rig.log("t.log");
+    let mut old = banner();
+    old.extend_from_slice(&numbered("before", 40));
+    append(&path, &old);
+    rig.start();
+    rig.settle(std::slice::from_ref(&path));
+    let g = gen_of(&rig, &path);
+    rig.stop();
+    let mut new = banner();
+    new.extend_from_slice(&numbered("after", 200));
+    truncate_and_regrow(&path, &new);
+    rig.start();
+    rig.settle(std::slice::from_ref(&path));
+    rig.stop();
+    let t = tampers(&rig);
+    assert!(
+        t.iter().any(|(_, id, captured, _, what)| *id == g
+            && *captured == old.len() as u64
+            && (what == "truncated" || what == "rewritten")),
+        "no tamper record for the rewritten generation: {t:?}\nchain:\n{}",
+        rig.chain_summary()
+    );
+    rig.assert_verifies();
+    let outs = rig.extract();
+    assert!(outs.iter().find(|o| o.gen_id == g).expect("old").data == old);
+    let fresh: Vec<&Out> = outs.iter().filter(|o| o.gen_id != g).collect();
+    assert!(
+        fresh.len() == 1 && fresh[0].data == new,
+        "the new content is not one generation captured whole from offset 0: {:?}",
+        summary(&outs)
+    );
+}
+
 #[test]
 fn tiny_file_without_newline_then_restart() {
     let mut rig = Rig::new(&[("tiny", &["logs/*.log"])]);
@@ -1328,4 +1438,64 @@ fn rotated_sibling_deleted_while_stopped_leaves_a_gap_and_nothing_twice() {
             "{gaps:?}"
         );
     }
+}
+
+#[test]
+fn a_source_added_to_an_existing_store_keeps_the_rotated_files_it_finds() {
+    // The store already follows one source. The administrator adds the VPN log, which has been
+    // rotating for weeks: its rotated files are evidence too and are captured, once, the same
+    // as on a new store; the first source's rotated file, captured by the first run, is not
+    // captured again.
+    let mut rig = Rig::new(&[("app", &["logs/app.log"])]);
+    let app_old = numbered("app-rotated", 30);
+    append(&rig.log("app.log.1"), &app_old);
+    let app = numbered("app", 50);
+    append(&rig.log("app.log"), &app);
+    rig.start();
+    rig.settle(&[rig.log("app.log"), rig.log("app.log.1")]);
+    rig.stop();
+
+    let vpn = numbered("vpn", 40);
+    let vpn1 = numbered("vpn-rotated-1", 30);
+    let vpn2 = numbered("vpn-rotated-2", 20);
+    append(&rig.log("vpn.log"), &vpn);
+    append(&rig.log("vpn.log.1"), &vpn1);
+    append(&rig.log("vpn.log.2"), &vpn2);
+    let st = Command::new("gzip")
+        .arg("-n")
+        .arg(rig.log("vpn.log.2"))
+        .status()
+        .expect("run gzip");
+    assert!(st.success(), "gzip failed");
+    let mut config = fs::read_to_string(rig.path("c.toml")).expect("config");
+    config.push_str("\n[[source]]\nid = \"vpn\"\npaths = [\"logs/vpn.log\"]\n");
+    fs::write(rig.path("c.toml"), config).expect("write config");
+
+    rig.start();
+    rig.settle(&[rig.log("vpn.log"), rig.log("vpn.log.1")]);
+    rig.wait_for("the rotated vpn.log.2.gz closed", |recs| {
+        recs.iter().any(
+            |r| matches!(&r.event, Event::Closed { path, .. } if path.ends_with("vpn.log.2.gz")),
+        )
+    });
+    rig.stop();
+    rig.assert_verifies();
+    let outs = rig.extract();
+    for (what, want) in [
+        ("vpn.log", &vpn),
+        ("vpn.log.1", &vpn1),
+        ("vpn.log.2.gz", &vpn2),
+        ("app.log", &app),
+        ("app.log.1", &app_old),
+    ] {
+        assert_eq!(
+            holding_exactly(&outs, want).len(),
+            1,
+            "{what} is not captured exactly once: {:?}\nchain:\n{}",
+            summary(&outs),
+            rig.chain_summary()
+        );
+    }
+    assert_eq!(outs.len(), 5, "{:?}", summary(&outs));
+    assert!(rig.events("tamper").is_empty(), "{}", rig.chain_summary());
 }

@@ -13,7 +13,10 @@
 //! followed from offset 0. A file that shrinks below our position, or whose fingerprint no
 //! longer matches, is a new generation; before switching, the rotated copy (`copytruncate`'s
 //! copy, or its `.gz`) is searched and the old generation's tail read from it. If there is no
-//! copy, the chain gets a `tamper` record, because logs do not shrink by themselves.
+//! copy, the chain gets a `tamper` record, because logs do not shrink by themselves. After a
+//! restart the bytes are gone from memory and only the chain's digests of the two windows
+//! remain ([`Known`]): a file, or a rotated copy, continues a generation only when both digests
+//! match it at the committed end.
 //!
 //! Because the descriptor stays open, a renamed or deleted file is read to its end; a file that
 //! left its path is closed once it has been idle for [`TrackerOptions::linger`] and everything
@@ -32,8 +35,8 @@
 //!
 //! Which siblings present when a run starts are new is what the chain alone could say, and it
 //! only lists the generations still followed (see [`Tracker::poll`] for the rule). In short: on
-//! a store that holds no generation yet, all of them (old rotated files are evidence too);
-//! otherwise only those that evidently came after the newest generation the chain was following
+//! a store that holds no generation yet, or at a name no earlier run watched (a source added
+//! to an existing store), all of them (old rotated files are evidence too); otherwise only those that evidently came after the newest generation the chain was following
 //! at the watched name, and none when that cannot be told. Siblings that appear or change
 //! during a run are judged by content against what the run knows.
 //!
@@ -246,6 +249,11 @@ pub struct TrackerOptions {
     /// every setup, read decompressed to recover bytes a plain generation had not yet been read
     /// for, or captured decompressed as a rotated sibling the chain has never seen.
     pub capture_compressed: bool,
+    /// The path patterns earlier runs on this store watched (from the chain's `config`
+    /// records). A watched name that none of them matches is new to the store, so its rotated
+    /// siblings present at start are captured as on a new store: a source added to an
+    /// existing store keeps the rotated files it finds as evidence.
+    pub watched_before: Vec<String>,
 }
 
 impl Default for TrackerOptions {
@@ -254,6 +262,7 @@ impl Default for TrackerOptions {
             chunk_bytes: 1 << 20,
             linger: Duration::from_secs(10),
             capture_compressed: false,
+            watched_before: Vec::new(),
         }
     }
 }
@@ -434,8 +443,15 @@ fn still_matches(file: &File, fp: &Fingerprint) -> io::Result<bool> {
 }
 
 /// Rebuild a fingerprint from the file itself, for a generation resumed at `end` whose head
-/// digest is `head`; `None` if the file's content does not match (another file took the inode).
-fn refingerprint(file: &File, end: u64, head: &Sha256) -> io::Result<Option<Fingerprint>> {
+/// digest is `head` and, where the chain gives it, whose tail digest (the window before `end`)
+/// is `tail`; `None` if the file's content does not match: another file took the inode, or
+/// the file was rewritten with the same first bytes.
+fn refingerprint(
+    file: &File,
+    end: u64,
+    head: &Sha256,
+    tail: Option<&Sha256>,
+) -> io::Result<Option<Fingerprint>> {
     let hl = end.min(HEAD_LEN) as usize;
     let h = read_exact_at(file, hl, 0)?;
     if h.len() != hl || Sha256::of(&h) != *head {
@@ -443,7 +459,7 @@ fn refingerprint(file: &File, end: u64, head: &Sha256) -> io::Result<Option<Fing
     }
     let tl = end.min(copies::TAIL_LEN as u64) as usize;
     let t = read_exact_at(file, tl, end - tl as u64)?;
-    if t.len() != tl {
+    if t.len() != tl || tail.is_some_and(|d| Sha256::of(&t) != *d) {
         return Ok(None);
     }
     Ok(Some(Fingerprint {
@@ -528,6 +544,7 @@ impl Tracker {
                 &t.file,
                 t.committed,
                 &Sha256::of(&t.fp.head[..t.committed.min(HEAD_LEN) as usize]),
+                None,
             ) {
                 Ok(Some(fp)) => t.fp = fp,
                 _ => lost.push(*key),
@@ -578,8 +595,8 @@ impl Tracker {
     /// not stop the others.
     ///
     /// The rotated siblings present when a run starts (last modified before it) are captured,
-    /// unless a copy of a known generation, as follows. If the chain held no generation at all:
-    /// every one. Otherwise the anchor is the file that now holds the newest generation the
+    /// unless a copy of a known generation, as follows. If the chain held no generation at all,
+    /// or no pattern an earlier run watched matches the watched name: every one. Otherwise the anchor is the file that now holds the newest generation the
     /// chain was following at the watched name (found by identity, or a copy or `.gz` found by
     /// its digests), and a sibling is captured if it was modified after the anchor and not
     /// after the file now at the watched name was made — a file renamed away from that name
@@ -920,14 +937,20 @@ impl Tracker {
 
     /// The horizon of a family watched from the first poll of a run (see [`Tracker::poll`]).
     fn first_horizon(&self, f: &Family) -> Horizon {
-        if self.fresh {
+        let live = f.dir.join(&f.base);
+        if self.fresh
+            || !self
+                .opts
+                .watched_before
+                .iter()
+                .any(|p| names::matches(p, &live))
+        {
             return Horizon::All;
         }
         let none = Horizon::Window {
             after: self.started,
             until: i128::MIN,
         };
-        let live = f.dir.join(&f.base);
         let name = names::record_name(&live);
         let newest = self
             .start_known
@@ -1252,7 +1275,7 @@ impl Tracker {
         let mut resumed = None;
         let mut chain_path = path.clone();
         if let Some(k) = self.known.remove(&key) {
-            match refingerprint(&file, k.end, &k.head)? {
+            match refingerprint(&file, k.end, &k.head, Some(&k.tail))? {
                 Some(fp) if meta.len() >= k.end => {
                     source = k.source.clone();
                     chain_path = k.path.clone();
@@ -1332,7 +1355,7 @@ impl Tracker {
                 && let Some(p) = copies::find_by_identity(&real, key)
                 && let Ok(f) = File::open(&p)
             {
-                if let Ok(Some(_)) = refingerprint(&f, k.end, &k.head) {
+                if let Ok(Some(_)) = refingerprint(&f, k.end, &k.head, Some(&k.tail)) {
                     let n = names::record_name(&p);
                     tracing::info!(from = %k.path, to = %n, gen_id = k.gen_id, "found a generation rotated while logkeep was stopped");
                     self.follow(si, f, n, p, key, false, sink)?;
@@ -1363,8 +1386,16 @@ impl Tracker {
     ) -> io::Result<()> {
         let key = (k.dev, k.ino);
         let real = names::real_path(&k.path);
-        // Without the bytes in memory, match copies by the recorded head digest alone.
+        // Without the bytes in memory, match copies by the recorded digests: the head, then the
+        // tail window before the committed end, so that a file that merely starts the same way
+        // (a banner, a rewrite, the next generation of a copytruncate) is not taken for it.
         let mut found = None;
+        // A copy with the same head that cannot show its tail window (shorter than what was
+        // captured, or a `.gz` that fails to decompress that far) is taken only if no copy
+        // proves itself: copytruncate loses what was written between its copy and its
+        // truncation, so its copy can end before our position; a damaged `.gz` is reported
+        // as a gap from where it fails.
+        let mut shorter = None;
         // The path it was last read at comes first: after a copytruncate the generation's last
         // bytes were read from the copy, which is where the chain says it was.
         let at_path = std::fs::metadata(&real).ok().map(|m| (real.clone(), m));
@@ -1378,23 +1409,31 @@ impl Tracker {
             let Ok(head) = copies::read_prefix(&p, hl) else {
                 continue;
             };
-            if head.len() == hl && Sha256::of(&head) == k.head {
-                found = Some((p, m));
-                break;
+            if head.len() != hl || Sha256::of(&head) != k.head {
+                continue;
+            }
+            match copies::window(&p, k.end, HEAD_LEN as usize) {
+                Ok(Some(fp)) if Sha256::of(&fp.tail) == k.tail => {
+                    found = Some((p, m, fp));
+                    break;
+                }
+                Ok(None) | Err(_) if shorter.is_none() => shorter = Some((p, m)),
+                _ => {}
             }
         }
-        if let Some((copy, m)) = &found {
-            let path = names::record_name(copy);
-            // Fingerprint at the committed end from the copy itself, so that the digests the
-            // chunks carry are the generation's.
-            let mut fp = match copies::window(copy, k.end, HEAD_LEN as usize) {
-                Ok(Some(fp)) => fp,
-                _ => Fingerprint {
+        let found = found.or_else(|| {
+            shorter.map(|(p, m)| {
+                let fp = Fingerprint {
                     head: Vec::new(),
                     tail: Vec::new(),
                     pos: k.end,
-                },
-            };
+                };
+                (p, m, fp)
+            })
+        });
+        if let Some((copy, m, mut fp)) = found {
+            let (copy, m) = (&copy, &m);
+            let path = names::record_name(copy);
             let failed = read_copy(
                 &mut self.buf,
                 sink,

@@ -771,7 +771,11 @@ pub fn run(config: &Config) -> Result<()> {
             head: g.head,
             tail: g.tail,
         });
-    let tracker = Tracker::new(specs, known, replay.max_gen, TrackerOptions::default());
+    let opts = TrackerOptions {
+        watched_before: replay.patterns_ever.clone(),
+        ..TrackerOptions::default()
+    };
+    let tracker = Tracker::new(specs, known, replay.max_gen, opts);
 
     let decls: Vec<SourceDecl> = config
         .sources

@@ -85,6 +85,9 @@ pub struct Replay {
     pub max_gen: u64,
     /// Sources of the most recent `config` record.
     pub sources: Option<Vec<SourceDecl>>,
+    /// Every path pattern any `config` record in the chain declared, each once, in the order
+    /// first declared: what some earlier run watched.
+    pub patterns_ever: Vec<String>,
     /// Records in the chain.
     pub records: u64,
     /// Whether the last daemon stopped cleanly (its last record is a `stop`).
@@ -121,7 +124,14 @@ impl Replay {
                     g.path.clone_from(&s.path);
                 }
             }
-            Event::Config { sources, .. } => self.sources = Some(sources.clone()),
+            Event::Config { sources, .. } => {
+                for p in sources.iter().flat_map(|d| &d.paths) {
+                    if !self.patterns_ever.contains(p) {
+                        self.patterns_ever.push(p.clone());
+                    }
+                }
+                self.sources = Some(sources.clone());
+            }
             Event::Closed { gen_id, .. } => {
                 self.gens.remove(gen_id);
             }
