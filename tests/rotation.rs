@@ -1499,3 +1499,153 @@ fn a_source_added_to_an_existing_store_keeps_the_rotated_files_it_finds() {
     assert_eq!(outs.len(), 5, "{:?}", summary(&outs));
     assert!(rig.events("tamper").is_empty(), "{}", rig.chain_summary());
 }
+
+/// Bytes the daemon has read so far with read system calls of any kind (`rchar`).
+fn bytes_read(rig: &Rig) -> u64 {
+    let io = fs::read_to_string(format!("/proc/{}/io", rig.pid().as_raw_nonzero()))
+        .expect("read /proc/PID/io of the daemon");
+    io.lines()
+        .find_map(|l| l.strip_prefix("rchar: "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("rchar in /proc/PID/io")
+}
+
+/// Whether the daemon has a descriptor open on `path`.
+fn holds_open(rig: &Rig, path: &Path) -> bool {
+    fs::read_dir(format!("/proc/{}/fd", rig.pid().as_raw_nonzero()))
+        .map(|d| {
+            d.flatten()
+                .any(|e| fs::read_link(e.path()).is_ok_and(|l| l == path))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn tampering_seals_what_was_read_at_once_unless_on_tamper_is_record() {
+    // With an hour's seal interval, what was read sits in the open segment. A truncation seals
+    // it at once by default, so the evidence up to the tampering is durable and chained before
+    // the tamper record; with `on_tamper = "record"` the tamper record is written at once and
+    // the bytes wait for the seal (here, the clean stop).
+    for record_only in [false, true] {
+        let knobs = Knobs {
+            scan_interval: "100ms",
+            seal_interval: "1h",
+            segment_max_bytes: "64MiB",
+        };
+        let mut rig = Rig::with(knobs, &[("t", &["logs/t.log"])]);
+        if record_only {
+            let c = fs::read_to_string(rig.path("c.toml")).expect("config");
+            let c = c.replacen("[store]\n", "[store]\non_tamper = \"record\"\n", 1);
+            fs::write(rig.path("c.toml"), c).expect("write config");
+        }
+        let path = rig.log("t.log");
+        let data = numbered("evidence", 4000);
+        append(&path, b"");
+        rig.start();
+        // Once the daemon follows the empty file, count what it reads from the appends on.
+        let deadline = Instant::now() + PATIENCE;
+        while !holds_open(&rig, &path) {
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not open t.log within {PATIENCE:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let before = bytes_read(&rig);
+        append(&path, &data);
+        while bytes_read(&rig) < before + data.len() as u64 {
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not read t.log within {PATIENCE:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The read is in the poll that opened the file; let that poll finish.
+        std::thread::sleep(Duration::from_millis(300));
+        truncate_in_place(&path);
+        rig.wait_for("a tamper record", |recs| {
+            recs.iter()
+                .any(|r| matches!(&r.event, Event::Tamper { what, .. } if what == "truncated"))
+        });
+        let recs = rig.records();
+        let tamper_at = recs
+            .iter()
+            .position(|r| matches!(r.event, Event::Tamper { .. }))
+            .expect("tamper");
+        let sealed_before = recs[..tamper_at].iter().any(|r| {
+            matches!(&r.event, Event::Segment { spans, .. }
+                if spans.iter().any(|s| s.end == data.len() as u64))
+        });
+        let sealed_after = recs[tamper_at..]
+            .iter()
+            .any(|r| matches!(r.event, Event::Segment { .. }));
+        assert!(
+            sealed_before != record_only && !sealed_after,
+            "record_only {record_only}: the bytes read are sealed before the tamper record: \
+             {sealed_before}, after it: {sealed_after}\n{}",
+            rig.chain_summary()
+        );
+        rig.stop();
+        rig.assert_verifies();
+        let outs = rig.extract();
+        assert!(
+            outs.len() == 1 && outs[0].data == data,
+            "record_only {record_only}: {:?}",
+            summary(&outs)
+        );
+    }
+}
+
+#[test]
+fn thousands_of_files_under_a_low_open_file_limit_are_all_captured() {
+    // 3,000 logs in 30 directories under one `**` pattern, and the daemon started with the
+    // soft open-file limit a shell or a service gets (1,024): it follows every file with a
+    // descriptor of its own, so it raises that limit; the directories, not the files, are
+    // watched. Every file is captured exactly, then again after appends to some of them.
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let lim = getrlimit(Resource::Nofile);
+    assert!(
+        lim.maximum.is_none_or(|m| m >= 8192),
+        "this test needs a hard open-file limit of at least 8192 (ulimit -Hn), not {:?}",
+        lim.maximum
+    );
+    // nextest runs each test in a process of its own; the daemon inherits the lower limit.
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(1024),
+            maximum: lim.maximum,
+        },
+    )
+    .expect("lower the soft open-file limit");
+    let mut rig = Rig::new(&[("gw", &["logs/**/*.log"])]);
+    let mut paths = Vec::new();
+    for d in 0..30 {
+        let dir = rig.logs().join(format!("site{d:02}"));
+        fs::create_dir_all(&dir).expect("mkdir");
+        for f in 0..100 {
+            let p = dir.join(format!("tunnel{f:03}.log"));
+            append(&p, &numbered(&format!("site{d:02}-tunnel{f:03}"), 2));
+            paths.push(p);
+        }
+    }
+    rig.start();
+    rig.settle(&paths);
+    for p in paths.iter().step_by(10) {
+        append(p, b"one more line after the first capture\n");
+    }
+    rig.settle(&paths);
+    rig.stop();
+    rig.assert_verifies();
+    let outs = rig.extract();
+    assert_eq!(outs.len(), paths.len(), "one generation per file");
+    for p in &paths {
+        let want = fs::read(p).expect("read log");
+        let name = p.display().to_string();
+        let got: Vec<&Out> = outs.iter().filter(|o| o.path == name).collect();
+        assert!(
+            got.len() == 1 && got[0].data == want,
+            "{name} is not captured exactly"
+        );
+    }
+}

@@ -680,7 +680,29 @@ fn wal_cut_by_crash(store: &std::path::Path, replay: &Replay) -> Vec<(u64, Event
 }
 
 /// Run until SIGTERM or SIGINT.
+/// logkeep keeps one descriptor open per followed file (so a renamed or deleted file is read
+/// to its end), and a gateway may have thousands. Services and shells start with a soft limit
+/// of 1024 and a far higher hard limit; raise the soft limit to the hard one, as the kernel
+/// allows any process to.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let lim = getrlimit(Resource::Nofile);
+    if lim.current.is_some() && lim.current != lim.maximum {
+        let want = Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        };
+        match setrlimit(Resource::Nofile, want) {
+            Ok(()) => {
+                tracing::debug!(from = ?lim.current, to = ?lim.maximum, "raised the open-file limit")
+            }
+            Err(e) => tracing::warn!(limit = ?lim.current, "cannot raise the open-file limit: {e}"),
+        }
+    }
+}
+
 pub fn run(config: &Config) -> Result<()> {
+    raise_open_file_limit();
     let mut notifier = Notifier::new();
     notifier.status("opening the store".into());
     let (mut store, replay) = Store::open(&config.store, true, config.compression_level)
