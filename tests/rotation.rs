@@ -1602,33 +1602,14 @@ fn thousands_of_files_under_a_low_open_file_limit_are_all_captured() {
     // soft open-file limit a shell or a service gets (1,024): it follows every file with a
     // descriptor of its own, so it raises that limit; the directories, not the files, are
     // watched. Every file is captured exactly, then again after appends to some of them.
-    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-    let lim = getrlimit(Resource::Nofile);
+    let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum;
     assert!(
-        lim.maximum.is_none_or(|m| m >= 8192),
-        "this test needs a hard open-file limit of at least 8192 (ulimit -Hn), not {:?}",
-        lim.maximum
+        hard.is_none_or(|m| m >= 8192),
+        "this test needs a hard open-file limit of at least 8192 (ulimit -Hn), not {hard:?}"
     );
-    // nextest runs each test in a process of its own; the daemon inherits the lower limit.
-    setrlimit(
-        Resource::Nofile,
-        Rlimit {
-            current: Some(1024),
-            maximum: lim.maximum,
-        },
-    )
-    .expect("lower the soft open-file limit");
     let mut rig = Rig::new(&[("gw", &["logs/**/*.log"])]);
-    let mut paths = Vec::new();
-    for d in 0..30 {
-        let dir = rig.logs().join(format!("site{d:02}"));
-        fs::create_dir_all(&dir).expect("mkdir");
-        for f in 0..100 {
-            let p = dir.join(format!("tunnel{f:03}.log"));
-            append(&p, &numbered(&format!("site{d:02}-tunnel{f:03}"), 2));
-            paths.push(p);
-        }
-    }
+    rig.nofile = Some("1024:");
+    let paths = many_logs(&rig);
     rig.start();
     rig.settle(&paths);
     for p in paths.iter().step_by(10) {
@@ -1646,6 +1627,64 @@ fn thousands_of_files_under_a_low_open_file_limit_are_all_captured() {
         assert!(
             got.len() == 1 && got[0].data == want,
             "{name} is not captured exactly"
+        );
+    }
+}
+
+/// 3,000 small logs in 30 directories under `logs/`.
+fn many_logs(rig: &Rig) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    for d in 0..30 {
+        let dir = rig.logs().join(format!("site{d:02}"));
+        fs::create_dir_all(&dir).expect("mkdir");
+        for f in 0..100 {
+            let p = dir.join(format!("tunnel{f:03}.log"));
+            append(&p, &numbered(&format!("site{d:02}-tunnel{f:03}"), 2));
+            paths.push(p);
+        }
+    }
+    paths
+}
+
+#[test]
+fn more_files_than_the_hard_open_file_limit_allows_do_not_starve_the_store() {
+    // A hard limit of 1,024 descriptors and 3,000 files: the daemon cannot follow them all. It
+    // follows as many as leave the store descriptors to write with, says so, and commits what
+    // it reads, rather than taking every descriptor and then failing to write anything.
+    let mut rig = Rig::new(&[("gw", &["logs/**/*.log"])]);
+    rig.nofile = Some("1024:1024");
+    let paths = many_logs(&rig);
+    rig.start();
+    rig.wait_for("500 files captured", |recs| {
+        Ledger::from_records(recs)
+            .gens
+            .values()
+            .filter(|g| g.end > 0)
+            .count()
+            >= 500
+    });
+    rig.stop();
+    let log = fs::read_to_string(rig.path("daemon.log")).expect("daemon log");
+    assert!(
+        log.contains("open-file limit allows"),
+        "no warning about the open-file limit in the daemon's log"
+    );
+    rig.assert_verifies();
+    let outs = rig.extract();
+    assert!(
+        (500..1024).contains(&outs.len()),
+        "{} files captured",
+        outs.len()
+    );
+    for o in &outs {
+        let p = paths
+            .iter()
+            .find(|p| p.display().to_string() == o.path)
+            .expect("a captured file is one of the logs");
+        assert!(
+            o.data == fs::read(p).expect("read"),
+            "{} not captured exactly",
+            o.path
         );
     }
 }

@@ -222,6 +222,9 @@ pub struct Rig {
     cache: Mutex<BTreeMap<u64, Record>>,
     /// How many times the daemon was started.
     pub starts: u32,
+    /// The open-file limits the daemon starts with, if not the test's own, as util-linux
+    /// `prlimit --nofile=` takes them: `SOFT:` or `SOFT:HARD`.
+    pub nofile: Option<&'static str>,
 }
 
 impl Rig {
@@ -253,6 +256,7 @@ impl Rig {
             child: None,
             cache: Mutex::new(BTreeMap::new()),
             starts: 0,
+            nofile: None,
         }
     }
 
@@ -305,7 +309,18 @@ impl Rig {
         let mut l2 = log.try_clone().expect("dup log");
         self.starts += 1;
         let _ = writeln!(l2, "===== start #{} =====", self.starts);
-        let child = Command::new(bin())
+        // Open-file limits for the daemon alone, set by util-linux `prlimit`, which then
+        // executes logkeep in its own process.
+        let mut cmd = match self.nofile {
+            Some(n) => {
+                require_tool("prlimit", "util-linux");
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}")).arg("--").arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
+        let child = cmd
             .args(["run", "--config"])
             .arg(self.path("c.toml"))
             .env("LOGKEEP_LOG", "info,logkeep_capture=debug")

@@ -254,6 +254,10 @@ pub struct TrackerOptions {
     /// siblings present at start are captured as on a new store: a source added to an
     /// existing store keeps the rotated files it finds as evidence.
     pub watched_before: Vec<String>,
+    /// The most files followed at once (each holds a descriptor). Past it, new files wait,
+    /// with one warning, until followed ones are closed: the store must keep descriptors to
+    /// write with, or nothing read could ever be committed.
+    pub max_open: usize,
 }
 
 impl Default for TrackerOptions {
@@ -263,6 +267,7 @@ impl Default for TrackerOptions {
             linger: Duration::from_secs(10),
             capture_compressed: false,
             watched_before: Vec::new(),
+            max_open: usize::MAX,
         }
     }
 }
@@ -665,6 +670,25 @@ impl Tracker {
         Ok(claimed)
     }
 
+    /// Whether following one more file would pass [`TrackerOptions::max_open`]; warns once
+    /// each time the limit is reached.
+    fn at_open_limit(&mut self, name: &str) -> bool {
+        const KEY: &str = "(open-file limit)";
+        if self.files.len() < self.opts.max_open {
+            self.complained.remove(KEY);
+            return false;
+        }
+        if self.complained.insert(KEY.to_owned()) {
+            tracing::warn!(
+                path = name,
+                following = self.files.len(),
+                "following as many files as the open-file limit allows (raise LimitNOFILE); \
+                 this file and others wait until followed files are closed"
+            );
+        }
+        true
+    }
+
     fn complain(&mut self, what: &str, why: std::fmt::Arguments<'_>) {
         // Once per path, so a permanent problem does not flood the log every second.
         if self.complained.insert(what.to_owned()) {
@@ -728,6 +752,9 @@ impl Tracker {
                 t.real = path.to_owned();
                 t.renamed = true;
             }
+            return Ok(());
+        }
+        if self.at_open_limit(&name) {
             return Ok(());
         }
         let file = match File::open(path) {
@@ -1131,6 +1158,9 @@ impl Tracker {
             self.pending.remove(&key);
             let hold = self.hold_for(path);
             return self.capture_gz(si, path, name, key, stamp, hold, sink);
+        }
+        if self.at_open_limit(&name) {
+            return Ok(());
         }
         let file = match File::open(path) {
             Ok(f) => f,

@@ -684,9 +684,13 @@ fn wal_cut_by_crash(store: &std::path::Path, replay: &Replay) -> Vec<(u64, Event
 /// to its end), and a gateway may have thousands. Services and shells start with a soft limit
 /// of 1024 and a far higher hard limit; raise the soft limit to the hard one, as the kernel
 /// allows any process to.
-fn raise_open_file_limit() {
+///
+/// Returns how many files capture may keep open: the limit less `reserve`, what the store, the
+/// media copies, the control socket and syslog connections need (and at least half of it).
+fn raise_open_file_limit(reserve: u64) -> usize {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let lim = getrlimit(Resource::Nofile);
+    let mut now = lim.current;
     if lim.current.is_some() && lim.current != lim.maximum {
         let want = Rlimit {
             current: lim.maximum,
@@ -694,15 +698,28 @@ fn raise_open_file_limit() {
         };
         match setrlimit(Resource::Nofile, want) {
             Ok(()) => {
-                tracing::debug!(from = ?lim.current, to = ?lim.maximum, "raised the open-file limit")
+                tracing::debug!(from = ?lim.current, to = ?lim.maximum, "raised the open-file limit");
+                now = lim.maximum;
             }
             Err(e) => tracing::warn!(limit = ?lim.current, "cannot raise the open-file limit: {e}"),
         }
     }
+    match now {
+        Some(n) => usize::try_from(n.saturating_sub(reserve).max(n / 2)).unwrap_or(usize::MAX),
+        None => usize::MAX,
+    }
 }
 
 pub fn run(config: &Config) -> Result<()> {
-    raise_open_file_limit();
+    // The store, media, control socket and signals need a few dozen; each syslog connection one.
+    let reserve = 128
+        + config
+            .sources
+            .iter()
+            .filter_map(|s| s.listen.as_ref())
+            .map(|l| l.max_connections as u64)
+            .sum::<u64>();
+    let max_open = raise_open_file_limit(reserve);
     let mut notifier = Notifier::new();
     notifier.status("opening the store".into());
     let (mut store, replay) = Store::open(&config.store, true, config.compression_level)
@@ -795,6 +812,7 @@ pub fn run(config: &Config) -> Result<()> {
         });
     let opts = TrackerOptions {
         watched_before: replay.patterns_ever.clone(),
+        max_open,
         ..TrackerOptions::default()
     };
     let tracker = Tracker::new(specs, known, replay.max_gen, opts);
