@@ -304,7 +304,7 @@ fn logrotate_copytruncate_with_copies_matching_the_glob() {
     let mut caught = 0;
     for _ in 0..8 {
         // Enough that copying takes many writes.
-        w.write(8_000);
+        w.write(80_000);
         wait_settled(&site);
         let daemon = site.child.as_ref().expect("running").id();
         let copy = site.path("logs/app.log.1");

@@ -838,3 +838,81 @@ fn a_wal_file_cut_short_by_a_power_cut_is_not_tamper_and_nothing_is_stored_twice
     let all: Vec<Vec<u8>> = first.iter().chain(&second).cloned().collect();
     assert_each_once(&msgs, &all);
 }
+
+#[test]
+fn a_listener_at_its_connection_limit_keeps_new_senders_waiting_and_closes_idle_ones() {
+    // `max_connections = 2`, `idle_timeout = "2s"`. Two senders connect and fall silent; a third
+    // connects and sends at once. Its message waits in the kernel's backlog (not accepted and
+    // closed, which would lose it) until the idle ones are closed, and is then stored. The
+    // counters in `logkeep status` say what happened.
+    let t = free_tcp_port();
+    let mut site = Site::with_config(&config(&format!(
+        "{}[control]\nsocket = \"ctl.sock\"\n",
+        listener(
+            "fw",
+            &format!("tcp://127.0.0.1:{t}"),
+            &["max_connections = 2", "idle_timeout = \"2s\""]
+        ),
+    )));
+    start_with(&mut site, &[]);
+    let sock = site.path("ctl.sock");
+    let status = || -> serde_json::Value {
+        let (code, out) = logkeep(&[
+            "status",
+            "--json",
+            "--socket",
+            sock.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(code, 0, "{out}");
+        serde_json::from_str::<serde_json::Value>(&out).expect("status json")["listeners"][0]
+            .clone()
+    };
+    let mut idle = Vec::new();
+    for who in ["a", "b"] {
+        let mut s = TcpStream::connect(("127.0.0.1", t)).expect("connect");
+        s.write_all(format!("<13>first words of {who}\n").as_bytes())
+            .expect("send");
+        idle.push(s);
+    }
+    // The idle timers start no earlier than this.
+    let quiet_since = Instant::now();
+    wait_until(&site, 30, "two connections open", || {
+        let l = status();
+        l["open_connections"] == 2 && l["messages"] == 2
+    });
+    let mut third = TcpStream::connect(("127.0.0.1", t)).expect("connect");
+    third
+        .write_all(b"<13>the third sender, kept waiting\n")
+        .expect("send");
+    wait_until(&site, 30, "the third message stored", || {
+        status()["messages"] == 3
+    });
+    // It could be stored only once a slot was free: after the idle timeout closed one.
+    assert!(
+        quiet_since.elapsed() >= Duration::from_millis(1900),
+        "the third connection was served {:?} after the others fell silent, before an idle \
+         one was closed",
+        quiet_since.elapsed()
+    );
+    let l = status();
+    assert!(l["at_limit"].as_u64() >= Some(1), "{l}");
+    assert!(l["idle_closed"].as_u64() >= Some(1), "{l}");
+    // The idle senders were closed by the listener: a read sees the end of the stream.
+    for s in &mut idle {
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut b = [0u8; 1];
+        let n = std::io::Read::read(s, &mut b).unwrap_or(0);
+        assert_eq!(n, 0, "an idle connection was not closed");
+    }
+    drop(third);
+    let msgs = stop_and_read(&mut site, "fw");
+    assert_each_once(
+        &msgs,
+        &[
+            b"<13>first words of a".to_vec(),
+            b"<13>first words of b".to_vec(),
+            b"<13>the third sender, kept waiting".to_vec(),
+        ],
+    );
+}
