@@ -308,13 +308,14 @@ fn read_at_most(file: &File, len: usize, at: u64) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Whether the gzip file `path` is complete: every member ends with its trailer, which gzip
-/// writes last. `Ok(false)` while it is still being written; an error if it is corrupt.
-pub fn gz_complete(path: &Path) -> io::Result<bool> {
+/// The decompressed length of the gzip file `path` once it is complete (every member ends with
+/// its trailer, which gzip writes last); `Ok(None)` while it is still being written, an error
+/// if it is corrupt.
+pub fn gz_len(path: &Path) -> io::Result<Option<u64>> {
     let mut r = MultiGzDecoder::new(io::BufReader::new(File::open(path)?));
     match io::copy(&mut r, &mut io::sink()) {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Ok(n) => Ok(Some(n)),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
         Err(e) => Err(e),
     }
 }

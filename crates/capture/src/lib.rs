@@ -33,12 +33,15 @@
 //! never becomes a generation; a file that merely starts like a followed one (compared byte for
 //! byte while that one still holds its bytes) is not taken for a copy.
 //!
-//! Which siblings present when a run starts are new is what the chain alone could say, and it
-//! only lists the generations still followed (see [`Tracker::poll`] for the rule). In short: on
-//! a store that holds no generation yet, or at a name no earlier run watched (a source added
-//! to an existing store), all of them (old rotated files are evidence too); otherwise only those that evidently came after the newest generation the chain was following
-//! at the watched name, and none when that cannot be told. Siblings that appear or change
-//! during a run are judged by content against what the run knows.
+//! Which siblings present when a run starts are new, the chain says by content: it lists the
+//! generations still followed and the newest it finished ([`Tracker::with_finished`]). A
+//! sibling that holds none of them (by both digests at its end, or as a shorter copy with the
+//! same head) was never captured and is captured now: on a new store, for a source added to an
+//! existing one, and after rotations that deleted what logkeep was following while it was
+//! stopped. Only a sibling last modified before the oldest finished generation the chain still
+//! lists falls back to the rule in [`Tracker::poll`], which captures again only what evidently
+//! came later. Siblings that appear or change during a run are judged by content against what
+//! the run knows.
 //!
 //! Positions here run ahead of what is durable: the sink reports commits with
 //! [`Tracker::committed`], and [`Tracker::rewind`] returns every file to its committed position
@@ -328,6 +331,11 @@ pub struct Tracker {
     /// other content, and whose rest a copy holds (`copytruncate` while logkeep was stopped).
     displaced: HashSet<u64>,
     resumed: bool,
+    /// Generations the chain had finished when this run started (the newest of them), and
+    /// the time before which it may have finished others it no longer lists (see
+    /// [`Tracker::with_finished`]).
+    finished: HashMap<PathBuf, Vec<(OsString, Known, i128)>>,
+    finished_forgotten: Option<i128>,
     /// Whether the chain held no generation at all when this run started.
     fresh: bool,
     /// When this run started, in nanoseconds since the epoch.
@@ -510,6 +518,8 @@ impl Tracker {
             witnesses: HashMap::new(),
             displaced: HashSet::new(),
             resumed: false,
+            finished: HashMap::new(),
+            finished_forgotten: None,
             fresh,
             started: now_ns(),
             families: Vec::new(),
@@ -522,6 +532,30 @@ impl Tracker {
             buf,
             complained: HashSet::new(),
         }
+    }
+
+    /// Tell the tracker which generations the chain had finished (closed, truncated, ended by
+    /// a gap) when this run started, each with the time of the record that finished it
+    /// (nanoseconds since the epoch), as far as it lists them: those finished after
+    /// `forgotten` (`None`: every one). A rotated sibling present at start and last modified
+    /// after that time is judged by content: it was captured if it holds one of these
+    /// generations (by both digests at its end, or, last modified before that generation was
+    /// finished, as a shorter copy with the same head), and is captured now if not. Older ones
+    /// are judged by the rule in [`Tracker::poll`].
+    pub fn with_finished(
+        mut self,
+        finished: Vec<(Known, i128)>,
+        forgotten: Option<i128>,
+    ) -> Tracker {
+        // By directory, oldest first, for the siblings of each family.
+        self.finished.clear();
+        for (k, at) in finished {
+            if let Some((dir, base)) = split(&names::real_path(&k.path)) {
+                self.finished.entry(dir).or_default().push((base, k, at));
+            }
+        }
+        self.finished_forgotten = forgotten;
+        self
     }
 
     /// Mark positions durable: `(dev, ino, gen_id, end)` for every committed span.
@@ -600,19 +634,22 @@ impl Tracker {
     /// not stop the others.
     ///
     /// The rotated siblings present when a run starts (last modified before it) are captured,
-    /// unless a copy of a known generation, as follows. If the chain held no generation at all,
-    /// or no pattern an earlier run watched matches the watched name: every one. Otherwise the anchor is the file that now holds the newest generation the
-    /// chain was following at the watched name (found by identity, or a copy or `.gz` found by
-    /// its digests), and a sibling is captured if it was modified after the anchor and not
-    /// after the file now at the watched name was made — a file renamed away from that name
-    /// before the present one was created (a copy or `.gz` made later may hold a generation
-    /// that ended before this run: a `copytruncate` closes one at once). When that generation's
-    /// inode is still at the watched name with other content and its rest is in a copy made
-    /// after that inode (a `copytruncate` while logkeep was stopped), every sibling modified
-    /// after that copy is captured. When the generation is gone but another file took its
-    /// inode under a rotated name (made after it was deleted), siblings from that file on are.
-    /// With no anchor, nothing present at start is captured, and a `gap` record for a
-    /// generation that is gone names the rotated files left uncaptured.
+    /// unless a copy of a known generation, as follows. One last modified after the oldest
+    /// generation the chain finished and still lists (every one, if it lists all it finished)
+    /// is captured unless it holds one of those generations ([`Tracker::with_finished`]). For
+    /// older ones: if the chain held no generation at all, or no pattern an earlier run watched
+    /// matches the watched name, every one. Otherwise the anchor is the file that now holds the
+    /// newest generation the chain was following at the watched name (found by identity, or a
+    /// copy or `.gz` found by its digests), and a sibling is captured if it was modified after
+    /// the anchor and not after the file now at the watched name was made — a file renamed
+    /// away from that name before the present one was created (a copy or `.gz` made later may
+    /// hold a generation that ended before this run: a `copytruncate` closes one at once).
+    /// When that generation's inode is still at the watched name with other content and its
+    /// rest is in a copy made after that inode (a `copytruncate` while logkeep was stopped),
+    /// every sibling modified after that copy is captured. When the generation is gone but
+    /// another file took its inode under a rotated name (made after it was deleted), siblings
+    /// from that file on are. With no anchor, nothing that old is captured, and a `gap` record
+    /// for a generation that is gone names the rotated files left uncaptured.
     pub fn poll(&mut self, sink: &mut dyn ChunkSink) -> io::Result<PollStats> {
         let now = Instant::now();
         for t in self.files.values_mut() {
@@ -1127,9 +1164,11 @@ impl Tracker {
         let gz = copies::is_gz(path);
         // gzip may still be writing it (it writes the trailer last): judged once complete. A
         // corrupt one is judged as far as it can be read.
-        if gz && matches!(copies::gz_complete(path), Ok(false)) {
-            return Ok(());
-        }
+        let gz_len = match gz.then(|| copies::gz_len(path)) {
+            Some(Ok(None)) => return Ok(()),
+            Some(Ok(Some(n))) => Some(n),
+            _ => None,
+        };
         match self.copy_check(path, key, stamp) {
             Check::Copy(gen_id) => {
                 tracing::debug!(path = %name, gen_id, "rotated sibling holds a known generation");
@@ -1139,8 +1178,22 @@ impl Tracker {
             Check::Wait => return Ok(()),
             Check::Fresh => {}
         }
-        if let Horizon::Window { after, until } = self.families[fi].horizon
-            && stamp.mtime <= self.started
+        let at_start = stamp.mtime <= self.started;
+        let by_content = at_start && self.finished_forgotten.is_none_or(|t| stamp.mtime > t);
+        if by_content {
+            if let Some(g) = self.held_by_finished(path, gz_len.unwrap_or(stamp.len), stamp.mtime) {
+                tracing::debug!(path = %name, gen_id = g, "rotated sibling holds a generation the chain finished");
+                self.settle(key, stamp, Why::Copy(g));
+                if !gz
+                    && let Some((dir, base)) = split(path)
+                    && let Ok(fp) = copies::fingerprint_of(path, HEAD_LEN as usize)
+                {
+                    self.remember(dir, base, g, fp);
+                }
+                return Ok(());
+            }
+        } else if let Horizon::Window { after, until } = self.families[fi].horizon
+            && at_start
             && !(after < stamp.mtime && stamp.mtime <= until)
         {
             tracing::debug!(path = %name, "rotated sibling older than what the chain holds: taken as captured");
@@ -1177,6 +1230,44 @@ impl Tracker {
             t.hold = hold;
         }
         Ok(())
+    }
+
+    /// The generation the chain finished that the file at `path` (a `.gz` decompressed, `len`
+    /// bytes, last modified at `mtime`) holds: one of the same family whose head and tail
+    /// digests match at its end, or, for a file shorter than that end, whose head digest
+    /// matches and that was last written before the generation was finished (a copytruncate
+    /// copy that missed what was written between its copy and its truncation; a later file
+    /// that merely begins the same way is not one).
+    fn held_by_finished(&self, path: &Path, len: u64, mtime: i128) -> Option<u64> {
+        let (dir, name) = split(path)?;
+        let gz = copies::is_gz(path);
+        let head = copies::read_prefix(path, HEAD_LEN as usize).ok()?;
+        for (base, k, at) in self.finished.get(&dir)?.iter().rev() {
+            if k.end == 0 || !names::related(base, &name) {
+                continue;
+            }
+            let hl = k.end.min(HEAD_LEN) as usize;
+            if head.len() < hl || Sha256::of(&head[..hl]) != k.head {
+                continue;
+            }
+            if len < k.end {
+                if mtime <= *at {
+                    return Some(k.gen_id);
+                }
+                continue;
+            }
+            // Decompressing to each candidate's end is costly: a `.gz` longer than the
+            // generation was not made from it.
+            if gz && len != k.end {
+                continue;
+            }
+            if let Ok(Some(w)) = copies::window(path, k.end, HEAD_LEN as usize)
+                && Sha256::of(&w.tail) == k.tail
+            {
+                return Some(k.gen_id);
+            }
+        }
+        None
     }
 
     /// Capture a compressed sibling never seen as one whole generation, decompressed; its
@@ -1581,7 +1672,12 @@ impl Tracker {
             .filter(|e| {
                 e.metadata().is_ok_and(|m| {
                     let key = (m.dev(), m.ino());
-                    m.is_file() && !self.files.contains_key(&key) && !self.known.contains_key(&key)
+                    // Those the chain's finished generations cover are judged by content.
+                    let judged = self.finished_forgotten.is_none_or(|t| mtime_ns(&m) > t);
+                    m.is_file()
+                        && !judged
+                        && !self.files.contains_key(&key)
+                        && !self.known.contains_key(&key)
                 })
             })
             .map(|e| names::record_name(Path::new(&e.file_name())))
@@ -1831,6 +1927,141 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Collects the paths of the chunks a poll hands over.
+    #[derive(Default)]
+    struct Paths(Vec<String>);
+
+    impl ChunkSink for Paths {
+        fn chunk(&mut self, origin: &ChunkOrigin<'_>, _data: &[u8]) -> io::Result<()> {
+            if !self.0.iter().any(|p| p == origin.path) {
+                self.0.push(origin.path.to_owned());
+            }
+            Ok(())
+        }
+        fn notice(&mut self, _event: Event) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A store that has captured before: `app.log.1` holds a generation the chain finished,
+    /// `app.log.2` one it never saw, `app.log` a live file it does not know. Returns the paths
+    /// captured by the first poll of a tracker told that the chain forgot the generations it
+    /// finished before `forgotten`.
+    fn first_poll_with_finished(forgotten: Option<i128>) -> Vec<String> {
+        let dir = tempfile::tempdir().expect("tmp");
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).expect("logs");
+        let write = |name: &str, text: &str| {
+            std::fs::write(logs.join(name), text.repeat(40)).expect("write");
+        };
+        write("app.log.2", "never seen by the chain\n");
+        write("app.log.1", "captured and closed\n");
+        write("app.log", "live\n");
+        let one = logs.join("app.log.1");
+        let bytes = std::fs::read(&one).expect("read");
+        let m = std::fs::metadata(&one).expect("stat");
+        let end = bytes.len() as u64;
+        let finished = vec![(
+            Known {
+                gen_id: 7,
+                source: "app".into(),
+                path: names::record_name(&logs.join("app.log")),
+                dev: m.dev(),
+                ino: m.ino(),
+                end,
+                head: Sha256::of(&bytes[..end.min(HEAD_LEN) as usize]),
+                tail: Sha256::of(&bytes[bytes.len().saturating_sub(copies::TAIL_LEN)..]),
+            },
+            now_ns(),
+        )];
+        let pattern = logs.join("app.log").to_string_lossy().into_owned();
+        let opts = TrackerOptions {
+            watched_before: vec![pattern.clone()],
+            ..TrackerOptions::default()
+        };
+        let sources = vec![SourceSpec {
+            id: "app".into(),
+            patterns: vec![pattern],
+        }];
+        let mut t = Tracker::new(sources, Vec::new(), 7, opts).with_finished(finished, forgotten);
+        let mut sink = Paths::default();
+        t.poll(&mut sink).expect("poll");
+        let mut names: Vec<String> = sink
+            .0
+            .iter()
+            .map(|p| p.rsplit('/').next().unwrap_or(p).to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Whether the first poll captures `app.log.1`, which begins like a finished generation
+    /// of 8 KiB (the same first KiB) but holds only 2 KiB, when that generation was finished
+    /// `finished_after` nanoseconds after the file was last written.
+    fn shorter_file_with_the_same_head_captured(finished_after: i128) -> bool {
+        let dir = tempfile::tempdir().expect("tmp");
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).expect("logs");
+        let banner = "# gateway audit log, format 7\n".repeat(40);
+        let mut long = banner.clone().into_bytes();
+        long.resize(8192, b'x');
+        let mut short = banner.into_bytes();
+        short.resize(2048, b'y');
+        std::fs::write(logs.join("app.log"), "live\n").expect("write");
+        let one = logs.join("app.log.1");
+        std::fs::write(&one, &short).expect("write");
+        let m = std::fs::metadata(&one).expect("stat");
+        let finished = vec![(
+            Known {
+                gen_id: 7,
+                source: "app".into(),
+                path: names::record_name(&logs.join("app.log")),
+                dev: m.dev(),
+                ino: m.ino() + 1,
+                end: long.len() as u64,
+                head: Sha256::of(&long[..HEAD_LEN as usize]),
+                tail: Sha256::of(&long[long.len() - copies::TAIL_LEN..]),
+            },
+            mtime_ns(&m) + finished_after,
+        )];
+        let pattern = logs.join("app.log").to_string_lossy().into_owned();
+        let opts = TrackerOptions {
+            watched_before: vec![pattern.clone()],
+            ..TrackerOptions::default()
+        };
+        let sources = vec![SourceSpec {
+            id: "app".into(),
+            patterns: vec![pattern],
+        }];
+        let mut t = Tracker::new(sources, Vec::new(), 7, opts).with_finished(finished, None);
+        let mut sink = Paths::default();
+        t.poll(&mut sink).expect("poll");
+        sink.0.iter().any(|p| p.ends_with("/app.log.1"))
+    }
+
+    #[test]
+    fn a_shorter_file_with_a_finished_generations_head_is_its_copy_only_if_written_before() {
+        // A copytruncate copy that missed the last bytes was written before its generation
+        // was finished; a later log that merely begins with the same banner was not.
+        assert!(!shorter_file_with_the_same_head_captured(3_600_000_000_000));
+        assert!(shorter_file_with_the_same_head_captured(-3_600_000_000_000));
+    }
+
+    #[test]
+    fn rotated_files_present_at_start_are_judged_by_the_generations_the_chain_finished() {
+        // The chain lists every generation it finished: `app.log.1` is one of them, by its
+        // digests; `app.log.2` is none of them, so it was never captured.
+        assert_eq!(first_poll_with_finished(None), ["app.log", "app.log.2"]);
+    }
+
+    #[test]
+    fn rotated_files_older_than_what_the_chain_lists_are_not_captured_again() {
+        // The chain no longer lists what it finished before now, and nothing anchors the
+        // watched name: a rotated file present at start may be one it captured long ago, so
+        // none is captured again (the rule of `Tracker::poll`).
+        assert_eq!(first_poll_with_finished(Some(i128::MAX)), ["app.log"]);
+    }
 
     #[test]
     fn wall_clock_format() {

@@ -796,26 +796,42 @@ pub fn run(config: &Config) -> Result<()> {
         }
     }
 
+    let to_known = |gen_id: u64, g: &logkeep_store::GenPos| Known {
+        gen_id,
+        source: g.source.clone(),
+        path: g.path.clone(),
+        dev: g.dev,
+        ino: g.ino,
+        end: g.end,
+        head: g.head,
+        tail: g.tail,
+    };
     let known = replay
         .gens
         .iter()
         .filter(|(gen_id, _)| !wal_cut.iter().any(|(g, _)| g == *gen_id))
-        .map(|(gen_id, g)| Known {
-            gen_id: *gen_id,
-            source: g.source.clone(),
-            path: g.path.clone(),
-            dev: g.dev,
-            ino: g.ino,
-            end: g.end,
-            head: g.head,
-            tail: g.tail,
-        });
+        .map(|(gen_id, g)| to_known(*gen_id, g));
     let opts = TrackerOptions {
         watched_before: replay.patterns_ever.clone(),
         max_open,
         ..TrackerOptions::default()
     };
-    let tracker = Tracker::new(specs, known, replay.max_gen, opts);
+    // Record times as nanoseconds since the epoch; one that cannot be read counts as late,
+    // so that the files it concerns are held rather than captured again.
+    let ns = |w: &str| {
+        humantime::parse_rfc3339(w)
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(i128::MAX, |d| d.as_nanos() as i128)
+    };
+    let finished = replay
+        .finished
+        .iter()
+        .map(|(gen_id, g, wall)| (to_known(*gen_id, g), ns(wall)))
+        .collect();
+    let forgotten = replay.finished_forgotten.as_deref().map(ns);
+    let tracker =
+        Tracker::new(specs, known, replay.max_gen, opts).with_finished(finished, forgotten);
 
     let decls: Vec<SourceDecl> = config
         .sources

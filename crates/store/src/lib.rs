@@ -13,7 +13,7 @@ use logkeep_format::layout::{self, Head, StoreInfo};
 use logkeep_format::segment::{self, ChunkOrigin, Discard, SegmentWriter};
 use logkeep_format::verify::read_record;
 use logkeep_format::{Event, Host, Record, Sha256, SourceDecl, Span};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
@@ -75,12 +75,23 @@ pub struct GenPos {
     pub tail: Sha256,
 }
 
+/// How many finished generations [`Replay::finished`] keeps (about 200 bytes each).
+pub const FINISHED_KEPT: usize = 8192;
+
 /// What replaying the chain found.
 #[derive(Debug, Default)]
 pub struct Replay {
     /// Committed end of every generation still followed when the chain ended (not closed, not
     /// superseded after a truncation), by generation number.
     pub gens: HashMap<u64, GenPos>,
+    /// The newest generations the chain finished (closed, truncated, ended by a gap), oldest
+    /// first, with the wall time of the record that finished each: at most [`FINISHED_KEPT`].
+    /// With them a restart tells a rotated file that was captured from one never seen.
+    pub finished: VecDeque<(u64, GenPos, String)>,
+    /// The wall time of the newest finished generation no longer in `finished`: a file last
+    /// modified after it, if captured at all, is by a generation `finished` or `gens` holds.
+    /// `None` while `finished` holds every generation the chain finished.
+    pub finished_forgotten: Option<String>,
     /// Highest generation number used.
     pub max_gen: u64,
     /// Sources of the most recent `config` record.
@@ -95,6 +106,18 @@ pub struct Replay {
 }
 
 impl Replay {
+    fn finish(&mut self, gen_id: u64, wall: &str) {
+        let Some(g) = self.gens.remove(&gen_id) else {
+            return;
+        };
+        self.finished.push_back((gen_id, g, wall.to_owned()));
+        if self.finished.len() > FINISHED_KEPT
+            && let Some((_, _, w)) = self.finished.pop_front()
+        {
+            self.finished_forgotten = Some(w);
+        }
+    }
+
     fn apply(&mut self, record: &Record) {
         self.records += 1;
         self.clean_stop = matches!(record.event, Event::Stop { .. });
@@ -132,20 +155,18 @@ impl Replay {
                 }
                 self.sources = Some(sources.clone());
             }
-            Event::Closed { gen_id, .. } => {
-                self.gens.remove(gen_id);
-            }
+            Event::Closed { gen_id, .. } => self.finish(*gen_id, &record.wall),
             Event::Tamper { gen_id, what, .. } => {
                 self.max_gen = self.max_gen.max(*gen_id);
                 // A truncated or rewritten generation is finished: the file goes on as a new
                 // one. A deleted one is still read through its open descriptor.
                 if what != "deleted" {
-                    self.gens.remove(gen_id);
+                    self.finish(*gen_id, &record.wall);
                 }
             }
             Event::Gap { gen_id, .. } => {
                 self.max_gen = self.max_gen.max(*gen_id);
-                self.gens.remove(gen_id);
+                self.finish(*gen_id, &record.wall);
             }
             _ => {}
         }
@@ -568,4 +589,37 @@ pub fn compression_workers() -> u32 {
     std::thread::available_parallelism()
         .map(|n| n.get().clamp(1, 2) as u32)
         .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_generations_are_kept_up_to_the_bound_and_the_forgotten_time_follows() {
+        let mut r = Replay::default();
+        let total = FINISHED_KEPT as u64 + 2;
+        for g in 1..=total {
+            r.gens.insert(
+                g,
+                GenPos {
+                    source: "s".into(),
+                    path: "/l/app.log".into(),
+                    dev: 1,
+                    ino: g,
+                    end: 10,
+                    head: Sha256::of(b"h"),
+                    tail: Sha256::of(b"t"),
+                },
+            );
+            r.finish(g, &format!("t{g}"));
+        }
+        // A generation finished twice (a gap after a close) is listed once.
+        r.finish(total, "again");
+        assert!(r.gens.is_empty());
+        assert_eq!(r.finished.len(), FINISHED_KEPT);
+        assert_eq!(r.finished.front().map(|f| f.0), Some(3));
+        assert_eq!(r.finished.back().map(|f| f.0), Some(total));
+        assert_eq!(r.finished_forgotten.as_deref(), Some("t2"));
+    }
 }
