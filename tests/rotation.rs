@@ -1649,6 +1649,36 @@ fn more_files_than_the_hard_open_file_limit_allows_do_not_starve_the_store() {
             .count()
             >= 500
     });
+    // Files that wait and are deleted before they could be followed are not lost silently.
+    // Which ones wait: those the daemon holds no descriptor for.
+    let open: HashSet<PathBuf> = fs::read_dir(format!("/proc/{}/fd", rig.pid().as_raw_nonzero()))
+        .expect("list the daemon's descriptors")
+        .flatten()
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .collect();
+    let doomed: Vec<PathBuf> = paths
+        .iter()
+        .filter(|p| !open.contains(*p))
+        .take(50)
+        .cloned()
+        .collect();
+    assert_eq!(doomed.len(), 50, "fewer than 50 files wait");
+    for p in &doomed {
+        fs::remove_file(p).expect("rm");
+    }
+    let names: HashSet<String> = doomed.iter().map(|p| p.display().to_string()).collect();
+    rig.wait_for(
+        "a gap record for each file deleted while it waited",
+        |recs| {
+            recs.iter()
+                .filter(|r| {
+                    matches!(&r.event, Event::Gap { path, reason, size_seen: Some(_), .. }
+                    if names.contains(path) && reason.contains("open-file limit"))
+                })
+                .count()
+                == names.len()
+        },
+    );
     rig.stop();
     let log = fs::read_to_string(rig.path("daemon.log")).expect("daemon log");
     assert!(
@@ -1667,6 +1697,11 @@ fn more_files_than_the_hard_open_file_limit_allows_do_not_starve_the_store() {
             .iter()
             .find(|p| p.display().to_string() == o.path)
             .expect("a captured file is one of the logs");
+        assert!(
+            !doomed.contains(p),
+            "{} was deleted before it was followed",
+            o.path
+        );
         assert!(
             o.data == fs::read(p).expect("read"),
             "{} not captured exactly",

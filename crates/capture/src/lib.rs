@@ -354,6 +354,8 @@ pub struct Tracker {
     next_gen: u64,
     buf: Vec<u8>,
     complained: HashSet<String>,
+    /// Files not followed for want of a descriptor: source index, path, size seen.
+    waiting: HashMap<(u64, u64), (usize, PathBuf, u64)>,
 }
 
 fn wall(t: SystemTime) -> String {
@@ -531,6 +533,7 @@ impl Tracker {
             next_gen: max_gen + 1,
             buf,
             complained: HashSet::new(),
+            waiting: HashMap::new(),
         }
     }
 
@@ -660,6 +663,7 @@ impl Tracker {
             self.resume_missing(sink)?;
         }
         self.reconcile(&claimed, sink)?;
+        self.gone_while_waiting(sink)?;
         self.resumed = true;
         let mut stats = PollStats::default();
         let mut keys: Vec<(u64, u64)> = self.files.keys().copied().collect();
@@ -709,21 +713,64 @@ impl Tracker {
 
     /// Whether following one more file would pass [`TrackerOptions::max_open`]; warns once
     /// each time the limit is reached.
-    fn at_open_limit(&mut self, name: &str) -> bool {
+    /// A file that waits is remembered (`si`, `path`, `key`, `size`): if it is gone before it
+    /// could be followed, a `gap` record says so.
+    fn at_open_limit(&mut self, si: usize, path: &Path, key: (u64, u64), size: u64) -> bool {
         const KEY: &str = "(open-file limit)";
         if self.files.len() < self.opts.max_open {
             self.complained.remove(KEY);
             return false;
         }
+        let name = names::record_name(path);
+        self.waiting.insert(key, (si, path.to_owned(), size));
         if self.complained.insert(KEY.to_owned()) {
             tracing::warn!(
-                path = name,
+                path = %name,
                 following = self.files.len(),
                 "following as many files as the open-file limit allows (raise LimitNOFILE); \
                  this file and others wait until followed files are closed"
             );
         }
         true
+    }
+
+    /// Files that waited for a descriptor ([`Tracker::at_open_limit`]): forget those now
+    /// followed, follow renamed ones under their new name, and record a `gap` for those gone.
+    fn gone_while_waiting(&mut self, sink: &mut dyn ChunkSink) -> io::Result<()> {
+        self.waiting.retain(|k, _| !self.files.contains_key(k));
+        let mut gone = Vec::new();
+        for (key, (_, path, _)) in self.waiting.iter_mut() {
+            let here = std::fs::symlink_metadata(&*path).is_ok_and(|m| (m.dev(), m.ino()) == *key);
+            if here {
+                continue;
+            }
+            match copies::find_by_identity(path, *key) {
+                Some(p) => *path = p,
+                None => gone.push(*key),
+            }
+        }
+        gone.sort();
+        for key in gone {
+            let Some((si, path, size)) = self.waiting.remove(&key) else {
+                continue;
+            };
+            if size == 0 {
+                continue;
+            }
+            let name = names::record_name(&path);
+            tracing::error!(path = %name, size, "file gone while it waited for a descriptor (open-file limit)");
+            sink.notice(Event::Gap {
+                source: self.sources[si].id.clone(),
+                path: name,
+                dev: key.0,
+                ino: key.1,
+                gen_id: 0,
+                from: 0,
+                size_seen: Some(size),
+                reason: "gone before it could be followed: the open-file limit was reached".into(),
+            })?;
+        }
+        Ok(())
     }
 
     fn complain(&mut self, what: &str, why: std::fmt::Arguments<'_>) {
@@ -791,7 +838,7 @@ impl Tracker {
             }
             return Ok(());
         }
-        if self.at_open_limit(&name) {
+        if self.at_open_limit(si, path, key, meta.len()) {
             return Ok(());
         }
         let file = match File::open(path) {
@@ -1212,7 +1259,7 @@ impl Tracker {
             let hold = self.hold_for(path);
             return self.capture_gz(si, path, name, key, stamp, hold, sink);
         }
-        if self.at_open_limit(&name) {
+        if self.at_open_limit(si, path, key, stamp.len) {
             return Ok(());
         }
         let file = match File::open(path) {
