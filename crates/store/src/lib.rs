@@ -92,6 +92,10 @@ pub struct Replay {
     /// modified after it, if captured at all, is by a generation `finished` or `gens` holds.
     /// `None` while `finished` holds every generation the chain finished.
     pub finished_forgotten: Option<String>,
+    /// Recorded paths under this prefix (the store's own write-ahead logs) are never rotated
+    /// files: their generations are not kept in `finished`, where they would crowd out those
+    /// of log files.
+    wal_prefix: Option<String>,
     /// Highest generation number used.
     pub max_gen: u64,
     /// Sources of the most recent `config` record.
@@ -110,6 +114,13 @@ impl Replay {
         let Some(g) = self.gens.remove(&gen_id) else {
             return;
         };
+        if self
+            .wal_prefix
+            .as_deref()
+            .is_some_and(|w| g.path.starts_with(w))
+        {
+            return;
+        }
         self.finished.push_back((gen_id, g, wall.to_owned()));
         if self.finished.len() > FINISHED_KEPT
             && let Some((_, _, w)) = self.finished.pop_front()
@@ -273,7 +284,10 @@ impl Store {
             level,
             _lock: lock,
         };
-        let mut replay = Replay::default();
+        let mut replay = Replay {
+            wal_prefix: root.join(layout::WAL_DIR).to_str().map(|w| format!("{w}/")),
+            ..Replay::default()
+        };
         store.replay(&mut replay)?;
         store.check_nothing_beyond()?;
         store.recover_orphan(&mut replay)?;
@@ -614,6 +628,13 @@ mod tests {
             );
             r.finish(g, &format!("t{g}"));
         }
+        // The store's own write-ahead logs are not rotated files: not kept.
+        r.wal_prefix = Some("/store/wal/".into());
+        let mut wal = r.finished.back().expect("kept").1.clone();
+        wal.path = "/store/wal/fw/0000000000000001.wal".into();
+        r.gens.insert(total + 1, wal);
+        r.finish(total + 1, "wal");
+        assert!(r.gens.is_empty());
         // A generation finished twice (a gap after a close) is listed once.
         r.finish(total, "again");
         assert!(r.gens.is_empty());
