@@ -804,6 +804,19 @@ fn files_with_identical_first_two_kib_are_captured_separately() {
     );
 }
 
+/// Write the banner and `n` numbered lines tagged `tag` to `path`, capture them, and stop:
+/// what was written, and its generation.
+fn banner_captured_then_stopped(rig: &mut Rig, path: &Path, tag: &str, n: usize) -> (Vec<u8>, u64) {
+    let mut data = banner();
+    data.extend_from_slice(&numbered(tag, n));
+    append(path, &data);
+    rig.start();
+    rig.settle(&[path.to_owned()]);
+    let g = gen_of(rig, path);
+    rig.stop();
+    (data, g)
+}
+
 /// `copytruncate` done by hand: copy the file to `copy`, then truncate it in place.
 fn copy_then_truncate(live: &Path, copy: &Path) {
     fs::copy(live, copy).expect("copy");
@@ -818,13 +831,7 @@ fn copies_with_the_same_first_kib_after_a_restart_are_told_apart_by_their_tail()
     // end tells that the older one's rest is in `a.log.2`.
     let mut rig = Rig::new(&[("gw", &["logs/a.log"])]);
     let live = rig.log("a.log");
-    let mut a = banner();
-    a.extend_from_slice(&numbered("gen-a", 50));
-    append(&live, &a);
-    rig.start();
-    rig.settle(std::slice::from_ref(&live));
-    let g = gen_of(&rig, &live);
-    rig.stop();
+    let (mut a, g) = banner_captured_then_stopped(&mut rig, &live, "gen-a", 50);
     let more = numbered("gen-a-while-stopped", 20);
     append(&live, &more);
     a.extend_from_slice(&more);
@@ -882,13 +889,7 @@ fn rewritten_while_stopped_with_the_same_first_kib_is_tamper_not_a_continuation(
     // generation's: the old one ends in a tamper record and the new content is captured whole.
     let mut rig = Rig::new(&[("t", &["logs/t.log"])]);
     let path = rig.log("t.log");
-    let mut old = banner();
-    old.extend_from_slice(&numbered("before", 40));
-    append(&path, &old);
-    rig.start();
-    rig.settle(std::slice::from_ref(&path));
-    let g = gen_of(&rig, &path);
-    rig.stop();
+    let (old, g) = banner_captured_then_stopped(&mut rig, &path, "before", 40);
     let mut new = banner();
     new.extend_from_slice(&numbered("after", 200));
     truncate_and_regrow(&path, &new);

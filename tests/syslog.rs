@@ -316,14 +316,7 @@ fn oversize_messages_are_kept_in_pieces_and_senders_killed_mid_frame_lose_nothin
     let sock = site.path("ctl.sock");
     let mut st = serde_json::Value::Null;
     wait_until(&site, 30, "the counters in `logkeep status`", || {
-        let (code, out) = logkeep(&[
-            "status",
-            "--json",
-            "--socket",
-            sock.to_str().expect("utf-8"),
-        ]);
-        assert_eq!(code, 0, "{out}");
-        st = serde_json::from_str(&out).expect("status json");
+        st = status_json(&sock);
         st["listeners"][0]["messages"] == 6 && st["listeners"][0]["open_connections"] == 0
     });
     let l = &st["listeners"][0];
@@ -856,17 +849,7 @@ fn a_listener_at_its_connection_limit_keeps_new_senders_waiting_and_closes_idle_
     )));
     start_with(&mut site, &[]);
     let sock = site.path("ctl.sock");
-    let status = || -> serde_json::Value {
-        let (code, out) = logkeep(&[
-            "status",
-            "--json",
-            "--socket",
-            sock.to_str().expect("utf-8"),
-        ]);
-        assert_eq!(code, 0, "{out}");
-        serde_json::from_str::<serde_json::Value>(&out).expect("status json")["listeners"][0]
-            .clone()
-    };
+    let status = || status_json(&sock)["listeners"][0].clone();
     let mut idle = Vec::new();
     for who in ["a", "b"] {
         let mut s = TcpStream::connect(("127.0.0.1", t)).expect("connect");

@@ -536,3 +536,15 @@ pub fn make_certs(dir: &Path) -> Certs {
         client_key: dir.join("client.key"),
     }
 }
+
+/// `logkeep status --json` through the control socket `sock`.
+pub fn status_json(sock: &Path) -> serde_json::Value {
+    let (code, out) = logkeep(&[
+        "status",
+        "--json",
+        "--socket",
+        sock.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    serde_json::from_str(&out).expect("status json")
+}

@@ -1991,37 +1991,30 @@ mod tests {
         }
     }
 
-    /// A store that has captured before: `app.log.1` holds a generation the chain finished,
-    /// `app.log.2` one it never saw, `app.log` a live file it does not know. Returns the paths
-    /// captured by the first poll of a tracker told that the chain forgot the generations it
-    /// finished before `forgotten`.
-    fn first_poll_with_finished(forgotten: Option<i128>) -> Vec<String> {
-        let dir = tempfile::tempdir().expect("tmp");
-        let logs = dir.path().join("logs");
-        std::fs::create_dir(&logs).expect("logs");
-        let write = |name: &str, text: &str| {
-            std::fs::write(logs.join(name), text.repeat(40)).expect("write");
-        };
-        write("app.log.2", "never seen by the chain\n");
-        write("app.log.1", "captured and closed\n");
-        write("app.log", "live\n");
-        let one = logs.join("app.log.1");
-        let bytes = std::fs::read(&one).expect("read");
-        let m = std::fs::metadata(&one).expect("stat");
+    /// A generation of `logs/app.log` the chain finished, which held `bytes` in the inode
+    /// `(dev, ino)`.
+    fn finished_gen(logs: &Path, bytes: &[u8], dev: u64, ino: u64) -> Known {
         let end = bytes.len() as u64;
-        let finished = vec![(
-            Known {
-                gen_id: 7,
-                source: "app".into(),
-                path: names::record_name(&logs.join("app.log")),
-                dev: m.dev(),
-                ino: m.ino(),
-                end,
-                head: Sha256::of(&bytes[..end.min(HEAD_LEN) as usize]),
-                tail: Sha256::of(&bytes[bytes.len().saturating_sub(copies::TAIL_LEN)..]),
-            },
-            now_ns(),
-        )];
+        Known {
+            gen_id: 7,
+            source: "app".into(),
+            path: names::record_name(&logs.join("app.log")),
+            dev,
+            ino,
+            end,
+            head: Sha256::of(&bytes[..end.min(HEAD_LEN) as usize]),
+            tail: Sha256::of(&bytes[bytes.len().saturating_sub(copies::TAIL_LEN)..]),
+        }
+    }
+
+    /// The names of the files the first poll captures from `logs/app.log` and its rotated
+    /// siblings, on a store whose chain watched that name before and had finished `finished`,
+    /// forgetting those finished before `forgotten`.
+    fn first_poll(
+        logs: &Path,
+        finished: Vec<(Known, i128)>,
+        forgotten: Option<i128>,
+    ) -> Vec<String> {
         let pattern = logs.join("app.log").to_string_lossy().into_owned();
         let opts = TrackerOptions {
             watched_before: vec![pattern.clone()],
@@ -2043,6 +2036,27 @@ mod tests {
         names
     }
 
+    /// A store that has captured before: `app.log.1` holds a generation the chain finished,
+    /// `app.log.2` one it never saw, `app.log` a live file it does not know. Returns the names
+    /// captured by the first poll of a tracker told that the chain forgot the generations it
+    /// finished before `forgotten`.
+    fn first_poll_with_finished(forgotten: Option<i128>) -> Vec<String> {
+        let dir = tempfile::tempdir().expect("tmp");
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).expect("logs");
+        let write = |name: &str, text: &str| {
+            std::fs::write(logs.join(name), text.repeat(40)).expect("write");
+        };
+        write("app.log.2", "never seen by the chain\n");
+        write("app.log.1", "captured and closed\n");
+        write("app.log", "live\n");
+        let one = logs.join("app.log.1");
+        let bytes = std::fs::read(&one).expect("read");
+        let m = std::fs::metadata(&one).expect("stat");
+        let finished = vec![(finished_gen(&logs, &bytes, m.dev(), m.ino()), now_ns())];
+        first_poll(&logs, finished, forgotten)
+    }
+
     /// Whether the first poll captures `app.log.1`, which begins like a finished generation
     /// of 8 KiB (the same first KiB) but holds only 2 KiB, when that generation was finished
     /// `finished_after` nanoseconds after the file was last written.
@@ -2059,32 +2073,9 @@ mod tests {
         let one = logs.join("app.log.1");
         std::fs::write(&one, &short).expect("write");
         let m = std::fs::metadata(&one).expect("stat");
-        let finished = vec![(
-            Known {
-                gen_id: 7,
-                source: "app".into(),
-                path: names::record_name(&logs.join("app.log")),
-                dev: m.dev(),
-                ino: m.ino() + 1,
-                end: long.len() as u64,
-                head: Sha256::of(&long[..HEAD_LEN as usize]),
-                tail: Sha256::of(&long[long.len() - copies::TAIL_LEN..]),
-            },
-            mtime_ns(&m) + finished_after,
-        )];
-        let pattern = logs.join("app.log").to_string_lossy().into_owned();
-        let opts = TrackerOptions {
-            watched_before: vec![pattern.clone()],
-            ..TrackerOptions::default()
-        };
-        let sources = vec![SourceSpec {
-            id: "app".into(),
-            patterns: vec![pattern],
-        }];
-        let mut t = Tracker::new(sources, Vec::new(), 7, opts).with_finished(finished, None);
-        let mut sink = Paths::default();
-        t.poll(&mut sink).expect("poll");
-        sink.0.iter().any(|p| p.ends_with("/app.log.1"))
+        let g = finished_gen(&logs, &long, m.dev(), m.ino() + 1);
+        let finished = vec![(g, mtime_ns(&m) + finished_after)];
+        first_poll(&logs, finished, None).contains(&"app.log.1".to_owned())
     }
 
     #[test]
