@@ -1640,6 +1640,12 @@ fn more_files_than_the_hard_open_file_limit_allows_do_not_starve_the_store() {
     // it reads, rather than taking every descriptor and then failing to write anything.
     let mut rig = Rig::new(&[("gw", &["logs/**/*.log"])]);
     rig.nofile = Some("1024:1024");
+    let c = fs::read_to_string(rig.path("c.toml")).expect("config");
+    fs::write(
+        rig.path("c.toml"),
+        format!("{c}\n[control]\nsocket = \"ctl.sock\"\n"),
+    )
+    .expect("write config");
     let paths = many_logs(&rig);
     rig.start();
     rig.wait_for("500 files captured", |recs| {
@@ -1664,6 +1670,28 @@ fn more_files_than_the_hard_open_file_limit_allows_do_not_starve_the_store() {
         .cloned()
         .collect();
     assert_eq!(doomed.len(), 50, "fewer than 50 files wait");
+    // `logkeep status` lists the files that wait.
+    let status = |json: bool| {
+        let mut cmd = Command::new(bin());
+        cmd.arg("status").arg("--socket").arg(rig.path("ctl.sock"));
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().expect("run logkeep status");
+        assert!(out.status.success(), "logkeep status failed");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let st: serde_json::Value = serde_json::from_str(&status(true)).expect("status json");
+    let listed = st["sources"][0]["waiting"]
+        .as_array()
+        .map_or(0, |w| w.len());
+    let not_open = paths.iter().filter(|p| !open.contains(*p)).count();
+    assert_eq!(listed, not_open, "files waiting in `logkeep status`");
+    assert!(
+        status(false).contains(&format!("{not_open} more file(s) wait for a descriptor")),
+        "{}",
+        status(false)
+    );
     for p in &doomed {
         fs::remove_file(p).expect("rm");
     }

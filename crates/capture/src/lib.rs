@@ -613,6 +613,24 @@ impl Tracker {
         }
     }
 
+    /// Files not followed for want of a descriptor (the open-file limit), as
+    /// `(source id, recorded path, size seen)`, sorted.
+    pub fn waiting(&self) -> Vec<(String, String, u64)> {
+        let mut v: Vec<(String, String, u64)> = self
+            .waiting
+            .values()
+            .map(|(si, path, size)| {
+                (
+                    self.sources[*si].id.clone(),
+                    names::record_name(path),
+                    *size,
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Files currently followed.
     pub fn files(&self) -> Vec<FileState> {
         let mut v: Vec<FileState> = self

@@ -103,6 +103,20 @@ pub fn status(socket: &Path, json_out: bool) -> Result<u8> {
                 f["lag"]
             )?;
         }
+        let waiting = s["waiting"].as_array().cloned().unwrap_or_default();
+        if !waiting.is_empty() {
+            writeln!(
+                out,
+                "  {} more file(s) wait for a descriptor (open-file limit; raise LimitNOFILE):",
+                waiting.len()
+            )?;
+            for w in waiting.iter().take(10) {
+                writeln!(out, "    {}  {} bytes", str_of(&w["path"]), w["size"])?;
+            }
+            if waiting.len() > 10 {
+                writeln!(out, "    ...")?;
+            }
+        }
     }
     // Syslog listeners: what they stored (counted only once fsynced) and from whom.
     for l in v["listeners"].as_array().into_iter().flatten() {

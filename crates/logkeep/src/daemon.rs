@@ -555,6 +555,7 @@ impl Engine<'_> {
 
     fn sources_status(&self) -> serde_json::Value {
         let files = self.tracker.files();
+        let waiting = self.tracker.waiting();
         let sources: Vec<serde_json::Value> = self
             .config
             .sources
@@ -576,7 +577,12 @@ impl Engine<'_> {
                         })
                     })
                     .collect();
-                json!({ "id": s.id, "paths": s.paths, "files": files })
+                let waiting: Vec<serde_json::Value> = waiting
+                    .iter()
+                    .filter(|w| w.0 == s.id)
+                    .map(|(_, path, size)| json!({ "path": path, "size": size }))
+                    .collect();
+                json!({ "id": s.id, "paths": s.paths, "files": files, "waiting": waiting })
             })
             .collect();
         serde_json::Value::Array(sources)
@@ -618,13 +624,22 @@ impl Engine<'_> {
         let head = self.pipe.store.head();
         match &self.failing {
             Some(e) => format!("STORE WRITES FAILING, retrying: {e}"),
-            None => format!(
-                "capturing {} file(s) of {} source(s); chain head record {}; {} alert(s)",
-                self.tracker.files().len(),
-                self.config.sources.len(),
-                head.seq,
-                self.pipe.alerts.len()
-            ),
+            None => {
+                let mut line = format!(
+                    "capturing {} file(s) of {} source(s); chain head record {}; {} alert(s)",
+                    self.tracker.files().len(),
+                    self.config.sources.len(),
+                    head.seq,
+                    self.pipe.alerts.len()
+                );
+                let waiting = self.tracker.waiting().len();
+                if waiting > 0 {
+                    line.push_str(&format!(
+                        "; {waiting} file(s) wait for a descriptor (open-file limit)"
+                    ));
+                }
+                line
+            }
         }
     }
 }
