@@ -980,6 +980,28 @@ fn long_lines_binary_and_empty_lines() {
     );
 }
 
+/// Write `first` numbered lines tagged `tag` to `path`, capture them, restart, write `more`
+/// lines tagged `TAG-more`, and capture those: everything written, with the daemon running.
+fn captured_across_a_restart(
+    rig: &mut Rig,
+    path: &Path,
+    tag: &str,
+    first: usize,
+    more: usize,
+) -> Vec<u8> {
+    let mut all = numbered(tag, first);
+    append(path, &all);
+    rig.start();
+    rig.settle(&[path.to_owned()]);
+    rig.stop();
+    rig.start();
+    let later = numbered(&format!("{tag}-more"), more);
+    append(path, &later);
+    all.extend_from_slice(&later);
+    rig.settle(&[path.to_owned()]);
+    all
+}
+
 #[test]
 fn one_file_matched_by_two_globs_and_two_sources_is_captured_once() {
     let mut rig = Rig::new(&[
@@ -987,16 +1009,7 @@ fn one_file_matched_by_two_globs_and_two_sources_is_captured_once() {
         ("second", &["logs/dup.log", "logs/*"]),
     ]);
     let path = rig.log("dup.log");
-    let mut all = numbered("dup", 40);
-    append(&path, &all);
-    rig.start();
-    rig.settle(std::slice::from_ref(&path));
-    rig.stop();
-    rig.start();
-    let more = numbered("dup-more", 10);
-    append(&path, &more);
-    all.extend_from_slice(&more);
-    rig.settle(std::slice::from_ref(&path));
+    let all = captured_across_a_restart(&mut rig, &path, "dup", 40, 10);
     rig.stop();
     rig.assert_verifies();
     let outs = rig.extract();
@@ -1212,18 +1225,9 @@ fn rotations_faster_than_the_scan() {
     // its descriptor at `app.log.4`.
     let mut rig = Rig::new(&[("app", &["logs/app.log"])]);
     let live = rig.log("app.log");
-    let mut a = numbered("gen-a", 200);
-    append(&live, &a);
-    rig.start();
-    rig.settle(std::slice::from_ref(&live));
     // A restart first: the store then holds generations, which is the harder case for telling
     // new rotated files from old ones.
-    rig.stop();
-    rig.start();
-    let more = numbered("gen-a-more", 20);
-    append(&live, &more);
-    a.extend_from_slice(&more);
-    rig.settle(std::slice::from_ref(&live));
+    let mut a = captured_across_a_restart(&mut rig, &live, "gen-a", 200, 20);
     let later: Vec<Vec<u8>> = rig.between_polls(|| {
         // Written just before the first rotation: logkeep has not read it yet.
         let late = numbered("gen-a-late", 10);

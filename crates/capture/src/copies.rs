@@ -260,17 +260,21 @@ pub fn window(path: &Path, end: u64, head_len: usize) -> io::Result<Option<Finge
             }),
         );
     }
-    let mut r = open_stream(path)?.take(end);
+    let fp = fingerprint_stream(open_stream(path)?.take(end), head_len)?;
+    Ok((fp.pos == end).then_some(fp))
+}
+
+/// The fingerprint of everything `r` yields.
+fn fingerprint_stream(mut r: impl Read, head_len: usize) -> io::Result<Fingerprint> {
     let mut fp = Fingerprint::default();
     let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = read_full(&mut r, &mut buf)?;
         if n == 0 {
-            break;
+            return Ok(fp);
         }
         fp.update(&buf[..n], head_len);
     }
-    Ok((fp.pos == end).then_some(fp))
 }
 
 /// The fingerprint of the whole content of `path` (decompressed for a `.gz`), at its end.
@@ -280,20 +284,11 @@ pub fn fingerprint_of(path: &Path, head_len: usize) -> io::Result<Fingerprint> {
         return window(path, len, head_len)?
             .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank"));
     }
-    let mut r = open_stream(path)?;
-    let mut fp = Fingerprint::default();
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        let n = read_full(&mut r, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        fp.update(&buf[..n], head_len);
-    }
-    Ok(fp)
+    fingerprint_stream(open_stream(path)?, head_len)
 }
 
-fn read_at_most(file: &File, len: usize, at: u64) -> io::Result<Vec<u8>> {
+/// The `len` bytes of `file` at `at`, fewer where it ends sooner.
+pub(crate) fn read_at_most(file: &File, len: usize, at: u64) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; len];
     let mut n = 0;
     while n < len {

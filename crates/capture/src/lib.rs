@@ -430,31 +430,16 @@ fn read_copy(
     Ok(r.err())
 }
 
-fn read_exact_at(file: &File, len: usize, at: u64) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; len];
-    let mut n = 0;
-    while n < len {
-        match file.read_at(&mut buf[n..], at + n as u64) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf.truncate(n);
-    Ok(buf)
-}
-
 /// Whether `file` still holds our fingerprint's bytes at the same offsets.
 fn still_matches(file: &File, fp: &Fingerprint) -> io::Result<bool> {
     if fp.pos == 0 {
         return Ok(true);
     }
-    if read_exact_at(file, fp.head.len(), 0)? != fp.head {
+    if copies::read_at_most(file, fp.head.len(), 0)? != fp.head {
         return Ok(false);
     }
     let start = fp.pos - fp.tail.len() as u64;
-    Ok(read_exact_at(file, fp.tail.len(), start)? == fp.tail)
+    Ok(copies::read_at_most(file, fp.tail.len(), start)? == fp.tail)
 }
 
 /// Rebuild a fingerprint from the file itself, for a generation resumed at `end` whose head
@@ -468,12 +453,12 @@ fn refingerprint(
     tail: Option<&Sha256>,
 ) -> io::Result<Option<Fingerprint>> {
     let hl = end.min(HEAD_LEN) as usize;
-    let h = read_exact_at(file, hl, 0)?;
+    let h = copies::read_at_most(file, hl, 0)?;
     if h.len() != hl || Sha256::of(&h) != *head {
         return Ok(None);
     }
     let tl = end.min(copies::TAIL_LEN as u64) as usize;
-    let t = read_exact_at(file, tl, end - tl as u64)?;
+    let t = copies::read_at_most(file, tl, end - tl as u64)?;
     if t.len() != tl || tail.is_some_and(|d| Sha256::of(&t) != *d) {
         return Ok(None);
     }
@@ -739,11 +724,10 @@ impl Tracker {
             self.complained.remove(KEY);
             return false;
         }
-        let name = names::record_name(path);
         self.waiting.insert(key, (si, path.to_owned(), size));
         if self.complained.insert(KEY.to_owned()) {
             tracing::warn!(
-                path = %name,
+                path = %names::record_name(path),
                 following = self.files.len(),
                 "following as many files as the open-file limit allows (raise LimitNOFILE); \
                  this file and others wait until followed files are closed"
