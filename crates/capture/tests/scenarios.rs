@@ -1,0 +1,260 @@
+//! The rotation rules of capture as a table of scenarios, each one line of steps run by the
+//! driver in `support` against a real [`logkeep_capture::Tracker`] over files in a temporary
+//! directory, and checked for exactly-once, byte-exact capture with exactly the expected
+//! events. The end-to-end tests of the repository run the same rules with the real binary and
+//! the real logrotate; these run in milliseconds and say which rule broke.
+//!
+//! Steps (separated by `;`): `write NAME SIZE` (unique lines; `noeol:N`, `bin:N`, `long:N`,
+//! `same:N` for other payloads), `create`, `rename A B`, `copy A B [LEN]`, `copy_rest A B`,
+//! `copytruncate A B`, `truncate`, `delete`, `gzip` (to `NAME.gz`, original removed),
+//! `gzip_partial`, `reuse_inode`, `poll`, `commit`, `pump` (poll then commit), `age`, `rewind`,
+//! `stop`, `crash`, `start`, `restart`, `settle`. Every scenario ends with the tracker running
+//! and settled. Expected events are `kind:reason` words in any order (`closed:rotated`,
+//! `tamper:truncated`, `gap`).
+
+mod support;
+
+use support::{Driver, check, check_with, verify};
+
+/// One `#[test]` per row: `name: [patterns] "steps" => "events"`.
+macro_rules! scenarios {
+    ($($name:ident: $steps:literal => $events:literal;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                check($steps, $events);
+            }
+        )*
+    };
+}
+
+scenarios! {
+    // Plain appends, and payloads that are not lines.
+    appends: "write app.log 100; pump; write app.log 5000; pump; write app.log 1" => "";
+    no_trailing_newline: "write app.log noeol:37; pump; write app.log noeol:5; restart; write app.log 10" => "";
+    nul_and_invalid_utf8: "write app.log bin:3000; pump; write app.log bin:9000" => "";
+    long_line: "write app.log long:300000; poll; write app.log long:200000; pump" => "";
+    tiny_file: "write app.log 1" => "";
+    empty_lines: "write app.log 1; write app.log 1; pump; write app.log 1" => "";
+    // create (rename) mode.
+    create_rotation: "write app.log 500; pump; rename app.log app.log.1; create app.log; write app.log 300" => "closed:rotated";
+    create_rotation_unread_tail: "write app.log 500; pump; write app.log 700; rename app.log app.log.1; create app.log; write app.log 300" => "closed:rotated";
+    create_rotation_writer_late: "linger 10000; write app.log 500; pump; rename app.log app.log.1; create app.log; pump; write app.log.1 200; write app.log 300" => "";
+    create_rotation_writer_late_then_idle: "linger 30; write app.log 500; pump; rename app.log app.log.1; create app.log; pump; write app.log.1 200; write app.log 300; pump; sleep 40" => "closed:rotated";
+    create_rotation_twice_between_polls: "write app.log 500; pump; write app.log 100; rename app.log app.log.1; create app.log; write app.log 300; rename app.log.1 app.log.2; rename app.log app.log.1; create app.log; write app.log 50" => "closed:rotated closed:rotated";
+    rotate_1: "write app.log 500; pump; rename app.log app.log.1; create app.log; write app.log 200; pump; rename app.log app.log.1; create app.log; write app.log 100" => "closed:rotated closed:rotated";
+    rotate_0_after_a_poll: "write app.log 500; pump; rename app.log app.log.1; poll; delete app.log.1; create app.log; write app.log 100" => "closed:rotated";
+    // copytruncate.
+    copytruncate: "write app.log 500; pump; copytruncate app.log app.log.1; write app.log 200" => "closed:rotated";
+    copytruncate_unread_tail: "write app.log 500; pump; write app.log 800; copytruncate app.log app.log.1; write app.log 200" => "closed:rotated";
+    copytruncate_writer_between: "write app.log 500; pump; copy app.log app.log.1; write app.log 300; poll; truncate app.log; write app.log 200" => "closed:rotated";
+    copytruncate_writer_between_committed: "write app.log 500; pump; copy app.log app.log.1; write app.log 300; pump; truncate app.log; write app.log 200" => "closed:rotated";
+    // compress and delaycompress.
+    compress: "write app.log 500; pump; rename app.log app.log.1; create app.log; gzip app.log.1; write app.log 200" => "closed:rotated";
+    compress_unread_tail: "write app.log 500; pump; write app.log 900; rename app.log app.log.1; create app.log; gzip app.log.1; write app.log 200" => "closed:rotated";
+    copytruncate_compress_unread_tail: "write app.log 500; pump; write app.log 900; copytruncate app.log app.log.1; gzip app.log.1; write app.log 200" => "closed:rotated";
+    delaycompress: "write app.log 500; pump; rename app.log app.log.1; create app.log; write app.log 200; pump; rename app.log.1 app.log.2; gzip app.log.2; rename app.log app.log.1; create app.log; write app.log 100" => "closed:rotated closed:rotated";
+    // dateext.
+    dateext: "write app.log 500; pump; write app.log 50; rename app.log app.log-20261126; create app.log; write app.log 200" => "closed:rotated";
+    dateext_copytruncate_compress: "write app.log 500; pump; write app.log 60; copytruncate app.log app.log-20261126; gzip app.log-20261126; write app.log 200" => "closed:rotated";
+    // Tampering: truncation or deletion outside a rotation.
+    truncated_in_place: "write app.log 500; pump; truncate app.log; write app.log 100" => "tamper:truncated";
+    truncated_then_regrown_past: "write app.log 500; pump; truncate app.log; write app.log 900" => "tamper:rewritten";
+    truncated_with_unread_bytes: "write app.log 500; pump; write app.log 300; poll; truncate app.log; write app.log 100" => "tamper:truncated";
+    deleted: "write app.log 500; pump; delete app.log" => "tamper:deleted closed:deleted";
+    deleted_then_recreated: "write app.log 500; pump; delete app.log; write app.log 100" => "tamper:deleted closed:deleted";
+    // Rotations while stopped, restarts between rotations.
+    restart_between_writes: "write app.log 500; pump; restart; write app.log 100; pump; restart" => "";
+    crash_with_unsealed_bytes: "write app.log 500; pump; write app.log 300; poll; crash; start; write app.log 100" => "";
+    rotated_while_stopped: "write app.log 500; pump; write app.log 100; stop; rename app.log app.log.1; create app.log; write app.log 200; start" => "closed:rotated";
+    rotated_twice_while_stopped: "write app.log 500; pump; stop; rename app.log app.log.1; create app.log; write app.log 200; rename app.log.1 app.log.2; rename app.log app.log.1; create app.log; write app.log 50; start" => "closed:rotated closed:rotated";
+    copytruncate_while_stopped: "write app.log 500; pump; write app.log 300; stop; copytruncate app.log app.log.1; write app.log 100; start" => "closed:rotated";
+    compressed_while_stopped: "write app.log 500; pump; write app.log 300; stop; rename app.log app.log.1; create app.log; gzip app.log.1; write app.log 100; start" => "closed:rotated";
+    delaycompress_while_stopped: "write app.log 500; pump; rename app.log app.log.1; create app.log; write app.log 200; pump; stop; rename app.log.1 app.log.2; gzip app.log.2; rename app.log app.log.1; create app.log; write app.log 100; start" => "closed:rotated closed:rotated";
+    crash_then_rotated: "write app.log 500; pump; write app.log 300; poll; crash; rename app.log app.log.1; create app.log; write app.log 100; start" => "closed:rotated";
+    // Deleted while the reader is behind: the open descriptor still reads it to its end.
+    deleted_while_behind: "write app.log 500; pump; write app.log 3000; delete app.log" => "tamper:deleted closed:deleted";
+    deleted_while_behind_after_a_rename: "linger 10000; write app.log 500; pump; rename app.log app.log.1; create app.log; pump; write app.log.1 3000; delete app.log.1" => "";
+    // A generation created and rotated away between two polls, then compressed.
+    never_seen_generation_compressed: "write app.log 500; pump; rename app.log app.log.1; create app.log; write app.log 200; rename app.log.1 app.log.2; gzip app.log.2; rename app.log app.log.1; create app.log; gzip app.log.1; write app.log 50" => "closed:rotated closed:rotated";
+    // Restarts, many of them, with rotations between: nothing is read twice.
+    many_restarts: "write app.log 100; restart; write app.log 100; pump; restart; restart; rename app.log app.log.1; create app.log; write app.log 10; restart; pump; restart; write app.log 5; crash; start; write app.log 1" => "closed:rotated";
+    // The open-file limit: a file waits for a descriptor, then is followed from its start.
+    open_file_limit: "max_open 1; write app.log 500; pump; rename app.log app.log.1; create app.log; write app.log 200; pump; write app.log 5" => "closed:rotated";
+    // Rewind after a failed commit.
+    rewind_then_crash: "write app.log 500; pump; write app.log 300; poll; rewind; crash; start; write app.log 10" => "";
+    rewind_of_a_compressed_generation: "write app.log 500; pump; write app.log 300; stop; rename app.log app.log.1; create app.log; gzip app.log.1; write app.log 40; start; poll; rewind; poll; rewind; pump" => "closed:rotated";
+    rewind_of_a_never_seen_generation: "write app.log 500; pump; rename app.log app.log.1; create app.log; write app.log 200; rename app.log.1 app.log.2; rename app.log app.log.1; create app.log; poll; rewind; pump" => "closed:rotated closed:rotated";
+    rewind: "write app.log 500; poll; rewind; write app.log 100; pump" => "";
+    rewind_after_rotation: "write app.log 500; pump; write app.log 200; rename app.log app.log.1; create app.log; write app.log 100; poll; rewind; pump" => "closed:rotated";
+    rewind_after_copytruncate: "write app.log 500; pump; write app.log 200; copytruncate app.log app.log.1; write app.log 100; poll; rewind; pump" => "closed:rotated";
+    // A copy seen half-written.
+    copy_seen_half_written: "write app.log 5000; pump; copy app.log app.log.1 1000; poll; copy_rest app.log app.log.1; truncate app.log; write app.log 100" => "closed:rotated";
+    gzip_seen_half_written: "write app.log 500; pump; write app.log 400; rename app.log app.log.1; create app.log; gzip_partial app.log.1; poll; delete app.log.1.gz; gzip app.log.1" => "closed:rotated";
+    // Inode reuse.
+    inode_reused_after_rotate_0: "write app.log 500; pump; rename app.log app.log.1; pump; reuse_inode app.log.1 app.log; write app.log 100" => "closed:rotated";
+    inode_reused_by_a_rotated_name: "write app.log 500; pump; copytruncate app.log app.log.1; write app.log 300; pump; reuse_inode app.log.1 app.log.1; copy app.log app.log.1; truncate app.log; write app.log 20" => "closed:rotated closed:rotated";
+    inode_reused_by_a_rotated_name_while_stopped: "write app.log 500; pump; copytruncate app.log app.log.1; write app.log 300; pump; stop; reuse_inode app.log.1 app.log.1; copy app.log app.log.1; truncate app.log; write app.log 20; start" => "closed:rotated closed:rotated";
+    // The generation is gone when the run starts: whether it had grown past what the chain
+    // holds cannot be known, so a gap says so even when nothing was lost.
+    rotate_0_while_stopped: "write app.log 500; pump; stop; rename app.log app.log.1; create app.log; delete app.log.1; write app.log 100; start" => "gap";
+    rotate_0_while_stopped_unread_tail: "write app.log 500; pump; write app.log 80; stop; rename app.log app.log.1; create app.log; delete app.log.1; write app.log 100; start" => "gap";
+    rotate_0_between_polls: "write app.log 500; pump; rename app.log app.log.1; delete app.log.1; create app.log; write app.log 100" => "tamper:deleted closed:deleted";
+    // olddir: the rotated file leaves the directory; its descriptor is read to the end.
+    olddir_create: "mkdir old; write app.log 500; pump; write app.log 100; rename app.log old/app.log.1; create app.log; write app.log 50" => "closed:rotated";
+    // A symbolic link at the watched name, retargeted.
+    symlink_retargeted: "write a1 300; symlink a1 app.log; pump; write app.log 100; pump; write a2 50; delete app.log; symlink a2 app.log; write app.log 70" => "closed:rotated";
+    // A clock that jumped: modification times in the future.
+    mtime_in_the_future: "write app.log 500; future app.log; pump; rename app.log app.log.1; future app.log.1; create app.log; write app.log 100; future app.log; restart; write app.log 10" => "closed:rotated";
+}
+
+#[test]
+fn invalid_utf8_file_names() {
+    let steps = "write app-\\xff.log 300; pump; write app-\\xff.log 200; rename app-\\xff.log app-\\xff.log.1; create app-\\xff.log; write app-\\xff.log 40; restart; write app-\\xff.log 5";
+    check_with(&["*.log"], steps, "closed:rotated");
+    // The name really is not UTF-8, and is recorded with the byte escaped.
+    let d = Driver::run(&["*.log"], steps);
+    assert!(
+        d.sink.chunks().all(|c| c.path.contains("/app-\\xff.log")),
+        "recorded names: {:?}",
+        d.sink.chunks().map(|c| &c.path).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn rotated_names_matching_the_glob() {
+    // `app.log*` matches the rotated files too: each generation is still captured once.
+    check_with(
+        &["app.log*"],
+        "write app.log 500; pump; write app.log 100; rename app.log app.log.1; create app.log; write app.log 200; pump; rename app.log.1 app.log.2; gzip app.log.2; rename app.log app.log.1; create app.log; write app.log 30; restart; write app.log 9",
+        // The newer rotated file still matches the pattern: it is still followed, not closed.
+        "closed:rotated",
+    );
+}
+
+#[test]
+fn one_file_matched_by_two_sources() {
+    check_with(
+        &["app.log", "*.log"],
+        "write app.log 500; pump; write app.log 100; rename app.log app.log.1; create app.log; write app.log 200; restart; write app.log 7",
+        "closed:rotated",
+    );
+}
+
+#[test]
+fn files_with_identical_first_lines() {
+    check_with(
+        &["*.log"],
+        "write a.log same:200; write b.log same:200; pump; write a.log 100; write b.log 150; pump; rename a.log a.log.1; create a.log; write a.log same:200; restart; write b.log 10",
+        "closed:rotated",
+    );
+}
+
+#[test]
+fn identical_first_lines_rotated_while_stopped() {
+    check_with(
+        &["*.log"],
+        "write a.log same:100; write a.log 100; write b.log same:100; write b.log 100; pump; stop; rename a.log a.log.1; create a.log; write a.log same:100; rename b.log b.log.1; create b.log; start",
+        "closed:rotated closed:rotated",
+    );
+}
+
+// The checker itself: each of these must fail, or the table proves nothing.
+
+fn clean() -> Driver {
+    Driver::run(
+        &["app.log"],
+        "write app.log 10000; pump; rename app.log app.log.1; create app.log; write app.log 300",
+    )
+}
+
+#[test]
+fn checker_passes_a_clean_run() {
+    let d = clean();
+    verify(&d.sink.chain, &d.written(), "closed:rotated").expect("clean run");
+}
+
+#[test]
+fn checker_sees_a_flipped_byte() {
+    let mut d = clean();
+    let c = support_chunk(&mut d, 0);
+    c.data[10] ^= 1;
+    let e = verify(&d.sink.chain, &d.written(), "closed:rotated").expect_err("flipped byte");
+    assert!(e.contains("no stream written"), "{e}");
+}
+
+#[test]
+fn checker_sees_a_duplicated_chunk() {
+    let mut d = clean();
+    let c = support_chunk(&mut d, 0).clone();
+    d.sink.chain.push(support::Entry::Segment(vec![c]));
+    let e = verify(&d.sink.chain, &d.written(), "closed:rotated").expect_err("duplicate");
+    assert!(e.contains("captured twice"), "{e}");
+}
+
+#[test]
+fn checker_sees_a_lost_chunk() {
+    let mut d = clean();
+    for e in d.sink.chain.iter_mut() {
+        if let support::Entry::Segment(chunks) = e
+            && chunks.len() > 1
+        {
+            chunks.remove(1);
+            break;
+        }
+    }
+    let e = verify(&d.sink.chain, &d.written(), "closed:rotated").expect_err("loss");
+    assert!(e.contains("never captured"), "{e}");
+}
+
+#[test]
+fn checker_sees_wrong_digests() {
+    let mut d = clean();
+    let c = support_chunk(&mut d, 1);
+    c.tail = logkeep_format::Sha256::of(b"not the tail");
+    let e = verify(&d.sink.chain, &d.written(), "closed:rotated").expect_err("digest");
+    assert!(e.contains("wrong digests"), "{e}");
+}
+
+#[test]
+fn checker_sees_a_stream_never_captured() {
+    let d = clean();
+    let mut written = d.written();
+    written.push(b"bytes no generation holds\n".to_vec());
+    let e = verify(&d.sink.chain, &written, "closed:rotated").expect_err("missing stream");
+    assert!(e.contains("not captured as one generation"), "{e}");
+}
+
+#[test]
+fn checker_sees_unexpected_and_missing_events() {
+    let d = clean();
+    let e = verify(&d.sink.chain, &d.written(), "").expect_err("unexpected event");
+    assert!(e.contains("events"), "{e}");
+    let e = verify(
+        &d.sink.chain,
+        &d.written(),
+        "closed:rotated tamper:truncated",
+    )
+    .expect_err("missing event");
+    assert!(e.contains("events"), "{e}");
+}
+
+#[test]
+fn checker_sees_tamper_where_none_is_expected() {
+    let d = Driver::run(&["app.log"], "write app.log 500; pump; truncate app.log");
+    let e = verify(&d.sink.chain, &d.written(), "").expect_err("tamper");
+    assert!(e.contains("tamper:truncated"), "{e}");
+}
+
+/// The `n`th committed chunk, to spoil.
+fn support_chunk(d: &mut Driver, n: usize) -> &mut support::Chunk {
+    d.sink
+        .chain
+        .iter_mut()
+        .flat_map(|e| match e {
+            support::Entry::Segment(c) => c.iter_mut().collect::<Vec<_>>(),
+            support::Entry::Event(..) => Vec::new(),
+        })
+        .nth(n)
+        .expect("enough chunks")
+}
