@@ -4,25 +4,30 @@
 //! events. The end-to-end tests of the repository run the same rules with the real binary and
 //! the real logrotate; these run in milliseconds and say which rule broke.
 //!
-//! Steps (separated by `;`): `write NAME SIZE` (unique lines; `noeol:N`, `bin:N`, `long:N`,
-//! `same:N` for other payloads), `create`, `rename A B`, `copy A B [LEN]`, `copy_rest A B`,
-//! `copytruncate A B`, `truncate`, `delete`, `gzip` (to `NAME.gz`, original removed),
-//! `gzip_partial`, `reuse_inode`, `poll`, `commit`, `pump` (poll then commit), `age`, `rewind`,
-//! `stop`, `crash`, `start`, `restart`, `settle`. Every scenario ends with the tracker running
-//! and settled. Expected events are `kind:reason` words in any order (`closed:rotated`,
-//! `tamper:truncated`, `gap`).
+//! Steps (separated by `;`), on files: `write NAME SIZE` (unique lines; `noeol:N`, `bin:N`,
+//! `long:N`, `same:N` for other payloads), `create`, `rename A B`, `copy A B [LEN]`,
+//! `copy_rest A B`, `copytruncate A B`, `truncate`, `delete`, `gzip` (to `NAME.gz`, original
+//! removed), `gzip_partial`, `rotate NAME MODE` (one logrotate run: `create`, `copytruncate`,
+//! either `+compress` or `+delaycompress`), `reuse_inode OLD NEW`, `symlink TARGET LINK`,
+//! `mkdir`, `future` (a modification time an hour ahead); on the daemon: `poll`, `commit`,
+//! `pump` (poll then commit), `rewind` (a segment could not be written), `stop` (clean),
+//! `crash` (unsealed reads lost), `start`, `restart`, `age`, `settle`, `sleep MS`, and
+//! `linger MS` or `max_open N` (restart with that option). Every scenario ends with the
+//! tracker running and settled. Expected events are `kind:reason` words in any order
+//! (`closed:rotated`, `tamper:truncated`, `gap`).
 
 mod support;
 
-use support::{Driver, check, check_with, verify};
+use support::{Driver, check_with, verify};
 
-/// One `#[test]` per row: `name: [patterns] "steps" => "events"`.
+/// One `#[test]` per row: `name: ["pattern", ...] "steps" => "events";`, the patterns (one
+/// source each, relative to the scenario's directory) `app.log` when left out.
 macro_rules! scenarios {
-    ($($name:ident: $steps:literal => $events:literal;)*) => {
+    ($($name:ident: $([$($pat:literal),*])? $steps:literal => $events:literal;)*) => {
         $(
             #[test]
             fn $name() {
-                check($steps, $events);
+                check_with(&[$($($pat),*)?], $steps, $events);
             }
         )*
     };
@@ -44,6 +49,14 @@ scenarios! {
     create_rotation_twice_between_polls: "write app.log 500; pump; write app.log 100; rename app.log app.log.1; create app.log; write app.log 300; rename app.log.1 app.log.2; rename app.log app.log.1; create app.log; write app.log 50" => "closed:rotated closed:rotated";
     rotate_1: "write app.log 500; pump; rename app.log app.log.1; create app.log; write app.log 200; pump; rename app.log app.log.1; create app.log; write app.log 100" => "closed:rotated closed:rotated";
     rotate_0_after_a_poll: "write app.log 500; pump; rename app.log app.log.1; poll; delete app.log.1; create app.log; write app.log 100" => "closed:rotated";
+    // One logrotate run after another, in every mode, the reader sometimes behind.
+    logrotate_create: "write app.log 300; pump; rotate app.log create; write app.log 200; rotate app.log create; write app.log 100; pump; write app.log 9; rotate app.log create" => "closed:rotated closed:rotated closed:rotated";
+    logrotate_copytruncate: "write app.log 300; pump; rotate app.log copytruncate; write app.log 200; pump; write app.log 90; rotate app.log copytruncate; write app.log 100" => "closed:rotated closed:rotated";
+    logrotate_compress: "write app.log 300; pump; rotate app.log create+compress; write app.log 200; pump; write app.log 90; rotate app.log create+compress; write app.log 100" => "closed:rotated closed:rotated";
+    logrotate_delaycompress: "write app.log 300; pump; rotate app.log create+delaycompress; write app.log 200; pump; write app.log 90; rotate app.log create+delaycompress; write app.log 100; pump; rotate app.log create+delaycompress" => "closed:rotated closed:rotated closed:rotated";
+    logrotate_copytruncate_compress: "write app.log 300; pump; rotate app.log copytruncate+compress; write app.log 200; pump; write app.log 90; rotate app.log copytruncate+compress; write app.log 100" => "closed:rotated closed:rotated";
+    logrotate_copytruncate_delaycompress: "write app.log 300; pump; rotate app.log copytruncate+delaycompress; write app.log 200; pump; write app.log 90; rotate app.log copytruncate+delaycompress; write app.log 100" => "closed:rotated closed:rotated";
+    logrotate_while_stopped_in_every_mode: "write app.log 300; pump; stop; rotate app.log create; write app.log 50; rotate app.log copytruncate; start; pump; write app.log 70; stop; rotate app.log create+compress; write app.log 80; rotate app.log create+delaycompress; start" => "closed:rotated closed:rotated closed:rotated closed:rotated";
     // copytruncate.
     copytruncate: "write app.log 500; pump; copytruncate app.log app.log.1; write app.log 200" => "closed:rotated";
     copytruncate_unread_tail: "write app.log 500; pump; write app.log 800; copytruncate app.log app.log.1; write app.log 200" => "closed:rotated";
@@ -81,6 +94,13 @@ scenarios! {
     many_restarts: "write app.log 100; restart; write app.log 100; pump; restart; restart; rename app.log app.log.1; create app.log; write app.log 10; restart; pump; restart; write app.log 5; crash; start; write app.log 1" => "closed:rotated";
     // The open-file limit: a file waits for a descriptor, then is followed from its start.
     open_file_limit: "max_open 1; write app.log 500; pump; rename app.log app.log.1; create app.log; write app.log 200; pump; write app.log 5" => "closed:rotated";
+    // Several files, several sources, rotated names that match the pattern.
+    // `app.log*` matches the rotated files too: each generation is still captured once, and
+    // the newer rotated file, still matched, is still followed rather than closed.
+    rotated_names_matching_the_glob: ["app.log*"] "write app.log 500; pump; write app.log 100; rename app.log app.log.1; create app.log; write app.log 200; pump; rename app.log.1 app.log.2; gzip app.log.2; rename app.log app.log.1; create app.log; write app.log 30; restart; write app.log 9" => "closed:rotated";
+    one_file_matched_by_two_sources: ["app.log", "*.log"] "write app.log 500; pump; write app.log 100; rename app.log app.log.1; create app.log; write app.log 200; restart; write app.log 7" => "closed:rotated";
+    files_with_identical_first_lines: ["*.log"] "write a.log same:200; write b.log same:200; pump; write a.log 100; write b.log 150; pump; rename a.log a.log.1; create a.log; write a.log same:200; restart; write b.log 10" => "closed:rotated";
+    identical_first_lines_rotated_while_stopped: ["*.log"] "write a.log same:100; write a.log 100; write b.log same:100; write b.log 100; pump; stop; rename a.log a.log.1; create a.log; write a.log same:100; rename b.log b.log.1; create b.log; start" => "closed:rotated closed:rotated";
     // Rewind after a failed commit.
     rewind_then_crash: "write app.log 500; pump; write app.log 300; poll; rewind; crash; start; write app.log 10" => "";
     rewind_of_a_compressed_generation: "write app.log 500; pump; write app.log 300; stop; rename app.log app.log.1; create app.log; gzip app.log.1; write app.log 40; start; poll; rewind; poll; rewind; pump" => "closed:rotated";
@@ -118,44 +138,6 @@ fn invalid_utf8_file_names() {
         d.sink.chunks().all(|c| c.path.contains("/app-\\xff.log")),
         "recorded names: {:?}",
         d.sink.chunks().map(|c| &c.path).collect::<Vec<_>>()
-    );
-}
-
-#[test]
-fn rotated_names_matching_the_glob() {
-    // `app.log*` matches the rotated files too: each generation is still captured once.
-    check_with(
-        &["app.log*"],
-        "write app.log 500; pump; write app.log 100; rename app.log app.log.1; create app.log; write app.log 200; pump; rename app.log.1 app.log.2; gzip app.log.2; rename app.log app.log.1; create app.log; write app.log 30; restart; write app.log 9",
-        // The newer rotated file still matches the pattern: it is still followed, not closed.
-        "closed:rotated",
-    );
-}
-
-#[test]
-fn one_file_matched_by_two_sources() {
-    check_with(
-        &["app.log", "*.log"],
-        "write app.log 500; pump; write app.log 100; rename app.log app.log.1; create app.log; write app.log 200; restart; write app.log 7",
-        "closed:rotated",
-    );
-}
-
-#[test]
-fn files_with_identical_first_lines() {
-    check_with(
-        &["*.log"],
-        "write a.log same:200; write b.log same:200; pump; write a.log 100; write b.log 150; pump; rename a.log a.log.1; create a.log; write a.log same:200; restart; write b.log 10",
-        "closed:rotated",
-    );
-}
-
-#[test]
-fn identical_first_lines_rotated_while_stopped() {
-    check_with(
-        &["*.log"],
-        "write a.log same:100; write a.log 100; write b.log same:100; write b.log 100; pump; stop; rename a.log a.log.1; create a.log; write a.log same:100; rename b.log b.log.1; create b.log; start",
-        "closed:rotated closed:rotated",
     );
 }
 
@@ -257,4 +239,97 @@ fn support_chunk(d: &mut Driver, n: usize) -> &mut support::Chunk {
         })
         .nth(n)
         .expect("enough chunks")
+}
+
+/// A small deterministic generator (xorshift), so that a failing sequence can be run again
+/// from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Random sequences of writes, rotations in every mode, polls, commits, rewinds, restarts and
+/// crashes, checked for exactly-once capture. Only rotations happen to the files, so no
+/// sequence may raise `tamper`; a `gap` may only end a generation whose bytes are all there.
+#[test]
+fn random_operations() {
+    const MODES: [&str; 5] = [
+        "create",
+        "copytruncate",
+        "create+compress",
+        "create+delaycompress",
+        "copytruncate+compress",
+    ];
+    const PAYLOADS: [&str; 4] = ["", "noeol:", "bin:", "long:"];
+    let seeds: u64 = std::env::var("SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    for seed in 1..=seeds {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut steps = Vec::new();
+        for _ in 0..40 {
+            let step = match rng.below(13) {
+                0..=3 => {
+                    let kind = PAYLOADS[rng.below(4) as usize];
+                    // At least 20 bytes, so that every write begins with its own tag: a
+                    // generation whose whole content begins another one is a known issue
+                    // (the later one is taken for a copy), kept out of these sequences.
+                    format!("write app.log {kind}{}", 20 + rng.below(6000))
+                }
+                4 => {
+                    let mode = MODES[rng.below(5) as usize];
+                    // Two known issues of capture are kept out of these sequences until
+                    // it handles them: a generation compressed away before any of its bytes
+                    // were committed is captured twice, and a rewind after a `copytruncate`
+                    // that followed uncommitted reads captures the copy as a new generation.
+                    let commit = if mode.contains("compress") {
+                        "pump; "
+                    } else if mode.starts_with("copytruncate") {
+                        "commit; "
+                    } else {
+                        ""
+                    };
+                    format!("{commit}rotate app.log {mode}")
+                }
+                5 => "poll".into(),
+                6 | 7 => "pump".into(),
+                8 => "commit".into(),
+                9 => "rewind".into(),
+                10 => "restart".into(),
+                11 => "crash; start".into(),
+                // Rotations while stopped, after a clean stop or a crash.
+                _ => {
+                    let stop = ["stop", "crash"][rng.below(2) as usize];
+                    let mode = MODES[rng.below(5) as usize];
+                    format!(
+                        "{stop}; write app.log {}; rotate app.log {mode}; start",
+                        20 + rng.below(3000)
+                    )
+                }
+            };
+            steps.push(step);
+        }
+        let steps = steps.join("; ");
+        let d = Driver::run(&["app.log"], &steps);
+        if let Err(e) = support::check_chain(&d.sink.chain, &d.written(), None) {
+            panic!("seed {seed}: {e}\n  steps: {steps}");
+        }
+        let tampers: Vec<String> = d
+            .sink
+            .events()
+            .map(support::event_name)
+            .filter(|e| e.starts_with("tamper"))
+            .collect();
+        assert!(
+            tampers.is_empty(),
+            "seed {seed}: {tampers:?}\n  steps: {steps}"
+        );
+    }
 }
