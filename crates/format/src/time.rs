@@ -52,11 +52,10 @@ impl Timestamp {
 
     /// Whole seconds since the epoch, 0 for times before it (as segment members' `mtime`).
     pub fn unix_secs(self) -> u64 {
-        u64::try_from(self.0.div_euclid(NANOS_PER_SEC)).unwrap_or(if self.0 < 0 {
-            0
-        } else {
-            u64::MAX
-        })
+        // Clamped into the range of a u64, so the conversion is exact.
+        self.0
+            .div_euclid(NANOS_PER_SEC)
+            .clamp(0, i128::from(u64::MAX)) as u64
     }
 
     /// The last modification time of a file, to the nanosecond (`st_mtime`, `st_mtime_nsec`).
@@ -70,7 +69,8 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(nanos))
     }
 
-    /// The instant as a `SystemTime`, clamped to what a `SystemTime` holds.
+    /// The instant as a `SystemTime`. One no `SystemTime` holds (far outside the years RFC 3339
+    /// writes) becomes the epoch, or the last second of year 9999.
     pub fn to_system_time(self) -> SystemTime {
         let magnitude = self.0.unsigned_abs();
         let secs = u64::try_from(magnitude / NANOS_PER_SEC as u128).unwrap_or(u64::MAX);
@@ -85,7 +85,7 @@ impl Timestamp {
         t.unwrap_or(if self.0 < 0 {
             UNIX_EPOCH
         } else {
-            SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799)
+            UNIX_EPOCH + Duration::from_secs(253_402_300_799)
         })
     }
 
@@ -157,15 +157,43 @@ mod tests {
         assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{GOLDEN}\""));
         let back: Timestamp = serde_json::from_str(&format!("\"{GOLDEN}\"")).unwrap();
         assert_eq!(back, t);
-        let golden = include_str!("../tests/golden/records-v1.jsonl");
+        // Every time field of the golden records and events reads back to its exact string.
+        fn times(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    for (k, x) in m {
+                        match x.as_str() {
+                            Some(t)
+                                if ["wall", "first", "last", "requested", "read_at"]
+                                    .contains(&k.as_str()) =>
+                            {
+                                out.push(t.to_owned())
+                            }
+                            _ => times(x, out),
+                        }
+                    }
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|x| times(x, out)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        for golden in [
+            include_str!("../tests/golden/records-v1.jsonl"),
+            include_str!("../tests/golden/events-v1.jsonl"),
+        ] {
+            for line in golden.lines() {
+                times(&serde_json::from_str(line).unwrap(), &mut found);
+            }
+        }
+        let manifest = include_str!("../tests/golden/segment-v1.manifest.json");
+        times(&serde_json::from_str(manifest).unwrap(), &mut found);
         let mut seen = 0;
-        for line in golden.lines() {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            let wall = v["wall"].as_str().unwrap();
-            assert_eq!(Timestamp::parse(wall).unwrap().to_rfc3339(), wall);
+        for t in &found {
+            assert_eq!(&Timestamp::parse(t).unwrap().to_rfc3339(), t);
             seen += 1;
         }
-        assert!(seen > 0);
+        assert!(seen > 10, "{seen} times found");
     }
 
     #[test]

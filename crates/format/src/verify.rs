@@ -3,8 +3,10 @@
 //!
 //! [`ChainChecker`] holds the checks; it is fed one record at a time, each followed by its
 //! segment (or told that the segment is deliberately absent, as in a partial bundle). The store
-//! walker [`verify_store`] feeds it from a directory, by sequence number; the bundle reader feeds
-//! it from a tar stream. Memory does not grow with the length of the chain beyond one entry per
+//! walker [`verify_store`] feeds it from a directory, by sequence number, through the chain
+//! module's one walk ([`ChainFiles`]); the bundle reader feeds it from a tar stream. Its link
+//! checks are the chain module's [`link_faults`], every one of them reported where a
+//! [`ChainReader`](crate::chain::ChainReader) stops at the first. Memory does not grow with the length of the chain beyond one entry per
 //! file generation (to check that captured ranges continue each other).
 
 use crate::chain::{self, ChainError, ChainFiles, LinkFault, link_faults};
