@@ -4,8 +4,8 @@
 //! and choose the segments; the second streams records and segments into the bundle, checking
 //! each segment's hash against its record on the way. Both read through the format's chain
 //! reader, so the second pass also proves, link by link up to the head's hash, that it copies
-//! the chain the first one judged. Memory stays bounded whatever the size
-//! of the store; the bundle is written to a temporary name and renamed when complete.
+//! the chain the first one judged. Memory stays bounded whatever the size of the store; the
+//! bundle is written to a temporary name and renamed when complete.
 
 use crate::config::Inventory;
 use crate::{inventory, keys};
