@@ -24,12 +24,17 @@
 //! ```
 
 pub mod bundle;
+pub mod chain;
 pub mod extract;
+pub mod generation;
 pub mod hash;
 pub mod layout;
 pub mod record;
 pub mod segment;
+pub mod time;
 pub mod verify;
 
+pub use generation::GenPos;
 pub use hash::Sha256;
 pub use record::{Event, FORMAT_VERSION, HEAD_LEN, Host, Record, SourceDecl, Span, TAIL_LEN};
+pub use time::Timestamp;

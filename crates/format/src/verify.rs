@@ -3,13 +3,16 @@
 //!
 //! [`ChainChecker`] holds the checks; it is fed one record at a time, each followed by its
 //! segment (or told that the segment is deliberately absent, as in a partial bundle). The store
-//! walker [`verify_store`] feeds it from a directory, by sequence number; the bundle reader feeds
-//! it from a tar stream. Memory does not grow with the length of the chain beyond one entry per
+//! walker [`verify_store`] feeds it from a directory, by sequence number, through the chain
+//! module's one walk ([`ChainFiles`]); the bundle reader feeds it from a tar stream. Its link
+//! checks are the chain module's [`link_faults`], every one of them reported where a
+//! [`ChainReader`](crate::chain::ChainReader) stops at the first. Memory does not grow with the length of the chain beyond one entry per
 //! file generation (to check that captured ranges continue each other).
 
+use crate::chain::{self, ChainError, ChainFiles, LinkFault, link_faults};
 use crate::hash::Sha256;
 use crate::layout::{self, Head, StoreInfo};
-use crate::record::{Event, FORMAT_VERSION, MAX_RECORD_BYTES, Record};
+use crate::record::{Event, FORMAT_VERSION, Record};
 use crate::segment::{self, MemberSink, esc};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -112,17 +115,15 @@ pub fn parse_record(bytes: &[u8]) -> Result<(Record, Sha256), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Read, parse and check a record file.
+/// Read, parse and check a record file (through [`chain::read_record_file`], the one bounded
+/// read of a record).
 pub fn read_record(path: &Path) -> io::Result<Result<(Record, Sha256), String>> {
-    let file = File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_RECORD_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_RECORD_BYTES {
-        return Ok(Err(format!(
-            "record is larger than {MAX_RECORD_BYTES} bytes"
-        )));
+    match chain::read_record_file(path) {
+        Ok(Some(bytes)) => Ok(parse_record(&bytes)),
+        Ok(None) => Err(io::ErrorKind::NotFound.into()),
+        Err(ChainError::Io { source, .. }) => Err(source),
+        Err(e) => Ok(Err(e.what())),
     }
-    Ok(parse_record(&bytes))
 }
 
 /// Parse `logkeep-store.json`.
@@ -285,39 +286,34 @@ impl ChainChecker {
         };
         self.report.records += 1;
         self.report.first_seq.get_or_insert(next);
-        if record.seq != next {
-            self.report.problem(
-                &rel,
-                format!("record says seq {} but sits at position {next}", record.seq),
-            );
-        }
-        match self.prev {
-            Some(p) if record.prev != p => {
-                // Either the record before was changed (its hash moved) or this one's `prev` was.
-                // The earlier record is the likelier forgery: name it first.
-                // The link between two records broke: one of them was changed, and which one
-                // cannot be told from the link alone, so both are named.
-                let before = self.record_rel(next - 1);
-                self.report.problem(
-                    before,
-                    format!("hashes to {p}, which record {next} does not name as its predecessor: changed, or the next record was"),
-                );
-                self.report.problem(
+        for fault in link_faults(&record, next, self.prev, Some(&self.store)) {
+            match fault {
+                LinkFault::Seq { says, .. } => self.report.problem(
                     &rel,
-                    format!(
-                        "broken link: prev is {} but record {} hashes to {p}",
-                        record.prev,
-                        next - 1
-                    ),
-                );
+                    format!("record says seq {says} but sits at position {next}"),
+                ),
+                LinkFault::Prev { expected: p, says } => {
+                    // The link between two records broke: one of them was changed, and which
+                    // one cannot be told from the link alone, so both are named, the earlier
+                    // (the likelier forgery) first.
+                    let before = self.record_rel(next - 1);
+                    self.report.problem(
+                        before,
+                        format!("hashes to {p}, which record {next} does not name as its predecessor: changed, or the next record was"),
+                    );
+                    self.report.problem(
+                        &rel,
+                        format!(
+                            "broken link: prev is {says} but record {} hashes to {p}",
+                            next - 1
+                        ),
+                    );
+                }
+                LinkFault::Store { expected, says } => self.report.problem(
+                    &rel,
+                    format!("belongs to store {} not {expected}", esc(&says)),
+                ),
             }
-            _ => {}
-        }
-        if record.store != self.store {
-            self.report.problem(
-                &rel,
-                format!("belongs to store {} not {}", esc(&record.store), self.store),
-            );
         }
         if let Some(h) = self.opts.expect_head
             && h.seq == next
@@ -600,24 +596,25 @@ pub fn verify_store_with(
     let chain = root.join(layout::CHAIN_DIR);
     let segments = root.join(layout::SEGMENTS_DIR);
     let mut checker = ChainChecker::new(&info.store, "", opts.clone(), None);
-    loop {
+    for file in ChainFiles::new(root, 1) {
         let seq = checker.next_seq();
-        let path = chain.join(layout::record_name(seq));
-        let mut bytes = Vec::new();
-        match File::open(&path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-            Err(e) => return Err(at(&path)(e)),
-            Ok(f) => {
-                f.take(MAX_RECORD_BYTES + 1)
-                    .read_to_end(&mut bytes)
-                    .map_err(at(&path))?;
+        let bytes = match file {
+            Ok(f) => f.bytes,
+            Err(ChainError::TooLarge { .. }) => {
+                let rel = checker.record_rel(seq);
+                checker.report_mut().problem(rel, "record is too large");
+                break;
             }
-        }
-        if bytes.len() as u64 > MAX_RECORD_BYTES {
-            let rel = checker.record_rel(seq);
-            checker.report_mut().problem(rel, "record is too large");
-            break;
-        }
+            Err(e) => {
+                return Err(VerifyError {
+                    path: e.path().to_owned(),
+                    source: match e {
+                        ChainError::Io { source, .. } => source,
+                        other => io::Error::new(io::ErrorKind::InvalidData, other.what()),
+                    },
+                });
+            }
+        };
         let Some(record) = checker.record(&bytes) else {
             break;
         };

@@ -831,20 +831,14 @@ pub fn run(config: &Config) -> Result<()> {
         max_open,
         ..TrackerOptions::default()
     };
-    // Record times as nanoseconds since the epoch; one that cannot be read counts as late,
-    // so that the files it concerns are held rather than captured again.
-    let ns = |w: &str| {
-        humantime::parse_rfc3339(w)
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(i128::MAX, |d| d.as_nanos() as i128)
-    };
+    // Record times as nanoseconds since the epoch; the replay counts one that cannot be read
+    // as late, so that the files it concerns are held rather than captured again.
     let finished = replay
         .finished
         .iter()
-        .map(|(gen_id, g, wall)| (to_known(*gen_id, g), ns(wall)))
+        .map(|(gen_id, g, wall)| (to_known(*gen_id, g), wall.unix_nanos()))
         .collect();
-    let forgotten = replay.finished_forgotten.as_deref().map(ns);
+    let forgotten = replay.finished_forgotten.map(|t| t.unix_nanos());
     let tracker =
         Tracker::new(specs, known, replay.max_gen, opts).with_finished(finished, forgotten);
 

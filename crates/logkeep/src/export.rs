@@ -2,8 +2,10 @@
 //!
 //! Two passes over the chain: the first reads only records, to find the head, check the links
 //! and choose the segments; the second streams records and segments into the bundle, checking
-//! each segment's hash against its record on the way. Memory stays bounded whatever the size
-//! of the store; the bundle is written to a temporary name and renamed when complete.
+//! each segment's hash against its record on the way. Both read through the format's chain
+//! reader, so the second pass also proves, link by link up to the head's hash, that it copies
+//! the chain the first one judged. Memory stays bounded whatever the size of the store; the
+//! bundle is written to a temporary name and renamed when complete.
 
 use crate::config::Inventory;
 use crate::{inventory, keys};
@@ -12,9 +14,9 @@ use ed25519_dalek::Signer;
 use logkeep_format::bundle::{
     self, BundleInfo, BundleWriter, ConfigRef, Selection, SignatureInfo, Tool,
 };
+use logkeep_format::chain::{ChainError, ChainReader};
 use logkeep_format::layout::{self, Head};
-use logkeep_format::verify::read_record;
-use logkeep_format::{Event, Sha256};
+use logkeep_format::{Event, Sha256, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal};
@@ -74,8 +76,12 @@ fn selected(event: &Event, sel: &Selection) -> bool {
     else {
         return false;
     };
-    // RFC 3339 UTC timestamps with nine fractional digits compare correctly as strings.
-    if sel.since.as_ref().is_some_and(|s| last < s) || sel.until.as_ref().is_some_and(|u| first > u)
+    // Records' times are compared as times. One that cannot be read (a segment without
+    // members has none) counts as the epoch, where an empty string sorted before.
+    let at = |s: &str| Timestamp::parse(s).unwrap_or(Timestamp::EPOCH);
+    let bound = |b: &Option<String>| b.as_deref().and_then(|s| Timestamp::parse(s).ok());
+    if bound(&sel.since).is_some_and(|s| at(last) < s)
+        || bound(&sel.until).is_some_and(|u| at(first) > u)
     {
         return false;
     }
@@ -94,30 +100,28 @@ pub fn export(args: &ExportArgs) -> Result<Exported> {
     let chain = args.store.join(layout::CHAIN_DIR);
 
     // Pass 1: records only.
-    let mut prev = Sha256::ZERO;
-    let mut seq = 0u64;
     // Selected segment records: seq, size, first and last read, sources.
     let mut chosen: Vec<(u64, u64, String, String, Vec<String>)> = Vec::new();
     // Segments a `pruned` record says left this store for media: the chain still commits them,
     // the bundle cannot hold them.
     let mut pruned: BTreeMap<u64, Vec<String>> = BTreeMap::new();
-    loop {
-        let path = chain.join(layout::record_name(seq + 1));
-        let (record, hash) = match read_record(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-            Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
-            Ok(Err(why)) => bail!(
-                "{}: {why}; run `logkeep verify` on the store",
-                path.display()
-            ),
-            Ok(Ok(x)) => x,
-        };
-        if record.prev != prev || record.seq != seq + 1 {
-            bail!(
+    let mut reader = ChainReader::new(&args.store).of_store(&info.store);
+    for link in reader.by_ref() {
+        let record = match link {
+            Ok(l) => l.record,
+            Err(ChainError::Io { path, source }) => {
+                return Err(source).with_context(|| format!("{}: cannot read", path.display()));
+            }
+            Err(ChainError::Broken { path, .. }) => bail!(
                 "{}: does not continue the chain; run `logkeep verify` on the store",
                 path.display()
-            );
-        }
+            ),
+            Err(e) => bail!(
+                "{}: {}; run `logkeep verify` on the store",
+                e.path().display(),
+                e.what()
+            ),
+        };
         if let Event::Pruned { seq, media, .. } = &record.event {
             pruned.insert(*seq, media.clone());
         }
@@ -133,8 +137,6 @@ pub fn export(args: &ExportArgs) -> Result<Exported> {
             let sources = spans.iter().map(|s| s.source.clone()).collect();
             chosen.push((record.seq, *size, first.clone(), last.clone(), sources));
         }
-        prev = hash;
-        seq += 1;
     }
     let (gone, chosen): (Vec<_>, Vec<_>) =
         chosen.into_iter().partition(|c| pruned.contains_key(&c.0));
@@ -177,14 +179,16 @@ pub fn export(args: &ExportArgs) -> Result<Exported> {
         .zip(chosen.last())
         .map(|(a, b)| (a.2.clone(), b.3.clone()));
     let included: BTreeSet<u64> = chosen.iter().map(|c| c.0).collect();
-    let head = Head { seq, hash: prev };
+    let head = reader.head().unwrap_or(Head {
+        seq: 0,
+        hash: Sha256::ZERO,
+    });
     let first_seq = if everything { 1 } else { first_seq };
 
     let mut id = [0u8; 16];
     rustix::rand::getrandom(&mut id, rustix::rand::GetRandomFlags::empty())?;
     let bundle_id = hex::encode(id);
-    let now = std::time::SystemTime::now();
-    let created = logkeep_store::clock::wall_at(now);
+    let created = Timestamp::now().to_rfc3339();
     let binfo = BundleInfo {
         format: bundle::BUNDLE_FORMAT.into(),
         v: bundle::BUNDLE_VERSION,
@@ -285,7 +289,7 @@ fn write_bundle(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let mtime = logkeep_store::clock::unix_secs(std::time::SystemTime::now());
+    let mtime = Timestamp::now().unix_secs();
     let mut w = BundleWriter::new(
         BufWriter::with_capacity(1 << 20, file),
         &binfo.bundle_id,
@@ -297,19 +301,32 @@ fn write_bundle(
     w.add_bytes(bundle::INFO, &info_bytes)?;
     w.add_bytes("store/logkeep-store.json", store_info_bytes)?;
     let segments = args.store.join(layout::SEGMENTS_DIR);
-    for seq in first_seq..=head.seq {
-        let name = layout::record_name(seq);
-        let path = chain.join(&name);
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
-        let Ok((record, _)) = logkeep_format::verify::parse_record(&bytes) else {
-            bail!("{}: changed during the export", path.display());
+    // The second pass reads the chain again, from the first record included up to the head
+    // the first pass found: the links between the records, and the head's hash at the end,
+    // prove it is the chain the first pass read.
+    let mut reader = ChainReader::from_seq(&args.store, first_seq).of_store(&binfo.store);
+    while reader.head().is_none_or(|h| h.seq < head.seq) {
+        let link = match reader.next() {
+            Some(Ok(l)) => l,
+            Some(Err(ChainError::Io { path, source })) => {
+                return Err(source).with_context(|| format!("{}: cannot read", path.display()));
+            }
+            Some(Err(e)) => bail!("{}: changed during the export", e.path().display()),
+            None => {
+                let path = chain.join(layout::record_name(reader.next_seq()));
+                bail!("{}: cannot read: removed during the export", path.display());
+            }
         };
-        w.add_bytes(&format!("store/chain/{name}"), &bytes)?;
+        let seq = link.record.seq;
+        if seq == head.seq && link.hash != head.hash {
+            bail!("{}: changed during the export", link.path.display());
+        }
+        let name = layout::record_name(seq);
+        w.add_bytes(&format!("store/chain/{name}"), &link.bytes)?;
         if included.contains(&seq)
             && let Event::Segment {
                 file, sha256, size, ..
-            } = &record.event
+            } = &link.record.event
         {
             let spath = segments.join(file);
             let f =

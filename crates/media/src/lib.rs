@@ -12,9 +12,9 @@
 //! therefore holds a valid prefix of the chain and at most a `.tmp-` file, never a half file
 //! under a real name; the next sync removes the temporary file and continues.
 
+use logkeep_format::chain::{self, ChainError, ChainReader};
 use logkeep_format::layout::{self, Head};
-use logkeep_format::verify::read_record;
-use logkeep_format::{Event, Sha256};
+use logkeep_format::{Event, Sha256, Timestamp};
 use logkeep_store::durable;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
@@ -139,7 +139,7 @@ pub fn init(path: &Path, id: &str, force: bool) -> Result<MediumInfo, MediaError
         format: "logkeep-medium".into(),
         v: 1,
         id: id.into(),
-        created: logkeep_store::clock::wall_now(),
+        created: Timestamp::now().to_rfc3339(),
     };
     let mut bytes = serde_json::to_vec_pretty(&info).unwrap_or_default();
     bytes.push(b'\n');
@@ -205,14 +205,12 @@ pub fn probe(path: &Path, id: &str, store: &str) -> Presence {
 pub fn medium_head(path: &Path) -> Option<Head> {
     let bytes = fs::read(path.join(layout::HEAD_FILE)).ok()?;
     let head: Head = serde_json::from_slice(&bytes).ok()?;
-    match read_record(
-        &path
-            .join(layout::CHAIN_DIR)
-            .join(layout::record_name(head.seq)),
-    ) {
-        Ok(Ok((_, h))) if h == head.hash => Some(head),
-        _ => None,
-    }
+    holds(path, head).then_some(head)
+}
+
+/// Whether the chain at `root` holds `head`: its record at that position hashes to that hash.
+fn holds(root: &Path, head: Head) -> bool {
+    matches!(chain::read_link(root, head.seq), Ok(Some(l)) if l.hash == head.hash)
 }
 
 /// The newest head of its store a medium has seen (`seen-head.json`), if any.
@@ -233,27 +231,25 @@ pub fn known_head(root: &Path) -> io::Result<Option<Head>> {
 }
 
 /// The head of a store or medium as its chain says: walk the records from the head hint (or
-/// from 1) checking each link, and return the last one.
+/// from 1) checking each link, and return the last one that continues the chain.
 pub fn chain_head(root: &Path) -> io::Result<Option<Head>> {
-    let chain = root.join(layout::CHAIN_DIR);
-    let mut head: Option<Head> = None;
-    if let Ok(bytes) = fs::read(root.join(layout::HEAD_FILE))
-        && let Ok(h) = serde_json::from_slice::<Head>(&bytes)
-        && let Ok(Ok((_, hash))) = read_record(&chain.join(layout::record_name(h.seq)))
-        && hash == h.hash
-    {
-        head = Some(h);
-    }
-    loop {
-        let next = head.map_or(1, |h| h.seq + 1);
-        match read_record(&chain.join(layout::record_name(next))) {
-            Ok(Ok((r, hash))) if head.is_none_or(|h| r.prev == h.hash) => {
-                head = Some(Head { seq: next, hash })
-            }
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => return Ok(head),
+    let hint = fs::read(root.join(layout::HEAD_FILE))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Head>(&bytes).ok())
+        .filter(|h| holds(root, *h));
+    let mut reader = match hint {
+        Some(h) => ChainReader::after(root, h),
+        None => ChainReader::new(root),
+    };
+    for link in reader.by_ref() {
+        match link {
+            Ok(_) => {}
+            Err(ChainError::Io { source, .. }) => return Err(source),
+            // The chain this copy holds ends where a record does not continue it.
+            Err(_) => break,
         }
     }
+    Ok(reader.head())
 }
 
 /// Free bytes on the filesystem holding `path`.
@@ -357,14 +353,13 @@ pub fn sync(
         head,
         ..Synced::default()
     };
-    let schain = store.join(layout::CHAIN_DIR);
     let ssegs = store.join(layout::SEGMENTS_DIR);
     if let Some(h) = head {
         // The medium must hold a prefix of the store's chain; anything else is a different
         // history, and copying onto it would hide that.
-        match read_record(&schain.join(layout::record_name(h.seq))) {
-            Ok(Ok((_, hash))) if hash == h.hash => {}
-            Ok(Ok(_)) => {
+        match chain::read_link(store, h.seq) {
+            Ok(Some(l)) if l.hash == h.hash => {}
+            Ok(Some(_)) => {
                 return Err(MediaError::Refused {
                     path: medium.into(),
                     what: format!(
@@ -385,25 +380,40 @@ pub fn sync(
             _ => {}
         }
     }
-    let mut seq = head.map_or(0, |h| h.seq);
-    while seq < upto.seq {
+    let store_id = logkeep_format::verify::read_store_info(store)
+        .map_err(|e| io_at(&e.path)(e.source))?
+        .store;
+    // Only records that continue the chain are copied: a medium never holds a broken one.
+    let mut reader = match head {
+        Some(h) => ChainReader::after(store, h),
+        None => ChainReader::new(store),
+    }
+    .of_store(&store_id);
+    while head.map_or(0, |h| h.seq) < upto.seq {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let next = seq + 1;
-        let name = layout::record_name(next);
-        let rpath = schain.join(&name);
-        let (record, hash) = match read_record(&rpath) {
-            Ok(Ok(x)) => x,
-            Ok(Err(why)) => {
+        let link = match reader.next() {
+            Some(Ok(l)) => l,
+            Some(Err(ChainError::Io { path, source })) => {
+                return Err(MediaError::Io { path, source });
+            }
+            Some(Err(e)) => {
                 return Err(MediaError::Refused {
-                    path: rpath,
-                    what: why,
+                    path: e.path().to_owned(),
+                    what: e.what(),
                 });
             }
-            Err(e) => return Err(io_at(&rpath)(e)),
+            None => {
+                // The store's chain ends before the head it was asked to copy up to.
+                let missing = store
+                    .join(layout::CHAIN_DIR)
+                    .join(layout::record_name(reader.next_seq()));
+                let gone = io::Error::from_raw_os_error(rustix::io::Errno::NOENT.raw_os_error());
+                return Err(io_at(&missing)(gone));
+            }
         };
-        if let Event::Segment { file, sha256, .. } = &record.event {
+        if let Event::Segment { file, sha256, .. } = &link.record.event {
             let spath = ssegs.join(file);
             if msegs.join(file).exists() {
                 // Copied before an interruption, record not yet: keep it.
@@ -414,12 +424,12 @@ pub fn sync(
                 done.unavailable += 1;
             }
         }
-        done.bytes += copy_verified(&rpath, &mchain, &name, Some(hash))?;
+        let name = layout::record_name(link.record.seq);
+        done.bytes += copy_verified(&link.path, &mchain, &name, Some(link.hash))?;
         done.records += 1;
-        head = Some(Head { seq: next, hash });
-        seq = next;
+        head = Some(link.head());
         // Keep head.json current so that a medium pulled out now says how far it got.
-        if done.records.is_multiple_of(64) || seq == upto.seq {
+        if done.records.is_multiple_of(64) || link.record.seq == upto.seq {
             write_head(medium, head)?;
         }
     }
@@ -454,19 +464,19 @@ pub fn prune_candidates(
     if present.len() < min_copies.max(1) {
         return Ok(out);
     }
-    let chain = store.join(layout::CHAIN_DIR);
     let segs = store.join(layout::SEGMENTS_DIR);
-    let mut seq = 1;
-    loop {
-        let record = match read_record(&chain.join(layout::record_name(seq))) {
-            Ok(Ok((r, _))) => r,
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => break,
+    let before = Timestamp::parse(before).unwrap_or(Timestamp::EPOCH);
+    for link in ChainReader::new(store) {
+        let record = match link {
+            Ok(l) => l.record,
+            Err(ChainError::Io { source, .. }) => return Err(source),
+            // Nothing past a record that does not continue the chain is pruned.
+            Err(_) => break,
         };
         if let Event::Segment {
             file, size, last, ..
         } = &record.event
-            && last.as_str() < before
+            && Timestamp::parse(last).is_ok_and(|l| l < before)
             && segs.join(file).exists()
         {
             let holders: Vec<String> = present
@@ -478,10 +488,9 @@ pub fn prune_candidates(
                 .map(|m| m.id.clone())
                 .collect();
             if holders.len() >= min_copies.max(1) {
-                out.push((seq, file.clone(), holders));
+                out.push((record.seq, file.clone(), holders));
             }
         }
-        seq += 1;
     }
     Ok(out)
 }

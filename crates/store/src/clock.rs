@@ -1,23 +1,22 @@
-//! Time and host identity as records carry them.
+//! Time and host identity as records carry them. Times are [`Timestamp`]s, written into
+//! records as their RFC 3339 strings.
 
-use logkeep_format::Host;
+use logkeep_format::{Host, Timestamp};
 use std::time::SystemTime;
 
-/// Wall-clock time, RFC 3339 UTC with nanoseconds.
+/// Wall-clock time `t` as records write it: RFC 3339 UTC with nanoseconds.
 pub fn wall_at(t: SystemTime) -> String {
-    humantime::format_rfc3339_nanos(t).to_string()
+    Timestamp::from(t).to_rfc3339()
 }
 
-/// Wall-clock time now.
+/// Wall-clock time now, as records write it.
 pub fn wall_now() -> String {
-    wall_at(SystemTime::now())
+    Timestamp::now().to_rfc3339()
 }
 
 /// Seconds since the epoch (0 for times before it).
 pub fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    Timestamp::from(t).unix_secs()
 }
 
 /// Nanoseconds since boot, counting suspend (CLOCK_BOOTTIME).

@@ -1,18 +1,26 @@
-//! logkeep's local store: the only code that writes a store directory.
+//! logkeep's local store: the only writer of a store directory's evidence.
 //!
-//! It commits segments and chain records in the crash-safe order `docs/FORMAT.md` specifies,
-//! holds an exclusive lock so two daemons never write one chain, and on open it recovers from
-//! whatever a crash left (temporary files, a segment sealed but not yet recorded) and replays
-//! the chain to tell the capture layer how far every file generation was captured. The chain is
-//! the only position file: a position is durable exactly when the record naming it is.
+//! It writes `chain/`, `segments/`, `head.json` and `logkeep-store.json`, and nothing else
+//! writes them: it commits segments and chain records in the crash-safe order
+//! `docs/FORMAT.md` specifies, holds an exclusive lock so two daemons never write one chain,
+//! and on open it recovers from whatever a crash left (temporary files, a segment sealed but
+//! not yet recorded) and replays the chain to tell the capture layer how far every file
+//! generation was captured. The chain is the only position file: a position is durable exactly
+//! when the record naming it is.
+//!
+//! One directory of a store is not the store's: `wal/`, the syslog listeners' write-ahead
+//! logs, is written by the listeners (`logkeep-syslog`) and read back by capture like any log
+//! file. It is not evidence until captured into a segment, and the store neither writes it nor
+//! replays it; it only knows its path, so that the listeners' files are not kept among the
+//! finished generations of rotated log files.
 
 pub mod clock;
 pub mod durable;
 
+use logkeep_format::chain::{ChainError, ChainReader};
 use logkeep_format::layout::{self, Head, StoreInfo};
 use logkeep_format::segment::{self, ChunkOrigin, Discard, SegmentWriter};
-use logkeep_format::verify::read_record;
-use logkeep_format::{Event, Host, Record, Sha256, SourceDecl, Span};
+use logkeep_format::{Event, Host, Record, Sha256, SourceDecl, Span, Timestamp};
 use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
@@ -56,24 +64,9 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
 /// Source ids starting with this are logkeep's own (e.g. `logkeep.snapshot`), never configured.
 pub const RESERVED_PREFIX: &str = "logkeep.";
 
-/// How far one file generation was captured, as the chain says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GenPos {
-    /// Source id.
-    pub source: String,
-    /// Path it was last read at.
-    pub path: String,
-    /// st_dev.
-    pub dev: u64,
-    /// st_ino.
-    pub ino: u64,
-    /// Bytes `[0, end)` are committed.
-    pub end: u64,
-    /// SHA-256 of the first `min(end, HEAD_LEN)` bytes.
-    pub head: Sha256,
-    /// SHA-256 of the `min(end, TAIL_LEN)` bytes before `end`.
-    pub tail: Sha256,
-}
+/// How far one file generation was captured, as the chain says (defined with the format, so
+/// that capture resumes from the same type).
+pub use logkeep_format::GenPos;
 
 /// How many finished generations [`Replay::finished`] keeps (about 200 bytes each).
 pub const FINISHED_KEPT: usize = 8192;
@@ -86,12 +79,14 @@ pub struct Replay {
     pub gens: HashMap<u64, GenPos>,
     /// The newest generations the chain finished (closed, truncated, ended by a gap), oldest
     /// first, with the wall time of the record that finished each: at most [`FINISHED_KEPT`].
-    /// With them a restart tells a rotated file that was captured from one never seen.
-    pub finished: VecDeque<(u64, GenPos, String)>,
+    /// With them a restart tells a rotated file that was captured from one never seen. A
+    /// record whose time cannot be read counts as [`Timestamp::LATEST`], so that the files it
+    /// concerns are held rather than captured again.
+    pub finished: VecDeque<(u64, GenPos, Timestamp)>,
     /// The wall time of the newest finished generation no longer in `finished`: a file last
     /// modified after it, if captured at all, is by a generation `finished` or `gens` holds.
     /// `None` while `finished` holds every generation the chain finished.
-    pub finished_forgotten: Option<String>,
+    pub finished_forgotten: Option<Timestamp>,
     /// Recorded paths under this prefix (the store's own write-ahead logs) are never rotated
     /// files: their generations are not kept in `finished`, where they would crowd out those
     /// of log files.
@@ -110,7 +105,7 @@ pub struct Replay {
 }
 
 impl Replay {
-    fn finish(&mut self, gen_id: u64, wall: &str) {
+    fn finish(&mut self, gen_id: u64, wall: Timestamp) {
         let Some(g) = self.gens.remove(&gen_id) else {
             return;
         };
@@ -121,7 +116,7 @@ impl Replay {
         {
             return;
         }
-        self.finished.push_back((gen_id, g, wall.to_owned()));
+        self.finished.push_back((gen_id, g, wall));
         if self.finished.len() > FINISHED_KEPT
             && let Some((_, _, w)) = self.finished.pop_front()
         {
@@ -131,6 +126,8 @@ impl Replay {
 
     fn apply(&mut self, record: &Record) {
         self.records += 1;
+        // Read only when a generation finishes; the record keeps its string.
+        let wall = || Timestamp::parse(&record.wall).unwrap_or(Timestamp::LATEST);
         self.clean_stop = matches!(record.event, Event::Stop { .. });
         match &record.event {
             Event::Segment { spans, .. } => {
@@ -141,21 +138,10 @@ impl Replay {
                     if s.source.starts_with(RESERVED_PREFIX) {
                         continue;
                     }
-                    let g = self.gens.entry(s.gen_id).or_insert_with(|| GenPos {
-                        source: s.source.clone(),
-                        path: s.path.clone(),
-                        dev: s.dev,
-                        ino: s.ino,
-                        end: 0,
-                        head: s.head,
-                        tail: s.tail,
-                    });
-                    if s.end >= g.end {
-                        g.end = s.end;
-                        g.head = s.head;
-                        g.tail = s.tail;
-                    }
-                    g.path.clone_from(&s.path);
+                    self.gens
+                        .entry(s.gen_id)
+                        .and_modify(|g| g.advance(s))
+                        .or_insert_with(|| GenPos::of_span(s));
                 }
             }
             Event::Config { sources, .. } => {
@@ -166,18 +152,18 @@ impl Replay {
                 }
                 self.sources = Some(sources.clone());
             }
-            Event::Closed { gen_id, .. } => self.finish(*gen_id, &record.wall),
+            Event::Closed { gen_id, .. } => self.finish(*gen_id, wall()),
             Event::Tamper { gen_id, what, .. } => {
                 self.max_gen = self.max_gen.max(*gen_id);
                 // A truncated or rewritten generation is finished: the file goes on as a new
                 // one. A deleted one is still read through its open descriptor.
                 if what != "deleted" {
-                    self.finish(*gen_id, &record.wall);
+                    self.finish(*gen_id, wall());
                 }
             }
             Event::Gap { gen_id, .. } => {
                 self.max_gen = self.max_gen.max(*gen_id);
-                self.finish(*gen_id, &record.wall);
+                self.finish(*gen_id, wall());
             }
             _ => {}
         }
@@ -296,24 +282,27 @@ impl Store {
     }
 
     fn replay(&mut self, replay: &mut Replay) -> Result<(), StoreError> {
-        loop {
-            let seq = self.head.seq + 1;
-            let path = self.chain.join(layout::record_name(seq));
-            let (record, hash) = match read_record(&path) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                Err(e) => return Err(io_at(&path)(e)),
-                Ok(Err(what)) => return Err(StoreError::Corrupt { path, what }),
-                Ok(Ok(x)) => x,
+        for link in ChainReader::new(&self.root).of_store(&self.info.store) {
+            let link = match link {
+                Ok(l) => l,
+                Err(ChainError::Io { path, source }) => {
+                    return Err(StoreError::Io { path, source });
+                }
+                Err(ChainError::Broken { path, .. }) => {
+                    return Err(StoreError::Corrupt {
+                        path,
+                        what: "does not continue the chain (seq, prev or store differ); run `logkeep verify` on the store".into(),
+                    });
+                }
+                Err(e) => {
+                    return Err(StoreError::Corrupt {
+                        what: e.what(),
+                        path: e.path().to_owned(),
+                    });
+                }
             };
-            if record.seq != seq || record.prev != self.head.hash || record.store != self.info.store
-            {
-                return Err(StoreError::Corrupt {
-                    path,
-                    what: "does not continue the chain (seq, prev or store differ); run `logkeep verify` on the store".into(),
-                });
-            }
-            replay.apply(&record);
-            self.head = Head { seq, hash };
+            replay.apply(&link.record);
+            self.head = link.head();
         }
         Ok(())
     }
@@ -626,21 +615,21 @@ mod tests {
                     tail: Sha256::of(b"t"),
                 },
             );
-            r.finish(g, &format!("t{g}"));
+            r.finish(g, Timestamp::from_unix_nanos(g as i128));
         }
         // The store's own write-ahead logs are not rotated files: not kept.
         r.wal_prefix = Some("/store/wal/".into());
         let mut wal = r.finished.back().expect("kept").1.clone();
         wal.path = "/store/wal/fw/0000000000000001.wal".into();
         r.gens.insert(total + 1, wal);
-        r.finish(total + 1, "wal");
+        r.finish(total + 1, Timestamp::LATEST);
         assert!(r.gens.is_empty());
         // A generation finished twice (a gap after a close) is listed once.
-        r.finish(total, "again");
+        r.finish(total, Timestamp::LATEST);
         assert!(r.gens.is_empty());
         assert_eq!(r.finished.len(), FINISHED_KEPT);
         assert_eq!(r.finished.front().map(|f| f.0), Some(3));
         assert_eq!(r.finished.back().map(|f| f.0), Some(total));
-        assert_eq!(r.finished_forgotten.as_deref(), Some("t2"));
+        assert_eq!(r.finished_forgotten, Some(Timestamp::from_unix_nanos(2)));
     }
 }

@@ -1,0 +1,570 @@
+//! Reading a store directory's `chain/`: the one walk over record files and the one statement
+//! of what makes a record continue the chain.
+//!
+//! [`ChainFiles`] opens record `N`, `N + 1`, ... by name until the first one that does not
+//! exist, bounding each read by [`MAX_RECORD_BYTES`]. [`ChainReader`] builds on it: it parses
+//! each record strictly and checks its link with [`link_faults`] (the position it sits at,
+//! the hash of its predecessor, the store it belongs to), yielding [`Link`]s and stopping at
+//! the first record that does not continue the chain, with an error naming the file. The
+//! store's replay, media copies, export and `head` lookups read through it; verification,
+//! which must report every problem rather than stop at the first, walks [`ChainFiles`] and
+//! lets its checker apply the same [`link_faults`].
+
+use crate::hash::Sha256;
+use crate::layout::{self, Head};
+use crate::record::{MAX_RECORD_BYTES, Record, RecordError};
+use crate::segment::esc;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// Why a chain could not be read further. Every variant names the record file concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The record file exists but could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The record file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// The record file is larger than any record ([`MAX_RECORD_BYTES`]): hostile or not one.
+    #[error("{}: record is larger than {MAX_RECORD_BYTES} bytes", path.display())]
+    TooLarge {
+        /// The record file.
+        path: PathBuf,
+    },
+    /// The file is not a valid record.
+    #[error("{}: {source}", path.display())]
+    Invalid {
+        /// The record file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: RecordError,
+    },
+    /// A valid record that does not continue the chain where it sits.
+    #[error("{}: {fault}", path.display())]
+    Broken {
+        /// The record file.
+        path: PathBuf,
+        /// The first link check it fails.
+        fault: LinkFault,
+    },
+}
+
+impl ChainError {
+    /// The record file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            ChainError::Io { path, .. }
+            | ChainError::TooLarge { path }
+            | ChainError::Invalid { path, .. }
+            | ChainError::Broken { path, .. } => path,
+        }
+    }
+
+    /// What is wrong, without the file name.
+    pub fn what(&self) -> String {
+        match self {
+            ChainError::Io { source, .. } => source.to_string(),
+            ChainError::TooLarge { .. } => {
+                format!("record is larger than {MAX_RECORD_BYTES} bytes")
+            }
+            ChainError::Invalid { source, .. } => source.to_string(),
+            ChainError::Broken { fault, .. } => fault.to_string(),
+        }
+    }
+}
+
+/// One way a record fails to continue the chain at its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkFault {
+    /// The record's `seq` is not the position its file name gives it.
+    Seq {
+        /// The position (from the file name).
+        at: u64,
+        /// What the record says.
+        says: u64,
+    },
+    /// The record's `prev` is not the hash of the record before it.
+    Prev {
+        /// The hash of the record before.
+        expected: Sha256,
+        /// What the record says.
+        says: Sha256,
+    },
+    /// The record belongs to another store.
+    Store {
+        /// The store being read.
+        expected: String,
+        /// What the record says.
+        says: String,
+    },
+}
+
+impl fmt::Display for LinkFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkFault::Seq { at, says } => {
+                write!(f, "record says seq {says} but sits at position {at}")
+            }
+            LinkFault::Prev { expected, says } => write!(
+                f,
+                "broken link: prev is {says} but the record before hashes to {expected}"
+            ),
+            LinkFault::Store { expected, says } => {
+                write!(f, "belongs to store {} not {expected}", esc(says))
+            }
+        }
+    }
+}
+
+/// The link checks of `record` found at position `at`: its `seq`, then (when the hash of the
+/// record before is known) its `prev`, then (when the store is known) its store id. A record
+/// continues the chain exactly when this yields nothing.
+pub fn link_faults<'a>(
+    record: &'a Record,
+    at: u64,
+    prev: Option<Sha256>,
+    store: Option<&'a str>,
+) -> impl Iterator<Item = LinkFault> + 'a {
+    let seq = (record.seq != at).then_some(LinkFault::Seq {
+        at,
+        says: record.seq,
+    });
+    let prev = prev
+        .filter(|p| *p != record.prev)
+        .map(|expected| LinkFault::Prev {
+            expected,
+            says: record.prev,
+        });
+    let store = store
+        .filter(|s| *s != record.store)
+        .map(|expected| LinkFault::Store {
+            expected: expected.to_owned(),
+            says: record.store.clone(),
+        });
+    [seq, prev, store].into_iter().flatten()
+}
+
+/// Read a record file's bytes, refusing one larger than [`MAX_RECORD_BYTES`]. `Ok(None)` when
+/// it does not exist.
+pub fn read_record_file(path: &Path) -> Result<Option<Vec<u8>>, ChainError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(ChainError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_RECORD_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| ChainError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    if bytes.len() as u64 > MAX_RECORD_BYTES {
+        return Err(ChainError::TooLarge {
+            path: path.to_owned(),
+        });
+    }
+    Ok(Some(bytes))
+}
+
+/// One record file of a chain, as read from the disk (not yet parsed).
+#[derive(Debug, Clone)]
+pub struct RecordFile {
+    /// Its position, from its name.
+    pub seq: u64,
+    /// Its path.
+    pub path: PathBuf,
+    /// Its exact bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// The record files of a store's `chain/`, by position from a first one, up to the first that
+/// does not exist. Ends after an error.
+#[derive(Debug)]
+pub struct ChainFiles {
+    dir: PathBuf,
+    next: u64,
+    done: bool,
+}
+
+impl ChainFiles {
+    /// The record files of the store at `root`, from record `first`.
+    pub fn new(root: &Path, first: u64) -> ChainFiles {
+        ChainFiles {
+            dir: root.join(layout::CHAIN_DIR),
+            next: first.max(1),
+            done: false,
+        }
+    }
+
+    /// The position of the next file the walk opens.
+    pub fn next_seq(&self) -> u64 {
+        self.next
+    }
+}
+
+impl Iterator for ChainFiles {
+    type Item = Result<RecordFile, ChainError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let seq = self.next;
+        let path = self.dir.join(layout::record_name(seq));
+        match read_record_file(&path) {
+            Ok(Some(bytes)) => {
+                self.next += 1;
+                Some(Ok(RecordFile { seq, path, bytes }))
+            }
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// A record that continues the chain, with its file.
+#[derive(Debug, Clone)]
+pub struct Link {
+    /// The parsed record.
+    pub record: Record,
+    /// SHA-256 of its file: what the next record names as `prev`.
+    pub hash: Sha256,
+    /// The file's exact bytes.
+    pub bytes: Vec<u8>,
+    /// The file's path.
+    pub path: PathBuf,
+}
+
+impl Link {
+    /// The chain's head if this is its newest record.
+    pub fn head(&self) -> Head {
+        Head {
+            seq: self.record.seq,
+            hash: self.hash,
+        }
+    }
+}
+
+/// Parse the bytes of record file `file` into a link, without checking how it links.
+fn parse_link(file: RecordFile) -> Result<Link, ChainError> {
+    let RecordFile { path, bytes, .. } = file;
+    match Record::parse(&bytes) {
+        Ok(record) => Ok(Link {
+            record,
+            hash: Sha256::of(&bytes),
+            bytes,
+            path,
+        }),
+        Err(source) => Err(ChainError::Invalid { path, source }),
+    }
+}
+
+/// Read and parse record `seq` of the store at `root` on its own (no link checks: there is
+/// nothing to link it to). `Ok(None)` when it does not exist.
+pub fn read_link(root: &Path, seq: u64) -> Result<Option<Link>, ChainError> {
+    let path = root.join(layout::CHAIN_DIR).join(layout::record_name(seq));
+    match read_record_file(&path)? {
+        Some(bytes) => parse_link(RecordFile { seq, path, bytes }).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The records of a store's chain that continue it, in order: see the module documentation.
+/// Ends at the first position with no record file, or after the first error.
+#[derive(Debug)]
+pub struct ChainReader {
+    files: ChainFiles,
+    prev: Option<Sha256>,
+    store: Option<String>,
+    head: Option<Head>,
+}
+
+impl ChainReader {
+    /// The chain of the store at `root` from its first record (whose `prev` is all zero).
+    pub fn new(root: &Path) -> ChainReader {
+        ChainReader {
+            files: ChainFiles::new(root, 1),
+            prev: Some(Sha256::ZERO),
+            store: None,
+            head: None,
+        }
+    }
+
+    /// The chain of the store at `root` after `head`, a record known to be in it.
+    pub fn after(root: &Path, head: Head) -> ChainReader {
+        ChainReader {
+            files: ChainFiles::new(root, head.seq + 1),
+            prev: Some(head.hash),
+            store: None,
+            head: Some(head),
+        }
+    }
+
+    /// The chain of the store at `root` from record `first`, whose `prev` is taken as given
+    /// (the records from it on must link to each other).
+    pub fn from_seq(root: &Path, first: u64) -> ChainReader {
+        if first <= 1 {
+            return ChainReader::new(root);
+        }
+        ChainReader {
+            files: ChainFiles::new(root, first),
+            prev: None,
+            store: None,
+            head: None,
+        }
+    }
+
+    /// Also require every record to belong to store `id`.
+    pub fn of_store(mut self, id: &str) -> ChainReader {
+        self.store = Some(id.to_owned());
+        self
+    }
+
+    /// The newest record read so far that continues the chain (the starting head of
+    /// [`after`](Self::after) until one is read).
+    pub fn head(&self) -> Option<Head> {
+        self.head
+    }
+
+    /// The position of the next record the reader opens.
+    pub fn next_seq(&self) -> u64 {
+        self.files.next_seq()
+    }
+
+    fn check(&mut self, file: RecordFile) -> Result<Link, ChainError> {
+        let seq = file.seq;
+        let link = parse_link(file)?;
+        if let Some(fault) = link_faults(&link.record, seq, self.prev, self.store.as_deref()).next()
+        {
+            return Err(ChainError::Broken {
+                path: link.path,
+                fault,
+            });
+        }
+        self.prev = Some(link.hash);
+        self.head = Some(link.head());
+        Ok(link)
+    }
+}
+
+impl Iterator for ChainReader {
+    type Item = Result<Link, ChainError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let file = match self.files.next()? {
+            Ok(f) => f,
+            Err(e) => return Some(Err(e)),
+        };
+        let checked = self.check(file);
+        if checked.is_err() {
+            // Nothing after a record that does not continue the chain is part of it.
+            self.files.done = true;
+        }
+        Some(checked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Event, Host};
+
+    const STORE: &str = "0123456789abcdef0123456789abcdef";
+
+    fn record(seq: u64, prev: Sha256, store: &str) -> Record {
+        Record {
+            v: 1,
+            seq,
+            prev,
+            store: store.into(),
+            wall: "2026-11-20T03:10:12.000000000Z".into(),
+            mono_ns: seq,
+            host: Host {
+                hostname: "h".into(),
+                machine_id: String::new(),
+                boot_id: String::new(),
+            },
+            event: Event::Heartbeat {},
+        }
+    }
+
+    /// A store directory with a valid chain of `n` records; returns their hashes.
+    fn chain(n: u64) -> (tempfile::TempDir, Vec<Sha256>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(layout::CHAIN_DIR)).unwrap();
+        let mut hashes = Vec::new();
+        let mut prev = Sha256::ZERO;
+        for seq in 1..=n {
+            prev = write(dir.path(), seq, &record(seq, prev, STORE));
+            hashes.push(prev);
+        }
+        (dir, hashes)
+    }
+
+    fn write(root: &Path, at: u64, r: &Record) -> Sha256 {
+        let bytes = r.to_bytes();
+        std::fs::write(
+            root.join(layout::CHAIN_DIR).join(layout::record_name(at)),
+            &bytes,
+        )
+        .unwrap();
+        Sha256::of(&bytes)
+    }
+
+    fn heads(reader: ChainReader) -> (Vec<u64>, Option<ChainError>) {
+        let mut seqs = Vec::new();
+        for item in reader {
+            match item {
+                Ok(l) => seqs.push(l.record.seq),
+                Err(e) => return (seqs, Some(e)),
+            }
+        }
+        (seqs, None)
+    }
+
+    #[test]
+    fn reads_a_whole_chain_and_resumes_after_a_head() {
+        let (dir, hashes) = chain(4);
+        let mut reader = ChainReader::new(dir.path()).of_store(STORE);
+        let links: Vec<Link> = reader.by_ref().map(Result::unwrap).collect();
+        assert_eq!(links.len(), 4);
+        assert_eq!(links[3].hash, hashes[3]);
+        assert_eq!(links[3].bytes, std::fs::read(&links[3].path).unwrap());
+        assert_eq!(
+            reader.head(),
+            Some(Head {
+                seq: 4,
+                hash: hashes[3]
+            })
+        );
+        let resumed = ChainReader::after(
+            dir.path(),
+            Head {
+                seq: 2,
+                hash: hashes[1],
+            },
+        );
+        assert_eq!(heads(resumed).0, [3, 4]);
+        assert_eq!(heads(ChainReader::from_seq(dir.path(), 3)).0, [3, 4]);
+        assert_eq!(read_link(dir.path(), 2).unwrap().unwrap().hash, hashes[1]);
+        assert!(read_link(dir.path(), 5).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_missing_record_ends_the_chain() {
+        let (dir, _) = chain(4);
+        std::fs::remove_file(dir.path().join("chain").join(layout::record_name(3))).unwrap();
+        let (seqs, err) = heads(ChainReader::new(dir.path()));
+        assert_eq!(seqs, [1, 2]);
+        assert!(err.is_none());
+        let files: Vec<u64> = ChainFiles::new(dir.path(), 1)
+            .map(|f| f.unwrap().seq)
+            .collect();
+        assert_eq!(files, [1, 2]);
+    }
+
+    #[test]
+    fn a_gap_in_seq_is_refused_naming_the_file() {
+        let (dir, hashes) = chain(2);
+        // Record 4 written at position 3: it links to record 2 but skips a number.
+        write(dir.path(), 3, &record(4, hashes[1], STORE));
+        let (seqs, err) = heads(ChainReader::new(dir.path()));
+        assert_eq!(seqs, [1, 2]);
+        let err = err.expect("refused");
+        assert!(err.path().ends_with("chain/0000000000000003.json"), "{err}");
+        assert!(
+            matches!(
+                &err,
+                ChainError::Broken {
+                    fault: LinkFault::Seq { at: 3, says: 4 },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(err.what(), "record says seq 4 but sits at position 3");
+    }
+
+    #[test]
+    fn a_wrong_prev_is_refused_and_ends_the_walk() {
+        let (dir, hashes) = chain(2);
+        write(dir.path(), 3, &record(3, hashes[0], STORE));
+        write(dir.path(), 4, &record(4, Sha256::ZERO, STORE));
+        let (seqs, err) = heads(ChainReader::new(dir.path()));
+        assert_eq!(seqs, [1, 2]);
+        let err = err.expect("refused");
+        assert!(err.path().ends_with("0000000000000003.json"));
+        assert!(matches!(
+            err,
+            ChainError::Broken {
+                fault: LinkFault::Prev { expected, says },
+                ..
+            } if expected == hashes[1] && says == hashes[0]
+        ));
+    }
+
+    #[test]
+    fn a_foreign_store_id_is_refused_only_when_the_store_is_bound() {
+        let (dir, hashes) = chain(1);
+        let other = "fedcba9876543210fedcba9876543210";
+        write(dir.path(), 2, &record(2, hashes[0], other));
+        assert_eq!(heads(ChainReader::new(dir.path())).0, [1, 2]);
+        let (seqs, err) = heads(ChainReader::new(dir.path()).of_store(STORE));
+        assert_eq!(seqs, [1]);
+        let err = err.expect("refused");
+        assert!(err.path().ends_with("0000000000000002.json"));
+        assert_eq!(err.what(), format!("belongs to store {other} not {STORE}"));
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_record_is_refused_naming_it() {
+        let (dir, _) = chain(1);
+        let at = dir.path().join("chain").join(layout::record_name(2));
+        std::fs::write(&at, b"not json\n").unwrap();
+        let (seqs, err) = heads(ChainReader::new(dir.path()));
+        assert_eq!(seqs, [1]);
+        let err = err.expect("refused");
+        assert!(
+            matches!(&err, ChainError::Invalid { path, .. } if *path == at),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with(&at.display().to_string()));
+        // An oversized file is refused before it is parsed.
+        let big = vec![b' '; MAX_RECORD_BYTES as usize + 1];
+        std::fs::write(&at, big).unwrap();
+        let mut files = ChainFiles::new(dir.path(), 2);
+        assert!(matches!(
+            files.next(),
+            Some(Err(ChainError::TooLarge { .. }))
+        ));
+        assert!(files.next().is_none());
+    }
+
+    #[test]
+    fn every_fault_of_a_record_is_listed_in_order() {
+        let r = record(5, Sha256::of(b"x"), "other");
+        let faults: Vec<LinkFault> = link_faults(&r, 4, Some(Sha256::ZERO), Some(STORE)).collect();
+        assert_eq!(faults.len(), 3);
+        assert!(matches!(faults[0], LinkFault::Seq { .. }));
+        assert!(matches!(faults[1], LinkFault::Prev { .. }));
+        assert!(matches!(faults[2], LinkFault::Store { .. }));
+        assert_eq!(link_faults(&r, 5, None, None).count(), 0);
+    }
+}
