@@ -48,7 +48,14 @@
 //! when a segment could not be written.
 
 pub mod copies;
+mod events;
+mod identity;
 pub mod names;
+
+pub use identity::FileId;
+
+use events::{Closing, Damage, GenRef};
+use identity::{Stamp, mtime_ns, now_ns, split};
 
 use copies::{Fingerprint, Verdict};
 use logkeep_format::segment::ChunkOrigin;
@@ -98,6 +105,26 @@ pub struct Known {
     pub tail: Sha256,
 }
 
+impl Known {
+    /// The identity of the file the generation was read from.
+    pub fn id(&self) -> FileId {
+        FileId {
+            dev: self.dev,
+            ino: self.ino,
+        }
+    }
+
+    /// The generation as the chain names it, at the path the chain last recorded.
+    fn generation(&self) -> GenRef<'_> {
+        GenRef {
+            source: &self.source,
+            path: &self.path,
+            id: self.id(),
+            gen_id: self.gen_id,
+        }
+    }
+}
+
 /// Receives what a poll reads.
 pub trait ChunkSink {
     /// A chunk of bytes of one generation at `origin.start`.
@@ -123,7 +150,7 @@ struct Tracked {
     path: String,
     /// The path itself.
     real: PathBuf,
-    key: (u64, u64),
+    key: FileId,
     gen_id: u64,
     /// Next byte to read; `fp.pos` always equals it.
     fp: Fingerprint,
@@ -148,25 +175,16 @@ struct Tracked {
     hold: Vec<u64>,
 }
 
-/// Size and modification time: a file whose stamp is unchanged has not been written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    /// Nanoseconds since the epoch.
-    mtime: i128,
-}
-
-impl Stamp {
-    fn of(m: &std::fs::Metadata) -> Stamp {
-        Stamp {
-            len: m.len(),
-            mtime: mtime_ns(m),
+impl Tracked {
+    /// The generation as the chain names it, at the path it is followed at.
+    fn generation(&self) -> GenRef<'_> {
+        GenRef {
+            source: &self.source,
+            path: &self.path,
+            id: self.key,
+            gen_id: self.gen_id,
         }
     }
-}
-
-fn mtime_ns(m: &std::fs::Metadata) -> i128 {
-    m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128
 }
 
 /// A generation that ended in this run, or a file taken as captured by an earlier one: what
@@ -235,7 +253,7 @@ struct Family {
 /// committed: if they never are, [`Tracker::rewind`] makes the next poll read it again.
 struct OneShot {
     gen_id: u64,
-    key: (u64, u64),
+    key: FileId,
     end: u64,
 }
 
@@ -291,7 +309,7 @@ pub struct FileState {
     pub source: String,
     /// Path.
     pub path: String,
-    /// (dev, ino).
+    /// (dev, ino); see [`FileState::id`].
     pub key: (u64, u64),
     /// Generation.
     pub gen_id: u64,
@@ -301,6 +319,13 @@ pub struct FileState {
     pub committed: u64,
     /// The file's size at the latest poll.
     pub size: u64,
+}
+
+impl FileState {
+    /// The followed file's identity.
+    pub fn id(&self) -> FileId {
+        self.key.into()
+    }
 }
 
 /// What a file that is not followed yet holds.
@@ -317,9 +342,9 @@ enum Check {
 pub struct Tracker {
     sources: Vec<SourceSpec>,
     opts: TrackerOptions,
-    files: HashMap<(u64, u64), Tracked>,
+    files: HashMap<FileId, Tracked>,
     /// Generations the chain says were being followed, not yet found again.
-    known: HashMap<(u64, u64), Known>,
+    known: HashMap<FileId, Known>,
     /// Every generation the chain was following at start: `(gen_id, recorded path)`.
     start_known: Vec<(u64, String)>,
     /// Where generations of `start_known` were found (the file or the copy holding them).
@@ -343,9 +368,9 @@ pub struct Tracker {
     families: Vec<Family>,
     /// Files not followed, and why; forgotten when they are gone, decided again when they
     /// change.
-    settled: HashMap<(u64, u64), Settled>,
+    settled: HashMap<FileId, Settled>,
     /// Files that looked like copies while they may still have been growing.
-    pending: HashMap<(u64, u64), Pending>,
+    pending: HashMap<FileId, Pending>,
     past: VecDeque<Past>,
     oneshots: Vec<OneShot>,
     /// `closed` records of compressed generations captured whole, waiting for the generations
@@ -355,70 +380,44 @@ pub struct Tracker {
     buf: Vec<u8>,
     complained: HashSet<String>,
     /// Files not followed for want of a descriptor: source index, path, size seen.
-    waiting: HashMap<(u64, u64), (usize, PathBuf, u64)>,
+    waiting: HashMap<FileId, (usize, PathBuf, u64)>,
 }
 
-fn wall(t: SystemTime) -> String {
-    humantime::format_rfc3339_nanos(t).to_string()
-}
-
-fn now_ns() -> i128 {
-    match SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => d.as_nanos() as i128,
-        Err(e) => -(e.duration().as_nanos() as i128),
-    }
-}
-
-/// Hand `data` (read at `fp.pos`) to the sink as one chunk and account for it.
+/// Hand `data` (read at `fp.pos`) to the sink as one chunk of `generation` and account for it.
 fn emit(
     sink: &mut dyn ChunkSink,
-    source: &str,
-    path: &str,
-    key: (u64, u64),
-    gen_id: u64,
+    generation: GenRef<'_>,
     fp: &mut Fingerprint,
     data: &[u8],
 ) -> io::Result<()> {
     let start = fp.pos;
     fp.update(data, HEAD_LEN as usize);
     let now = SystemTime::now();
-    let read_at = wall(now);
-    let origin = ChunkOrigin {
-        source,
-        path,
-        dev: key.0,
-        ino: key.1,
-        gen_id,
+    let read_at = events::wall(now);
+    let origin = generation.origin(
         start,
-        head: Sha256::of(&fp.head),
-        tail: Sha256::of(&fp.tail),
-        read_at: &read_at,
-        read_unix: now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    };
+        Sha256::of(&fp.head),
+        Sha256::of(&fp.tail),
+        now,
+        &read_at,
+    );
     sink.chunk(&origin, data)
 }
 
-/// Read `copy` from `fp.pos` to its end as chunks of generation `gen_id`. The outer error is
-/// the sink's (the poll fails); the inner one is the copy's, after the bytes read before it
-/// were handed over.
-#[allow(clippy::too_many_arguments)]
+/// Read `copy` from `fp.pos` to its end as chunks of `generation`. The outer error is the
+/// sink's (the poll fails); the inner one is the copy's, after the bytes read before it were
+/// handed over.
 fn read_copy(
     buf: &mut [u8],
     sink: &mut dyn ChunkSink,
-    source: &str,
-    path: &str,
-    key: (u64, u64),
-    gen_id: u64,
+    generation: GenRef<'_>,
     fp: &mut Fingerprint,
     copy: &Path,
 ) -> io::Result<Option<io::Error>> {
     let mut failed = None;
     let from = fp.pos;
     let r = copies::read_from(copy, from, buf, &mut |_, data| {
-        emit(sink, source, path, key, gen_id, fp, data).map_err(|e| {
+        emit(sink, generation, fp, data).map_err(|e| {
             let kind = e.kind();
             failed = Some(e);
             io::Error::new(kind, "the sink failed")
@@ -469,10 +468,6 @@ fn refingerprint(
     }))
 }
 
-fn split(path: &Path) -> Option<(PathBuf, OsString)> {
-    Some((path.parent()?.to_owned(), path.file_name()?.to_owned()))
-}
-
 impl Tracker {
     /// A tracker for `sources`, resuming the generations the chain knows.
     pub fn new(
@@ -486,12 +481,12 @@ impl Tracker {
         let start_known = known.iter().map(|k| (k.gen_id, k.path.clone())).collect();
         let fresh = max_gen == 0 && known.is_empty();
         // Several generations may have had one (dev, ino) over time; the newest one counts.
-        let mut by_key: HashMap<(u64, u64), Known> = HashMap::new();
+        let mut by_key: HashMap<FileId, Known> = HashMap::new();
         for k in known {
-            match by_key.get(&(k.dev, k.ino)) {
+            match by_key.get(&k.id()) {
                 Some(old) if old.gen_id > k.gen_id => {}
                 _ => {
-                    by_key.insert((k.dev, k.ino), k);
+                    by_key.insert(k.id(), k);
                 }
             }
         }
@@ -549,13 +544,13 @@ impl Tracker {
     /// Mark positions durable: `(dev, ino, gen_id, end)` for every committed span.
     pub fn committed(&mut self, spans: impl IntoIterator<Item = (u64, u64, u64, u64)>) {
         for (dev, ino, gen_id, end) in spans {
-            if let Some(t) = self.files.get_mut(&(dev, ino))
+            if let Some(t) = self.files.get_mut(&FileId { dev, ino })
                 && t.gen_id == gen_id
             {
                 t.committed = t.committed.max(end);
             }
             self.oneshots
-                .retain(|o| !(o.gen_id == gen_id && o.key == (dev, ino) && end >= o.end));
+                .retain(|o| !(o.gen_id == gen_id && o.key == FileId { dev, ino } && end >= o.end));
         }
     }
 
@@ -624,7 +619,7 @@ impl Tracker {
             .map(|t| FileState {
                 source: t.source.clone(),
                 path: t.path.clone(),
-                key: t.key,
+                key: t.key.into(),
                 gen_id: t.gen_id,
                 pos: t.fp.pos,
                 committed: t.committed,
@@ -669,7 +664,7 @@ impl Tracker {
         self.gone_while_waiting(sink)?;
         self.resumed = true;
         let mut stats = PollStats::default();
-        let mut keys: Vec<(u64, u64)> = self.files.keys().copied().collect();
+        let mut keys: Vec<FileId> = self.files.keys().copied().collect();
         keys.sort_by(|a, b| self.files[a].path.cmp(&self.files[b].path));
         for key in keys {
             stats.bytes += self.read_file(key, now, sink)?;
@@ -687,8 +682,8 @@ impl Tracker {
         Ok(stats)
     }
 
-    fn scan(&mut self, sink: &mut dyn ChunkSink) -> io::Result<HashSet<(u64, u64)>> {
-        let mut claimed: HashSet<(u64, u64)> = HashSet::new();
+    fn scan(&mut self, sink: &mut dyn ChunkSink) -> io::Result<HashSet<FileId>> {
+        let mut claimed: HashSet<FileId> = HashSet::new();
         for si in 0..self.sources.len() {
             for pi in 0..self.sources[si].patterns.len() {
                 let pattern = self.sources[si].patterns[pi].clone();
@@ -718,7 +713,7 @@ impl Tracker {
     /// each time the limit is reached.
     /// A file that waits is remembered (`si`, `path`, `key`, `size`): if it is gone before it
     /// could be followed, a `gap` record says so.
-    fn at_open_limit(&mut self, si: usize, path: &Path, key: (u64, u64), size: u64) -> bool {
+    fn at_open_limit(&mut self, si: usize, path: &Path, key: FileId, size: u64) -> bool {
         const KEY: &str = "(open-file limit)";
         if self.files.len() < self.opts.max_open {
             self.complained.remove(KEY);
@@ -742,7 +737,7 @@ impl Tracker {
         self.waiting.retain(|k, _| !self.files.contains_key(k));
         let mut gone = Vec::new();
         for (key, (_, path, _)) in self.waiting.iter_mut() {
-            let here = std::fs::symlink_metadata(&*path).is_ok_and(|m| (m.dev(), m.ino()) == *key);
+            let here = std::fs::symlink_metadata(&*path).is_ok_and(|m| FileId::of(&m) == *key);
             if here {
                 continue;
             }
@@ -761,16 +756,17 @@ impl Tracker {
             }
             let name = names::record_name(&path);
             tracing::error!(path = %name, size, "file gone while it waited for a descriptor (open-file limit)");
-            sink.notice(Event::Gap {
-                source: self.sources[si].id.clone(),
-                path: name,
-                dev: key.0,
-                ino: key.1,
+            let never = GenRef {
+                source: &self.sources[si].id,
+                path: &name,
+                id: key,
                 gen_id: 0,
-                from: 0,
-                size_seen: Some(size),
-                reason: "gone before it could be followed: the open-file limit was reached".into(),
-            })?;
+            };
+            sink.notice(never.gap(
+                0,
+                Some(size),
+                "gone before it could be followed: the open-file limit was reached".into(),
+            ))?;
         }
         Ok(())
     }
@@ -786,7 +782,7 @@ impl Tracker {
         &mut self,
         si: usize,
         path: &Path,
-        claimed: &mut HashSet<(u64, u64)>,
+        claimed: &mut HashSet<FileId>,
         sink: &mut dyn ChunkSink,
     ) -> io::Result<()> {
         let name = names::record_name(path);
@@ -816,7 +812,7 @@ impl Tracker {
         if !meta.is_file() {
             return Ok(());
         }
-        let key = (meta.dev(), meta.ino());
+        let key = FileId::of(&meta);
         if !claimed.insert(key) {
             return Ok(()); // the same file through another pattern or source: captured once
         }
@@ -900,14 +896,14 @@ impl Tracker {
             .collect()
     }
 
-    fn settle(&mut self, key: (u64, u64), stamp: Stamp, why: Why) {
+    fn settle(&mut self, key: FileId, stamp: Stamp, why: Why) {
         self.pending.remove(&key);
         self.settled.insert(key, Settled { stamp, why });
     }
 
     /// Whether the file `key` has kept `stamp` for [`SETTLE`]: it was last written that long
     /// ago, or our polls have seen it unchanged that long.
-    fn stable(&mut self, key: (u64, u64), stamp: Stamp) -> bool {
+    fn stable(&mut self, key: FileId, stamp: Stamp) -> bool {
         if now_ns() - stamp.mtime >= SETTLE.as_nanos() as i128 {
             return true;
         }
@@ -929,7 +925,7 @@ impl Tracker {
     /// Whether the file at `path` (not followed) holds bytes of a generation this run knows,
     /// in the same directory under a related name: a followed one, one that ended, or one the
     /// chain was following and that has not been found yet (by its digests).
-    fn copy_check(&mut self, path: &Path, key: (u64, u64), stamp: Stamp) -> Check {
+    fn copy_check(&mut self, path: &Path, key: FileId, stamp: Stamp) -> Check {
         let Some((dir, name)) = split(path) else {
             return Check::Fresh;
         };
@@ -974,7 +970,7 @@ impl Tracker {
         // Generations the chain was following that have not been found yet (first poll): by
         // both digests, so that a new file that merely starts like one is not taken for it.
         for k in self.known.values() {
-            if (k.dev, k.ino) == key || stamp.len < k.end || !related(&names::real_path(&k.path)) {
+            if k.id() == key || stamp.len < k.end || !related(&names::real_path(&k.path)) {
                 continue;
             }
             if let Ok(Some(w)) = copies::window(path, k.end, HEAD_LEN as usize)
@@ -1115,11 +1111,7 @@ impl Tracker {
 
     /// List the rotated siblings of every watched file and capture those that hold a
     /// generation never seen.
-    fn reconcile(
-        &mut self,
-        claimed: &HashSet<(u64, u64)>,
-        sink: &mut dyn ChunkSink,
-    ) -> io::Result<()> {
+    fn reconcile(&mut self, claimed: &HashSet<FileId>, sink: &mut dyn ChunkSink) -> io::Result<()> {
         for fi in 0..self.families.len() {
             if self.families[fi].horizon == Horizon::Unset {
                 let h = self.first_horizon(&self.families[fi]);
@@ -1130,7 +1122,7 @@ impl Tracker {
         let mut dirs: Vec<PathBuf> = self.families.iter().map(|f| f.dir.clone()).collect();
         dirs.sort();
         dirs.dedup();
-        let mut listed: HashSet<(u64, u64)> = HashSet::new();
+        let mut listed: HashSet<FileId> = HashSet::new();
         let mut unlisted = false;
         // Families with their file or a rotated sibling still there.
         let mut alive: HashSet<usize> = HashSet::new();
@@ -1165,7 +1157,7 @@ impl Tracker {
                 if !m.is_file() {
                     continue;
                 }
-                let key = (m.dev(), m.ino());
+                let key = FileId::of(&m);
                 listed.insert(key);
                 if claimed.contains(&key) || self.files.contains_key(&key) {
                     continue;
@@ -1205,7 +1197,7 @@ impl Tracker {
         &mut self,
         fi: usize,
         path: &Path,
-        key: (u64, u64),
+        key: FileId,
         stamp: Stamp,
         sink: &mut dyn ChunkSink,
     ) -> io::Result<()> {
@@ -1327,7 +1319,7 @@ impl Tracker {
         si: usize,
         path: &Path,
         name: String,
-        key: (u64, u64),
+        key: FileId,
         stamp: Stamp,
         hold: Vec<u64>,
         sink: &mut dyn ChunkSink,
@@ -1335,16 +1327,13 @@ impl Tracker {
         let source = self.sources[si].id.clone();
         let gen_id = self.new_gen();
         let mut fp = Fingerprint::default();
-        let failed = read_copy(
-            &mut self.buf,
-            sink,
-            &source,
-            &name,
-            key,
+        let generation = GenRef {
+            source: &source,
+            path: &name,
+            id: key,
             gen_id,
-            &mut fp,
-            path,
-        )?;
+        };
+        let failed = read_copy(&mut self.buf, sink, generation, &mut fp, path)?;
         if fp.pos == 0 && failed.is_none() {
             self.settle(key, stamp, Why::Seen);
             return Ok(());
@@ -1352,15 +1341,7 @@ impl Tracker {
         tracing::info!(path = %name, gen_id, bytes = fp.pos, "a compressed generation never seen: captured decompressed");
         match failed {
             None => {
-                let closed = Event::Closed {
-                    source,
-                    path: name,
-                    dev: key.0,
-                    ino: key.1,
-                    gen_id,
-                    end: fp.pos,
-                    reason: "rotated".into(),
-                };
+                let closed = generation.closed(fp.pos, Closing::Rotated);
                 if self.holding(&hold) {
                     self.closing.push((hold, closed));
                 } else {
@@ -1369,16 +1350,11 @@ impl Tracker {
             }
             Some(e) => {
                 tracing::warn!(path = %name, gen_id, "compressed file unreadable after {} bytes: {e}", fp.pos);
-                sink.notice(Event::Gap {
-                    source,
-                    path: name,
-                    dev: key.0,
-                    ino: key.1,
-                    gen_id,
-                    from: fp.pos,
-                    size_seen: None,
-                    reason: format!("compressed rotated file unreadable from this offset: {e}"),
-                })?
+                sink.notice(generation.gap(
+                    fp.pos,
+                    None,
+                    format!("compressed rotated file unreadable from this offset: {e}"),
+                ))?
             }
         }
         self.settle(key, stamp, Why::Captured(gen_id));
@@ -1398,7 +1374,7 @@ impl Tracker {
         si: usize,
         path: &Path,
         name: &str,
-        key: (u64, u64),
+        key: FileId,
         size: u64,
         sink: &mut dyn ChunkSink,
     ) -> io::Result<()> {
@@ -1412,16 +1388,13 @@ impl Tracker {
             return Ok(());
         }
         tracing::error!(path = name, size, "file vanished before it could be opened");
-        sink.notice(Event::Gap {
-            source: self.sources[si].id.clone(),
-            path: name.to_owned(),
-            dev: key.0,
-            ino: key.1,
+        let never = GenRef {
+            source: &self.sources[si].id,
+            path: name,
+            id: key,
             gen_id: 0,
-            from: 0,
-            size_seen: Some(size),
-            reason: "vanished before it could be opened".into(),
-        })
+        };
+        sink.notice(never.gap(0, Some(size), "vanished before it could be opened".into()))
     }
 
     /// Start following an open file: resume its generation if the chain knows it, else a new one.
@@ -1432,12 +1405,12 @@ impl Tracker {
         file: File,
         path: String,
         real: PathBuf,
-        key: (u64, u64),
+        key: FileId,
         seen: bool,
         sink: &mut dyn ChunkSink,
     ) -> io::Result<()> {
         let meta = file.metadata()?;
-        if (meta.dev(), meta.ino()) != key {
+        if FileId::of(&meta) != key {
             return Ok(()); // replaced between stat and open; the next poll sees the new one
         }
         self.complained.remove(&path);
@@ -1505,7 +1478,7 @@ impl Tracker {
         let mut missing: Vec<Known> = self.known.values().cloned().collect();
         missing.sort_by_key(|k| k.gen_id);
         for k in missing {
-            let key = (k.dev, k.ino);
+            let key = k.id();
             let real = names::real_path(&k.path);
             let si = self.sources.iter().position(|s| s.id == k.source);
             // Its name is still watched even if no file has it now: its rotated siblings may
@@ -1554,7 +1527,7 @@ impl Tracker {
         replaced_at: Option<&str>,
         sink: &mut dyn ChunkSink,
     ) -> io::Result<()> {
-        let key = (k.dev, k.ino);
+        let key = k.id();
         let real = names::real_path(&k.path);
         // Without the bytes in memory, match copies by the recorded digests: the head, then the
         // tail window before the committed end, so that a file that merely starts the same way
@@ -1573,7 +1546,7 @@ impl Tracker {
         for (p, m) in at_path.into_iter().chain(copies::siblings(&real)) {
             // Its own inode does not hold it any more (that is why this runs), unless another
             // file took the number: a `.gz` is never the plain file itself.
-            if (m.dev(), m.ino()) == key && !copies::is_gz(&p) {
+            if FileId::of(&m) == key && !copies::is_gz(&p) {
                 continue;
             }
             let Ok(head) = copies::read_prefix(&p, hl) else {
@@ -1604,44 +1577,28 @@ impl Tracker {
         if let Some((copy, m, mut fp)) = found {
             let (copy, m) = (&copy, &m);
             let path = names::record_name(copy);
-            let failed = read_copy(
-                &mut self.buf,
-                sink,
-                &k.source,
-                &path,
-                key,
-                k.gen_id,
-                &mut fp,
-                copy,
-            )?;
+            let generation = GenRef {
+                source: &k.source,
+                path: &path,
+                id: key,
+                gen_id: k.gen_id,
+            };
+            let failed = read_copy(&mut self.buf, sink, generation, &mut fp, copy)?;
             let read = fp.pos - k.end;
             self.anchors.insert(k.gen_id, copy.clone());
             if let Some(e) = failed {
                 tracing::warn!(copy = %path, gen_id = k.gen_id, "rotated copy unreadable after {} bytes: {e}", fp.pos);
-                return sink.notice(Event::Gap {
-                    source: k.source.clone(),
-                    path,
-                    dev: k.dev,
-                    ino: k.ino,
-                    gen_id: k.gen_id,
-                    from: fp.pos,
-                    size_seen: None,
-                    reason: format!("rotated copy unreadable from this offset: {e}"),
-                });
+                return sink.notice(generation.gap(
+                    fp.pos,
+                    None,
+                    format!("rotated copy unreadable from this offset: {e}"),
+                ));
             }
             tracing::info!(copy = %path, gen_id = k.gen_id, bytes = read, "finished a generation from its rotated copy");
-            let closed = Event::Closed {
-                source: k.source.clone(),
-                path,
-                dev: k.dev,
-                ino: k.ino,
-                gen_id: k.gen_id,
-                end: fp.pos,
-                reason: "rotated".into(),
-            };
+            let closed = generation.closed(fp.pos, Closing::Rotated);
             // A generation captured whole from a `.gz` (the file is its own) was held open for
             // older generations still followed: it still is.
-            let hold = if (m.dev(), m.ino()) == key {
+            let hold = if FileId::of(m) == key {
                 self.hold_for(copy)
             } else {
                 Vec::new()
@@ -1651,7 +1608,7 @@ impl Tracker {
             } else {
                 sink.notice(closed)?;
             }
-            self.settle((m.dev(), m.ino()), Stamp::of(m), Why::Copy(k.gen_id));
+            self.settle(FileId::of(m), Stamp::of(m), Why::Copy(k.gen_id));
             if let Some((dir, base)) = split(copy)
                 && !fp.head.is_empty()
             {
@@ -1666,16 +1623,14 @@ impl Tracker {
                     gen_id = k.gen_id,
                     "file shrank or was rewritten while logkeep was stopped, and no rotated copy holds the rest"
                 );
-                sink.notice(Event::Tamper {
-                    source: k.source.clone(),
-                    path: p.to_owned(),
-                    dev: k.dev,
-                    ino: k.ino,
+                let at = GenRef {
+                    source: &k.source,
+                    path: p,
+                    id: key,
                     gen_id: k.gen_id,
-                    captured: k.end,
-                    size_now: std::fs::metadata(names::real_path(p)).ok().map(|m| m.len()),
-                    what: "truncated".into(),
-                })
+                };
+                let size_now = std::fs::metadata(names::real_path(p)).ok().map(|m| m.len());
+                sink.notice(at.tamper(k.end, size_now, Damage::Truncated))
             }
             None => {
                 let reason = if self.witnesses.contains_key(&k.gen_id) {
@@ -1692,16 +1647,7 @@ impl Tracker {
                     r
                 };
                 tracing::warn!(path = %k.path, gen_id = k.gen_id, "file gone while logkeep was stopped and no rotated copy found");
-                sink.notice(Event::Gap {
-                    source: k.source.clone(),
-                    path: k.path.clone(),
-                    dev: k.dev,
-                    ino: k.ino,
-                    gen_id: k.gen_id,
-                    from: k.end,
-                    size_seen: None,
-                    reason,
-                })
+                sink.notice(k.generation().gap(k.end, None, reason))
             }
         }
     }
@@ -1720,7 +1666,7 @@ impl Tracker {
             .filter(|e| names::is_rotation_of(&e.file_name(), base))
             .filter(|e| {
                 e.metadata().is_ok_and(|m| {
-                    let key = (m.dev(), m.ino());
+                    let key = FileId::of(&m);
                     // Those the chain's finished generations cover are judged by content.
                     let judged = self.finished_forgotten.is_none_or(|t| mtime_ns(&m) > t);
                     m.is_file()
@@ -1750,7 +1696,7 @@ impl Tracker {
 
     fn read_file(
         &mut self,
-        key: (u64, u64),
+        key: FileId,
         now: Instant,
         sink: &mut dyn ChunkSink,
     ) -> io::Result<u64> {
@@ -1786,15 +1732,13 @@ impl Tracker {
             if n == 0 {
                 break;
             }
-            emit(
-                sink,
-                &t.source,
-                &t.path,
-                t.key,
-                t.gen_id,
-                &mut t.fp,
-                &self.buf[..n],
-            )?;
+            let generation = GenRef {
+                source: &t.source,
+                path: &t.path,
+                id: t.key,
+                gen_id: t.gen_id,
+            };
+            emit(sink, generation, &mut t.fp, &self.buf[..n])?;
             total += n as u64;
         }
         if total > 0 {
@@ -1813,7 +1757,7 @@ impl Tracker {
     /// rotated copy (copytruncate), or report the truncation; then follow it as a new one.
     fn restart_generation(
         &mut self,
-        key: (u64, u64),
+        key: FileId,
         size: u64,
         sink: &mut dyn ChunkSink,
     ) -> io::Result<()> {
@@ -1821,9 +1765,9 @@ impl Tracker {
             return Ok(());
         };
         let what = if size < t.fp.pos {
-            "truncated"
+            Damage::Truncated
         } else {
-            "rewritten"
+            Damage::Rewritten
         };
         let mut ended = None;
         match copies::find_copy(&t.real, key, &t.fp) {
@@ -1832,16 +1776,13 @@ impl Tracker {
                 let before = t.fp.pos;
                 let mut failed = None;
                 if copy.verdict == Verdict::Match {
-                    failed = read_copy(
-                        &mut self.buf,
-                        sink,
-                        &t.source,
-                        &path,
-                        key,
-                        t.gen_id,
-                        &mut t.fp,
-                        &copy.path,
-                    )?;
+                    let generation = GenRef {
+                        source: &t.source,
+                        path: &path,
+                        id: key,
+                        gen_id: t.gen_id,
+                    };
+                    failed = read_copy(&mut self.buf, sink, generation, &mut t.fp, &copy.path)?;
                 }
                 tracing::info!(path = %t.path, copy = %path, gen_id = t.gen_id, tail = t.fp.pos - before, "copytruncate rotation: finished the generation from its copy");
                 if let Some(e) = &failed {
@@ -1851,30 +1792,18 @@ impl Tracker {
                 let stamp = std::fs::metadata(&copy.path).ok().map(|m| Stamp::of(&m));
                 ended = Some((copy.path.clone(), copy.key, stamp));
                 // The old generation ends here; its record says where its rest went.
-                let closed = Event::Closed {
-                    source: t.source.clone(),
-                    path,
-                    dev: key.0,
-                    ino: key.1,
+                let at_copy = GenRef {
+                    source: &t.source,
+                    path: &path,
+                    id: key,
                     gen_id: t.gen_id,
-                    end: t.fp.pos,
-                    reason: "rotated".into(),
                 };
-                sink.notice(closed)?;
+                sink.notice(at_copy.closed(t.fp.pos, Closing::Rotated))?;
             }
             None => {
-                tracing::warn!(path = %t.path, captured = t.fp.pos, size, "file {what} outside a rotation");
-                let notice = Event::Tamper {
-                    source: t.source.clone(),
-                    path: t.path.clone(),
-                    dev: key.0,
-                    ino: key.1,
-                    gen_id: t.gen_id,
-                    captured: t.fp.pos,
-                    size_now: Some(size),
-                    what: what.into(),
-                };
-                sink.notice(notice)?;
+                let what_text = what.as_str();
+                tracing::warn!(path = %t.path, captured = t.fp.pos, size, "file {what_text} outside a rotation");
+                sink.notice(t.generation().tamper(t.fp.pos, Some(size), what))?;
             }
         }
         let old_gen = t.gen_id;
@@ -1889,7 +1818,7 @@ impl Tracker {
         }
         if let Some((copy, copy_key, stamp)) = ended {
             if let Some(stamp) = stamp {
-                self.settle(copy_key, stamp, Why::Copy(old_gen));
+                self.settle(copy_key.into(), stamp, Why::Copy(old_gen));
             }
             if let Some((dir, base)) = split(&copy) {
                 self.remember(dir, base, old_gen, old_fp);
@@ -1901,7 +1830,7 @@ impl Tracker {
     /// The file was not found under any pattern in this poll.
     fn left_path(
         &mut self,
-        key: (u64, u64),
+        key: FileId,
         nlink: u64,
         now: Instant,
         sink: &mut dyn ChunkSink,
@@ -1924,17 +1853,7 @@ impl Tracker {
             t.left = Some(left);
             if left == Left::Deleted {
                 tracing::warn!(path = %t.path, captured = t.fp.pos, "file deleted outside a rotation");
-                let notice = Event::Tamper {
-                    source: t.source.clone(),
-                    path: t.path.clone(),
-                    dev: key.0,
-                    ino: key.1,
-                    gen_id: t.gen_id,
-                    captured: t.fp.pos,
-                    size_now: None,
-                    what: "deleted".into(),
-                };
-                sink.notice(notice)?;
+                sink.notice(t.generation().tamper(t.fp.pos, None, Damage::Deleted))?;
             }
         }
         let Some(t) = self.files.get(&key) else {
@@ -1944,20 +1863,12 @@ impl Tracker {
             && t.fp.pos == t.committed
             && !self.holding(&t.hold)
         {
-            let reason = match t.left {
-                Some(Left::Deleted) => "deleted",
-                _ => "rotated",
+            let why = match t.left {
+                Some(Left::Deleted) => Closing::Deleted,
+                _ => Closing::Rotated,
             };
-            tracing::debug!(path = %t.path, gen_id = t.gen_id, reason, "closing");
-            sink.notice(Event::Closed {
-                source: t.source.clone(),
-                path: t.path.clone(),
-                dev: key.0,
-                ino: key.1,
-                gen_id: t.gen_id,
-                end: t.fp.pos,
-                reason: reason.into(),
-            })?;
+            tracing::debug!(path = %t.path, gen_id = t.gen_id, reason = why.as_str(), "closing");
+            sink.notice(t.generation().closed(t.fp.pos, why))?;
             if let Some(t) = self.files.remove(&key) {
                 // Its file may stay among the rotated siblings (and be compressed later): it is
                 // this generation, not a new one.
@@ -2106,6 +2017,6 @@ mod tests {
     #[test]
     fn wall_clock_format() {
         let t = SystemTime::UNIX_EPOCH + Duration::new(1_790_000_000, 5);
-        assert_eq!(wall(t), "2026-09-21T14:13:20.000000005Z");
+        assert_eq!(events::wall(t), "2026-09-21T14:13:20.000000005Z");
     }
 }
