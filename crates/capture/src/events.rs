@@ -230,4 +230,10 @@ mod tests {
         assert_eq!(o.read_unix, 90);
         assert_eq!(o.read_at, "1970-01-01T00:01:30.000000000Z");
     }
+
+    #[test]
+    fn wall_clock_format() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::new(1_790_000_000, 5);
+        assert_eq!(wall(t), "2026-09-21T14:13:20.000000005Z");
+    }
 }

@@ -1,0 +1,76 @@
+//! The open-file limit: each followed generation holds a descriptor, and the store must keep
+//! some to write with, so capture follows at most [`crate::TrackerOptions::max_open`] files.
+//! Past it, new files wait (with one warning) until followed ones are closed; a waiting file
+//! that is gone before it could be followed gets a `gap` record.
+
+use crate::copies;
+use crate::events::GenRef;
+use crate::identity::FileId;
+use crate::names;
+use crate::{ChunkSink, Tracker};
+use std::io;
+use std::path::Path;
+
+impl Tracker {
+    /// Whether following one more file would pass [`TrackerOptions::max_open`]; warns once
+    /// each time the limit is reached.
+    /// A file that waits is remembered (`si`, `path`, `key`, `size`): if it is gone before it
+    /// could be followed, a `gap` record says so.
+    pub(crate) fn at_open_limit(&mut self, si: usize, path: &Path, key: FileId, size: u64) -> bool {
+        const KEY: &str = "(open-file limit)";
+        if self.files.len() < self.opts.max_open {
+            self.complained.remove(KEY);
+            return false;
+        }
+        self.waiting.insert(key, (si, path.to_owned(), size));
+        if self.complained.insert(KEY.to_owned()) {
+            tracing::warn!(
+                path = %names::record_name(path),
+                following = self.files.len(),
+                "following as many files as the open-file limit allows (raise LimitNOFILE); \
+                 this file and others wait until followed files are closed"
+            );
+        }
+        true
+    }
+
+    /// Files that waited for a descriptor ([`Tracker::at_open_limit`]): forget those now
+    /// followed, follow renamed ones under their new name, and record a `gap` for those gone.
+    pub(crate) fn gone_while_waiting(&mut self, sink: &mut dyn ChunkSink) -> io::Result<()> {
+        self.waiting.retain(|k, _| !self.files.contains_key(k));
+        let mut gone = Vec::new();
+        for (key, (_, path, _)) in self.waiting.iter_mut() {
+            let here = std::fs::symlink_metadata(&*path).is_ok_and(|m| FileId::of(&m) == *key);
+            if here {
+                continue;
+            }
+            match copies::find_by_identity(path, *key) {
+                Some(p) => *path = p,
+                None => gone.push(*key),
+            }
+        }
+        gone.sort();
+        for key in gone {
+            let Some((si, path, size)) = self.waiting.remove(&key) else {
+                continue;
+            };
+            if size == 0 {
+                continue;
+            }
+            let name = names::record_name(&path);
+            tracing::error!(path = %name, size, "file gone while it waited for a descriptor (open-file limit)");
+            let never = GenRef {
+                source: &self.sources[si].id,
+                path: &name,
+                id: key,
+                gen_id: 0,
+            };
+            sink.notice(never.gap(
+                0,
+                Some(size),
+                "gone before it could be followed: the open-file limit was reached".into(),
+            ))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,488 @@
+//! Resuming after a restart: what only the chain remembers. The generations it was following
+//! ([`crate::Known`]) are found again by identity and both digests, or finished from a rotated
+//! copy, or reported; the generations it had finished tell which rotated siblings present at
+//! start were captured; and for siblings older than what the chain still lists, the time rule
+//! ([`Horizon`]) decides.
+
+use crate::copies::{self, Fingerprint};
+use crate::events::{Closing, Damage, GenRef};
+use crate::follow::{Opened, read_copy, refingerprint};
+use crate::identity::{FileId, Stamp, mtime_ns, split};
+use crate::names;
+use crate::siblings::{Family, Why};
+use crate::{ChunkSink, Known, Tracker};
+use logkeep_format::{HEAD_LEN, Sha256};
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::time::SystemTime;
+
+/// Which rotated siblings of a watched file are captured, by their modification time
+/// (nanoseconds since the epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Horizon {
+    /// Not decided yet (until the first poll has found the generations the chain knows).
+    Unset,
+    /// Every sibling whose content is new.
+    All,
+    /// Siblings last written during this run, and those last written before it in
+    /// `(after, until]`; the others are taken as captured by an earlier run.
+    Window { after: i128, until: i128 },
+}
+
+impl Tracker {
+    /// The horizon of a family watched from the first poll of a run (see [`Tracker::poll`]).
+    pub(crate) fn first_horizon(&self, f: &Family) -> Horizon {
+        let live = f.dir.join(&f.base);
+        if self.fresh
+            || !self
+                .opts
+                .watched_before
+                .iter()
+                .any(|p| names::matches(p, &live))
+        {
+            return Horizon::All;
+        }
+        let none = Horizon::Window {
+            after: self.started,
+            until: i128::MIN,
+        };
+        let name = names::record_name(&live);
+        let newest = self
+            .start_known
+            .iter()
+            .filter(|(_, p)| *p == name)
+            .map(|(g, _)| *g)
+            .max();
+        let Some(g) = newest else {
+            return none;
+        };
+        // When the file now at the watched name was made: rotated files renamed away from that
+        // name were last written before it; a copy or a `.gz` made later may hold a generation
+        // that ended before this run (a `copytruncate` closes one at once), so they count only
+        // when a copytruncate while logkeep was stopped is evident.
+        let born = std::fs::metadata(&live)
+            .ok()
+            .and_then(|m| m.created().ok())
+            .map(|t| match t.duration_since(SystemTime::UNIX_EPOCH) {
+                Ok(d) => d.as_nanos() as i128,
+                Err(e) => -(e.duration().as_nanos() as i128),
+            });
+        if let Some(p) = self.anchors.get(&g)
+            && let Ok(m) = std::fs::metadata(p)
+        {
+            let after = mtime_ns(&m);
+            if self.displaced.contains(&g) && born.is_some_and(|b| b < after) {
+                // Its inode is still at the watched name, made before the copy that holds its
+                // rest: copies newer than that one are of generations after it.
+                return Horizon::Window {
+                    after,
+                    until: i128::MAX,
+                };
+            }
+            return Horizon::Window {
+                after,
+                until: born.unwrap_or(i128::MIN),
+            };
+        }
+        if let Some(w) = self.witnesses.get(&g)
+            && let Ok(m) = std::fs::metadata(w)
+        {
+            return Horizon::Window {
+                after: mtime_ns(&m) - 1,
+                until: born.unwrap_or(i128::MIN),
+            };
+        }
+        none
+    }
+
+    /// After the first scan: generations the chain was following that no pattern matched any
+    /// more. They were rotated (or deleted) while logkeep was stopped; find them and finish them.
+    pub(crate) fn resume_missing(&mut self, sink: &mut dyn ChunkSink) -> io::Result<()> {
+        let mut missing: Vec<Known> = self.known.values().cloned().collect();
+        missing.sort_by_key(|k| k.gen_id);
+        for k in missing {
+            let key = k.id();
+            let real = names::real_path(&k.path);
+            let si = self.sources.iter().position(|s| s.id == k.source);
+            // Its name is still watched even if no file has it now: its rotated siblings may
+            // hold generations made while logkeep was stopped.
+            if let Some(si) = si
+                && self.sources[si]
+                    .patterns
+                    .iter()
+                    .any(|p| names::matches(p, &real))
+            {
+                self.register_family(si, &real);
+            }
+            // Renamed: same identity among the siblings of its last path.
+            // Only if it still holds what was captured: after a delete the inode may have gone to
+            // another file (a `.gz` made by the same rotation, say), which is not ours to follow.
+            if let Some(si) = si
+                && let Some(p) = copies::find_by_identity(&real, key)
+                && let Ok(f) = File::open(&p)
+            {
+                if let Ok(Some(_)) = refingerprint(&f, k.end, &k.head, Some(&k.tail)) {
+                    let n = names::record_name(&p);
+                    tracing::info!(from = %k.path, to = %n, gen_id = k.gen_id, "found a generation rotated while logkeep was stopped");
+                    let opened = Opened {
+                        file: f,
+                        path: n,
+                        real: p,
+                        id: key,
+                    };
+                    self.follow(si, opened, false, sink)?;
+                    if self.files.contains_key(&key) {
+                        continue;
+                    }
+                } else if p != real && !copies::is_gz(&p) {
+                    // A plain file took the inode: a later live file, rotated. (A `.gz` may be
+                    // the compressed copy of anything, this generation included.)
+                    self.witnesses.insert(k.gen_id, p);
+                }
+            }
+            if self.known.contains_key(&key) {
+                self.finish_known_elsewhere(&k, None, sink)?;
+                self.known.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    /// A known generation's file is gone or is no longer the same content: read what is
+    /// missing from a rotated copy if there is one, else record the gap.
+    pub(crate) fn finish_known_elsewhere(
+        &mut self,
+        k: &Known,
+        replaced_at: Option<&str>,
+        sink: &mut dyn ChunkSink,
+    ) -> io::Result<()> {
+        let key = k.id();
+        let real = names::real_path(&k.path);
+        // Without the bytes in memory, match copies by the recorded digests: the head, then the
+        // tail window before the committed end, so that a file that merely starts the same way
+        // (a banner, a rewrite, the next generation of a copytruncate) is not taken for it.
+        let mut found = None;
+        // A copy with the same head that cannot show its tail window (shorter than what was
+        // captured, or a `.gz` that fails to decompress that far) is taken only if no copy
+        // proves itself: copytruncate loses what was written between its copy and its
+        // truncation, so its copy can end before our position; a damaged `.gz` is reported
+        // as a gap from where it fails.
+        let mut shorter = None;
+        // The path it was last read at comes first: after a copytruncate the generation's last
+        // bytes were read from the copy, which is where the chain says it was.
+        let at_path = std::fs::metadata(&real).ok().map(|m| (real.clone(), m));
+        let hl = k.end.min(HEAD_LEN) as usize;
+        for (p, m) in at_path.into_iter().chain(copies::siblings(&real)) {
+            // Its own inode does not hold it any more (that is why this runs), unless another
+            // file took the number: a `.gz` is never the plain file itself.
+            if FileId::of(&m) == key && !copies::is_gz(&p) {
+                continue;
+            }
+            let Ok(head) = copies::read_prefix(&p, hl) else {
+                continue;
+            };
+            if head.len() != hl || Sha256::of(&head) != k.head {
+                continue;
+            }
+            match copies::window(&p, k.end, HEAD_LEN as usize) {
+                Ok(Some(fp)) if Sha256::of(&fp.tail) == k.tail => {
+                    found = Some((p, m, fp));
+                    break;
+                }
+                Ok(None) | Err(_) if shorter.is_none() => shorter = Some((p, m)),
+                _ => {}
+            }
+        }
+        let found = found.or_else(|| {
+            shorter.map(|(p, m)| {
+                let fp = Fingerprint {
+                    head: Vec::new(),
+                    tail: Vec::new(),
+                    pos: k.end,
+                };
+                (p, m, fp)
+            })
+        });
+        if let Some((copy, m, mut fp)) = found {
+            let (copy, m) = (&copy, &m);
+            let path = names::record_name(copy);
+            let generation = GenRef {
+                source: &k.source,
+                path: &path,
+                id: key,
+                gen_id: k.gen_id,
+            };
+            let failed = read_copy(&mut self.buf, sink, generation, &mut fp, copy)?;
+            let read = fp.pos - k.end;
+            self.anchors.insert(k.gen_id, copy.clone());
+            if let Some(e) = failed {
+                tracing::warn!(copy = %path, gen_id = k.gen_id, "rotated copy unreadable after {} bytes: {e}", fp.pos);
+                return sink.notice(generation.gap(
+                    fp.pos,
+                    None,
+                    format!("rotated copy unreadable from this offset: {e}"),
+                ));
+            }
+            tracing::info!(copy = %path, gen_id = k.gen_id, bytes = read, "finished a generation from its rotated copy");
+            let closed = generation.closed(fp.pos, Closing::Rotated);
+            // A generation captured whole from a `.gz` (the file is its own) was held open for
+            // older generations still followed: it still is.
+            let hold = if FileId::of(m) == key {
+                self.hold_for(copy)
+            } else {
+                Vec::new()
+            };
+            if self.holding(&hold) {
+                self.closing.push((hold, closed));
+            } else {
+                sink.notice(closed)?;
+            }
+            self.settle(FileId::of(m), Stamp::of(m), Why::Copy(k.gen_id));
+            if let Some((dir, base)) = split(copy)
+                && !fp.head.is_empty()
+            {
+                self.remember(dir, base, k.gen_id, fp);
+            }
+            return Ok(());
+        }
+        match replaced_at {
+            Some(p) => {
+                tracing::warn!(
+                    path = p,
+                    gen_id = k.gen_id,
+                    "file shrank or was rewritten while logkeep was stopped, and no rotated copy holds the rest"
+                );
+                let at = GenRef {
+                    source: &k.source,
+                    path: p,
+                    id: key,
+                    gen_id: k.gen_id,
+                };
+                let size_now = std::fs::metadata(names::real_path(p)).ok().map(|m| m.len());
+                sink.notice(at.tamper(k.end, size_now, Damage::Truncated))
+            }
+            None => {
+                let reason = if self.witnesses.contains_key(&k.gen_id) {
+                    "rotated away and deleted while logkeep was stopped (its inode now holds a newer file): bytes after this offset, if any, are lost, and so is any generation created and deleted meanwhile".to_owned()
+                } else {
+                    let mut r = "file gone while logkeep was stopped; no rotated copy found, bytes after this offset (if any) are lost".to_owned();
+                    let others = self.unvouched_siblings(&real);
+                    if !others.is_empty() {
+                        r.push_str(&format!(
+                            "; not captured, since the chain cannot tell whether it holds them: {}, which hold later generations if this one was rotated away and deleted",
+                            others.join(", ")
+                        ));
+                    }
+                    r
+                };
+                tracing::warn!(path = %k.path, gen_id = k.gen_id, "file gone while logkeep was stopped and no rotated copy found");
+                sink.notice(k.generation().gap(k.end, None, reason))
+            }
+        }
+    }
+
+    /// Names of the rotated siblings of `path` that hold no generation this run follows or
+    /// is about to resume.
+    pub(crate) fn unvouched_siblings(&self, path: &Path) -> Vec<String> {
+        let (Some(dir), Some(base)) = (path.parent(), path.file_name()) else {
+            return Vec::new();
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut v: Vec<String> = entries
+            .flatten()
+            .filter(|e| names::is_rotation_of(&e.file_name(), base))
+            .filter(|e| {
+                e.metadata().is_ok_and(|m| {
+                    let key = FileId::of(&m);
+                    // Those the chain's finished generations cover are judged by content.
+                    let judged = self.finished_forgotten.is_none_or(|t| mtime_ns(&m) > t);
+                    m.is_file()
+                        && !judged
+                        && !self.files.contains_key(&key)
+                        && !self.known.contains_key(&key)
+                })
+            })
+            .map(|e| names::record_name(Path::new(&e.file_name())))
+            .collect();
+        v.sort();
+        v.truncate(8);
+        v
+    }
+
+    /// The generation the chain finished that the file at `path` (a `.gz` decompressed, `len`
+    /// bytes, last modified at `mtime`) holds: one of the same family whose head and tail
+    /// digests match at its end, or, for a file shorter than that end, whose head digest
+    /// matches and that was last written before the generation was finished (a copytruncate
+    /// copy that missed what was written between its copy and its truncation; a later file
+    /// that merely begins the same way is not one).
+    pub(crate) fn held_by_finished(&self, path: &Path, len: u64, mtime: i128) -> Option<u64> {
+        let (dir, name) = split(path)?;
+        let gz = copies::is_gz(path);
+        let head = copies::read_prefix(path, HEAD_LEN as usize).ok()?;
+        for (base, k, at) in self.finished.get(&dir)?.iter().rev() {
+            if k.end == 0 || !names::related(base, &name) {
+                continue;
+            }
+            let hl = k.end.min(HEAD_LEN) as usize;
+            if head.len() < hl || Sha256::of(&head[..hl]) != k.head {
+                continue;
+            }
+            if len < k.end {
+                if mtime <= *at {
+                    return Some(k.gen_id);
+                }
+                continue;
+            }
+            // Decompressing to each candidate's end is costly: a `.gz` longer than the
+            // generation was not made from it.
+            if gz && len != k.end {
+                continue;
+            }
+            if let Ok(Some(w)) = copies::window(path, k.end, HEAD_LEN as usize)
+                && Sha256::of(&w.tail) == k.tail
+            {
+                return Some(k.gen_id);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{mtime_ns, now_ns};
+    use crate::{SourceSpec, TrackerOptions};
+    use logkeep_format::Event;
+    use logkeep_format::segment::ChunkOrigin;
+    use std::os::unix::fs::MetadataExt;
+
+    /// Collects the paths of the chunks a poll hands over.
+    #[derive(Default)]
+    struct Paths(Vec<String>);
+
+    impl ChunkSink for Paths {
+        fn chunk(&mut self, origin: &ChunkOrigin<'_>, _data: &[u8]) -> io::Result<()> {
+            if !self.0.iter().any(|p| p == origin.path) {
+                self.0.push(origin.path.to_owned());
+            }
+            Ok(())
+        }
+        fn notice(&mut self, _event: Event) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A generation of `logs/app.log` the chain finished, which held `bytes` in the inode
+    /// `(dev, ino)`.
+    fn finished_gen(logs: &Path, bytes: &[u8], dev: u64, ino: u64) -> Known {
+        let end = bytes.len() as u64;
+        Known {
+            gen_id: 7,
+            source: "app".into(),
+            path: names::record_name(&logs.join("app.log")),
+            dev,
+            ino,
+            end,
+            head: Sha256::of(&bytes[..end.min(HEAD_LEN) as usize]),
+            tail: Sha256::of(&bytes[bytes.len().saturating_sub(copies::TAIL_LEN)..]),
+        }
+    }
+
+    /// The names of the files the first poll captures from `logs/app.log` and its rotated
+    /// siblings, on a store whose chain watched that name before and had finished `finished`,
+    /// forgetting those finished before `forgotten`.
+    fn first_poll(
+        logs: &Path,
+        finished: Vec<(Known, i128)>,
+        forgotten: Option<i128>,
+    ) -> Vec<String> {
+        let pattern = logs.join("app.log").to_string_lossy().into_owned();
+        let opts = TrackerOptions {
+            watched_before: vec![pattern.clone()],
+            ..TrackerOptions::default()
+        };
+        let sources = vec![SourceSpec {
+            id: "app".into(),
+            patterns: vec![pattern],
+        }];
+        let mut t = Tracker::new(sources, Vec::new(), 7, opts).with_finished(finished, forgotten);
+        let mut sink = Paths::default();
+        t.poll(&mut sink).expect("poll");
+        let mut names: Vec<String> = sink
+            .0
+            .iter()
+            .map(|p| p.rsplit('/').next().unwrap_or(p).to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A store that has captured before: `app.log.1` holds a generation the chain finished,
+    /// `app.log.2` one it never saw, `app.log` a live file it does not know. Returns the names
+    /// captured by the first poll of a tracker told that the chain forgot the generations it
+    /// finished before `forgotten`.
+    fn first_poll_with_finished(forgotten: Option<i128>) -> Vec<String> {
+        let dir = tempfile::tempdir().expect("tmp");
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).expect("logs");
+        let write = |name: &str, text: &str| {
+            std::fs::write(logs.join(name), text.repeat(40)).expect("write");
+        };
+        write("app.log.2", "never seen by the chain\n");
+        write("app.log.1", "captured and closed\n");
+        write("app.log", "live\n");
+        let one = logs.join("app.log.1");
+        let bytes = std::fs::read(&one).expect("read");
+        let m = std::fs::metadata(&one).expect("stat");
+        let finished = vec![(finished_gen(&logs, &bytes, m.dev(), m.ino()), now_ns())];
+        first_poll(&logs, finished, forgotten)
+    }
+
+    /// Whether the first poll captures `app.log.1`, which begins like a finished generation
+    /// of 8 KiB (the same first KiB) but holds only 2 KiB, when that generation was finished
+    /// `finished_after` nanoseconds after the file was last written.
+    fn shorter_file_with_the_same_head_captured(finished_after: i128) -> bool {
+        let dir = tempfile::tempdir().expect("tmp");
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).expect("logs");
+        let banner = "# gateway audit log, format 7\n".repeat(40);
+        let mut long = banner.clone().into_bytes();
+        long.resize(8192, b'x');
+        let mut short = banner.into_bytes();
+        short.resize(2048, b'y');
+        std::fs::write(logs.join("app.log"), "live\n").expect("write");
+        let one = logs.join("app.log.1");
+        std::fs::write(&one, &short).expect("write");
+        let m = std::fs::metadata(&one).expect("stat");
+        let g = finished_gen(&logs, &long, m.dev(), m.ino() + 1);
+        let finished = vec![(g, mtime_ns(&m) + finished_after)];
+        first_poll(&logs, finished, None).contains(&"app.log.1".to_owned())
+    }
+
+    #[test]
+    fn a_shorter_file_with_a_finished_generations_head_is_its_copy_only_if_written_before() {
+        // A copytruncate copy that missed the last bytes was written before its generation
+        // was finished; a later log that merely begins with the same banner was not.
+        assert!(!shorter_file_with_the_same_head_captured(3_600_000_000_000));
+        assert!(shorter_file_with_the_same_head_captured(-3_600_000_000_000));
+    }
+
+    #[test]
+    fn rotated_files_present_at_start_are_judged_by_the_generations_the_chain_finished() {
+        // The chain lists every generation it finished: `app.log.1` is one of them, by its
+        // digests; `app.log.2` is none of them, so it was never captured.
+        assert_eq!(first_poll_with_finished(None), ["app.log", "app.log.2"]);
+    }
+
+    #[test]
+    fn rotated_files_older_than_what_the_chain_lists_are_not_captured_again() {
+        // The chain no longer lists what it finished before now, and nothing anchors the
+        // watched name: a rotated file present at start may be one it captured long ago, so
+        // none is captured again (the rule of `Tracker::poll`).
+        assert_eq!(first_poll_with_finished(Some(i128::MAX)), ["app.log"]);
+    }
+}
