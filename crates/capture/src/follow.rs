@@ -177,50 +177,27 @@ impl Tracker {
         seen: bool,
         sink: &mut dyn ChunkSink,
     ) -> io::Result<()> {
+        let meta = opened.file.metadata()?;
+        if FileId::of(&meta) != opened.id {
+            return Ok(()); // replaced between stat and open; the next poll sees the new one
+        }
+        self.complained.remove(&opened.path);
+        let (source, chain_path, gen_id, fp) =
+            match self.resume_generation(&opened, meta.len(), sink)? {
+                Some(r) => (r.source, r.chain_path, r.gen_id, r.fp),
+                None => (
+                    self.sources[si].id.clone(),
+                    opened.path.clone(),
+                    self.new_gen(),
+                    Fingerprint::default(),
+                ),
+            };
         let Opened {
             file,
             path,
             real,
             id: key,
         } = opened;
-        let meta = file.metadata()?;
-        if FileId::of(&meta) != key {
-            return Ok(()); // replaced between stat and open; the next poll sees the new one
-        }
-        self.complained.remove(&path);
-        let mut source = self.sources[si].id.clone();
-        let mut resumed = None;
-        let mut chain_path = path.clone();
-        if let Some(k) = self.known.remove(&key) {
-            match refingerprint(&file, k.end, &k.head, Some(&k.tail))? {
-                Some(fp) if meta.len() >= k.end => {
-                    source = k.source.clone();
-                    chain_path = k.path.clone();
-                    resumed = Some((k.gen_id, fp));
-                    self.anchors.insert(k.gen_id, real.clone());
-                }
-                _ => {
-                    // Shrunk or different content while logkeep was stopped. At the path it
-                    // was read at, that is a truncation or a rewrite unless a rotated copy holds
-                    // the rest. Under another name, the inode went to a file made after the
-                    // generation's own was deleted.
-                    self.known.insert(key, k.clone());
-                    let own = names::real_path(&k.path) == real;
-                    if !own && !copies::is_gz(&real) {
-                        self.witnesses.insert(k.gen_id, real.clone());
-                    }
-                    self.finish_known_elsewhere(&k, own.then_some(path.as_str()), sink)?;
-                    if own && self.anchors.contains_key(&k.gen_id) {
-                        self.displaced.insert(k.gen_id);
-                    }
-                    self.known.remove(&key);
-                }
-            }
-        }
-        let (gen_id, fp) = match resumed {
-            Some(x) => x,
-            None => (self.new_gen(), Fingerprint::default()),
-        };
         tracing::debug!(path = %path, gen_id, pos = fp.pos, "following");
         let committed = fp.pos;
         self.files.insert(

@@ -62,12 +62,12 @@ pub use identity::FileId;
 use copies::Fingerprint;
 use events::GenRef;
 use follow::{Tracked, refingerprint};
-use identity::{now_ns, split};
+use identity::now_ns;
 use logkeep_format::segment::ChunkOrigin;
 use logkeep_format::{Event, HEAD_LEN, Sha256};
+use resume::{Finished, Resume};
 use siblings::{Family, OneShot, Past, Pending, Settled};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::ffi::OsString;
 use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -207,24 +207,11 @@ pub struct Tracker {
     sources: Vec<SourceSpec>,
     opts: TrackerOptions,
     files: HashMap<FileId, Tracked>,
-    /// Generations the chain says were being followed, not yet found again.
-    known: HashMap<FileId, Known>,
-    /// Every generation the chain was following at start: `(gen_id, recorded path)`.
-    start_known: Vec<(u64, String)>,
-    /// Where generations of `start_known` were found (the file or the copy holding them).
-    anchors: HashMap<u64, PathBuf>,
-    /// Files holding the inode of a generation of `start_known`, under another name, with
-    /// other content: made after that generation's file was deleted.
-    witnesses: HashMap<u64, PathBuf>,
-    /// Generations of `start_known` whose inode is still at the path they were read at, with
-    /// other content, and whose rest a copy holds (`copytruncate` while logkeep was stopped).
-    displaced: HashSet<u64>,
-    resumed: bool,
-    /// Generations the chain had finished when this run started (the newest of them), and
-    /// the time before which it may have finished others it no longer lists (see
+    /// The restart-only state, until the first poll has used it.
+    resume: Option<Resume>,
+    /// Generations the chain had finished when this run started (see
     /// [`Tracker::with_finished`]).
-    finished: HashMap<PathBuf, Vec<(OsString, Known, i128)>>,
-    finished_forgotten: Option<i128>,
+    finished: Finished,
     /// Whether the chain held no generation at all when this run started.
     fresh: bool,
     /// When this run started, in nanoseconds since the epoch.
@@ -257,30 +244,13 @@ impl Tracker {
     ) -> Tracker {
         let buf = vec![0u8; opts.chunk_bytes];
         let known: Vec<Known> = known.into_iter().collect();
-        let start_known = known.iter().map(|k| (k.gen_id, k.path.clone())).collect();
         let fresh = max_gen == 0 && known.is_empty();
-        // Several generations may have had one (dev, ino) over time; the newest one counts.
-        let mut by_key: HashMap<FileId, Known> = HashMap::new();
-        for k in known {
-            match by_key.get(&k.id()) {
-                Some(old) if old.gen_id > k.gen_id => {}
-                _ => {
-                    by_key.insert(k.id(), k);
-                }
-            }
-        }
         Tracker {
             sources,
             opts,
             files: HashMap::new(),
-            known: by_key,
-            start_known,
-            anchors: HashMap::new(),
-            witnesses: HashMap::new(),
-            displaced: HashSet::new(),
-            resumed: false,
-            finished: HashMap::new(),
-            finished_forgotten: None,
+            resume: Some(Resume::new(known)),
+            finished: Finished::default(),
             fresh,
             started: now_ns(),
             families: Vec::new(),
@@ -309,14 +279,7 @@ impl Tracker {
         finished: Vec<(Known, i128)>,
         forgotten: Option<i128>,
     ) -> Tracker {
-        // By directory, oldest first, for the siblings of each family.
-        self.finished.clear();
-        for (k, at) in finished {
-            if let Some((dir, base)) = split(&names::real_path(&k.path)) {
-                self.finished.entry(dir).or_default().push((base, k, at));
-            }
-        }
-        self.finished_forgotten = forgotten;
+        self.finished = Finished::new(finished, forgotten);
         self
     }
 
@@ -436,12 +399,10 @@ impl Tracker {
             t.seen = false;
         }
         let claimed = self.scan(sink)?;
-        if !self.resumed {
-            self.resume_missing(sink)?;
-        }
+        self.resume_missing(sink)?;
         self.reconcile(&claimed, sink)?;
         self.gone_while_waiting(sink)?;
-        self.resumed = true;
+        self.resume = None;
         let mut stats = PollStats::default();
         let mut keys: Vec<FileId> = self.files.keys().copied().collect();
         keys.sort_by(|a, b| self.files[a].path.cmp(&self.files[b].path));

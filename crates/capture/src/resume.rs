@@ -7,15 +7,16 @@
 use crate::copies::{self, Fingerprint};
 use crate::events::{Closing, Damage, GenRef};
 use crate::follow::{Opened, read_copy, refingerprint};
-use crate::identity::{FileId, Stamp, mtime_ns, split};
+use crate::identity::{FileId, Stamp, epoch_ns, mtime_ns, split};
 use crate::names;
 use crate::siblings::{Family, Why};
 use crate::{ChunkSink, Known, Tracker};
 use logkeep_format::{HEAD_LEN, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::fs::File;
 use std::io;
-use std::path::Path;
-use std::time::SystemTime;
+use std::path::{Path, PathBuf};
 
 /// Which rotated siblings of a watched file are captured, by their modification time
 /// (nanoseconds since the epoch).
@@ -30,7 +31,189 @@ pub(crate) enum Horizon {
     Window { after: i128, until: i128 },
 }
 
+/// What only the first poll of a run needs: the generations the chain was following when the
+/// run started, and what that poll learns about where they went. [`Tracker::poll`] drops it
+/// once the first poll has found, finished or reported every one of them and fixed the
+/// horizon of every watched name, so later polls cannot consult stale restart state.
+pub(crate) struct Resume {
+    /// Generations the chain says were being followed, not yet found again; the newest one
+    /// for each identity, since an inode number may have served several generations.
+    pub(crate) known: HashMap<FileId, Known>,
+    /// Every generation the chain was following at start: `(gen_id, recorded path)`.
+    pub(crate) start_known: Vec<(u64, String)>,
+    /// Where generations of `start_known` were found (the file or the copy holding them).
+    pub(crate) anchors: HashMap<u64, PathBuf>,
+    /// Files holding the inode of a generation of `start_known`, under another name, with
+    /// other content: made after that generation's file was deleted.
+    pub(crate) witnesses: HashMap<u64, PathBuf>,
+    /// Generations of `start_known` whose inode is still at the path they were read at, with
+    /// other content, and whose rest a copy holds (`copytruncate` while logkeep was stopped).
+    pub(crate) displaced: HashSet<u64>,
+}
+
+impl Resume {
+    /// The restart state for the generations the chain was following.
+    pub(crate) fn new(known: Vec<Known>) -> Resume {
+        let start_known = known.iter().map(|k| (k.gen_id, k.path.clone())).collect();
+        // Several generations may have had one (dev, ino) over time; the newest one counts.
+        let mut by_id: HashMap<FileId, Known> = HashMap::new();
+        for k in known {
+            match by_id.get(&k.id()) {
+                Some(old) if old.gen_id > k.gen_id => {}
+                _ => {
+                    by_id.insert(k.id(), k);
+                }
+            }
+        }
+        Resume {
+            known: by_id,
+            start_known,
+            anchors: HashMap::new(),
+            witnesses: HashMap::new(),
+            displaced: HashSet::new(),
+        }
+    }
+}
+
+/// The generations the chain had finished when this run started (the newest of them, as the
+/// store's replay keeps them), by directory, oldest first, each with the time of the record
+/// that finished it; and the time before which the chain may have finished others it no
+/// longer lists. Unlike [`Resume`] this lives for the whole run: a rotated sibling present at
+/// start may be judged only on a later poll (it was still being written, or gzip had not
+/// finished it).
+#[derive(Default)]
+pub(crate) struct Finished {
+    by_dir: HashMap<PathBuf, Vec<(OsString, Known, i128)>>,
+    forgotten: Option<i128>,
+}
+
+/// Where a generation the chain was following resumes in a file found again: its number, the
+/// fingerprint rebuilt at its committed end, and the source and path the chain recorded.
+pub(crate) struct Resumed {
+    pub(crate) gen_id: u64,
+    pub(crate) fp: Fingerprint,
+    pub(crate) source: String,
+    pub(crate) chain_path: String,
+}
+
+impl Finished {
+    /// The finished generations `list` (each with the time it was finished), the chain having
+    /// forgotten those finished before `forgotten` (`None`: it lists every one).
+    pub(crate) fn new(list: Vec<(Known, i128)>, forgotten: Option<i128>) -> Finished {
+        let mut by_dir: HashMap<PathBuf, Vec<(OsString, Known, i128)>> = HashMap::new();
+        for (k, at) in list {
+            if let Some((dir, base)) = split(&names::real_path(&k.path)) {
+                by_dir.entry(dir).or_default().push((base, k, at));
+            }
+        }
+        Finished { by_dir, forgotten }
+    }
+
+    /// Whether a rotated file last modified at `mtime` is judged by content against the
+    /// generations listed here: every one is when the chain lists all it finished; otherwise
+    /// only one modified after the oldest it still lists. Older ones fall to the time rule
+    /// ([`Horizon`]).
+    pub(crate) fn covers(&self, mtime: i128) -> bool {
+        self.forgotten.is_none_or(|t| mtime > t)
+    }
+
+    /// The generation the chain finished that the file at `path` (a `.gz` decompressed, `len`
+    /// bytes, last modified at `mtime`) holds: one of the same family whose head and tail
+    /// digests match at its end, or, for a file shorter than that end, whose head digest
+    /// matches and that was last written before the generation was finished (a copytruncate
+    /// copy that missed what was written between its copy and its truncation; a later file
+    /// that merely begins the same way is not one).
+    pub(crate) fn holder(&self, path: &Path, len: u64, mtime: i128) -> Option<u64> {
+        let (dir, name) = split(path)?;
+        let gz = copies::is_gz(path);
+        let head = copies::read_prefix(path, HEAD_LEN as usize).ok()?;
+        for (base, k, at) in self.by_dir.get(&dir)?.iter().rev() {
+            if k.end == 0 || !names::related(base, &name) {
+                continue;
+            }
+            let hl = k.end.min(HEAD_LEN) as usize;
+            if head.len() < hl || Sha256::of(&head[..hl]) != k.head {
+                continue;
+            }
+            if len < k.end {
+                if mtime <= *at {
+                    return Some(k.gen_id);
+                }
+                continue;
+            }
+            // Decompressing to each candidate's end is costly: a `.gz` longer than the
+            // generation was not made from it.
+            if gz && len != k.end {
+                continue;
+            }
+            if let Ok(Some(w)) = copies::window(path, k.end, HEAD_LEN as usize)
+                && Sha256::of(&w.tail) == k.tail
+            {
+                return Some(k.gen_id);
+            }
+        }
+        None
+    }
+}
+
 impl Tracker {
+    /// Whether the chain was following the file `id` and the first poll has not found it yet.
+    pub(crate) fn resuming(&self, id: FileId) -> bool {
+        self.resume
+            .as_ref()
+            .is_some_and(|r| r.known.contains_key(&id))
+    }
+
+    /// If the chain was following the generation in the file just opened (`len` bytes long),
+    /// where it resumes; `None` for a file the chain does not know, and for one whose
+    /// content no longer matches both digests at the committed end, whose generation is then
+    /// finished from a rotated copy or reported.
+    pub(crate) fn resume_generation(
+        &mut self,
+        opened: &Opened,
+        len: u64,
+        sink: &mut dyn ChunkSink,
+    ) -> io::Result<Option<Resumed>> {
+        let key = opened.id;
+        let Some(k) = self.resume.as_mut().and_then(|r| r.known.remove(&key)) else {
+            return Ok(None);
+        };
+        match refingerprint(&opened.file, k.end, &k.head, Some(&k.tail))? {
+            Some(fp) if len >= k.end => {
+                if let Some(r) = &mut self.resume {
+                    r.anchors.insert(k.gen_id, opened.real.clone());
+                }
+                Ok(Some(Resumed {
+                    gen_id: k.gen_id,
+                    fp,
+                    source: k.source,
+                    chain_path: k.path,
+                }))
+            }
+            _ => {
+                // Shrunk or different content while logkeep was stopped. At the path it was
+                // read at, that is a truncation or a rewrite unless a rotated copy holds the
+                // rest. Under another name, the inode went to a file made after the
+                // generation's own was deleted.
+                let own = names::real_path(&k.path) == opened.real;
+                if let Some(r) = &mut self.resume {
+                    r.known.insert(key, k.clone());
+                    if !own && !copies::is_gz(&opened.real) {
+                        r.witnesses.insert(k.gen_id, opened.real.clone());
+                    }
+                }
+                self.finish_known_elsewhere(&k, own.then_some(opened.path.as_str()), sink)?;
+                if let Some(r) = &mut self.resume {
+                    if own && r.anchors.contains_key(&k.gen_id) {
+                        r.displaced.insert(k.gen_id);
+                    }
+                    r.known.remove(&key);
+                }
+                Ok(None)
+            }
+        }
+    }
+
     /// The horizon of a family watched from the first poll of a run (see [`Tracker::poll`]).
     pub(crate) fn first_horizon(&self, f: &Family) -> Horizon {
         let live = f.dir.join(&f.base);
@@ -47,8 +230,11 @@ impl Tracker {
             after: self.started,
             until: i128::MIN,
         };
+        let Some(resume) = &self.resume else {
+            return none;
+        };
         let name = names::record_name(&live);
-        let newest = self
+        let newest = resume
             .start_known
             .iter()
             .filter(|(_, p)| *p == name)
@@ -64,15 +250,12 @@ impl Tracker {
         let born = std::fs::metadata(&live)
             .ok()
             .and_then(|m| m.created().ok())
-            .map(|t| match t.duration_since(SystemTime::UNIX_EPOCH) {
-                Ok(d) => d.as_nanos() as i128,
-                Err(e) => -(e.duration().as_nanos() as i128),
-            });
-        if let Some(p) = self.anchors.get(&g)
+            .map(epoch_ns);
+        if let Some(p) = resume.anchors.get(&g)
             && let Ok(m) = std::fs::metadata(p)
         {
             let after = mtime_ns(&m);
-            if self.displaced.contains(&g) && born.is_some_and(|b| b < after) {
+            if resume.displaced.contains(&g) && born.is_some_and(|b| b < after) {
                 // Its inode is still at the watched name, made before the copy that holds its
                 // rest: copies newer than that one are of generations after it.
                 return Horizon::Window {
@@ -85,7 +268,7 @@ impl Tracker {
                 until: born.unwrap_or(i128::MIN),
             };
         }
-        if let Some(w) = self.witnesses.get(&g)
+        if let Some(w) = resume.witnesses.get(&g)
             && let Ok(m) = std::fs::metadata(w)
         {
             return Horizon::Window {
@@ -99,7 +282,10 @@ impl Tracker {
     /// After the first scan: generations the chain was following that no pattern matched any
     /// more. They were rotated (or deleted) while logkeep was stopped; find them and finish them.
     pub(crate) fn resume_missing(&mut self, sink: &mut dyn ChunkSink) -> io::Result<()> {
-        let mut missing: Vec<Known> = self.known.values().cloned().collect();
+        let Some(resume) = &self.resume else {
+            return Ok(());
+        };
+        let mut missing: Vec<Known> = resume.known.values().cloned().collect();
         missing.sort_by_key(|k| k.gen_id);
         for k in missing {
             let key = k.id();
@@ -138,12 +324,16 @@ impl Tracker {
                 } else if p != real && !copies::is_gz(&p) {
                     // A plain file took the inode: a later live file, rotated. (A `.gz` may be
                     // the compressed copy of anything, this generation included.)
-                    self.witnesses.insert(k.gen_id, p);
+                    if let Some(r) = &mut self.resume {
+                        r.witnesses.insert(k.gen_id, p);
+                    }
                 }
             }
-            if self.known.contains_key(&key) {
+            if self.resuming(key) {
                 self.finish_known_elsewhere(&k, None, sink)?;
-                self.known.remove(&key);
+                if let Some(r) = &mut self.resume {
+                    r.known.remove(&key);
+                }
             }
         }
         Ok(())
@@ -215,7 +405,9 @@ impl Tracker {
             };
             let failed = read_copy(&mut self.buf, sink, generation, &mut fp, copy)?;
             let read = fp.pos - k.end;
-            self.anchors.insert(k.gen_id, copy.clone());
+            if let Some(r) = &mut self.resume {
+                r.anchors.insert(k.gen_id, copy.clone());
+            }
             if let Some(e) = failed {
                 tracing::warn!(copy = %path, gen_id = k.gen_id, "rotated copy unreadable after {} bytes: {e}", fp.pos);
                 return sink.notice(generation.gap(
@@ -263,7 +455,11 @@ impl Tracker {
                 sink.notice(at.tamper(k.end, size_now, Damage::Truncated))
             }
             None => {
-                let reason = if self.witnesses.contains_key(&k.gen_id) {
+                let witnessed = self
+                    .resume
+                    .as_ref()
+                    .is_some_and(|r| r.witnesses.contains_key(&k.gen_id));
+                let reason = if witnessed {
                     "rotated away and deleted while logkeep was stopped (its inode now holds a newer file): bytes after this offset, if any, are lost, and so is any generation created and deleted meanwhile".to_owned()
                 } else {
                     let mut r = "file gone while logkeep was stopped; no rotated copy found, bytes after this offset (if any) are lost".to_owned();
@@ -298,11 +494,8 @@ impl Tracker {
                 e.metadata().is_ok_and(|m| {
                     let key = FileId::of(&m);
                     // Those the chain's finished generations cover are judged by content.
-                    let judged = self.finished_forgotten.is_none_or(|t| mtime_ns(&m) > t);
-                    m.is_file()
-                        && !judged
-                        && !self.files.contains_key(&key)
-                        && !self.known.contains_key(&key)
+                    let judged = self.finished.covers(mtime_ns(&m));
+                    m.is_file() && !judged && !self.files.contains_key(&key) && !self.resuming(key)
                 })
             })
             .map(|e| names::record_name(Path::new(&e.file_name())))
@@ -310,44 +503,6 @@ impl Tracker {
         v.sort();
         v.truncate(8);
         v
-    }
-
-    /// The generation the chain finished that the file at `path` (a `.gz` decompressed, `len`
-    /// bytes, last modified at `mtime`) holds: one of the same family whose head and tail
-    /// digests match at its end, or, for a file shorter than that end, whose head digest
-    /// matches and that was last written before the generation was finished (a copytruncate
-    /// copy that missed what was written between its copy and its truncation; a later file
-    /// that merely begins the same way is not one).
-    pub(crate) fn held_by_finished(&self, path: &Path, len: u64, mtime: i128) -> Option<u64> {
-        let (dir, name) = split(path)?;
-        let gz = copies::is_gz(path);
-        let head = copies::read_prefix(path, HEAD_LEN as usize).ok()?;
-        for (base, k, at) in self.finished.get(&dir)?.iter().rev() {
-            if k.end == 0 || !names::related(base, &name) {
-                continue;
-            }
-            let hl = k.end.min(HEAD_LEN) as usize;
-            if head.len() < hl || Sha256::of(&head[..hl]) != k.head {
-                continue;
-            }
-            if len < k.end {
-                if mtime <= *at {
-                    return Some(k.gen_id);
-                }
-                continue;
-            }
-            // Decompressing to each candidate's end is costly: a `.gz` longer than the
-            // generation was not made from it.
-            if gz && len != k.end {
-                continue;
-            }
-            if let Ok(Some(w)) = copies::window(path, k.end, HEAD_LEN as usize)
-                && Sha256::of(&w.tail) == k.tail
-            {
-                return Some(k.gen_id);
-            }
-        }
-        None
     }
 }
 

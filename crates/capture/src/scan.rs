@@ -123,7 +123,7 @@ impl Tracker {
                 return Ok(());
             }
         };
-        if !self.known.contains_key(&key) {
+        if !self.resuming(key) {
             match self.copy_check(path, key, stamp) {
                 Check::Copy(gen_id) => {
                     tracing::info!(path = %name, gen_id, "a copy of a known generation (copytruncate, compression): not captured twice");
@@ -169,7 +169,7 @@ impl Tracker {
             };
             return self.follow(si, opened, false, sink);
         }
-        if size == 0 && !self.known.contains_key(&key) {
+        if size == 0 && !self.resuming(key) {
             return Ok(());
         }
         tracing::error!(path = name, size, "file vanished before it could be opened");

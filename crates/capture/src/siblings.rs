@@ -122,7 +122,7 @@ impl Tracker {
         {
             return;
         }
-        let horizon = match (self.resumed, self.fresh) {
+        let horizon = match (self.resume.is_none(), self.fresh) {
             (_, true) => Horizon::All,
             (false, false) => Horizon::Unset,
             // Watched only now: siblings not modified since this run started were there
@@ -261,9 +261,12 @@ impl Tracker {
             Check::Fresh => {}
         }
         let at_start = stamp.mtime <= self.started;
-        let by_content = at_start && self.finished_forgotten.is_none_or(|t| stamp.mtime > t);
+        let by_content = at_start && self.finished.covers(stamp.mtime);
         if by_content {
-            if let Some(g) = self.held_by_finished(path, gz_len.unwrap_or(stamp.len), stamp.mtime) {
+            if let Some(g) = self
+                .finished
+                .holder(path, gz_len.unwrap_or(stamp.len), stamp.mtime)
+            {
                 tracing::debug!(path = %name, gen_id = g, "rotated sibling holds a generation the chain finished");
                 self.settle(key, stamp, Why::Copy(g));
                 if !gz
@@ -428,7 +431,7 @@ impl Tracker {
         }
         // Generations the chain was following that have not been found yet (first poll): by
         // both digests, so that a new file that merely starts like one is not taken for it.
-        for k in self.known.values() {
+        for k in self.resume.iter().flat_map(|r| r.known.values()) {
             if k.id() == key || stamp.len < k.end || !related(&names::real_path(&k.path)) {
                 continue;
             }
