@@ -417,4 +417,46 @@ impl Tracker {
         }
         Ok(())
     }
+
+    /// Return every followed file to its committed position (see [`Tracker::rewind`]).
+    pub(crate) fn rewind_files(&mut self) {
+        let mut lost = Vec::new();
+        for (key, t) in self.files.iter_mut() {
+            if t.fp.pos == t.committed {
+                continue;
+            }
+            match refingerprint(
+                &t.file,
+                t.committed,
+                &Sha256::of(&t.fp.head[..t.committed.min(HEAD_LEN) as usize]),
+                None,
+            ) {
+                Ok(Some(fp)) => t.fp = fp,
+                _ => lost.push(*key),
+            }
+        }
+        for key in lost {
+            // Cannot happen for a file that only grows; if it does, start the file over as a
+            // new generation rather than guess.
+            if let Some(mut t) = self.files.remove(&key) {
+                tracing::warn!(path = %t.path, "cannot return to the committed position; following as a new generation");
+                t.gen_id = self.next_gen;
+                self.next_gen += 1;
+                t.fp = Fingerprint::default();
+                t.committed = 0;
+                self.files.insert(key, t);
+            }
+        }
+    }
+
+    /// Read every followed file beyond its position, in the order of their paths.
+    pub(crate) fn read_all(&mut self, now: Instant, sink: &mut dyn ChunkSink) -> io::Result<u64> {
+        let mut keys: Vec<FileId> = self.files.keys().copied().collect();
+        keys.sort_by(|a, b| self.files[a].path.cmp(&self.files[b].path));
+        let mut bytes = 0;
+        for key in keys {
+            bytes += self.read_file(key, now, sink)?;
+        }
+        Ok(bytes)
+    }
 }

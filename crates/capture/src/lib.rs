@@ -2,50 +2,46 @@
 //! it have not been captured yet — through rotation, truncation, deletion and restarts.
 //!
 //! The [`Tracker`] is synchronous and owns one open descriptor per file generation it follows.
-//! A poll re-resolves every pattern (the filesystem is the truth; change notifications only
-//! make the next poll come sooner), then reads what each descriptor has beyond its position
-//! with positioned reads in large chunks and hands every chunk to a [`ChunkSink`]. It never
-//! looks at lines: bytes are bytes. Patterns are matched on raw names, so a file whose name is
-//! not UTF-8 is captured like any other (see [`names`] for how its path is recorded).
+//! Each [`Tracker::poll`] re-resolves every pattern (the filesystem is the truth; change
+//! notifications only make the next poll come sooner), then reads what each descriptor has
+//! beyond its position with positioned reads in large chunks and hands every chunk to a
+//! [`ChunkSink`], with the `closed`, `gap` and `tamper` events the chain must record. It never
+//! looks at lines: bytes are bytes.
 //!
-//! Identity: a file is `(st_dev, st_ino)` plus its content fingerprint (the first bytes and the
-//! bytes just before our position, see [`copies::Fingerprint`]). A generation is one identity
-//! followed from offset 0. A file that shrinks below our position, or whose fingerprint no
-//! longer matches, is a new generation; before switching, the rotated copy (`copytruncate`'s
-//! copy, or its `.gz`) is searched and the old generation's tail read from it. If there is no
-//! copy, the chain gets a `tamper` record, because logs do not shrink by themselves. After a
-//! restart the bytes are gone from memory and only the chain's digests of the two windows
-//! remain ([`Known`]): a file, or a rotated copy, continues a generation only when both digests
-//! match it at the committed end.
+//! Identity: a file is a [`FileId`] (`st_dev`, `st_ino`) plus its content fingerprint (the
+//! first bytes and the bytes just before the position, see [`copies::Fingerprint`]). A
+//! generation is one identity followed from offset 0. Positions here run ahead of what is
+//! durable: the sink reports commits with [`Tracker::committed`], and [`Tracker::rewind`]
+//! returns every file to its committed position when a segment could not be written.
 //!
-//! Because the descriptor stays open, a renamed or deleted file is read to its end; a file that
-//! left its path is closed once it has been idle for [`TrackerOptions::linger`] and everything
-//! read from it is committed.
+//! The tracker's jobs, one module each, in the order a poll runs them:
 //!
-//! Rotated siblings: every poll also lists the rotated names of each watched file
-//! ([`names::is_rotation_of`]: `app.log.1`, `app.log.2.gz`, `app.log-20261126`, ...). A sibling
-//! that is not followed and whose content is no copy of a generation this run knows (equal to,
-//! or a prefix of, its fingerprint; by both chain digests for one the chain was following) holds
-//! a generation never seen under a watched name — created and rotated away between two polls,
-//! or while logkeep was stopped — and is captured as a generation of its own: a plain file is
-//! followed like a renamed one, a `.gz` is read decompressed, once complete, and closed. A file
-//! that looks like a copy is judged only once it has stopped growing, so a copy being written
-//! never becomes a generation; a file that merely starts like a followed one (compared byte for
-//! byte while that one still holds its bytes) is not taken for a copy.
+//! - `scan` — expanding the patterns (matched on raw names, see [`names`]) into files: a file
+//!   found again may have been renamed, a new one is followed unless it is a copy of a
+//!   generation already captured.
+//! - `resume` — what only the chain remembers after a restart. The generations it was
+//!   following ([`Known`]) are a restart-only value the first poll uses and drops: each is
+//!   resumed where both of its chain digests match at the committed end, or finished from a
+//!   rotated copy, or reported. The generations the chain had finished
+//!   ([`Tracker::with_finished`]) tell, for the whole run, which rotated files present at start
+//!   were captured; the time rule decides for those older than anything the chain still
+//!   lists.
+//! - `siblings` — the rotated siblings of every watched file (`app.log.1`, `app.log.2.gz`,
+//!   `app.log-20261126`, ...): a copy of a known generation is judged only once it has stopped
+//!   growing and is never a generation of its own; a sibling holding a generation never seen
+//!   under a watched name (rotated away between two polls, or while logkeep was stopped) is
+//!   captured, a `.gz` decompressed.
+//! - `limit` — the open-file limit ([`TrackerOptions::max_open`]): past it new files wait, and
+//!   one gone before it could be followed gets a `gap`.
+//! - `follow` — reading each followed generation beyond its position. A file that shrinks or
+//!   no longer matches its fingerprint becomes a new generation after the old one is finished
+//!   from its rotated copy (`copytruncate`), or reported as `tamper`. Because the descriptor
+//!   stays open, a renamed or deleted file is read to its end; one that left its path is
+//!   closed once idle for [`TrackerOptions::linger`] with everything read from it committed.
 //!
-//! Which siblings present when a run starts are new, the chain says by content: it lists the
-//! generations still followed and the newest it finished ([`Tracker::with_finished`]). A
-//! sibling that holds none of them (by both digests at its end, or as a shorter copy with the
-//! same head) was never captured and is captured now: on a new store, for a source added to an
-//! existing one, and after rotations that deleted what logkeep was following while it was
-//! stopped. Only a sibling last modified before the oldest finished generation the chain still
-//! lists falls back to the rule in [`Tracker::poll`], which captures again only what evidently
-//! came later. Siblings that appear or change during a run are judged by content against what
-//! the run knows.
-//!
-//! Positions here run ahead of what is durable: the sink reports commits with
-//! [`Tracker::committed`], and [`Tracker::rewind`] returns every file to its committed position
-//! when a segment could not be written.
+//! Beneath them: [`copies`] finds a generation's rotated copy by content and reads from it,
+//! [`names`] matches patterns and names rotations, `events` builds every chunk origin and
+//! chain event from one generation reference, and `identity` holds the small value types.
 
 pub mod copies;
 mod events;
@@ -59,17 +55,16 @@ mod siblings;
 
 pub use identity::FileId;
 
-use copies::Fingerprint;
 use events::GenRef;
-use follow::{Tracked, refingerprint};
+use follow::Tracked;
 use identity::now_ns;
+use limit::Waiting;
 use logkeep_format::segment::ChunkOrigin;
-use logkeep_format::{Event, HEAD_LEN, Sha256};
+use logkeep_format::{Event, Sha256};
 use resume::{Finished, Resume};
 use siblings::{Family, OneShot, Past, Pending, Settled};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// A configured source: an id and the paths or glob patterns it captures.
@@ -230,8 +225,8 @@ pub struct Tracker {
     next_gen: u64,
     buf: Vec<u8>,
     complained: HashSet<String>,
-    /// Files not followed for want of a descriptor: source index, path, size seen.
-    waiting: HashMap<FileId, (usize, PathBuf, u64)>,
+    /// Files not followed for want of a descriptor.
+    waiting: HashMap<FileId, Waiting>,
 }
 
 impl Tracker {
@@ -273,7 +268,7 @@ impl Tracker {
     /// after that time is judged by content: it was captured if it holds one of these
     /// generations (by both digests at its end, or, last modified before that generation was
     /// finished, as a shorter copy with the same head), and is captured now if not. Older ones
-    /// are judged by the rule in [`Tracker::poll`].
+    /// are judged by the time rule (the `resume` module's `Horizon`).
     pub fn with_finished(
         mut self,
         finished: Vec<(Known, i128)>,
@@ -286,71 +281,27 @@ impl Tracker {
     /// Mark positions durable: `(dev, ino, gen_id, end)` for every committed span.
     pub fn committed(&mut self, spans: impl IntoIterator<Item = (u64, u64, u64, u64)>) {
         for (dev, ino, gen_id, end) in spans {
-            if let Some(t) = self.files.get_mut(&FileId { dev, ino })
+            let id = FileId { dev, ino };
+            if let Some(t) = self.files.get_mut(&id)
                 && t.gen_id == gen_id
             {
                 t.committed = t.committed.max(end);
             }
-            self.oneshots
-                .retain(|o| !(o.gen_id == gen_id && o.key == FileId { dev, ino } && end >= o.end));
+            self.oneshot_committed(id, gen_id, end);
         }
     }
 
     /// Forget everything read but not committed: the next poll reads it again. Fingerprints
     /// are rebuilt from the files at the committed positions.
     pub fn rewind(&mut self) {
-        let mut lost = Vec::new();
-        for (key, t) in self.files.iter_mut() {
-            if t.fp.pos == t.committed {
-                continue;
-            }
-            match refingerprint(
-                &t.file,
-                t.committed,
-                &Sha256::of(&t.fp.head[..t.committed.min(HEAD_LEN) as usize]),
-                None,
-            ) {
-                Ok(Some(fp)) => t.fp = fp,
-                _ => lost.push(*key),
-            }
-        }
-        for key in lost {
-            // Cannot happen for a file that only grows; if it does, start the file over as a
-            // new generation rather than guess.
-            if let Some(mut t) = self.files.remove(&key) {
-                tracing::warn!(path = %t.path, "cannot return to the committed position; following as a new generation");
-                t.gen_id = self.next_gen;
-                self.next_gen += 1;
-                t.fp = Fingerprint::default();
-                t.committed = 0;
-                self.files.insert(key, t);
-            }
-        }
-        // Compressed generations read whole but not committed: read them again.
-        for o in std::mem::take(&mut self.oneshots) {
-            self.settled.remove(&o.key);
-            self.past.retain(|p| p.gen_id != o.gen_id);
-            self.closing
-                .retain(|(_, e)| !matches!(e, Event::Closed { gen_id, .. } if *gen_id == o.gen_id));
-        }
+        self.rewind_files();
+        self.rewind_oneshots();
     }
 
     /// Files not followed for want of a descriptor (the open-file limit), as
     /// `(source id, recorded path, size seen)`, sorted.
     pub fn waiting(&self) -> Vec<(String, String, u64)> {
-        let mut v: Vec<(String, String, u64)> = self
-            .waiting
-            .values()
-            .map(|(si, path, size)| {
-                (
-                    self.sources[*si].id.clone(),
-                    names::record_name(path),
-                    *size,
-                )
-            })
-            .collect();
-        v.sort();
-        v
+        self.waiting_list()
     }
 
     /// Files currently followed.
@@ -376,50 +327,31 @@ impl Tracker {
     /// everything new. Errors are from the sink; problems with single files are logged and do
     /// not stop the others.
     ///
-    /// The rotated siblings present when a run starts (last modified before it) are captured,
-    /// unless a copy of a known generation, as follows. One last modified after the oldest
-    /// generation the chain finished and still lists (every one, if it lists all it finished)
-    /// is captured unless it holds one of those generations ([`Tracker::with_finished`]). For
-    /// older ones: if the chain held no generation at all, or no pattern an earlier run watched
-    /// matches the watched name, every one. Otherwise the anchor is the file that now holds the
-    /// newest generation the chain was following at the watched name (found by identity, or a
-    /// copy or `.gz` found by its digests), and a sibling is captured if it was modified after
-    /// the anchor and not after the file now at the watched name was made — a file renamed
-    /// away from that name before the present one was created (a copy or `.gz` made later may
-    /// hold a generation that ended before this run: a `copytruncate` closes one at once).
-    /// When that generation's inode is still at the watched name with other content and its
-    /// rest is in a copy made after that inode (a `copytruncate` while logkeep was stopped),
-    /// every sibling modified after that copy is captured. When the generation is gone but
-    /// another file took its inode under a rotated name (made after it was deleted), siblings
-    /// from that file on are. With no anchor, nothing that old is captured, and a `gap` record
-    /// for a generation that is gone names the rotated files left uncaptured.
+    /// The steps, each in the module that owns its rules:
+    /// 1. `scan`: expand every pattern, note renamed files, follow new ones;
+    /// 2. `resume` (first poll only): find, finish or report the generations the chain was
+    ///    following that no pattern matched;
+    /// 3. `siblings`: judge the rotated siblings of every watched file, capturing those that
+    ///    hold a generation never seen (which ones present at start were captured before is
+    ///    the rule of the `resume` module's `Finished` and `Horizon`);
+    /// 4. `limit`: follow up on files that wait for a descriptor;
+    /// 5. `follow`: read every followed file beyond its position, finish what no longer
+    ///    holds what was read, close what left its path and is idle;
+    /// 6. `siblings`: record the `closed` events that waited for older generations.
     pub fn poll(&mut self, sink: &mut dyn ChunkSink) -> io::Result<PollStats> {
         let now = Instant::now();
-        for t in self.files.values_mut() {
-            t.seen = false;
-        }
         let claimed = self.scan(sink)?;
         self.resume_missing(sink)?;
         self.reconcile(&claimed, sink)?;
         self.gone_while_waiting(sink)?;
+        // Everything the restart state was for is done: later polls judge by what this run saw.
         self.resume = None;
-        let mut stats = PollStats::default();
-        let mut keys: Vec<FileId> = self.files.keys().copied().collect();
-        keys.sort_by(|a, b| self.files[a].path.cmp(&self.files[b].path));
-        for key in keys {
-            stats.bytes += self.read_file(key, now, sink)?;
-        }
-        let mut i = 0;
-        while i < self.closing.len() {
-            if self.holding(&self.closing[i].0) {
-                i += 1;
-            } else {
-                let (_, e) = self.closing.remove(i);
-                sink.notice(e)?;
-            }
-        }
-        stats.files = self.files.len();
-        Ok(stats)
+        let bytes = self.read_all(now, sink)?;
+        self.release_closing(sink)?;
+        Ok(PollStats {
+            bytes,
+            files: self.files.len(),
+        })
     }
 
     /// A generation number no file has: for files logkeep writes itself (snapshot context),

@@ -9,20 +9,35 @@ use crate::identity::FileId;
 use crate::names;
 use crate::{ChunkSink, Tracker};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// A file not followed for want of a descriptor.
+pub(crate) struct Waiting {
+    /// Index of the source it was found for.
+    pub(crate) source: usize,
+    /// Where it is (followed to its new name if it is renamed while it waits).
+    pub(crate) path: PathBuf,
+    /// Its size when it was found: a file gone with bytes in it is a gap, an empty one is not.
+    pub(crate) size: u64,
+}
 
 impl Tracker {
-    /// Whether following one more file would pass [`TrackerOptions::max_open`]; warns once
-    /// each time the limit is reached.
-    /// A file that waits is remembered (`si`, `path`, `key`, `size`): if it is gone before it
-    /// could be followed, a `gap` record says so.
+    /// Whether following one more file would pass [`crate::TrackerOptions::max_open`]; warns
+    /// once each time the limit is reached. A file that waits is remembered (source `si`,
+    /// `path`, identity `key`, `size`): if it is gone before it could be followed, a `gap`
+    /// record says so.
     pub(crate) fn at_open_limit(&mut self, si: usize, path: &Path, key: FileId, size: u64) -> bool {
         const KEY: &str = "(open-file limit)";
         if self.files.len() < self.opts.max_open {
             self.complained.remove(KEY);
             return false;
         }
-        self.waiting.insert(key, (si, path.to_owned(), size));
+        let waiting = Waiting {
+            source: si,
+            path: path.to_owned(),
+            size,
+        };
+        self.waiting.insert(key, waiting);
         if self.complained.insert(KEY.to_owned()) {
             tracing::warn!(
                 path = %names::record_name(path),
@@ -39,19 +54,19 @@ impl Tracker {
     pub(crate) fn gone_while_waiting(&mut self, sink: &mut dyn ChunkSink) -> io::Result<()> {
         self.waiting.retain(|k, _| !self.files.contains_key(k));
         let mut gone = Vec::new();
-        for (key, (_, path, _)) in self.waiting.iter_mut() {
-            let here = std::fs::symlink_metadata(&*path).is_ok_and(|m| FileId::of(&m) == *key);
+        for (key, w) in self.waiting.iter_mut() {
+            let here = std::fs::symlink_metadata(&w.path).is_ok_and(|m| FileId::of(&m) == *key);
             if here {
                 continue;
             }
-            match copies::find_by_identity(path, *key) {
-                Some(p) => *path = p,
+            match copies::find_by_identity(&w.path, *key) {
+                Some(p) => w.path = p,
                 None => gone.push(*key),
             }
         }
         gone.sort();
         for key in gone {
-            let Some((si, path, size)) = self.waiting.remove(&key) else {
+            let Some(Waiting { source, path, size }) = self.waiting.remove(&key) else {
                 continue;
             };
             if size == 0 {
@@ -60,7 +75,7 @@ impl Tracker {
             let name = names::record_name(&path);
             tracing::error!(path = %name, size, "file gone while it waited for a descriptor (open-file limit)");
             let never = GenRef {
-                source: &self.sources[si].id,
+                source: &self.sources[source].id,
                 path: &name,
                 id: key,
                 gen_id: 0,
@@ -72,5 +87,19 @@ impl Tracker {
             ))?;
         }
         Ok(())
+    }
+
+    /// The waiting files as [`Tracker::waiting`] lists them.
+    pub(crate) fn waiting_list(&self) -> Vec<(String, String, u64)> {
+        let mut v: Vec<(String, String, u64)> = self
+            .waiting
+            .values()
+            .map(|w| {
+                let source = self.sources[w.source].id.clone();
+                (source, names::record_name(&w.path), w.size)
+            })
+            .collect();
+        v.sort();
+        v
     }
 }

@@ -31,6 +31,17 @@ pub(crate) enum Horizon {
     Window { after: i128, until: i128 },
 }
 
+impl Horizon {
+    /// Whether a rotated sibling present at start and last modified at `mtime` (one the
+    /// finished generations do not cover, see [`Finished::covers`]) is captured.
+    pub(crate) fn captures(self, mtime: i128) -> bool {
+        match self {
+            Horizon::Window { after, until } => after < mtime && mtime <= until,
+            Horizon::Unset | Horizon::All => true,
+        }
+    }
+}
+
 /// What only the first poll of a run needs: the generations the chain was following when the
 /// run started, and what that poll learns about where they went. [`Tracker::poll`] drops it
 /// once the first poll has found, finished or reported every one of them and fixed the
@@ -214,7 +225,24 @@ impl Tracker {
         }
     }
 
-    /// The horizon of a family watched from the first poll of a run (see [`Tracker::poll`]).
+    /// The horizon of a family watched from the first poll of a run: the time rule for the
+    /// rotated siblings present at start that are older than every finished generation the
+    /// chain still lists (younger ones are judged by content, see [`Finished::holder`]).
+    ///
+    /// If the chain held no generation at all, or no pattern an earlier run watched matches
+    /// the watched name, every one is captured. Otherwise the anchor is the file that now
+    /// holds the newest generation the chain was following at the watched name (found by
+    /// identity, or a copy or `.gz` found by its digests), and a sibling is captured if it was
+    /// modified after the anchor and not after the file now at the watched name was made — a
+    /// file renamed away from that name before the present one was created (a copy or `.gz`
+    /// made later may hold a generation that ended before this run: a `copytruncate` closes
+    /// one at once). When that generation's inode is still at the watched name with other
+    /// content and its rest is in a copy made after that inode (a `copytruncate` while
+    /// logkeep was stopped), every sibling modified after that copy is captured. When the
+    /// generation is gone but another file took its inode under a rotated name (made after it
+    /// was deleted), siblings from that file on are. With no anchor, nothing that old is
+    /// captured, and the `gap` record for a generation that is gone names the rotated files
+    /// left uncaptured ([`Tracker::unvouched_siblings`]).
     pub(crate) fn first_horizon(&self, f: &Family) -> Horizon {
         let live = f.dir.join(&f.base);
         if self.fresh
@@ -637,7 +665,7 @@ mod tests {
     fn rotated_files_older_than_what_the_chain_lists_are_not_captured_again() {
         // The chain no longer lists what it finished before now, and nothing anchors the
         // watched name: a rotated file present at start may be one it captured long ago, so
-        // none is captured again (the rule of `Tracker::poll`).
+        // none is captured again (the time rule, `Horizon`).
         assert_eq!(first_poll_with_finished(Some(i128::MAX)), ["app.log"]);
     }
 }

@@ -16,7 +16,14 @@ use std::io;
 use std::path::Path;
 
 impl Tracker {
+    /// Expand every source's patterns and take note of every file found; returns the
+    /// identities found, so that the sibling step leaves them alone.
     pub(crate) fn scan(&mut self, sink: &mut dyn ChunkSink) -> io::Result<HashSet<FileId>> {
+        // A followed file no pattern finds in this scan has left its path (see
+        // [`Tracker::left_path`]).
+        for t in self.files.values_mut() {
+            t.seen = false;
+        }
         let mut claimed: HashSet<FileId> = HashSet::new();
         for si in 0..self.sources.len() {
             for pi in 0..self.sources[si].patterns.len() {

@@ -18,7 +18,7 @@ use crate::identity::{FileId, Stamp, now_ns, split};
 use crate::names;
 use crate::resume::Horizon;
 use crate::{ChunkSink, Tracker};
-use logkeep_format::{HEAD_LEN, Sha256};
+use logkeep_format::{Event, HEAD_LEN, Sha256};
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
@@ -260,6 +260,9 @@ impl Tracker {
             Check::Wait => return Ok(()),
             Check::Fresh => {}
         }
+        // A sibling last modified during this run is new unless a copy (judged above). One
+        // present at start was perhaps captured by an earlier run: judged by content against
+        // the generations the chain finished where they cover its age, else by the time rule.
         let at_start = stamp.mtime <= self.started;
         let by_content = at_start && self.finished.covers(stamp.mtime);
         if by_content {
@@ -277,10 +280,7 @@ impl Tracker {
                 }
                 return Ok(());
             }
-        } else if let Horizon::Window { after, until } = self.families[fi].horizon
-            && at_start
-            && !(after < stamp.mtime && stamp.mtime <= until)
-        {
+        } else if at_start && !self.families[fi].horizon.captures(stamp.mtime) {
             tracing::debug!(path = %name, "rotated sibling older than what the chain holds: taken as captured");
             self.settle(key, stamp, Why::Seen);
             if !gz
@@ -524,5 +524,38 @@ impl Tracker {
     /// Whether any of `gens` is still followed.
     pub(crate) fn holding(&self, gens: &[u64]) -> bool {
         self.files.values().any(|t| gens.contains(&t.gen_id))
+    }
+
+    /// A compressed generation read whole stays to be read again until its bytes up to its
+    /// end are committed.
+    pub(crate) fn oneshot_committed(&mut self, id: FileId, gen_id: u64, end: u64) {
+        self.oneshots
+            .retain(|o| !(o.gen_id == gen_id && o.key == id && end >= o.end));
+    }
+
+    /// Compressed generations read whole but not committed: forget them, so that the next poll
+    /// reads them again.
+    pub(crate) fn rewind_oneshots(&mut self) {
+        for o in std::mem::take(&mut self.oneshots) {
+            self.settled.remove(&o.key);
+            self.past.retain(|p| p.gen_id != o.gen_id);
+            self.closing
+                .retain(|(_, e)| !matches!(e, Event::Closed { gen_id, .. } if *gen_id == o.gen_id));
+        }
+    }
+
+    /// Record the `closed` events of compressed generations captured whole that no longer wait
+    /// for an older generation (see [`crate::follow::Tracked::hold`]).
+    pub(crate) fn release_closing(&mut self, sink: &mut dyn ChunkSink) -> io::Result<()> {
+        let mut i = 0;
+        while i < self.closing.len() {
+            if self.holding(&self.closing[i].0) {
+                i += 1;
+            } else {
+                let (_, e) = self.closing.remove(i);
+                sink.notice(e)?;
+            }
+        }
+        Ok(())
     }
 }
