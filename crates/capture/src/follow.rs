@@ -460,3 +460,118 @@ impl Tracker {
         Ok(bytes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{Recorder, tracker_in};
+    use crate::{FileId, TrackerOptions};
+    use logkeep_format::Event;
+    use std::time::Duration;
+
+    #[test]
+    fn a_file_truncated_without_a_copy_is_tamper_and_then_a_new_generation() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = dir.path().join("app.log");
+        std::fs::write(&log, vec![b'a'; 100]).expect("write");
+        let mut t = tracker_in(dir.path(), "app.log", TrackerOptions::default());
+        let mut sink = Recorder::default();
+        t.poll(&mut sink).expect("poll");
+        assert_eq!(sink.bytes(), 100);
+        std::fs::write(&log, b"0123456789").expect("truncate");
+        let mut sink = Recorder::default();
+        t.poll(&mut sink).expect("poll");
+        match sink.events.as_slice() {
+            [
+                Event::Tamper {
+                    captured,
+                    size_now,
+                    what,
+                    gen_id,
+                    ..
+                },
+            ] => {
+                assert_eq!((*captured, *size_now, *gen_id), (100, Some(10), 1));
+                assert_eq!(what, "truncated");
+            }
+            other => panic!("expected one tamper event, got {other:?}"),
+        }
+        assert_eq!(sink.chunks.len(), 1);
+        let (_, gen_id, start, len) = &sink.chunks[0];
+        assert_eq!((*gen_id, *start, *len), (2, 0, 10));
+    }
+
+    #[test]
+    fn copytruncate_finishes_the_generation_from_its_copy() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = dir.path().join("app.log");
+        std::fs::write(&log, b"first generation\n".repeat(10)).expect("write");
+        let mut t = tracker_in(dir.path(), "app.log", TrackerOptions::default());
+        t.poll(&mut Recorder::default()).expect("poll");
+        // What copytruncate does: copy, then truncate in place; the writer goes on.
+        std::fs::copy(&log, dir.path().join("app.log.1")).expect("copy");
+        std::fs::write(&log, b"second\n").expect("truncate and write");
+        let mut sink = Recorder::default();
+        t.poll(&mut sink).expect("poll");
+        match sink.events.as_slice() {
+            [
+                Event::Closed {
+                    path,
+                    gen_id,
+                    end,
+                    reason,
+                    ..
+                },
+            ] => {
+                assert!(path.ends_with("/app.log.1"), "{path}");
+                assert_eq!((*gen_id, *end), (1, 170));
+                assert_eq!(reason, "rotated");
+            }
+            other => panic!("expected one closed event, got {other:?}"),
+        }
+        assert_eq!(sink.names(), ["app.log"]);
+        assert_eq!(sink.chunks[0].1, 2);
+        assert_eq!(sink.bytes(), 7);
+    }
+
+    #[test]
+    fn a_file_that_left_its_path_is_closed_only_once_committed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = dir.path().join("app.log");
+        std::fs::write(&log, b"bytes\n").expect("write");
+        let opts = TrackerOptions {
+            linger: Duration::ZERO,
+            ..TrackerOptions::default()
+        };
+        let mut t = tracker_in(dir.path(), "app.log", opts);
+        t.poll(&mut Recorder::default()).expect("poll");
+        std::fs::create_dir(dir.path().join("old")).expect("mkdir");
+        std::fs::rename(&log, dir.path().join("old/app.log")).expect("rename");
+        let mut sink = Recorder::default();
+        t.poll(&mut sink).expect("poll");
+        assert!(sink.events.is_empty(), "{:?}", sink.events);
+        let f = &t.files()[0];
+        let id: FileId = f.id();
+        assert_eq!((f.pos, f.committed), (6, 0));
+        t.committed([(id.dev, id.ino, f.gen_id, 6)]);
+        let mut sink = Recorder::default();
+        t.poll(&mut sink).expect("poll");
+        assert!(
+            matches!(sink.events.as_slice(), [Event::Closed { end: 6, reason, .. }] if reason == "rotated"),
+            "{:?}",
+            sink.events
+        );
+        assert!(t.files().is_empty());
+    }
+
+    #[test]
+    fn rewind_reads_again_what_was_not_committed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("app.log"), b"0123456789").expect("write");
+        let mut t = tracker_in(dir.path(), "app.log", TrackerOptions::default());
+        t.poll(&mut Recorder::default()).expect("poll");
+        t.rewind();
+        let mut sink = Recorder::default();
+        t.poll(&mut sink).expect("poll");
+        assert_eq!(sink.chunks, [(sink.chunks[0].0.clone(), 1, 0, 10)]);
+    }
+}

@@ -52,6 +52,8 @@ pub mod names;
 mod resume;
 mod scan;
 mod siblings;
+#[cfg(test)]
+mod testing;
 
 pub use identity::FileId;
 

@@ -103,3 +103,52 @@ impl Tracker {
         v
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::TrackerOptions;
+    use crate::names;
+    use crate::testing::{Recorder, tracker_in};
+    use logkeep_format::Event;
+
+    #[test]
+    fn past_the_limit_a_file_waits_and_is_a_gap_if_it_goes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("a.log"), b"aaaa").expect("write");
+        std::fs::write(dir.path().join("b.log"), b"bbbbbb").expect("write");
+        let opts = TrackerOptions {
+            max_open: 1,
+            ..TrackerOptions::default()
+        };
+        let mut t = tracker_in(dir.path(), "*.log", opts);
+        t.poll(&mut Recorder::default()).expect("poll");
+        assert_eq!(t.files().len(), 1);
+        let waiting = t.waiting();
+        assert_eq!(waiting.len(), 1);
+        let (source, path, size) = &waiting[0];
+        assert_eq!(source, "app");
+        let followed = &t.files()[0].path;
+        assert_ne!(path, followed);
+        std::fs::remove_file(names::real_path(path)).expect("rm");
+        let mut sink = Recorder::default();
+        t.poll(&mut sink).expect("poll");
+        match sink.events.as_slice() {
+            [
+                Event::Gap {
+                    path: p,
+                    gen_id,
+                    from,
+                    size_seen,
+                    reason,
+                    ..
+                },
+            ] => {
+                assert_eq!(p, path);
+                assert_eq!((*gen_id, *from, *size_seen), (0, 0, Some(*size)));
+                assert!(reason.contains("open-file limit"), "{reason}");
+            }
+            other => panic!("expected one gap, got {other:?}"),
+        }
+        assert!(t.waiting().is_empty());
+    }
+}

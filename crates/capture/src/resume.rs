@@ -668,4 +668,75 @@ mod tests {
         // none is captured again (the time rule, `Horizon`).
         assert_eq!(first_poll_with_finished(Some(i128::MAX)), ["app.log"]);
     }
+
+    #[test]
+    fn the_time_rule_captures_only_inside_its_window() {
+        let w = Horizon::Window {
+            after: 10,
+            until: 20,
+        };
+        assert!(!w.captures(10));
+        assert!(w.captures(11));
+        assert!(w.captures(20));
+        assert!(!w.captures(21));
+        // No window: only what this run itself saw being written is new.
+        let none = Horizon::Window {
+            after: 5,
+            until: i128::MIN,
+        };
+        assert!(!none.captures(6));
+        assert!(Horizon::All.captures(i128::MIN));
+    }
+
+    #[test]
+    fn finished_generations_cover_only_what_the_chain_still_lists() {
+        let every = Finished::new(Vec::new(), None);
+        assert!(every.covers(i128::MIN));
+        let recent = Finished::new(Vec::new(), Some(100));
+        assert!(!recent.covers(100));
+        assert!(recent.covers(101));
+    }
+
+    #[test]
+    fn a_file_holds_a_finished_generation_by_both_digests_at_its_end() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let logs = dir.path();
+        let bytes = b"finished generation\n".repeat(100);
+        let one = logs.join("app.log.1");
+        std::fs::write(&one, &bytes).expect("write");
+        let mut other = bytes.clone();
+        other[1500] ^= 1;
+        let two = logs.join("app.log.2");
+        std::fs::write(&two, &other).expect("write");
+        let f = Finished::new(vec![(finished_gen(logs, &bytes, 1, 2), 0)], None);
+        let len = bytes.len() as u64;
+        assert_eq!(f.holder(&one, len, i128::MAX), Some(7));
+        // The same head, another tail: a rewrite, not the generation.
+        assert_eq!(f.holder(&two, len, i128::MAX), None);
+        // An unrelated name in the same directory is never compared.
+        let three = logs.join("other.log.1");
+        std::fs::write(&three, &bytes).expect("write");
+        assert_eq!(f.holder(&three, len, i128::MAX), None);
+    }
+
+    #[test]
+    fn resume_keeps_the_newest_generation_of_an_inode() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut old = finished_gen(dir.path(), b"old", 1, 2);
+        old.gen_id = 3;
+        let mut new = finished_gen(dir.path(), b"new", 1, 2);
+        new.gen_id = 9;
+        let r = Resume::new(vec![new, old]);
+        assert_eq!(r.known.len(), 1);
+        assert_eq!(r.known[&FileId { dev: 1, ino: 2 }].gen_id, 9);
+        assert_eq!(r.start_known.len(), 2);
+    }
+
+    #[test]
+    fn the_first_poll_drops_the_restart_state() {
+        let mut t = Tracker::new(Vec::new(), Vec::new(), 0, TrackerOptions::default());
+        assert!(t.resume.is_some());
+        t.poll(&mut Paths::default()).expect("poll");
+        assert!(t.resume.is_none());
+    }
 }

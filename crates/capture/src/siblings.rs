@@ -559,3 +559,64 @@ impl Tracker {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::TrackerOptions;
+    use crate::testing::{Recorder, tracker_in};
+    use logkeep_format::Event;
+    use std::io::Write;
+
+    #[test]
+    fn a_copy_of_a_followed_file_is_not_captured_again() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = dir.path().join("app.log");
+        std::fs::write(&log, b"line\n".repeat(50)).expect("write");
+        let mut t = tracker_in(dir.path(), "app.log", TrackerOptions::default());
+        t.poll(&mut Recorder::default()).expect("poll");
+        std::fs::copy(&log, dir.path().join("app.log.1")).expect("copy");
+        let mut sink = Recorder::default();
+        t.poll(&mut sink).expect("poll");
+        assert!(sink.chunks.is_empty(), "{:?}", sink.chunks);
+        assert!(sink.events.is_empty(), "{:?}", sink.events);
+    }
+
+    #[test]
+    fn a_rotated_sibling_never_seen_is_captured_as_its_own_generation() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("app.log"), b"live\n").expect("write");
+        let mut t = tracker_in(dir.path(), "app.log", TrackerOptions::default());
+        t.poll(&mut Recorder::default()).expect("poll");
+        std::fs::write(
+            dir.path().join("app.log.1"),
+            b"made and rotated between polls\n",
+        )
+        .expect("write");
+        let mut sink = Recorder::default();
+        t.poll(&mut sink).expect("poll");
+        assert_eq!(sink.names(), ["app.log.1"]);
+        assert_eq!(sink.chunks[0].1, 2);
+    }
+
+    #[test]
+    fn a_compressed_sibling_never_seen_is_captured_decompressed_and_closed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("app.log"), b"live\n").expect("write");
+        let mut t = tracker_in(dir.path(), "app.log", TrackerOptions::default());
+        t.poll(&mut Recorder::default()).expect("poll");
+        let text = b"compressed generation\n".repeat(20);
+        let gz = std::fs::File::create(dir.path().join("app.log.2.gz")).expect("create");
+        let mut enc = flate2::write::GzEncoder::new(gz, flate2::Compression::default());
+        enc.write_all(&text).expect("gzip");
+        enc.finish().expect("gzip");
+        let mut sink = Recorder::default();
+        t.poll(&mut sink).expect("poll");
+        assert_eq!(sink.names(), ["app.log.2.gz"]);
+        assert_eq!(sink.bytes(), text.len());
+        assert!(
+            matches!(sink.events.as_slice(), [Event::Closed { gen_id: 2, end, .. }] if *end == text.len() as u64),
+            "{:?}",
+            sink.events
+        );
+    }
+}
