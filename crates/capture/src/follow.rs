@@ -223,12 +223,16 @@ impl Tracker {
         Ok(())
     }
 
+    /// The next generation number: numbers are unique in the store, never reused.
     pub(crate) fn new_gen(&mut self) -> u64 {
         let g = self.next_gen;
         self.next_gen += 1;
         g
     }
 
+    /// Read the followed file `key` beyond its position; returns the bytes read. A file that
+    /// no longer holds what was read starts a new generation first; one no scan found is
+    /// checked for having left its path.
     pub(crate) fn read_file(
         &mut self,
         key: FileId,

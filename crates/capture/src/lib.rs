@@ -203,7 +203,17 @@ impl FileState {
 pub struct Tracker {
     sources: Vec<SourceSpec>,
     opts: TrackerOptions,
+    /// Problems already warned about (paths, patterns), so that a lasting one is logged once.
+    complained: HashSet<String>,
+
+    // Following (`follow`).
+    /// Every generation followed, by the identity of its file.
     files: HashMap<FileId, Tracked>,
+    next_gen: u64,
+    /// The read buffer, one chunk long.
+    buf: Vec<u8>,
+
+    // Resuming (`resume`).
     /// The restart-only state, until the first poll has used it.
     resume: Option<Resume>,
     /// Generations the chain had finished when this run started (see
@@ -213,20 +223,24 @@ pub struct Tracker {
     fresh: bool,
     /// When this run started, in nanoseconds since the epoch.
     started: i128,
+
+    // Rotated siblings (`siblings`).
+    /// Watched file names whose rotated siblings are reconciled.
     families: Vec<Family>,
     /// Files not followed, and why; forgotten when they are gone, decided again when they
     /// change.
     settled: HashMap<FileId, Settled>,
     /// Files that looked like copies while they may still have been growing.
     pending: HashMap<FileId, Pending>,
+    /// Generations that ended in this run, to recognise their copies.
     past: VecDeque<Past>,
+    /// Compressed generations read whole, until committed.
     oneshots: Vec<OneShot>,
     /// `closed` records of compressed generations captured whole, waiting for the generations
-    /// they are held by (see [`Tracked::hold`]).
+    /// they are held by (see `Tracked::hold`).
     closing: Vec<(Vec<u64>, Event)>,
-    next_gen: u64,
-    buf: Vec<u8>,
-    complained: HashSet<String>,
+
+    // The open-file limit (`limit`).
     /// Files not followed for want of a descriptor.
     waiting: HashMap<FileId, Waiting>,
 }

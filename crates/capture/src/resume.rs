@@ -538,26 +538,9 @@ impl Tracker {
 mod tests {
     use super::*;
     use crate::identity::{mtime_ns, now_ns};
+    use crate::testing::Recorder;
     use crate::{SourceSpec, TrackerOptions};
-    use logkeep_format::Event;
-    use logkeep_format::segment::ChunkOrigin;
     use std::os::unix::fs::MetadataExt;
-
-    /// Collects the paths of the chunks a poll hands over.
-    #[derive(Default)]
-    struct Paths(Vec<String>);
-
-    impl ChunkSink for Paths {
-        fn chunk(&mut self, origin: &ChunkOrigin<'_>, _data: &[u8]) -> io::Result<()> {
-            if !self.0.iter().any(|p| p == origin.path) {
-                self.0.push(origin.path.to_owned());
-            }
-            Ok(())
-        }
-        fn notice(&mut self, _event: Event) -> io::Result<()> {
-            Ok(())
-        }
-    }
 
     /// A generation of `logs/app.log` the chain finished, which held `bytes` in the inode
     /// `(dev, ino)`.
@@ -593,13 +576,9 @@ mod tests {
             patterns: vec![pattern],
         }];
         let mut t = Tracker::new(sources, Vec::new(), 7, opts).with_finished(finished, forgotten);
-        let mut sink = Paths::default();
+        let mut sink = Recorder::default();
         t.poll(&mut sink).expect("poll");
-        let mut names: Vec<String> = sink
-            .0
-            .iter()
-            .map(|p| p.rsplit('/').next().unwrap_or(p).to_owned())
-            .collect();
+        let mut names = sink.names();
         names.sort();
         names
     }
@@ -736,7 +715,7 @@ mod tests {
     fn the_first_poll_drops_the_restart_state() {
         let mut t = Tracker::new(Vec::new(), Vec::new(), 0, TrackerOptions::default());
         assert!(t.resume.is_some());
-        t.poll(&mut Paths::default()).expect("poll");
+        t.poll(&mut Recorder::default()).expect("poll");
         assert!(t.resume.is_none());
     }
 }

@@ -50,6 +50,7 @@ impl Tracker {
         Ok(claimed)
     }
 
+    /// Warn about `what` (a path or pattern) once per run.
     pub(crate) fn complain(&mut self, what: &str, why: std::fmt::Arguments<'_>) {
         // Once per path, so a permanent problem does not flood the log every second.
         if self.complained.insert(what.to_owned()) {
@@ -57,6 +58,8 @@ impl Tracker {
         }
     }
 
+    /// A file a pattern of source `si` found: note it under its name if followed, leave it if
+    /// judged or a copy of a known generation, else follow it.
     pub(crate) fn found(
         &mut self,
         si: usize,
@@ -155,6 +158,8 @@ impl Tracker {
         self.follow(si, opened, true, sink)
     }
 
+    /// A file found by the scan that was gone before it could be opened: follow it under its
+    /// new name if it was renamed, else record a `gap` (unless it was empty and unknown).
     pub(crate) fn vanished(
         &mut self,
         si: usize,

@@ -54,12 +54,14 @@ pub(crate) enum Why {
     Captured(u64),
 }
 
+/// A file judged not to be followed, with its stamp when it was judged.
 pub(crate) struct Settled {
     pub(crate) stamp: Stamp,
     pub(crate) why: Why,
 }
 
 impl Why {
+    /// The generation the file holds, if it is known.
     pub(crate) fn gen_id(self) -> Option<u64> {
         match self {
             Why::Copy(g) | Why::Captured(g) => Some(g),
@@ -457,6 +459,7 @@ impl Tracker {
         }
     }
 
+    /// Remember that the file `key` is not followed, and why, until its stamp changes.
     pub(crate) fn settle(&mut self, key: FileId, stamp: Stamp, why: Why) {
         self.pending.remove(&key);
         self.settled.insert(key, Settled { stamp, why });
