@@ -170,6 +170,8 @@ pub(crate) fn refingerprint(
 
 impl Tracker {
     /// Start following an open file: resume its generation if the chain knows it, else a new one.
+    /// `seen` says whether a pattern found it at a watched name; one found elsewhere (renamed
+    /// away, or a rotated sibling) is followed as having left its path already.
     pub(crate) fn follow(
         &mut self,
         si: usize,

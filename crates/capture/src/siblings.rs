@@ -335,12 +335,7 @@ impl Tracker {
         hold: Vec<u64>,
         sink: &mut dyn ChunkSink,
     ) -> io::Result<()> {
-        let Candidate {
-            path,
-            id: key,
-            stamp,
-        } = found;
-        let (path, key, stamp) = (path.as_path(), *key, *stamp);
+        let (path, key, stamp) = (found.path.as_path(), found.id, found.stamp);
         let source = self.sources[si].id.clone();
         let gen_id = self.new_gen();
         let mut fp = Fingerprint::default();
