@@ -499,7 +499,7 @@ impl Tracker {
     }
 
     /// The generations a generation captured from the rotated file `path` must outlast (see
-    /// [`Tracked::hold`]): those followed now that the chain last recorded at a name `path` is
+    /// [`crate::follow::Tracked::hold`]): those followed now that the chain last recorded at a name `path` is
     /// a rotation of, except the one at that name now.
     pub(crate) fn hold_for(&self, path: &Path) -> Vec<u64> {
         let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
