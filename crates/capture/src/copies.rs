@@ -7,6 +7,7 @@
 //! file's stem (`auth.log` → `auth.log.1`, `auth.log-20261126`, `auth-20261126.log`,
 //! `auth.log.2.gz`).
 
+use crate::identity::FileId;
 use flate2::read::MultiGzDecoder;
 use std::fs::File;
 use std::io::{self, Read};
@@ -181,13 +182,14 @@ pub fn compare(path: &Path, fp: &Fingerprint) -> io::Result<Verdict> {
 
 /// The best rotated copy of the generation last seen at `path` with fingerprint `fp`, other
 /// than the file `own` itself.
-pub fn find_copy(path: &Path, own: (u64, u64), fp: &Fingerprint) -> Option<Copy> {
+pub fn find_copy(path: &Path, own: impl Into<FileId>, fp: &Fingerprint) -> Option<Copy> {
+    let own = own.into();
     if fp.pos == 0 {
         return None;
     }
     let mut prefix: Option<Copy> = None;
     for (p, m) in siblings(path) {
-        let key = (m.dev(), m.ino());
+        let key = FileId::of(&m);
         if key == own {
             continue;
         }
@@ -198,7 +200,7 @@ pub fn find_copy(path: &Path, own: (u64, u64), fp: &Fingerprint) -> Option<Copy>
         let copy = Copy {
             gz: is_gz(&p),
             path: p,
-            key,
+            key: key.into(),
             verdict,
         };
         match verdict {
@@ -211,15 +213,16 @@ pub fn find_copy(path: &Path, own: (u64, u64), fp: &Fingerprint) -> Option<Copy>
 }
 
 /// The sibling of `path` whose identity is `key` (the same file renamed), if any.
-pub fn find_by_identity(path: &Path, key: (u64, u64)) -> Option<PathBuf> {
+pub fn find_by_identity(path: &Path, key: impl Into<FileId>) -> Option<PathBuf> {
+    let key = key.into();
     // Where it was last read first: a generation followed at a rotated name the patterns do not
     // match is still there after a restart.
-    if std::fs::metadata(path).is_ok_and(|m| m.is_file() && (m.dev(), m.ino()) == key) {
+    if std::fs::metadata(path).is_ok_and(|m| m.is_file() && FileId::of(&m) == key) {
         return Some(path.to_owned());
     }
     siblings(path)
         .into_iter()
-        .find(|(_, m)| (m.dev(), m.ino()) == key)
+        .find(|(_, m)| FileId::of(m) == key)
         .map(|(p, _)| p)
 }
 

@@ -21,11 +21,11 @@
 //! `_` between them, starting and ending with a digit; a date before the extension needs six
 //! digits or more, so that `server-2.log` is not taken for a rotation of `server.log`.
 
+use crate::identity::FileId;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The options `glob::glob` uses.
@@ -148,7 +148,7 @@ fn children(dir: &Path, x: &mut Expansion) -> Vec<(OsString, PathBuf)> {
     v
 }
 
-fn walk(dir: &Path, parts: &[Part], x: &mut Expansion, visiting: &mut Vec<(u64, u64)>) {
+fn walk(dir: &Path, parts: &[Part], x: &mut Expansion, visiting: &mut Vec<FileId>) {
     let Some((first, rest)) = parts.split_first() else {
         x.paths.push(dir.to_owned());
         return;
@@ -186,7 +186,7 @@ fn walk(dir: &Path, parts: &[Part], x: &mut Expansion, visiting: &mut Vec<(u64, 
                 dir
             };
             let Ok(m) = fs::metadata(listed) else { return };
-            let id = (m.dev(), m.ino());
+            let id = FileId::of(&m);
             if visiting.contains(&id) {
                 return;
             }
