@@ -61,8 +61,8 @@ pub fn run(request: Request) -> Result<u8> {
             // made from its store (reading a store is safe while the daemon writes).
             let path = control_cmd::socket_path(socket, config.as_deref())?;
             let (dir, head) = control_cmd::seal(&path).context(
-                    "cannot export from the running daemon (or export from a store directory with --store DIR)",
-                )?;
+                "cannot export from the running daemon (or export from a store directory with --store DIR)",
+            )?;
             eprintln!(
                 "the daemon sealed its store {} at record {}",
                 dir.display(),
@@ -110,6 +110,8 @@ pub fn run(request: Request) -> Result<u8> {
     Ok(0)
 }
 
+/// `--since`/`--until` as the store writes times (RFC 3339 UTC, nanoseconds); `flag` names the
+/// option in the error.
 fn parse_time(flag: &str, t: &str) -> Result<String> {
     let st = humantime::parse_rfc3339_weak(t).map_err(|e| {
         anyhow::anyhow!("{flag}: {t:?} is not a time like 2026-11-20T03:00:00Z: {e}")

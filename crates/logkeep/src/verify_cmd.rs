@@ -58,13 +58,14 @@ pub fn run(
     }
 }
 
-// Whether `path` is a bundle file (as opposed to a store directory).
+/// Whether `path` is a bundle file (as opposed to a store directory).
 pub fn is_bundle(path: &Path) -> Result<bool> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
     Ok(meta.is_file())
 }
 
+/// `--fingerprint` as given, once it is known to be a fingerprint.
 pub fn check_fp(fp: Option<String>) -> Result<Option<String>> {
     match fp {
         Some(f) if bundle::normalize_fingerprint(&f).is_none() => {
@@ -81,6 +82,7 @@ pub fn phone_form(h: &logkeep_format::Sha256) -> String {
     bundle::short_form(h, 16, " ")
 }
 
+/// A bundle's verification report, as text or JSON, on stdout.
 pub fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
@@ -202,6 +204,7 @@ pub fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// `--expect-head SEQ:SHA256`.
 fn parse_head(s: Option<&str>) -> Result<Option<Head>> {
     let Some(s) = s else { return Ok(None) };
     let (seq, hash) = s
@@ -240,6 +243,7 @@ fn print_json(out: &mut impl Write, report: &impl serde::Serialize, ok: bool) ->
     Ok(())
 }
 
+/// A store's verification report, as text or JSON, on stdout.
 pub fn print_report(report: &Report, json: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
