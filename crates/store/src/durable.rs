@@ -1,8 +1,11 @@
-//! Crash-safe file writes: temporary name, fsync, rename, fsync of the directory.
+//! Crash-safe file writes: temporary name, fsync, then a hard link (evidence: never replaces
+//! an existing name) or a rename (hints), then fsync of the directory.
 //!
 //! After any crash a path holds either its old content or its new content, never a mix, and a
-//! rename that was reported done survives power loss. Temporary files carry the `.tmp-` prefix
-//! and are removed by [`remove_temps`] when a store is opened.
+//! link or rename that was reported done survives power loss. Segments and chain records are
+//! committed with [`commit_new`] / [`write_new`]: a hard link fails if the name exists, so
+//! committed evidence is never overwritten, which a rename would do silently. Temporary files
+//! carry the `.tmp-` prefix and are removed by [`remove_temps`] when a store is opened.
 
 use logkeep_format::layout::TMP_PREFIX;
 use std::fs::{self, File, OpenOptions};
