@@ -1417,9 +1417,11 @@ fn real_logrotate_copytruncate_caught_copying_with_a_glob_matching_the_copy() {
     // Until logrotate has been caught copying twice: whether this thread gets a core in the
     // fraction of a millisecond a copy takes is up to the scheduler.
     let mut caught = 0;
-    for _ in 0..8 {
-        // Enough that copying takes many writes.
-        write(80_000, &mut written);
+    for i in 0..8 {
+        // Enough that copying takes many writes. A different size each round: a file emptied
+        // and refilled to exactly its former size between two polls is another pitfall, not
+        // this one.
+        write(80_000 + 13 * i, &mut written);
         rig.settle(std::slice::from_ref(&live));
         if logrotate_caught_copying(&rig, &conf, &state, &live, &copy) {
             caught += 1;
