@@ -74,20 +74,17 @@ impl Daemon {
     /// must have committed that record, and must die by signal 9.
     pub fn kill9(self, store: &Path, log: &dyn Fn() -> String) {
         let pid = self.pid();
-        let committed = started_in(store, pid);
-        let (was_alive, st) = self.kill9_at_any_moment(log);
         assert!(
-            committed && was_alive,
-            "kill -9 of a daemon that had not committed its start record (alive: {was_alive}, \
-             ended {st}):\n{}",
+            started_in(store, pid),
+            "kill -9 was due for a daemon that had not committed its start record:\n{}",
             log()
         );
+        self.kill9_at_any_moment(log);
     }
 
     /// `kill -9` at whatever point the daemon has reached, even before it opened the store:
-    /// it must be alive when the signal is sent and must die by signal 9. Returns whether it
-    /// was alive (always true when this returns) and how it ended.
-    pub fn kill9_at_any_moment(mut self, log: &dyn Fn() -> String) -> (bool, ExitStatus) {
+    /// it must be alive when the signal is sent and must die by signal 9.
+    pub fn kill9_at_any_moment(mut self, log: &dyn Fn() -> String) {
         if let Some(st) = self.exited() {
             panic!(
                 "the daemon had already exited by itself ({st}) when kill -9 was due:\n{}",
@@ -101,7 +98,6 @@ impl Daemon {
             "kill -9 did not end the daemon by signal 9 but with {st}:\n{}",
             log()
         );
-        (true, st)
     }
 }
 
