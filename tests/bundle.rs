@@ -2,7 +2,7 @@
 //! bundle is checked the way an investigator would (tar, sha256sum, openssl, zstd), tampered
 //! with the way an attacker would, and fed to `verify` and `extract` as hostile input.
 
-use crate::bundle_support::*;
+use crate::support::bundle::*;
 use logkeep_format::{Event, Record, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -414,7 +414,7 @@ fn check_verify_txt_commands(bundle: &Path, key: &Key, top: &Path, segment: &Pat
                 &format!("--out '{}'", work.join("out").display()),
             );
         let c = match c.strip_prefix("logkeep ") {
-            Some(rest) => format!("'{BIN}' {rest}"),
+            Some(rest) => format!("'{}' {rest}", crate::support::bin()),
             None => c,
         };
         let cwd = if *n == 1 { &work } else { &unpacked };
@@ -1123,10 +1123,114 @@ fn add_to(path: &Path) -> Output {
     ]))
 }
 
+/// What `extract --force` of a hostile bundle should write, by case: every log whole; the
+/// logs whole but one, which the damage cut short (a strict prefix, when the damaged segment
+/// is the last of that log) or left with holes (listed as missing, all other bytes exact); or
+/// nothing, when the tar archive itself cannot be read past the damage.
+fn forced_outcome(label: &str) -> Result<Option<&'static str>, ()> {
+    match label {
+        "symlink in a segment's place"
+        | "zstd bomb in a segment's place"
+        | "zstd bomb committed by the chain and signed"
+        | "record over 16 MiB" => Ok(Some("xrdp.log")),
+        "span path with `..`"
+        | "span source id `..`"
+        | "segment tar header quoting a terminal escape" => Ok(Some("openvpn.log")),
+        "tar header quoting a terminal escape" => Err(()),
+        _ => Ok(None),
+    }
+}
+
+/// Check what `extract --force` (run `f`) wrote to `out` against [`forced_outcome`] of the
+/// case `label`; `written` holds each log's bytes by file name, `original` gives a log's path
+/// as the index names it. Returns the problems found.
+fn check_forced(
+    label: &str,
+    out: &Path,
+    f: &Output,
+    written: &BTreeMap<String, Vec<u8>>,
+    original: &dyn Fn(&str) -> String,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let index = if out.join("logkeep-extract.jsonl").exists() {
+        extract_index(out)
+    } else {
+        problems.push(format!("extract --force wrote no index\n{}", f.describe()));
+        return problems;
+    };
+    let Ok(damaged) = forced_outcome(label) else {
+        if !index.is_empty() || tree(out, &[]).len() != 1 {
+            problems.push(format!(
+                "extract --force of an unreadable archive must extract nothing: {:?}",
+                tree(out, &[])
+            ));
+        }
+        if !f.stderr.contains("nothing extracted") {
+            problems.push(format!(
+                "extract --force must say nothing was extracted\n{}",
+                f.describe()
+            ));
+        }
+        return problems;
+    };
+    assert!(!written.is_empty(), "the store holds no logs");
+    for (name, want) in written {
+        let Some(line) = index.get(&original(name)) else {
+            problems.push(format!(
+                "extract --force: {name} is not in the index: {index:?}"
+            ));
+            continue;
+        };
+        let got = fs::read(out.join(line["output"].as_str().expect("output")))
+            .unwrap_or_else(|e| panic!("{name}: the output the index names: {e}"));
+        let missing: Vec<(usize, usize)> = line["missing"]
+            .as_array()
+            .expect("missing")
+            .iter()
+            .map(|r| {
+                let n = |i: usize| r[i].as_u64().expect("range") as usize;
+                (n(0), n(1))
+            })
+            .collect();
+        if damaged != Some(name.as_str()) {
+            if got != *want || !missing.is_empty() {
+                problems.push(format!(
+                    "extract --force: {name} is not whole ({} of {} bytes, missing {missing:?})",
+                    got.len(),
+                    want.len()
+                ));
+            }
+        } else if missing.is_empty() {
+            if !(got.len() < want.len() && want.starts_with(&got)) {
+                problems.push(format!(
+                    "extract --force: {name} without holes must be a strict prefix of the log \
+                     ({} of {} bytes)",
+                    got.len(),
+                    want.len()
+                ));
+            }
+        } else {
+            let outside_holes_equal = got.len() == want.len()
+                && (0..got.len())
+                    .filter(|i| !missing.iter().any(|(a, b)| a <= i && i < b))
+                    .all(|i| got[i] == want[i]);
+            if !outside_holes_equal {
+                problems.push(format!(
+                    "extract --force: {name} with holes {missing:?} must hold every other byte \
+                     of the log ({} of {} bytes)",
+                    got.len(),
+                    want.len()
+                ));
+            }
+        }
+    }
+    problems
+}
+
 #[test]
 fn hostile_bundles_fail_cleanly_and_write_nothing_outside() {
     require_investigator_tools();
-    let (cap, _) = small_store();
+    let (cap, written) = small_store();
     let dir = cap.root.path().to_owned();
     let key = Key::generate(&dir, "host");
     let good = Bundle::parse(&fs::read(export_all(&cap, &key, "good.tar")).unwrap());
@@ -1421,6 +1525,25 @@ fn hostile_bundles_fail_cleanly_and_write_nothing_outside() {
                 f.describe()
             ));
         }
+        // What forcing should give in this very case: exit 1 (the problem is reported, not a
+        // usage or I/O error), the same FAIL line as verify, and the logs extracted as far as
+        // the damage allows.
+        // Extraction decodes the segments before it compares them with their records, so a
+        // span that names a path out of --out is reported where the segment is decoded.
+        let forced_report = match label.as_str() {
+            "span path with `..`" => "has a forbidden component".to_owned(),
+            "span source id `..`" => "invalid source id \"..\"".to_owned(),
+            _ => expected.clone(),
+        };
+        if f.code != Some(1) || !f.fail_lines().iter().any(|l| l.contains(&forced_report)) {
+            problems.push(format!(
+                "extract --force: expected exit 1 and {forced_report:?}\n{}",
+                f.describe()
+            ));
+        }
+        problems.extend(check_forced(&label, &out, &f, &written, &|name| {
+            cap.log_path(name).display().to_string()
+        }));
         for o in [&v, &x, &f] {
             if o.elapsed > HOSTILE_BOUND {
                 problems.push(format!("took {:?}: {}", o.elapsed, o.what));
@@ -1455,8 +1578,10 @@ fn hostile_bundles_fail_cleanly_and_write_nothing_outside() {
         if !problems.is_empty() {
             wrong.push(format!("case {n} {label}: {}", problems.join("\n")));
         }
-        let _ = fs::remove_file(&file);
-        let _ = fs::remove_dir_all(&out);
+        fs::remove_file(&file).expect("remove the hostile bundle");
+        if out.exists() {
+            fs::remove_dir_all(&out).expect("remove the extraction");
+        }
     }
     assert!(
         fs::read_dir(&outside).unwrap().next().is_none(),

@@ -3,7 +3,7 @@
 //! leaves anything behind: no store is created from a bad configuration, nothing is written
 //! into a non-empty output directory.
 
-use crate::util::*;
+use crate::support::*;
 use std::fs;
 use std::path::Path;
 
@@ -340,5 +340,47 @@ fn usage_errors_exit_2() {
         let run = logkeep(&args);
         assert_eq!(run.code, 2, "{args:?}:\n{run}");
         assert!(!run.stderr.is_empty(), "{args:?}: say what is wrong");
+    }
+}
+
+/// A malformed `--expect-head` on a real store that verifies: only the malformed value can
+/// make the exit code 2, and the message names the flag.
+#[test]
+fn malformed_expect_head_on_a_store_that_verifies_is_a_usage_error_naming_the_flag() {
+    let config = format!("{FAST_STORE}{}", source("vpn", &["logs/*.log"]));
+    let mut site = Site::new(&config);
+    site.append("a.log", b"evidence\n");
+    site.start();
+    site.wait_captured(9);
+    site.term();
+    assert_verifies(&site.store());
+    let head: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(site.store().join("head.json")).expect("head.json"))
+            .expect("head.json is JSON");
+    let (seq, hash) = (
+        head["seq"].as_u64().expect("head seq"),
+        head["hash"].as_str().expect("head hash").to_owned(),
+    );
+    // The well-formed head of this very store is accepted.
+    let good = format!("{seq}:{hash}");
+    let run = verify(&site.store(), &["--expect-head", &good]);
+    assert_eq!(run.code, 0, "--expect-head {good}:\n{run}");
+    for bad in [
+        "12".to_owned(),
+        "x:0000".to_owned(),
+        format!("x:{hash}"),
+        format!("{seq}:{}", &hash[..63]),
+        format!("{seq}:{}", hash.to_uppercase()),
+    ] {
+        let run = verify(&site.store(), &["--expect-head", &bad]);
+        assert_eq!(run.code, 2, "--expect-head {bad}:\n{run}");
+        assert!(
+            run.stderr.contains("--expect-head"),
+            "the message names the flag (--expect-head {bad}):\n{run}"
+        );
+        assert!(
+            run.fail_lines().is_empty(),
+            "a usage error verifies nothing (--expect-head {bad}):\n{run}"
+        );
     }
 }

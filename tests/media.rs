@@ -2,7 +2,9 @@
 //! full fails without damage and resumes, an uninitialised mount point is never written, a
 //! rolled-back store is caught against a medium, and retention prunes only what media hold.
 
-use crate::harness::*;
+use crate::support::media::{eject, extracted, init};
+use crate::support::rng::noise;
+use crate::support::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,7 +22,7 @@ fn media_site(media: &[(&str, &Path)], extra_store: &str) -> Site {
             path.display()
         ));
     }
-    Site::with_config(&cfg)
+    Site::new(&cfg)
 }
 
 #[test]
@@ -31,35 +33,39 @@ fn medium_attached_later_is_caught_up_and_verifies_alone() {
     let mut written = noise(100_000, 7);
     site.append("a.log", &written);
     site.start();
-    site.wait_record(&site.path("store"), "\"kind\":\"segment\"");
+    site.wait_record("\"kind\":\"segment\"");
     assert!(
         !usb.exists(),
         "nothing may create an absent medium's directory"
     );
     // Plug the disk in: the copier notices it and catches up.
     init(&usb, "usb-a");
-    site.wait_record(&site.path("store"), "\"what\":\"caught_up\"");
+    site.wait_record("\"what\":\"caught_up\"");
     site.append("a.log", b"after attach\n");
     written.extend_from_slice(b"after attach\n");
-    site.stop();
+    site.term();
     eject(&site, "usb-a");
     // The medium alone, without the host: verifies and gives back every byte.
-    let (code, out) = verify(&usb, &[]);
+    let (code, out) = verify(&usb, &[]).code_and_text();
     assert_eq!(code, 0, "{out}");
     assert_eq!(extracted(&usb, "a.log"), written);
     // A store rolled back to an older state is caught against the medium.
     let rolled = site.path("rolled");
-    copy_dir(&site.path("store"), &rolled);
+    copy_tree(&site.path("store"), &rolled);
     let mut recs: Vec<PathBuf> = fs::read_dir(rolled.join("chain"))
         .expect("chain")
         .flatten()
         .map(|e| e.path())
         .collect();
     recs.sort();
+    assert!(
+        recs.len() > 6,
+        "the store must hold more than the four records the roll-back removes: {recs:?}"
+    );
     for r in recs.iter().rev().take(4) {
         fs::remove_file(r).expect("remove record");
     }
-    let _ = fs::remove_file(rolled.join("head.json"));
+    fs::remove_file(rolled.join("head.json")).expect("remove head.json");
     for s in fs::read_dir(rolled.join("segments"))
         .expect("segments")
         .flatten()
@@ -74,21 +80,11 @@ fn medium_attached_later_is_caught_up_and_verifies_alone() {
             fs::remove_file(s.path()).expect("remove segment");
         }
     }
-    let (code, out) = verify(&rolled, &[]);
+    let (code, out) = verify(&rolled, &[]).code_and_text();
     assert_eq!(code, 0, "a cleanly cut store verifies on its own: {out}");
-    let (code, out) = verify(&rolled, &["--against", usb.to_str().expect("utf-8")]);
+    let (code, out) = verify(&rolled, &["--against", usb.to_str().expect("utf-8")]).code_and_text();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("truncated or rolled back"), "{out}");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .expect("cp");
-    assert!(st.success());
 }
 
 #[test]
@@ -99,20 +95,42 @@ fn uninitialised_mount_point_is_never_written() {
     let mut site = media_site(&[("usb-a", &empty)], "");
     site.append("a.log", &noise(50_000, 3));
     site.start();
-    site.wait_record(&site.path("store"), "\"kind\":\"segment\"");
-    std::thread::sleep(Duration::from_secs(3)); // several copier rounds
-    site.stop();
+    site.wait_record("\"kind\":\"segment\"");
+    // Evidence that the copier looked at the mount point, with a segment there to copy: it
+    // says that it does not write there (once per appearance of the path), and `media list`
+    // reports the path's state.
+    site.wait_until(
+        30,
+        "the copier to refuse the uninitialised mount point",
+        |s| s.stderr().contains("not writing to this path"),
+    );
+    let config = site.config();
+    let list = || {
+        logkeep(&[
+            "media".as_ref(),
+            "list".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+        ])
+    };
+    let run = list();
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.text().contains("uninitialised"),
+        "media list reports the mount point as uninitialised: {run}"
+    );
+    assert_eq!(
+        fs::read_dir(&empty).expect("read").count(),
+        0,
+        "the empty mount point was written to while the daemon ran"
+    );
+    site.term();
     assert_eq!(
         fs::read_dir(&empty).expect("read").count(),
         0,
         "the empty mount point was written to"
     );
-    let (code, out) = logkeep(&[
-        "media",
-        "list",
-        "--config",
-        site.path("c.toml").to_str().expect("utf-8"),
-    ]);
+    let (code, out) = list().code_and_text();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("uninitialised"), "{out}");
 }
@@ -155,16 +173,36 @@ fn full_medium_fails_cleanly_and_resumes_when_space_returns() {
     let written = noise(300_000, 11);
     site.append("a.log", &written);
     site.start();
-    site.wait_record(&site.path("store"), "\"what\":\"failed\"");
-    // The local store keeps everything and the medium holds a valid prefix.
-    let (code, out) = verify(&site.path("store"), &[]);
+    site.wait_record("\"what\":\"failed\"");
+    // The local store keeps everything and the medium holds a valid prefix, while it is full.
+    let (code, out) = verify(&site.path("store"), &[]).code_and_text();
     assert_eq!(code, 0, "{out}");
+    // What the medium holds while full is a valid prefix of the chain: the only problem verify
+    // finds on it is the test's own filler.
+    let run = verify(&mnt, &[]);
+    assert_eq!(run.code, 1, "the filler is not part of a store: {run}");
+    assert_eq!(
+        run.fail_lines(),
+        ["FAIL filler: extra file not part of the store"],
+        "the full medium holds a valid prefix of the chain besides the filler: {run}"
+    );
+    let run = logkeep(&[
+        "media".as_ref(),
+        "list".as_ref(),
+        "--config".as_ref(),
+        site.config().as_os_str(),
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.text().contains("behind"),
+        "media list reports the full medium as behind the store: {run}"
+    );
     fs::remove_file(mnt.join("filler")).expect("free space");
-    site.wait_record(&site.path("store"), "\"what\":\"recovered\"");
-    site.wait_record(&site.path("store"), "\"what\":\"caught_up\"");
-    site.stop();
+    site.wait_record("\"what\":\"recovered\"");
+    site.wait_record("\"what\":\"caught_up\"");
+    site.term();
     eject(&site, "small");
-    let (code, out) = verify(&mnt, &[]);
+    let (code, out) = verify(&mnt, &[]).code_and_text();
     assert_eq!(code, 0, "{out}");
     assert_eq!(extracted(&mnt, "a.log"), written);
 }
@@ -182,11 +220,11 @@ fn retention_prunes_only_what_enough_media_hold() {
     );
     strict.append("a.log", &noise(60_000, 5));
     strict.start();
-    strict.wait_record(&strict.path("store"), "\"what\":\"caught_up\"");
+    strict.wait_record("\"what\":\"caught_up\"");
     std::thread::sleep(Duration::from_secs(7)); // past the first retention check
-    strict.stop();
+    strict.term();
     assert!(
-        !records(&strict.path("store"))
+        !record_texts(&strict.store())
             .iter()
             .any(|r| r.contains("\"kind\":\"pruned\"")),
         "pruned with too few copies"
@@ -199,15 +237,15 @@ fn retention_prunes_only_what_enough_media_hold() {
     let written = noise(60_000, 9);
     site.append("a.log", &written);
     site.start();
-    site.wait_record(&site.path("store"), "\"kind\":\"pruned\"");
-    site.stop();
-    let (code, out) = verify(&site.path("store"), &[]);
+    site.wait_record("\"kind\":\"pruned\"");
+    site.term();
+    let (code, out) = verify(&site.path("store"), &[]).code_and_text();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("pruned from this copy"), "{out}");
     // A bundle of the whole store holds the whole chain and every segment still here; the
     // pruned ones are justified by their records (verify_bundle reports any other as missing).
     let key = site.path("signing.key");
-    let (code, out) = logkeep(&["keygen", "--key", key.to_str().expect("utf-8")]);
+    let (code, out) = logkeep(&["keygen", "--key", key.to_str().expect("utf-8")]).code_and_text();
     assert_eq!(code, 0, "{out}");
     let bundle = site.path("case.tar");
     let (code, out) = logkeep(&[
@@ -218,13 +256,14 @@ fn retention_prunes_only_what_enough_media_hold() {
         key.to_str().expect("utf-8"),
         "--out",
         bundle.to_str().expect("utf-8"),
-    ]);
+    ])
+    .code_and_text();
     assert_eq!(code, 0, "export of a store with pruned segments: {out}");
     assert!(
         out.contains("pruned from"),
         "the export says what it left out: {out}"
     );
-    let (code, out) = verify(&bundle, &[]);
+    let (code, out) = verify(&bundle, &[]).code_and_text();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("pruned from this copy"), "{out}");
     eject(&site, "usb-b");
@@ -303,7 +342,7 @@ fn medium_pulled_out_mid_copy_holds_only_whole_files() {
     init(&usb, "usb-a");
     let mut site = media_site(&[("usb-a", &usb)], "");
     site.start();
-    site.wait_record(&site.path("store"), "\"what\":\"caught_up\"");
+    site.wait_record("\"what\":\"caught_up\"");
     // A burst big enough that copying it takes a while, then the disk goes away mid-copy.
     let written = noise(24 << 20, 13);
     site.append("a.log", &written);
@@ -321,16 +360,16 @@ fn medium_pulled_out_mid_copy_holds_only_whole_files() {
         std::thread::sleep(Duration::from_millis(5));
     }
     img.pull();
-    site.wait_record(&site.path("store"), "\"what\":\"missing\"");
-    site.stop();
+    site.wait_record("\"what\":\"missing\"");
+    site.term();
     // Plugged back in: what it holds is a valid prefix of the chain, nothing half-written under
     // a real name (an interrupted temporary file is only a note).
     img.plug();
-    let (code, out) = verify(&usb, &[]);
+    let (code, out) = verify(&usb, &[]).code_and_text();
     assert_eq!(code, 0, "{out}");
     // And the next sync completes it.
     eject(&site, "usb-a");
-    let (code, out) = verify(&usb, &[]);
+    let (code, out) = verify(&usb, &[]).code_and_text();
     assert_eq!(code, 0, "{out}");
     assert_eq!(extracted(&usb, "a.log"), written);
 }
@@ -342,20 +381,20 @@ fn eject_through_the_running_daemon() {
     init(&usb, "usb-a");
     let mut site = media_site(&[("usb-a", &usb)], "");
     // The control socket beside the store (the daemon does the eject while it holds the store).
-    let cfg = fs::read_to_string(site.path("c.toml")).expect("config");
+    let cfg = fs::read_to_string(site.config()).expect("config");
     fs::write(
-        site.path("c.toml"),
+        site.config(),
         format!("[control]\nsocket = \"ctl.sock\"\n{cfg}"),
     )
     .expect("config");
     let written = noise(40_000, 21);
     site.append("a.log", &written);
     site.start();
-    site.wait_record(&site.path("store"), "\"what\":\"caught_up\"");
+    site.wait_record("\"what\":\"caught_up\"");
     eject(&site, "usb-a");
-    site.wait_record(&site.path("store"), "\"what\":\"detached\"");
-    let (code, out) = verify(&usb, &[]);
+    site.wait_record("\"what\":\"detached\"");
+    let (code, out) = verify(&usb, &[]).code_and_text();
     assert_eq!(code, 0, "{out}");
     assert_eq!(extracted(&usb, "a.log"), written);
-    site.stop();
+    site.term();
 }

@@ -12,7 +12,8 @@
 //!
 //! Set `LOGKEEP_MODEL_SEED=N` to replay one seed.
 
-use crate::rotation_support::*;
+use crate::support::require_tool;
+use crate::support::rotation::*;
 use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
@@ -386,4 +387,23 @@ fn model_based_random_operations() {
         seed - 1,
         began.elapsed()
     );
+    // A run that never took one of the operations proved nothing about it.
+    for kind in [
+        "write",
+        "rotate",
+        "copytruncate",
+        "truncate",
+        "gzip",
+        "rm",
+        "SIGTERM",
+        "start",
+        "kill",
+    ] {
+        assert!(
+            kinds.get(kind).is_some_and(|n| *n > 0),
+            "no `{kind}` operation in any seed: {kinds:?}"
+        );
+    }
+    let kills = kinds.get("kill").copied().unwrap_or(0);
+    assert!(kills >= 8, "only {kills} kill -9 in all seeds: {kinds:?}");
 }

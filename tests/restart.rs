@@ -2,7 +2,7 @@
 //! only together with the bytes it covers, so a clean stop, a stop with data written while
 //! the daemon is down, and `kill -9` at any moment neither lose nor duplicate a byte.
 
-use crate::util::*;
+use crate::support::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -120,7 +120,7 @@ fn kill_9_during_heavy_appends_loses_and_duplicates_nothing() {
     let writer = {
         let (stop, path) = (stop.clone(), site.log("a.log"));
         std::thread::spawn(move || {
-            let mut rng = Rng::new(7);
+            let mut rng = Rng::from_env(7);
             let mut n = 1;
             while !stop.load(Ordering::Relaxed) {
                 let count = 1 + rng.below(40);
@@ -131,7 +131,7 @@ fn kill_9_during_heavy_appends_loses_and_duplicates_nothing() {
             n
         })
     };
-    let mut rng = Rng::new(0x5eed_c0ff_ee00);
+    let mut rng = Rng::from_env(0x5eed_c0ff_ee00);
     let mut terms = 0;
     for round in 0..12 {
         match round % 4 {
@@ -143,11 +143,18 @@ fn kill_9_during_heavy_appends_loses_and_duplicates_nothing() {
             _ => site.start(),
         }
         std::thread::sleep(Duration::from_millis(rng.below(600)));
-        if round % 4 == 3 {
-            site.term();
-            terms += 1;
-        } else {
-            site.kill9();
+        match round % 4 {
+            3 => {
+                site.term();
+                terms += 1;
+            }
+            // Spawned without waiting: it may die before it committed anything, but it must
+            // have been alive and must die by signal 9.
+            1 => {
+                site.kill9_at_any_moment();
+            }
+            // Started: it had committed its start record, was alive, and dies by signal 9.
+            _ => site.kill9(),
         }
         // The writer goes on while the daemon is down.
         std::thread::sleep(Duration::from_millis(rng.below(150)));

@@ -2,7 +2,7 @@
 //! whatever a source wrote — empty lines, CRLF, NUL bytes, invalid UTF-8, a 10 MiB line, a last
 //! line without a newline that is completed later — comes back from `extract` unchanged.
 
-use crate::util::*;
+use crate::support::*;
 
 /// A file with every awkward kind of byte, appended in bursts while the daemon runs; a second
 /// source in another directory; a one-byte file. Each extracts to exactly its source file.

@@ -2,8 +2,9 @@
 //! sockets, senders killed mid-frame — and the daemon killed under load: every message's bytes
 //! are found exactly once in the extracted archive (pitfalls 21 to 23 of the capture notes).
 
-use crate::harness::*;
-use crate::syslog_support::*;
+use crate::support::rng::noise;
+use crate::support::syslog::*;
+use crate::support::*;
 use std::collections::HashSet;
 use std::fs;
 use std::io::{ErrorKind, Write};
@@ -15,8 +16,8 @@ use std::time::{Duration, Instant};
 
 /// Stop the daemon, check the store, and return every message it holds for `id`.
 fn stop_and_read(site: &mut Site, id: &str) -> Vec<Msg> {
-    site.stop();
-    let (code, out) = verify(&site.path("store"), &[]);
+    site.term();
+    let (code, out) = verify(&site.path("store"), &[]).code_and_text();
     assert_eq!(code, 0, "{out}");
     messages(&stored_records(&site.path("store"), id))
 }
@@ -65,9 +66,9 @@ fn header_fields<'a>(body: &'a [u8], rfc: &str) -> (&'a str, &'a str) {
 
 #[test]
 fn logger_over_udp_and_tcp_with_lf_and_octet_counting() {
-    need("logger", "bsdutils");
+    require_tool("logger", "bsdutils");
     let (u, t) = (free_udp_port(), free_tcp_port());
-    let mut site = Site::with_config(&config(&format!(
+    let mut site = Site::new(&config(&format!(
         "{}{}",
         listener("fw", &format!("udp://127.0.0.1:{u}"), &[]),
         listener("vpn", &format!("tcp://127.0.0.1:{t}"), &[])
@@ -133,8 +134,8 @@ fn logger_over_udp_and_tcp_with_lf_and_octet_counting() {
             .collect();
         wait_wal(&site, id, &needles);
     }
-    site.stop();
-    let (code, out) = verify(&site.path("store"), &[]);
+    site.term();
+    let (code, out) = verify(&site.path("store"), &[]).code_and_text();
     assert_eq!(code, 0, "{out}");
     for id in ["fw", "vpn"] {
         let msgs = messages(&stored_records(&site.path("store"), id));
@@ -165,7 +166,7 @@ fn logger_over_udp_and_tcp_with_lf_and_octet_counting() {
 #[test]
 fn raw_bytes_come_back_exactly_over_tcp_and_udp() {
     let (u, t) = (free_udp_port(), free_tcp_port());
-    let mut site = Site::with_config(&config(&format!(
+    let mut site = Site::new(&config(&format!(
         "{}{}",
         listener("raw", &format!("tcp://127.0.0.1:{t}"), &[]),
         listener("dg", &format!("udp://127.0.0.1:{u}"), &[])
@@ -206,8 +207,8 @@ fn raw_bytes_come_back_exactly_over_tcp_and_udp() {
     }
     wait_wal(&site, "raw", &[b"no final newline", &big_line[..100]]);
     wait_wal(&site, "dg", &[b"99 bottles"]);
-    site.stop();
-    let (code, out) = verify(&site.path("store"), &[]);
+    site.term();
+    let (code, out) = verify(&site.path("store"), &[]).code_and_text();
     assert_eq!(code, 0, "{out}");
     let raw = messages(&stored_records(&site.path("store"), "raw"));
     assert_each_once(&raw, &oc_bodies);
@@ -253,7 +254,8 @@ fn raw_bytes_come_back_exactly_over_tcp_and_udp() {
             Some(&b"sshd"[..])
         )
     );
-    let dg = stop_and_read(&mut site, "dg");
+    // The daemon is stopped and the store verified above.
+    let dg = messages(&stored_records(&site.store(), "dg"));
     assert_each_once(&dg, &dg_bodies);
     assert_eq!(dg.len(), dg_bodies.len());
 }
@@ -272,10 +274,10 @@ fn half_sender(port: u16, printf: &str) -> std::process::Child {
 
 #[test]
 fn oversize_messages_are_kept_in_pieces_and_senders_killed_mid_frame_lose_nothing() {
-    need("bash", "bash");
+    require_tool("bash", "bash");
     let (t, u) = (free_tcp_port(), free_udp_port());
     let small = ["max_message_bytes = \"1KiB\""];
-    let mut site = Site::with_config(&config(&format!(
+    let mut site = Site::new(&config(&format!(
         "{}{}[control]\nsocket = \"ctl.sock\"\n",
         listener("fw", &format!("tcp://127.0.0.1:{t}"), &small),
         listener("dg", &format!("udp://127.0.0.1:{u}"), &small)
@@ -435,7 +437,7 @@ fn wait_all(site: &Site, id: &str, lines: &[Vec<u8>], rs: &Rsyslog) {
 #[test]
 fn rsyslog_forwards_over_tcp_with_octet_counting() {
     let (ours, input) = (free_tcp_port(), free_tcp_port());
-    let mut site = Site::with_config(&config(&listener(
+    let mut site = Site::new(&config(&listener(
         "fw",
         &format!("tcp://127.0.0.1:{ours}"),
         &[],
@@ -465,7 +467,7 @@ fn rsyslog_forwards_over_tls_with_a_client_certificate() {
         format!("tls_client_ca = \"{}\"", p(&c.ca)),
     ];
     let tls: Vec<&str> = tls.iter().map(String::as_str).collect();
-    let mut site = Site::with_config(&config(&listener(
+    let mut site = Site::new(&config(&listener(
         "fw",
         &format!("tls://127.0.0.1:{ours}"),
         &tls,
@@ -477,11 +479,21 @@ fn rsyslog_forwards_over_tls_with_a_client_certificate() {
         .arg(format!(
             "printf '<13>1 - - - - - - no certificate\\n' | timeout 10 openssl s_client -connect 127.0.0.1:{ours} -quiet"
         ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
+        .stdin(Stdio::null())
+        .output()
         .expect("openssl s_client");
-    let _ = out;
+    let said = String::from_utf8_lossy(&out.stderr);
+    // Exit 1 after the listener's alert; 124 would be timeout(1) ending a client that hung.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "openssl s_client without a client certificate must be refused: {}\n{said}",
+        out.status
+    );
+    assert!(
+        said.contains("certificate required"),
+        "the listener refuses with the TLS alert `certificate required`:\n{said}"
+    );
     let global = format!(
         "DefaultNetstreamDriver=\"gtls\" DefaultNetstreamDriverCAFile=\"{}\" DefaultNetstreamDriverCertFile=\"{}\" DefaultNetstreamDriverKeyFile=\"{}\"",
         p(&c.ca),
@@ -498,6 +510,10 @@ fn rsyslog_forwards_over_tls_with_a_client_certificate() {
     drop(rs);
     let msgs = stop_and_read(&mut site, "fw");
     assert_each_once(&msgs, &lines);
+    assert!(
+        !msgs.iter().any(|m| contains(&m.body, b"no certificate")),
+        "a message from the client without a certificate was stored"
+    );
     assert_eq!(
         msgs.len(),
         lines.len(),
@@ -544,7 +560,7 @@ fn id_of(body: &[u8]) -> Option<(usize, u64)> {
 #[test]
 fn kill_9_under_load_loses_nothing_that_reached_the_write_ahead_log() {
     let t = free_tcp_port();
-    let mut site = Site::with_config(&config(&listener(
+    let mut site = Site::new(&config(&listener(
         "fw",
         &format!("tcp://127.0.0.1:{t}"),
         &["wal_file_bytes = \"256KiB\""],
@@ -554,7 +570,7 @@ fn kill_9_under_load_loses_nothing_that_reached_the_write_ahead_log() {
     let senders: Vec<_> = (0..3).map(|w| load_sender(t, w, stop.clone())).collect();
     // Let files rotate, get captured, renamed and deleted under load.
     std::thread::sleep(Duration::from_millis(1500));
-    kill9(&mut site);
+    site.kill9();
     // What reached the write-ahead log, at the moment of the kill. (An empty newest file is
     // reused by the next run, and holds nothing to compare.)
     let snapshot: Vec<(String, Vec<u8>)> = wal_files(&site, "fw")
@@ -587,8 +603,8 @@ fn kill_9_under_load_loses_nothing_that_reached_the_write_ahead_log() {
                 .all(|n| !site.path("store/wal/fw").join(n).exists())
         },
     );
-    site.stop();
-    let (code, out) = verify(&site.path("store"), &[]);
+    site.term();
+    let (code, out) = verify(&site.path("store"), &[]).code_and_text();
     assert_eq!(code, 0, "{out}");
     let stored = stored_files(&site.path("store"), "fw");
     for (name, bytes) in &snapshot {
@@ -623,7 +639,7 @@ fn kill_9_under_load_loses_nothing_that_reached_the_write_ahead_log() {
 #[test]
 fn overload_slows_tcp_senders_and_drops_nothing() {
     let t = free_tcp_port();
-    let mut site = Site::with_config(&config(&listener(
+    let mut site = Site::new(&config(&listener(
         "fw",
         &format!("tcp://127.0.0.1:{t}"),
         &[],
@@ -691,7 +707,8 @@ fn listen_configuration_errors_name_the_line() {
     let check = |sources: &str, expect: &str| {
         let f = dir.path().join("c.toml");
         fs::write(&f, config(sources)).expect("config");
-        let (code, out) = logkeep(&["check-config", "--config", f.to_str().expect("utf-8")]);
+        let (code, out) =
+            logkeep(&["check-config", "--config", f.to_str().expect("utf-8")]).code_and_text();
         assert_eq!(code, 2, "{out}");
         assert!(out.contains(expect), "expected {expect:?} in: {out}");
         assert!(out.contains("c.toml:"), "no file:line in: {out}");
@@ -745,7 +762,7 @@ fn listen_configuration_errors_name_the_line() {
         config(&listener("fw", &format!("tcp://127.0.0.1:{port}"), &[])),
     )
     .expect("config");
-    let (code, out) = logkeep(&["run", "--config", f.to_str().expect("utf-8")]);
+    let (code, out) = logkeep(&["run", "--config", f.to_str().expect("utf-8")]).code_and_text();
     assert_eq!(code, 2, "{out}");
     assert!(
         out.contains(&format!(
@@ -763,7 +780,7 @@ fn listen_configuration_errors_name_the_line() {
 #[test]
 fn a_wal_file_cut_short_by_a_power_cut_is_not_tamper_and_nothing_is_stored_twice() {
     let t = free_tcp_port();
-    let mut site = Site::with_config(&config(&listener(
+    let mut site = Site::new(&config(&listener(
         "fw",
         &format!("tcp://127.0.0.1:{t}"),
         &[],
@@ -780,7 +797,7 @@ fn a_wal_file_cut_short_by_a_power_cut_is_not_tamper_and_nothing_is_stored_twice
             .iter()
             .all(|b| recs.iter().any(|r| r.complete && &r.body == b))
     });
-    kill9(&mut site);
+    site.kill9();
     let files = wal_files(&site, "fw");
     let (name, path) = files
         .iter()
@@ -802,10 +819,10 @@ fn a_wal_file_cut_short_by_a_power_cut_is_not_tamper_and_nothing_is_stored_twice
         &second.iter().flat_map(|b| octet(b)).collect::<Vec<u8>>(),
     );
     wait_wal(&site, "fw", &[&second[19]]);
-    site.stop();
-    let (code, out) = verify(&site.path("store"), &[]);
+    site.term();
+    let (code, out) = verify(&site.path("store"), &[]).code_and_text();
     assert_eq!(code, 0, "{out}");
-    let chain = records(&site.path("store")).join("");
+    let chain = record_texts(&site.store()).join("");
     assert!(
         !chain.contains("\"kind\":\"tamper\""),
         "a WAL file cut by a power cut is not tamper:\n{chain}"
@@ -839,7 +856,7 @@ fn a_listener_at_its_connection_limit_keeps_new_senders_waiting_and_closes_idle_
     // closed, which would lose it) until the idle ones are closed, and is then stored. The
     // counters in `logkeep status` say what happened.
     let t = free_tcp_port();
-    let mut site = Site::with_config(&config(&format!(
+    let mut site = Site::new(&config(&format!(
         "{}[control]\nsocket = \"ctl.sock\"\n",
         listener(
             "fw",
@@ -880,14 +897,25 @@ fn a_listener_at_its_connection_limit_keeps_new_senders_waiting_and_closes_idle_
     let l = status();
     assert!(l["at_limit"].as_u64() >= Some(1), "{l}");
     assert!(l["idle_closed"].as_u64() >= Some(1), "{l}");
-    // The idle senders were closed by the listener: a read sees the end of the stream.
-    for s in &mut idle {
+    // Both idle senders were closed by the listener: a read sees the end of the stream (or a
+    // reset). A read that times out means the connection is still open, and fails the test.
+    for (who, s) in ["a", "b"].iter().zip(&mut idle) {
         s.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
         let mut b = [0u8; 1];
-        let n = std::io::Read::read(s, &mut b).unwrap_or(0);
-        assert_eq!(n, 0, "an idle connection was not closed");
+        match std::io::Read::read(s, &mut b) {
+            Ok(0) => {}
+            Ok(n) => panic!("the listener sent {n} bytes to idle sender {who}"),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("idle sender {who} was not closed within 10 s: {e}"),
+        }
     }
+    // Each closure was counted as an idle one.
+    let l = status();
+    assert!(
+        l["idle_closed"].as_u64() >= Some(2),
+        "both idle senders were closed, so both must be counted: {l}"
+    );
     drop(third);
     let msgs = stop_and_read(&mut site, "fw");
     assert_each_once(

@@ -5,7 +5,7 @@
 //! One store is made once; each case tampers with its own copy. The cases are a table of
 //! one-line `fails` / `passes` calls; every failing case is reported, not just the first.
 
-use crate::util::*;
+use crate::support::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -29,7 +29,7 @@ impl Bench {
         let config = format!("{FAST_STORE}{}", source("vpn", &["logs/*.log"]));
         let mut site = Site::new(&config);
         site.start();
-        let mut rng = Rng::new(11);
+        let mut rng = Rng::from_env(11);
         let mut total = 0;
         for _ in 0..6 {
             // Incompressible, so segments stay near their 4 KiB limit and there are several.
@@ -70,13 +70,19 @@ impl Bench {
     /// A tampering verify must catch: exit 1, and for each entry of `expect` (`FILE` or
     /// `FILE: start of the message`) a report line `FAIL FILE: ...`.
     fn fails(&mut self, what: &str, args: &[&str], expect: &[&str], tamper: impl FnOnce(&Path)) {
-        self.check(what, args, 1, expect, tamper);
+        self.check(what, args, 1, expect, false, tamper);
+    }
+
+    /// [`Bench::fails`] with the report's FAIL lines exactly those `expect` names (one each),
+    /// so that no other file is accused.
+    fn fails_exactly(&mut self, what: &str, expect: &[&str], tamper: impl FnOnce(&Path)) {
+        self.check(what, &[], 1, expect, true, tamper);
     }
 
     /// A change verify must accept (untampered evidence, or what it cannot know): exit 0 and
     /// no FAIL line.
     fn passes(&mut self, what: &str, args: &[&str], change: impl FnOnce(&Path)) {
-        self.check(what, args, 0, &[], change);
+        self.check(what, args, 0, &[], false, change);
     }
 
     /// Tamper with a fresh copy of the store, verify it with `args`, require exit `code` and
@@ -87,6 +93,7 @@ impl Bench {
         args: &[&str],
         code: i32,
         expect: &[&str],
+        only: bool,
         tamper: impl FnOnce(&Path),
     ) {
         self.cases += 1;
@@ -121,6 +128,13 @@ impl Bench {
             if !fails.iter().any(|l| l.starts_with(&want)) {
                 wrong.push(format!("no line starting {want:?}"));
             }
+        }
+        if only && fails.len() != expect.len() {
+            wrong.push(format!(
+                "{} FAIL lines, where exactly {} were expected",
+                fails.len(),
+                expect.len()
+            ));
         }
         if !wrong.is_empty() {
             self.failures.push(format!(
@@ -313,9 +327,16 @@ fn verify_names_a_forged_record_not_the_next_one() {
     let mut b = Bench::new();
     let (seg, rec) = (b.seg.clone(), b.rec.clone());
     let k = rec.iter().position(|r| seg[2][9..25] == r[6..22]).expect("record of seg[2]");
+    // The forged record is named as changed; the next one only as the other end of the broken
+    // link (FORMAT.md §6.2 checks `prev` on it), never as changed itself; nothing else is
+    // named, record k+2 included.
+    let next = rec.get(k + 1).expect("a record after the forged one");
+    assert!(rec.len() > k + 2, "record k+2 exists, so that naming it would be seen");
+    let changed = format!("{}: hashes to ", rec[k]);
+    let link = format!("{next}: broken link: ");
     for (field, plus) in [("\"wall\":\"", 18), ("\"mono_ns\":", 3), ("\"boot_id\":\"", 2)] {
         let at = offset_after(&b.store, &rec[k], field, plus);
-        b.fails(&format!("forge {field} of a record"), &[], &[&rec[k]], |s| flip(s, &rec[k], at, 0x01));
+        b.fails_exactly(&format!("forge {field} of a record"), &[&changed, &link], |s| flip(s, &rec[k], at, 0x01));
     }
     b.finish();
 }

@@ -1,21 +1,17 @@
-//! Integration tests.
+//! The integration tests: the real `logkeep` binary run on real files, with real tools. Every
+//! module finds its daemon, store, CLI and random numbers through [`support`].
+mod support;
+
 mod bundle;
-mod bundle_support;
 mod cli_errors;
 mod control;
-mod control_support;
-mod harness;
 mod killloop;
 mod media;
 mod model;
 mod restart;
-mod rotate;
 mod rotation;
-mod rotation_support;
 mod roundtrip;
 mod status_agree;
 mod std_tools;
 mod syslog;
-mod syslog_support;
 mod tamper;
-mod util;

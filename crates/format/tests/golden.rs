@@ -683,6 +683,8 @@ fn check_content(content: &[u8], sealed: &Sealed, data_mtime: u64, seal_mtime: u
     let parsed: Manifest = serde_json::from_slice(&manifest.data).expect("manifest");
     assert_eq!(parsed, sealed.manifest);
     assert_eq!(data.len(), parsed.members.len());
+    // A segment without data members would make the checks below vacuous.
+    assert!(!data.is_empty(), "the segment holds no data member");
     for (m, listed) in data.iter().zip(&parsed.members) {
         check_header(m, data_mtime);
         let want = format!(
@@ -863,6 +865,7 @@ fn checked_in_store_checks_with_plain_hashes() {
         .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
         .collect();
     names.sort();
+    assert!(!names.is_empty(), "the checked-in store has no records");
     let mut prev = "0".repeat(64);
     for (i, name) in names.iter().enumerate() {
         assert_eq!(name, &format!("{:016}.json", i + 1));
@@ -876,8 +879,15 @@ fn checked_in_store_checks_with_plain_hashes() {
     let want = format!("{{\"seq\":{},\"hash\":\"{prev}\"}}\n", names.len());
     assert_eq!(String::from_utf8(head).expect("utf-8"), want);
     assert_eq!(pinned_head().hash.to_hex(), prev);
-    for e in std::fs::read_dir(root.join("segments")).expect("segments") {
-        let name = e.expect("entry").file_name().into_string().expect("utf-8");
+    let segments: Vec<String> = std::fs::read_dir(root.join("segments"))
+        .expect("segments")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .collect();
+    assert!(
+        !segments.is_empty(),
+        "the checked-in store has no segments to check"
+    );
+    for name in segments {
         let bytes = std::fs::read(root.join("segments").join(&name)).expect("segment");
         let hash = name
             .strip_suffix(".tar.zst")

@@ -3,7 +3,8 @@
 //! checks), extraction of what the store holds, rsyslog in a temporary directory, and
 //! certificates made with openssl.
 
-use crate::harness::*;
+use super::rng::noise;
+use super::*;
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
@@ -11,22 +12,6 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Fail with the Debian package to install when `tool` is missing.
-pub fn need(tool: &str, package: &str) {
-    let found = Command::new("sh")
-        .args([
-            "-c",
-            &format!("command -v {tool} || test -x /usr/sbin/{tool}"),
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "`{tool}` is missing: install the Debian package {package} (scripts/test does)"
-    );
-}
 
 /// Fail unless rsyslog can speak TLS (the gtls network stream driver).
 pub fn need_rsyslog_tls() {
@@ -72,33 +57,12 @@ pub fn listener(id: &str, url: &str, extra: &[&str]) -> String {
 }
 
 /// Start the daemon with extra environment variables and wait until it is capturing (its
-/// listeners are up by then). Its stderr is appended to `daemon.err` across restarts.
+/// listeners are up by then).
 pub fn start_with(site: &mut Site, env: &[(&str, &str)]) {
-    let log = site.path("daemon.err");
-    let before = fs::read_to_string(&log)
-        .unwrap_or_default()
-        .matches("capturing")
-        .count();
-    let err = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .expect("stderr file");
-    let mut cmd = Command::new(bin());
-    cmd.args(["run", "--config"])
-        .arg(site.path("c.toml"))
-        .stderr(err)
-        .stdout(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    site.child = Some(cmd.spawn().expect("start logkeep"));
-    wait_until(site, 30, "the daemon to start capturing", || {
-        fs::read_to_string(&log)
-            .unwrap_or_default()
-            .matches("capturing")
-            .count()
-            > before
+    let before = site.stderr().matches("capturing").count();
+    site.spawn_with(env);
+    site.wait_until(30, "the daemon to start capturing", |s| {
+        s.stderr().matches("capturing").count() > before
     });
 }
 
@@ -112,14 +76,6 @@ pub fn wait_until(site: &Site, secs: u64, what: &str, mut f: impl FnMut() -> boo
             site.stderr()
         );
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// `kill -9` the daemon.
-pub fn kill9(site: &mut Site) {
-    if let Some(mut c) = site.child.take() {
-        c.kill().expect("kill -9");
-        c.wait().expect("wait");
     }
 }
 
@@ -301,7 +257,8 @@ pub fn stored_files(store: &Path, id: &str) -> Vec<(String, u64, Vec<u8>)> {
         store.to_str().expect("utf-8"),
         "--out",
         dest.to_str().expect("utf-8"),
-    ]);
+    ])
+    .code_and_text();
     assert_eq!(code, 0, "{text}");
     let mut files = Vec::new();
     for p in walk(&dest.join(id)) {
@@ -390,7 +347,7 @@ impl Rsyslog {
     /// Start `rsyslogd -n` with `global` parameters and the rest of `conf`; wait until
     /// `input_port` accepts connections.
     pub fn start(global: &str, conf: &str, input_port: u16) -> Rsyslog {
-        need("rsyslogd", "rsyslog");
+        require_tool("rsyslogd", "rsyslog");
         let dir = tempfile::tempdir().expect("tmp");
         let work = dir.path().join("work");
         fs::create_dir_all(&work).expect("work dir");
@@ -465,7 +422,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 pub fn make_certs(dir: &Path) -> Certs {
-    need("openssl", "openssl");
+    require_tool("openssl", "openssl");
     let ec = [
         "-newkey",
         "ec",
@@ -544,7 +501,8 @@ pub fn status_json(sock: &Path) -> serde_json::Value {
         "--json",
         "--socket",
         sock.to_str().expect("utf-8"),
-    ]);
+    ])
+    .code_and_text();
     assert_eq!(code, 0, "{out}");
     serde_json::from_str(&out).expect("status json")
 }

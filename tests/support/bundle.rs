@@ -9,12 +9,12 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-/// The binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_logkeep");
+use super::daemon::Daemon;
+pub use super::require_tool;
 
 /// Deadline of a single command. Generous because the machine is shared with other test runs;
 /// a command that overruns it is killed and the test fails, so no test can hang.
@@ -139,7 +139,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(super::bin());
     cmd.args(args).env("LOGKEEP_LOG", "warn");
     run(&mut cmd, None, STEP)
 }
@@ -155,21 +155,6 @@ pub fn bash(script: &str, cwd: &Path) -> Output {
         .arg(script)
         .current_dir(cwd);
     run(&mut cmd, None, STEP)
-}
-
-/// Fail (never skip) when a tool an investigator would use is not installed.
-pub fn require_tool(name: &str, apt_package: &str) {
-    let found = std::env::var_os("PATH").is_some_and(|p| {
-        std::env::split_paths(&p).any(|d| {
-            use std::os::unix::fs::PermissionsExt;
-            fs::metadata(d.join(name))
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-    });
-    assert!(
-        found,
-        "`{name}` is not installed; these tests check bundles with the real tool: apt-get install {apt_package}"
-    );
 }
 
 /// Every tool the bundle tests use, checked up front so a missing one fails with its package.
@@ -190,13 +175,8 @@ pub fn require_investigator_tools() {
 /// Deterministic log content that exercises byte exactness: long and empty lines, CR, NUL,
 /// invalid UTF-8 and, when `last_line_open`, no final newline.
 pub fn log_bytes(seed: u64, len: usize, last_line_open: bool) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = super::Rng::new(seed);
+    let mut next = move || rng.next();
     let mut out = Vec::with_capacity(len + 64);
     let mut line = 0u64;
     while out.len() < len {
@@ -231,7 +211,7 @@ pub struct Capture {
     pub config: PathBuf,
     /// The store directory.
     pub store: PathBuf,
-    daemon: Option<Child>,
+    daemon: Option<Daemon>,
     daemon_log: PathBuf,
 }
 
@@ -263,16 +243,16 @@ impl Capture {
         fs::write(&config, text).expect("write config");
         let daemon_log = root.path().join("daemon.log");
         let log = fs::File::create(&daemon_log).expect("daemon log");
-        let child = Command::new(BIN)
-            .arg("run")
-            .arg("--config")
-            .arg(&config)
-            .env("LOGKEEP_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start logkeep run");
+        let child = Daemon::spawn(
+            Command::new(super::bin())
+                .arg("run")
+                .arg("--config")
+                .arg(&config)
+                .env("LOGKEEP_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log),
+        );
         let mut c = Capture {
             store: root.path().join("store"),
             root,
@@ -326,24 +306,20 @@ impl Capture {
 
     /// Every committed record: sequence number, parsed JSON, exact bytes.
     pub fn records(&self) -> Vec<(u64, serde_json::Value, Vec<u8>)> {
-        let Ok(dir) = fs::read_dir(self.store.join("chain")) else {
-            return Vec::new();
-        };
         let mut out = Vec::new();
-        for e in dir.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
+        for p in super::store::record_files(&self.store) {
+            let name = super::store::file_name(&p);
             let Some(seq) = name
                 .strip_suffix(".json")
                 .and_then(|s| s.parse::<u64>().ok())
             else {
-                continue; // a temporary file being written
+                continue;
             };
-            let bytes = fs::read(e.path()).unwrap_or_default();
+            let bytes = fs::read(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
             // The store renames complete files into place, so a record is never half there.
             let json = serde_json::from_slice(&bytes).expect("a committed record is JSON");
             out.push((seq, json, bytes));
         }
-        out.sort_by_key(|r| r.0);
         out
     }
 
@@ -354,7 +330,7 @@ impl Capture {
                 return;
             }
             if let Some(child) = self.daemon.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
+                && let Some(status) = child.exited()
             {
                 panic!(
                     "the daemon exited ({status}) while waiting for {what}:\n{}",
@@ -372,29 +348,10 @@ impl Capture {
 
     /// Stop the daemon with SIGTERM, as systemd does, and require a clean exit.
     pub fn stop(&mut self) {
-        let mut child = self.daemon.take().expect("the daemon is running");
-        rustix::process::kill_process(
-            rustix::process::Pid::from_child(&child),
-            rustix::process::Signal::TERM,
-        )
-        .expect("send SIGTERM");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("wait for the daemon") {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the daemon did not stop within 60 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(
-            status.success(),
-            "the daemon exited with {status} on SIGTERM:\n{}",
+        let daemon = self.daemon.take().expect("the daemon is running");
+        daemon.stop(rustix::process::Signal::TERM, &|| {
             fs::read_to_string(&self.daemon_log).unwrap_or_default()
-        );
+        });
     }
 
     /// The store's head as the store itself states it: the last record file's sequence number
@@ -413,16 +370,6 @@ impl Capture {
         );
         assert_eq!(hint["hash"].as_str(), Some(hash.as_str()), "head.json hash");
         (*seq, hash)
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        // A test that failed half-way must not leave a daemon behind.
-        if let Some(mut c) = self.daemon.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 

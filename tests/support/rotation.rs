@@ -1,41 +1,30 @@
-//! Harness for the rotation, tamper, model and kill-loop tests: a temporary site with logs and a
-//! store, the real daemon started, stopped with SIGTERM or killed with SIGKILL, the chain read
-//! back record by record, a wait until the store has committed what the files hold, and the
-//! real `logkeep extract` and `logkeep verify` run on the result.
+//! What the rotation, model and kill-loop tests share: a rig (a site whose daemon logs capture
+//! decisions at debug level) started, stopped with SIGTERM or killed with SIGKILL through
+//! [`super::daemon`], the chain read back as typed records and as a ledger of generations, a
+//! wait until the store has committed what the files hold, and `logkeep extract` and
+//! `logkeep verify` run on the result through [`super::store`].
 //!
 //! Every wait here polls the store or the process and ends at a deadline with a message that
 //! says what was expected and what the chain and the daemon's log held instead.
 
 use logkeep_format::{Event, HEAD_LEN, Record, Sha256};
 use rustix::process::{Pid, Signal, kill_process};
+
+use super::daemon::Daemon;
+pub use super::{Rng, append, truncate_in_place};
+use super::{bin, require_tool};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long any single wait on the daemon may take before the test fails. Generous, because
 /// the tests share two cores with each other and with builds.
 pub const PATIENCE: Duration = Duration::from_secs(45);
-
-/// The logkeep binary built for this test target.
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_logkeep")
-}
-
-/// Fail with an installation hint when a tool the test drives is not on the PATH.
-pub fn require_tool(tool: &str, package: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "{tool} not found: install it: apt-get install {package}"
-    );
-}
 
 /// Timing knobs written into the configuration.
 #[derive(Debug, Clone)]
@@ -216,7 +205,7 @@ pub struct Out {
 /// A temporary site: `logs/`, `store/`, `c.toml`, and the daemon when it runs.
 pub struct Rig {
     pub dir: tempfile::TempDir,
-    child: Option<Child>,
+    child: Option<Daemon>,
     /// Records already parsed, by sequence number. Records are written once under their final
     /// name (temporary name, fsync, rename), so a record read once never changes.
     cache: Mutex<BTreeMap<u64, Record>>,
@@ -283,7 +272,7 @@ impl Rig {
     /// The running daemon's process id.
     pub fn pid(&self) -> Pid {
         let c = self.child.as_ref().expect("the daemon is not running");
-        Pid::from_raw(c.id() as i32).expect("pid")
+        Pid::from_raw(c.pid() as i32).expect("pid")
     }
 
     /// Hold the daemon still (SIGSTOP) while `f` runs, then let it go on (SIGCONT): whatever
@@ -308,7 +297,7 @@ impl Rig {
             .expect("daemon log");
         let mut l2 = log.try_clone().expect("dup log");
         self.starts += 1;
-        let _ = writeln!(l2, "===== start #{} =====", self.starts);
+        writeln!(l2, "===== start #{} =====", self.starts).expect("write the daemon log");
         // Open-file limits for the daemon alone, set by util-linux `prlimit`, which then
         // executes logkeep in its own process.
         let mut cmd = match self.nofile {
@@ -320,23 +309,20 @@ impl Rig {
             }
             None => Command::new(bin()),
         };
-        let child = cmd
-            .args(["run", "--config"])
+        cmd.args(["run", "--config"])
             .arg(self.path("c.toml"))
             .env("LOGKEEP_LOG", "info,logkeep_capture=debug")
             .stdin(Stdio::null())
             .stdout(l2)
-            .stderr(log)
-            .spawn()
-            .expect("start logkeep");
-        self.child = Some(child);
+            .stderr(log);
+        self.child = Some(Daemon::spawn(&mut cmd));
     }
 
     /// Start the daemon and wait until it has written its `start` record, so that whatever
     /// the test does next happens while it captures.
     pub fn start(&mut self) {
         self.spawn();
-        let pid = self.child.as_ref().map(|c| c.id()).unwrap_or(0);
+        let pid = self.child.as_ref().expect("spawned").pid();
         self.wait_for(&format!("the start record of pid {pid}"), |recs| {
             recs.iter()
                 .any(|r| matches!(r.event, Event::Start { pid: p, .. } if p == pid))
@@ -345,31 +331,10 @@ impl Rig {
 
     /// SIGTERM, and wait for exit 0 and the `stop` record.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
+        let Some(daemon) = self.child.take() else {
             panic!("stop: the daemon is not running");
         };
-        let pid = Pid::from_raw(child.id() as i32).expect("pid");
-        kill_process(pid, Signal::TERM).expect("send SIGTERM");
-        let deadline = Instant::now() + PATIENCE;
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("wait") {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "daemon did not exit within {PATIENCE:?} of SIGTERM\n{}",
-                    self.daemon_log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        assert!(
-            status.success(),
-            "daemon exited with {status} after SIGTERM\n{}",
-            self.daemon_log()
-        );
+        daemon.stop(Signal::TERM, &|| self.daemon_log());
         let recs = self.records();
         assert!(
             matches!(recs.last().map(|r| &r.event), Some(Event::Stop { .. })),
@@ -378,12 +343,26 @@ impl Rig {
         );
     }
 
-    /// SIGKILL at this very moment, and reap.
+    /// SIGKILL a daemon that is capturing, at this very moment: it must be alive, must have
+    /// committed its start record, and must die by signal 9.
     pub fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let daemon = self
+            .child
+            .take()
+            .expect("kill -9: the daemon is not running");
+        daemon.kill9(&self.store(), &|| self.daemon_log());
+    }
+
+    /// SIGKILL wherever the daemon is, even before it opened the store: it must be alive and
+    /// must die by signal 9. Returns whether it had committed its start record.
+    pub fn kill9_at_any_moment(&mut self) -> bool {
+        let daemon = self
+            .child
+            .take()
+            .expect("kill -9: the daemon is not running");
+        let committed = super::daemon::started_in(&self.store(), daemon.pid());
+        daemon.kill9_at_any_moment(&|| self.daemon_log());
+        committed
     }
 
     /// The tail of the daemon's log, for failure messages.
@@ -403,15 +382,13 @@ impl Rig {
 
     /// Whether the daemon started last is still running (it has not exited by itself).
     pub fn alive(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child.as_mut().is_some_and(|c| c.exited().is_none())
     }
 
     /// Fail if the daemon exited by itself.
     fn check_alive(&mut self) {
         if let Some(c) = self.child.as_mut()
-            && let Ok(Some(status)) = c.try_wait()
+            && let Some(status) = c.exited()
         {
             self.child = None;
             panic!(
@@ -424,19 +401,16 @@ impl Rig {
     /// Every record in the chain so far, in order.
     pub fn records(&self) -> Vec<Record> {
         let mut cache = self.cache.lock().expect("cache");
-        let names: Vec<(u64, PathBuf)> = fs::read_dir(self.store().join("chain"))
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .filter_map(|e| {
-                        let n = e.file_name().to_string_lossy().into_owned();
-                        let seq = n.strip_suffix(".json")?;
-                        (seq.len() == 16 && seq.bytes().all(|b| b.is_ascii_digit()))
-                            .then(|| (seq.parse().ok(), e.path()))
-                            .and_then(|(s, p)| s.map(|s| (s, p)))
-                    })
-                    .collect()
+        let names: Vec<(u64, PathBuf)> = super::store::record_files(&self.store())
+            .into_iter()
+            .filter_map(|p| {
+                let n = super::store::file_name(&p);
+                let seq = n.strip_suffix(".json")?;
+                (seq.len() == 16 && seq.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| seq.parse().ok().map(|s| (s, p)))
+                    .flatten()
             })
-            .unwrap_or_default();
+            .collect();
         for (seq, p) in names {
             if cache.contains_key(&seq) {
                 continue;
@@ -607,25 +581,12 @@ impl Rig {
 
     /// `logkeep verify STORE`: (exit code, output).
     pub fn verify(&self) -> (i32, String) {
-        let out = Command::new(bin())
-            .arg("verify")
-            .arg(self.store())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run logkeep verify");
-        (
-            out.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        super::store::verify(&self.store(), &[]).code_and_text()
     }
 
+    /// Verify and require a clean result: exit 0, no FAIL line, the final OK line.
     pub fn assert_verifies(&self) {
-        let (code, out) = self.verify();
-        assert_eq!(code, 0, "logkeep verify failed:\n{out}");
+        super::store::assert_verifies(&self.store());
     }
 
     /// `logkeep extract STORE --out DIR`, with every output read back and checked against the
@@ -633,20 +594,8 @@ impl Rig {
     pub fn extract(&self) -> Vec<Out> {
         let tmp = tempfile::tempdir().expect("tmp");
         let dest = tmp.path().join("x");
-        let out = Command::new(bin())
-            .arg("extract")
-            .arg(self.store())
-            .arg("--out")
-            .arg(&dest)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run logkeep extract");
-        assert!(
-            out.status.success(),
-            "logkeep extract failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let run = super::store::extract(&self.store(), &dest);
+        assert_eq!(run.code, 0, "logkeep extract failed:\n{run}");
         let index = fs::read_to_string(dest.join("logkeep-extract.jsonl")).expect("index");
         let mut outs = Vec::new();
         for line in index.lines() {
@@ -683,63 +632,12 @@ impl Rig {
 
 impl Drop for Rig {
     fn drop(&mut self) {
-        self.kill9();
+        // Dropping the daemon kills and reaps it.
+        self.child.take();
         if std::env::var_os("LOGKEEP_TEST_KEEP").is_some() {
             let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tmp"));
             eprintln!("kept {}", dir.keep().display());
         }
-    }
-}
-
-/// Append `data` to `path` (creating it) with one write and close it, as a logger that opens
-/// the file for each message would.
-pub fn append(path: &Path, data: &[u8]) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    f.write_all(data).expect("append");
-}
-
-/// `: > path`: open with O_TRUNC, as the shell does.
-pub fn truncate_in_place(path: &Path) {
-    OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)
-        .unwrap_or_else(|e| panic!("truncate {}: {e}", path.display()));
-}
-
-/// A small deterministic generator (xorshift64*), so a failing seed can be replayed exactly.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `[lo, hi)`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo).max(1)
-    }
-
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.range(0, items.len() as u64) as usize]
     }
 }
 

@@ -2,13 +2,14 @@
 //! directory others may enter, a raw protocol client, a daemon started with an environment of
 //! the test's choosing (NOTIFY_SOCKET, JOURNAL_STREAM), and running the CLI as another user.
 
-use crate::util::{self, DEADLINE, Site};
+use super::store::Run;
+use super::{DEADLINE, Site};
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A directory for sockets (and a copy of the binary) that any user may enter: a site's own
@@ -35,7 +36,7 @@ impl OpenDir {
     pub fn binary(&self) -> PathBuf {
         let p = self.dir.path().join("logkeep");
         if !p.exists() {
-            fs::copy(util::bin(), &p).expect("copy the binary");
+            fs::copy(super::bin(), &p).expect("copy the binary");
             fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).expect("chmod");
         }
         p
@@ -47,9 +48,9 @@ impl OpenDir {
 pub fn config(socket: &Path, control_extra: &str) -> String {
     format!(
         "{}\n[control]\nsocket = {:?}\n{control_extra}\n{}",
-        util::FAST_STORE,
+        super::FAST_STORE,
         socket.to_str().expect("utf-8"),
-        util::source("vpn", &["logs/*.log"])
+        super::source("vpn", &["logs/*.log"])
     )
 }
 
@@ -117,65 +118,6 @@ pub fn head(store: &Path) -> serde_json::Value {
     serde_json::from_slice(&fs::read(store.join("head.json")).expect("head.json")).expect("json")
 }
 
-/// A daemon started with `env` set, its stderr in `stderr`; killed when dropped.
-pub struct Daemon {
-    pub child: Option<Child>,
-}
-
-impl Daemon {
-    pub fn spawn(config: &Path, env: &[(&str, &str)], stderr: fs::File) -> Daemon {
-        let mut cmd = Command::new(util::bin());
-        cmd.arg("run")
-            .arg("--config")
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
-            .env_remove("WATCHDOG_PID")
-            .env_remove("JOURNAL_STREAM")
-            .env("LOGKEEP_LOG", "info");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Daemon {
-            child: Some(cmd.spawn().expect("start logkeep run")),
-        }
-    }
-
-    /// SIGTERM and wait; the exit status must be 0.
-    pub fn term(&mut self) {
-        let mut c = self.child.take().expect("running");
-        let st = Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(st.success());
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(st) = c.try_wait().expect("wait") {
-                assert!(st.success(), "the daemon exited with {st}");
-                return;
-            }
-            if Instant::now() > deadline {
-                let _ = c.kill();
-                panic!("the daemon did not stop within {DEADLINE:?}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// Whether the tests run as root (CI does); the tests that switch users need it.
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -190,7 +132,7 @@ pub fn gid_of(name: &str) -> Option<u32> {
 }
 
 /// Run `program ARGS` under `setpriv` as uid/gid 65534 with the given supplementary groups.
-pub fn as_nobody(groups: &[u32], program: &Path, args: &[&str]) -> util::Run {
+pub fn as_nobody(groups: &[u32], program: &Path, args: &[&str]) -> Run {
     let groups_arg = if groups.is_empty() {
         "--clear-groups".to_owned()
     } else {
@@ -215,7 +157,7 @@ pub fn as_nobody(groups: &[u32], program: &Path, args: &[&str]) -> util::Run {
         .stdin(Stdio::null())
         .output()
         .expect("run setpriv (util-linux)");
-    util::Run {
+    Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
