@@ -1,4 +1,4 @@
-//! Configuration and usage errors (PRODUCT.md §3): exit 2, and the message names the file and
+//! Configuration and usage errors: exit 2, and the message names the file and
 //! line (for configurations) or the path (for stores and output directories). An error never
 //! leaves anything behind: no store is created from a bad configuration, nothing is written
 //! into a non-empty output directory.

@@ -1,4 +1,4 @@
-//! Exactly-once capture across restarts (PRODUCT.md §4 "Exactly once"): a position is durable
+//! Exactly-once capture across restarts: a position is durable
 //! only together with the bytes it covers, so a clean stop, a stop with data written while
 //! the daemon is down, and `kill -9` at any moment neither lose nor duplicate a byte.
 

@@ -1,7 +1,7 @@
 //! Rotation with the real `logrotate` in every mode under a writer that keeps its descriptor
 //! open, tampering (truncation and deletion in place), and file identity (same heads, tiny
-//! files, reused paths and inodes, two globs, symlinks): each case of the capture pitfalls that
-//! applies to files, checked line by line or byte by byte against what was written.
+//! files, reused paths and inodes, two globs, symlinks): each way a log file changes under a
+//! capturing reader, checked line by line or byte by byte against what was written.
 
 use crate::support::rotation::*;
 use crate::support::{bin, require_tool};
@@ -413,7 +413,7 @@ fn logrotate_create_under_a_writer_holding_its_descriptor() {
 #[test]
 fn logrotate_create_with_expiry_and_a_glob_matching_rotated_names() {
     // `rotate 2` with five rotations: the oldest rotated files are deleted by logrotate, which
-    // is expiry, not tampering; `app.log*` also matches every rotated name (pitfall 20).
+    // is expiry, not tampering; `app.log*` also matches every rotated name.
     logrotate_scenario(Scenario {
         directives: "    create\n",
         pattern: "logs/app.log*",
@@ -934,7 +934,7 @@ fn tiny_file_without_newline_then_restart() {
     rig.start();
     append(&part, b"2026-11-20 04:00:00 login fro");
     rig.settle(&[one.clone(), part.clone()]);
-    // A last line without its newline, then a restart, then the rest of the line (pitfall 7).
+    // A last line without its newline, then a restart, then the rest of the line.
     rig.stop();
     append(&part, b"m 203.0.113.7\n");
     rig.start();
@@ -1081,7 +1081,7 @@ fn symlinked_log_path_retargeted_captures_both_targets() {
 #[test]
 fn rotated_and_compressed_while_stopped_is_finished_from_the_gz() {
     // logkeep stops with a generation partly read; the file then grows, is renamed and gzipped
-    // (the plain rotated file is gone). On restart the rest is read from the .gz (pitfall 9).
+    // (the plain rotated file is gone). On restart the rest is read from the .gz.
     require_tool("gzip", "gzip");
     let mut rig = Rig::new(&[("app", &["logs/app.log"])]);
     let live = rig.log("app.log");

@@ -1,4 +1,4 @@
-//! Byte-exact capture (PRODUCT.md §4 "Byte-exact"): logkeep stores byte ranges, not lines, so
+//! Byte-exact capture: logkeep stores byte ranges, not lines, so
 //! whatever a source wrote — empty lines, CRLF, NUL bytes, invalid UTF-8, a 10 MiB line, a last
 //! line without a newline that is completed later — comes back from `extract` unchanged.
 

@@ -1,4 +1,4 @@
-//! Checkable without logkeep (PRODUCT.md §4, docs/FORMAT.md): `sha256sum`, `zstd` and `tar`
+//! Checkable without logkeep (docs/FORMAT.md): `sha256sum`, `zstd` and `tar`
 //! alone open and check a store written by a real run. A missing tool fails the test with the
 //! package to install; it is never skipped.
 

@@ -1,6 +1,6 @@
 //! Syslog listeners with real senders — util-linux `logger`, rsyslog over TCP and TLS, raw
 //! sockets, senders killed mid-frame — and the daemon killed under load: every message's bytes
-//! are found exactly once in the extracted archive (pitfalls 21 to 23 of the capture notes).
+//! are found exactly once in the extracted archive, whether a sender or the daemon died mid-frame.
 
 use crate::support::rng::noise;
 use crate::support::syslog::*;

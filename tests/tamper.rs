@@ -1,4 +1,4 @@
-//! Tamper evidence (PRODUCT.md §4 "Tamper-evident", reference/tamper-scenarios.md): on a store
+//! Tamper evidence (docs/FORMAT.md §6 and §12): on a store
 //! written by a real run, every kind of tampering makes `logkeep verify` exit 1 with a
 //! `FAIL <file>: <what>` line naming the tampered file, and untampered data never fails.
 //!

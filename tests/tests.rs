@@ -15,3 +15,4 @@ mod status_agree;
 mod std_tools;
 mod syslog;
 mod tamper;
+mod tidy;
