@@ -93,8 +93,7 @@ impl Timestamp {
     /// years 1970 to 9999 are written as the nearest end of that range (RFC 3339 cannot write
     /// later years, and records never hold earlier ones).
     pub fn to_rfc3339(self) -> String {
-        let clamped = Timestamp(self.0.clamp(0, LAST_WRITABLE));
-        humantime::format_rfc3339_nanos(clamped.to_system_time()).to_string()
+        self.to_string()
     }
 
     /// Read an RFC 3339 UTC time as records write it (any number of fractional digits, `Z`).
@@ -114,9 +113,15 @@ impl From<SystemTime> for Timestamp {
     }
 }
 
+/// Writes [`Timestamp::to_rfc3339`]'s form without allocating, so that a hot path (the syslog
+/// write-ahead log's record headers) can write times straight into its buffer.
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_rfc3339())
+        let clamped = Timestamp(self.0.clamp(0, LAST_WRITABLE));
+        fmt::Display::fmt(
+            &humantime::format_rfc3339_nanos(clamped.to_system_time()),
+            f,
+        )
     }
 }
 

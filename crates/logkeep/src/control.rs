@@ -13,6 +13,7 @@
 //! checked again with the peer's kernel credentials (SO_PEERCRED): root, the daemon's own
 //! user, and members of the configured group (primary or supplementary) are admitted.
 
+use logkeep_format::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -655,7 +656,7 @@ fn serve(mut stream: UnixStream, shared: &Shared) {
             }
         },
         "snapshot" => {
-            let requested = logkeep_store::clock::wall_now();
+            let requested = Timestamp::now().to_rfc3339();
             tracing::warn!(
                 uid = peer.uid,
                 pid = peer.pid,

@@ -1,6 +1,7 @@
 //! `logkeep custody add`: append an entry to an evidence bundle's custody log.
 
 use anyhow::{Context, Result};
+use logkeep_format::Timestamp;
 use logkeep_format::bundle;
 use logkeep_format::segment::esc;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ pub fn add(path: PathBuf, actor: String, action: String, note: Option<String>) -
         &actor,
         &action,
         note.as_deref(),
-        &logkeep_store::clock::wall_now(),
+        &Timestamp::now().to_rfc3339(),
     )
     .with_context(|| format!("{}: cannot add to the custody log", path.display()))?;
     println!(

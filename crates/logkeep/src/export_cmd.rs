@@ -6,6 +6,7 @@ use crate::control_cmd;
 use crate::export;
 use crate::verify_cmd::phone_form;
 use anyhow::{Context, Result};
+use logkeep_format::Timestamp;
 use logkeep_format::bundle::Selection;
 use std::path::PathBuf;
 
@@ -116,5 +117,5 @@ fn parse_time(flag: &str, t: &str) -> Result<String> {
     let st = humantime::parse_rfc3339_weak(t).map_err(|e| {
         anyhow::anyhow!("{flag}: {t:?} is not a time like 2026-11-20T03:00:00Z: {e}")
     })?;
-    Ok(logkeep_store::clock::wall_at(st))
+    Ok(Timestamp::from(st).to_rfc3339())
 }

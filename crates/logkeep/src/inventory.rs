@@ -1,6 +1,7 @@
 //! What the host looks like at export time: identity, network configuration and listening
 //! services, read from `/proc` and the kernel, not from other programs' output.
 
+use logkeep_format::Timestamp;
 use logkeep_format::bundle::HostInfo;
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -201,7 +202,7 @@ pub fn network() -> Network {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0.0);
     Network {
-        taken: logkeep_store::clock::wall_now(),
+        taken: Timestamp::now().to_rfc3339(),
         uptime_seconds,
         addresses,
         routes,

@@ -4,6 +4,7 @@ use crate::cli::MediaAction;
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
 use logkeep_format::Event;
+use logkeep_format::Timestamp;
 use logkeep_media::replicator::{MediaState, MediumState, describe};
 use std::sync::atomic::AtomicBool;
 
@@ -52,7 +53,7 @@ pub fn run(action: MediaAction) -> Result<u8> {
                 let last_sync = std::fs::metadata(m.path.join(logkeep_format::layout::HEAD_FILE))
                     .and_then(|md| md.modified())
                     .ok()
-                    .map(logkeep_store::clock::wall_at);
+                    .map(|t| Timestamp::from(t).to_rfc3339());
                 states.push(MediumState {
                     id: m.id.clone(),
                     path: m.path.display().to_string(),

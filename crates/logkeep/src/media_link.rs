@@ -4,6 +4,7 @@
 
 use crate::config::Config;
 use logkeep_format::Event;
+use logkeep_format::Timestamp;
 use logkeep_format::layout::Head;
 use logkeep_media::replicator::{MediaEvent, MediumSpec, MediumState, Replicator};
 use logkeep_store::Store;
@@ -99,7 +100,7 @@ impl MediaLink {
         }
         // Look again in half the retention time, between 5 s and an hour.
         self.next_prune = Instant::now() + (retain / 2).clamp(Duration::from_secs(5), PRUNE_EVERY);
-        let cutoff = logkeep_store::clock::wall_at(SystemTime::now() - retain);
+        let cutoff = Timestamp::from(SystemTime::now() - retain).to_rfc3339();
         let candidates = logkeep_media::prune_candidates(
             &config.store,
             &self.specs,

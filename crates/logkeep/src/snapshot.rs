@@ -7,6 +7,7 @@
 //! such in the file and never fails the snapshot. Each part becomes one JSON file inside the
 //! snapshot's segment, under `/logkeep/snapshot/<id>/`.
 
+use logkeep_format::Timestamp;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -44,7 +45,7 @@ fn value<T: Serialize>(t: &T) -> serde_json::Value {
 }
 
 fn wall(t: SystemTime) -> String {
-    logkeep_store::clock::wall_at(t)
+    Timestamp::from(t).to_rfc3339()
 }
 
 #[derive(Serialize)]
@@ -63,7 +64,7 @@ fn host() -> Host {
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0);
     Host {
-        taken: logkeep_store::clock::wall_now(),
+        taken: Timestamp::now().to_rfc3339(),
         info: crate::inventory::host_info(),
         uptime_seconds,
         boot_time: procfs::boot_time_secs()
@@ -321,7 +322,7 @@ fn connections(owners: &HashMap<u64, Vec<Owner>>) -> Connections {
         }
     }
     Connections {
-        taken: logkeep_store::clock::wall_now(),
+        taken: Timestamp::now().to_rfc3339(),
         complete: rustix::process::geteuid().is_root(),
         sockets,
     }
@@ -386,7 +387,7 @@ fn processes() -> Processes {
     }
     out.sort_by_key(|p| p.pid);
     Processes {
-        taken: logkeep_store::clock::wall_now(),
+        taken: Timestamp::now().to_rfc3339(),
         processes: out,
     }
 }

@@ -7,6 +7,7 @@
 //! would make a record that needs copying.
 
 use crate::{Presence, Synced};
+use logkeep_format::Timestamp;
 use logkeep_format::layout::Head;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// A configured medium.
 #[derive(Debug, Clone)]
@@ -377,7 +378,7 @@ fn step(
             slot.state.behind = upto.seq.saturating_sub(head.map_or(0, |h| h.seq));
             slot.state.state = MediaState::Present;
             if records > 0 {
-                slot.state.last_sync = Some(logkeep_store::clock::wall_at(SystemTime::now()));
+                slot.state.last_sync = Some(Timestamp::now().to_rfc3339());
             }
             if slot.catching_up && slot.state.behind == 0 {
                 slot.catching_up = false;

@@ -1,23 +1,7 @@
-//! Time and host identity as records carry them. Times are [`Timestamp`]s, written into
-//! records as their RFC 3339 strings.
+//! Host identity and the boot clock as records carry them. Wall-clock times are
+//! [`logkeep_format::Timestamp`]s, written into records as their RFC 3339 strings.
 
-use logkeep_format::{Host, Timestamp};
-use std::time::SystemTime;
-
-/// Wall-clock time `t` as records write it: RFC 3339 UTC with nanoseconds.
-pub fn wall_at(t: SystemTime) -> String {
-    Timestamp::from(t).to_rfc3339()
-}
-
-/// Wall-clock time now, as records write it.
-pub fn wall_now() -> String {
-    Timestamp::now().to_rfc3339()
-}
-
-/// Seconds since the epoch (0 for times before it).
-pub fn unix_secs(t: SystemTime) -> u64 {
-    Timestamp::from(t).unix_secs()
-}
+use logkeep_format::Host;
 
 /// Nanoseconds since boot, counting suspend (CLOCK_BOOTTIME).
 pub fn boot_ns() -> u64 {

@@ -456,7 +456,12 @@ impl Store {
         } = seg;
         let seq = self.head.seq + 1;
         let now = SystemTime::now();
-        let result = writer.finish(&self.info.store, seq, self.head.hash, clock::unix_secs(now));
+        let result = writer.finish(
+            &self.info.store,
+            seq,
+            self.head.hash,
+            Timestamp::from(now).unix_secs(),
+        );
         let (buf, sealed) = match result {
             Ok(x) => x,
             Err(e) => {
@@ -526,7 +531,7 @@ impl Store {
             seq: self.head.seq + 1,
             prev: self.head.hash,
             store: self.info.store.clone(),
-            wall: clock::wall_now(),
+            wall: Timestamp::now().to_rfc3339(),
             mono_ns: clock::boot_ns(),
             host: self.host.clone(),
             event,
@@ -571,7 +576,7 @@ fn init(root: &Path) -> Result<(), StoreError> {
         format: "logkeep-store".into(),
         v: logkeep_format::FORMAT_VERSION,
         store: hex::encode(id),
-        created: clock::wall_now(),
+        created: Timestamp::now().to_rfc3339(),
     };
     let mut bytes = serde_json::to_vec_pretty(&info).unwrap_or_default();
     bytes.push(b'\n');

@@ -25,6 +25,7 @@
 
 use crate::framing::{Delim, FrameRef, Part};
 use crate::stats::Shared;
+use logkeep_format::Timestamp;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice};
 use std::net::{IpAddr, SocketAddr};
@@ -237,7 +238,7 @@ pub(crate) fn write_head(
     let _ = write!(
         out,
         "{MAGIC} {} {transport} {local} ",
-        humantime::format_rfc3339_nanos(time)
+        Timestamp::from(time)
     );
     match peer {
         Some(p) => {
@@ -458,7 +459,7 @@ pub(crate) fn run_writer(
             let n: u64 = group.iter().map(|b| b.tally.records).sum();
             tracing::error!(file = %wal.path().display(), "fsync of the write-ahead log failed: {e}; its last {n} record(s) may not survive a power loss");
         }
-        let now = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+        let now = Timestamp::now().to_rfc3339();
         if !path.ends_with(&file_name(wal.seq)) {
             path = wal.path().display().to_string();
         }

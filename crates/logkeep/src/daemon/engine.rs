@@ -16,6 +16,7 @@ use crate::status::{
     SnapshotSummary, Snapshots, SourceStatus, Status, StoreStatus, Summary, Waiting,
 };
 use logkeep_capture::Tracker;
+use logkeep_format::Timestamp;
 use logkeep_format::segment::ChunkOrigin;
 use logkeep_format::{Event, HEAD_LEN, Sha256, TAIL_LEN};
 use logkeep_media::replicator::MediaEvent;
@@ -290,8 +291,8 @@ impl Engine<'_> {
         // Every file ends in a newline, and has a generation of its own under the snapshot's
         // directory; the names and times are made before the origins that borrow them.
         let now = std::time::SystemTime::now();
-        let read_at = logkeep_store::clock::wall_at(now);
-        let read_unix = logkeep_store::clock::unix_secs(now);
+        let read_at = Timestamp::from(now).to_rfc3339();
+        let read_unix = Timestamp::from(now).unix_secs();
         let files: Vec<(String, Vec<u8>, u64)> = files
             .into_iter()
             .map(|(name, mut bytes)| {
@@ -384,7 +385,7 @@ impl Engine<'_> {
             gid: rustix::process::getegid().as_raw(),
             pid: std::process::id(),
         };
-        let requested = logkeep_store::clock::wall_now();
+        let requested = Timestamp::now().to_rfc3339();
         let wake = self.wake.clone();
         tracing::warn!("taking an automatic snapshot after tampering: {what}");
         let spawned = std::thread::Builder::new()

@@ -15,6 +15,7 @@ use crate::control;
 use crate::media_link::MediaLink;
 use anyhow::{Context, Result};
 use logkeep_capture::{Known, SourceSpec, Tracker, TrackerOptions};
+use logkeep_format::Timestamp;
 use logkeep_format::{Event, SourceDecl};
 use logkeep_store::{GenPos, Replay, Store};
 use std::sync::mpsc;
@@ -120,7 +121,7 @@ pub(super) fn start(config: &Config) -> Result<Started<'_>> {
         syslog,
         failing: None,
         started: Instant::now(),
-        started_wall: logkeep_store::clock::wall_now(),
+        started_wall: Timestamp::now().to_rfc3339(),
         control: threads.control.is_some(),
         snapshots: 0,
         last_snapshot: None,
