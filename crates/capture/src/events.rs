@@ -90,6 +90,17 @@ impl<'a> GenRef<'a> {
         }
     }
 
+    /// The generation's file, closed at `end`, was written again and now holds `len` bytes:
+    /// those from `end` on are not captured.
+    pub(crate) fn written_after_close(&self, end: u64, len: u64) -> Event {
+        self.gap(
+            end,
+            Some(len),
+            "written after its generation was closed; the bytes from this offset on were not captured"
+                .into(),
+        )
+    }
+
     /// The file was damaged outside a rotation after `captured` bytes were captured.
     pub(crate) fn tamper(&self, captured: u64, size_now: Option<u64>, what: Damage) -> Event {
         Event::Tamper {

@@ -298,11 +298,7 @@ impl Tracker {
     pub fn committed(&mut self, spans: impl IntoIterator<Item = (u64, u64, u64, u64)>) {
         for (dev, ino, gen_id, end) in spans {
             let id = FileId { dev, ino };
-            if let Some(t) = self.files.get_mut(&id)
-                && t.gen_id == gen_id
-            {
-                t.committed = t.committed.max(end);
-            }
+            self.commit_file(id, gen_id, end);
             self.oneshot_committed(id, gen_id, end);
         }
     }

@@ -462,7 +462,7 @@ impl Tracker {
             if let Some((dir, base)) = split(copy)
                 && !fp.head.is_empty()
             {
-                self.remember(dir, base, k.gen_id, fp);
+                self.remember(dir, base, FileId::of(m), k.gen_id, fp);
             }
             return Ok(());
         }
