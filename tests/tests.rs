@@ -13,6 +13,7 @@ mod rotate;
 mod rotation;
 mod rotation_support;
 mod roundtrip;
+mod status_agree;
 mod std_tools;
 mod syslog;
 mod syslog_support;

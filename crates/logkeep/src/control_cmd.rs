@@ -2,6 +2,7 @@
 //! rule that finds the socket (`--socket`, else the configuration's `[control] socket`).
 
 use crate::config::{self, Config};
+use crate::status::{EjectReply, SealReply, SnapshotReply, Status};
 use anyhow::{Context, Result};
 use logkeep_format::segment::esc;
 use serde_json::{Value, json};
@@ -30,173 +31,177 @@ pub fn socket_path(socket: Option<PathBuf>, config: Option<&Path>) -> Result<Pat
         .unwrap_or_else(|_| PathBuf::from(config::DEFAULT_SOCKET)))
 }
 
-fn str_of(v: &Value) -> String {
-    match v {
-        Value::String(s) => esc(s),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    }
+/// A text member as `status` prints it: escaped, `-` when empty.
+fn text(v: Option<&str>) -> String {
+    v.map_or_else(|| "-".into(), esc)
+}
+
+/// A number member that may be empty, as `status` has always printed it (`null` when empty).
+fn number(v: Option<u64>) -> String {
+    v.map_or_else(|| "null".into(), |n| n.to_string())
 }
 
 fn duration(secs: u64) -> String {
     humantime::format_duration(Duration::from_secs(secs)).to_string()
 }
 
+/// Ask the daemon for its status.
+pub fn fetch_status(socket: &Path) -> Result<Status> {
+    let v = crate::control::call(socket, &json!({"op": "status"}), STATUS_TIMEOUT)?;
+    serde_json::from_value(v).with_context(|| {
+        format!(
+            "{}: the daemon's status answer is not in the form this logkeep reads",
+            socket.display()
+        )
+    })
+}
+
 /// `logkeep status`.
 pub fn status(socket: &Path, json_out: bool) -> Result<u8> {
-    let v = crate::control::call(socket, &json!({"op": "status"}), STATUS_TIMEOUT)?;
+    let v = fetch_status(socket)?;
     let mut out = std::io::stdout().lock();
     if json_out {
-        serde_json::to_writer_pretty(&mut out, &v)?;
+        serde_json::to_writer_pretty(&mut out, &crate::status::to_value(&v))?;
         writeln!(out)?;
         return Ok(0);
     }
     writeln!(
         out,
         "logkeep {} (pid {}), up {} since {}",
-        str_of(&v["version"]),
-        v["pid"],
-        duration(v["uptime_seconds"].as_u64().unwrap_or(0)),
-        str_of(&v["started"])
+        esc(&v.version),
+        v.pid,
+        duration(v.uptime_seconds),
+        esc(&v.started)
     )?;
-    let store = &v["store"];
+    let store = &v.store;
     writeln!(
         out,
         "store {} (id {}){}",
-        str_of(&store["path"]),
-        str_of(&store["id"]),
-        if store["writable"] == Value::Bool(false) {
-            format!("  WRITES FAILING: {}", str_of(&store["error"]))
-        } else {
+        esc(&store.path),
+        esc(&store.id),
+        if store.writable {
             String::new()
+        } else {
+            format!("  WRITES FAILING: {}", text(store.error.as_deref()))
         }
     )?;
-    let chain = &v["chain"];
+    let chain = &v.chain;
     writeln!(
         out,
         "chain head: record {} sha256 {}",
-        chain["head"]["seq"],
-        str_of(&chain["head"]["hash"])
+        chain.head.seq, chain.head.hash
     )?;
-    match chain["last_seal"].as_object() {
-        Some(s) => writeln!(
-            out,
-            "last seal: record {} at {}",
-            s["seq"],
-            str_of(&s["time"])
-        )?,
+    match &chain.last_seal {
+        Some(s) => writeln!(out, "last seal: record {} at {}", s.seq, esc(&s.time))?,
         None => writeln!(out, "last seal: none since the daemon started")?,
     }
-    for s in v["sources"].as_array().into_iter().flatten() {
-        let files = s["files"].as_array().cloned().unwrap_or_default();
-        writeln!(out, "source {}: {} file(s)", str_of(&s["id"]), files.len())?;
-        for f in &files {
+    for s in &v.sources {
+        writeln!(out, "source {}: {} file(s)", esc(&s.id), s.files.len())?;
+        for f in &s.files {
             writeln!(
                 out,
                 "  {}  dev {} ino {}  gen {}  committed {} of {} bytes  lag {}",
-                str_of(&f["path"]),
-                f["dev"],
-                f["ino"],
-                f["generation"],
-                f["committed"],
-                f["size"],
-                f["lag"]
+                esc(&f.path),
+                f.dev,
+                f.ino,
+                f.generation,
+                f.committed,
+                f.size,
+                f.lag
             )?;
         }
-        let waiting = s["waiting"].as_array().cloned().unwrap_or_default();
-        if !waiting.is_empty() {
+        if !s.waiting.is_empty() {
             writeln!(
                 out,
                 "  {} more file(s) wait for a descriptor (open-file limit; raise LimitNOFILE):",
-                waiting.len()
+                s.waiting.len()
             )?;
-            for w in waiting.iter().take(10) {
-                writeln!(out, "    {}  {} bytes", str_of(&w["path"]), w["size"])?;
+            for w in s.waiting.iter().take(10) {
+                writeln!(out, "    {}  {} bytes", esc(&w.path), w.size)?;
             }
-            if waiting.len() > 10 {
+            if s.waiting.len() > 10 {
                 writeln!(out, "    ...")?;
             }
         }
     }
     // Syslog listeners: what they stored (counted only once fsynced) and from whom.
-    for l in v["listeners"].as_array().into_iter().flatten() {
+    for l in &v.listeners {
         writeln!(
             out,
             "listener {} {}: {} messages ({} bytes) stored, {} oversize, {} cut at close, {} framing errors; connections {} open, {} total, {} waits at the limit, {} idle-closed, {} TLS failures",
-            str_of(&l["source"]),
-            str_of(&l["listen"]),
-            l["messages"],
-            l["bytes"],
-            l["oversize"],
-            l["cut"],
-            l["framing_errors"],
-            l["open_connections"],
-            l["connections"],
-            l["at_limit"],
-            l["idle_closed"],
-            l["tls_failures"]
+            esc(&l.source),
+            esc(&l.listen),
+            l.messages,
+            l.bytes,
+            l.oversize,
+            l.cut,
+            l.framing_errors,
+            l.open_connections,
+            l.connections,
+            l.at_limit,
+            l.idle_closed,
+            l.tls_failures
         )?;
-        if l["udp"].is_object() {
-            let u = &l["udp"];
+        if let Some(u) = &l.udp {
             writeln!(
                 out,
                 "  UDP receive buffer {} bytes; datagrams dropped by the kernel: {} (host RcvbufErrors {})",
-                u["rcvbuf_bytes"], u["socket_drops"], u["host_rcvbuf_errors"]
+                u.rcvbuf_bytes,
+                number(u.socket_drops),
+                number(u.host_rcvbuf_errors)
             )?;
         }
-        for p in l["peers"].as_array().into_iter().flatten() {
+        for p in &l.peers {
             writeln!(
                 out,
                 "  peer {}: {} messages ({} bytes), {} oversize, {} cut; connections {} open, {} total; last {}",
-                str_of(&p["peer"]),
-                p["messages"],
-                p["bytes"],
-                p["oversize"],
-                p["cut"],
-                p["open_connections"],
-                p["connections"],
-                str_of(&p["last"])
+                esc(&p.peer),
+                p.messages,
+                p.bytes,
+                p.oversize,
+                p.cut,
+                p.open_connections,
+                p.connections,
+                esc(&p.last)
             )?;
         }
     }
-    let alerts = v["alerts"].as_array().cloned().unwrap_or_default();
-    if alerts.is_empty() {
+    if v.alerts.is_empty() {
         writeln!(out, "alerts: none since the daemon started")?;
     } else {
         writeln!(out, "alerts (newest first):")?;
-        for a in &alerts {
+        for a in &v.alerts {
             writeln!(
                 out,
                 "  {}  record {}  {} {} ({}): {}",
-                str_of(&a["time"]),
-                a["seq"],
-                str_of(&a["kind"]),
-                str_of(&a["path"]),
-                str_of(&a["source"]),
-                str_of(&a["what"])
+                esc(&a.time),
+                a.seq,
+                esc(&a.kind),
+                esc(&a.path),
+                esc(&a.source),
+                esc(&a.what)
             )?;
         }
     }
-    for m in v["media"].as_array().into_iter().flatten() {
+    for m in &v.media {
         writeln!(
             out,
             "medium {}  {}  {}  head {}  behind {} record(s)  last sync {}",
-            str_of(&m["id"]),
-            str_of(&m["path"]),
-            str_of(&m["state"]),
-            m["head"]["seq"],
-            m["behind"],
-            str_of(&m["last_sync"])
+            esc(&m.id),
+            esc(&m.path),
+            esc(&m.state.to_string()),
+            number(m.head.map(|h| h.seq)),
+            m.behind,
+            text(m.last_sync.as_deref())
         )?;
     }
-    let snaps = &v["snapshots"];
-    if let Some(last) = snaps["last"].as_object() {
+    if let Some(last) = &v.snapshots.last {
         writeln!(
             out,
             "snapshots: {}; last {} at {}",
-            snaps["count"],
-            str_of(&last["id"]),
-            str_of(&last["time"])
+            v.snapshots.count,
+            esc(&last.id),
+            esc(&last.time)
         )?;
     }
     Ok(0)
@@ -218,26 +223,31 @@ pub fn snapshot(socket: &Path, reason: Option<String>, json_out: bool) -> Result
         req["reason"] = Value::String(r);
     }
     let v = crate::control::call(socket, &req, SEAL_TIMEOUT)?;
+    let v: SnapshotReply = serde_json::from_value(v).with_context(|| {
+        format!(
+            "{}: the daemon's snapshot answer is not in the form this logkeep reads",
+            socket.display()
+        )
+    })?;
     let mut out = std::io::stdout().lock();
     if json_out {
-        serde_json::to_writer_pretty(&mut out, &v)?;
+        serde_json::to_writer_pretty(&mut out, &crate::status::to_value(&v))?;
         writeln!(out)?;
         return Ok(0);
     }
-    writeln!(out, "snapshot {}", str_of(&v["id"]))?;
+    writeln!(out, "snapshot {}", esc(&v.id))?;
     writeln!(
         out,
         "chain head: record {} sha256 {}",
-        v["head"]["seq"],
-        str_of(&v["head"]["hash"])
+        v.head.seq, v.head.hash
     )?;
     writeln!(
         out,
         "everything read up to record {} is sealed; host context in record {}:",
-        v["sealed_through"]["seq"], v["context"]["seq"]
+        v.sealed_through.seq, v.context.seq
     )?;
-    for f in v["context"]["files"].as_array().into_iter().flatten() {
-        writeln!(out, "  {}", str_of(f))?;
+    for f in &v.context.files {
+        writeln!(out, "  {}", esc(f))?;
     }
     writeln!(
         out,
@@ -246,8 +256,6 @@ pub fn snapshot(socket: &Path, reason: Option<String>, json_out: bool) -> Result
     Ok(0)
 }
 
-/// For `export` without `--store`: have the daemon seal what it read, and return its store
-/// directory and head.
 /// `logkeep media eject ID` through a running daemon.
 pub fn eject(socket: &Path, medium: &str) -> Result<u8> {
     let v = crate::control::call(
@@ -255,22 +263,21 @@ pub fn eject(socket: &Path, medium: &str) -> Result<u8> {
         &json!({"op": "eject", "medium": medium}),
         SEAL_TIMEOUT,
     )?;
-    let head = &v["head"];
+    let v: EjectReply =
+        serde_json::from_value(v).context("the daemon's answer has no valid head")?;
     println!(
         "medium {medium:?} holds the chain up to record {} sha256 {}",
-        head["seq"],
-        head["hash"].as_str().unwrap_or("")
+        v.head.seq, v.head.hash
     );
     println!("flushed, and the detach is recorded in the chain: safe to unplug");
     Ok(0)
 }
 
+/// For `export` without `--store`: have the daemon seal what it read, and return its store
+/// directory and head.
 pub fn seal(socket: &Path) -> Result<(PathBuf, logkeep_format::layout::Head)> {
     let v = crate::control::call(socket, &json!({"op": "seal"}), SEAL_TIMEOUT)?;
-    let store = v["store"]
-        .as_str()
-        .context("the daemon's answer names no store")?;
-    let head = serde_json::from_value(v["head"].clone())
-        .context("the daemon's answer has no valid head")?;
-    Ok((PathBuf::from(store), head))
+    let v: SealReply =
+        serde_json::from_value(v).context("the daemon's answer has no valid head")?;
+    Ok((PathBuf::from(v.store), v.head))
 }

@@ -4,7 +4,7 @@ use crate::cli::MediaAction;
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
 use logkeep_format::Event;
-use logkeep_media::replicator::{MediumState, describe};
+use logkeep_media::replicator::{MediaState, MediumState, describe};
 use std::sync::atomic::AtomicBool;
 
 /// Run a media subcommand.
@@ -31,8 +31,22 @@ pub fn run(action: MediaAction) -> Result<u8> {
             let store_id = logkeep_format::verify::read_store_info(&c.store)
                 .map(|i| i.store)
                 .unwrap_or_default();
+            // A running daemon knows what a probe cannot see (an ejected medium, one whose
+            // writes fail): its word counts for every medium it reports, so that `media list`
+            // and `status` never disagree.
+            let daemon = crate::control_cmd::socket_path(None, Some(&config))
+                .and_then(|socket| crate::control_cmd::fetch_status(&socket))
+                .map(|s| s.media);
+            if let Err(e) = &daemon {
+                tracing::debug!("media states probed here, not from the daemon: {e:#}");
+            }
+            let daemon = daemon.unwrap_or_default();
             let mut states = Vec::new();
             for m in &c.media {
+                if let Some(s) = daemon.iter().find(|s| s.id == m.id) {
+                    states.push(s.clone());
+                    continue;
+                }
                 let presence = logkeep_media::probe(&m.path, &m.id, &store_id);
                 let head = logkeep_media::medium_head(&m.path);
                 let last_sync = std::fs::metadata(m.path.join(logkeep_format::layout::HEAD_FILE))
@@ -42,7 +56,7 @@ pub fn run(action: MediaAction) -> Result<u8> {
                 states.push(MediumState {
                     id: m.id.clone(),
                     path: m.path.display().to_string(),
-                    state: describe(&presence),
+                    state: MediaState::from(&presence),
                     head,
                     behind: store_head
                         .map_or(0, |s| s.seq.saturating_sub(head.map_or(0, |h| h.seq))),

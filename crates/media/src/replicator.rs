@@ -8,7 +8,7 @@
 
 use crate::{Presence, Synced};
 use logkeep_format::layout::Head;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -38,23 +38,104 @@ pub struct MediaEvent {
     pub detail: Option<String>,
 }
 
-/// A medium's state, for `logkeep media list` and `status`.
-#[derive(Debug, Clone, Serialize)]
+/// A medium's state, for `logkeep media list` and `status`. Every `Option` member must be
+/// present in the JSON (as `null` when empty): a client reading an answer with a member
+/// missing or renamed gets an error, not a silent `null`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MediumState {
     /// Id.
     pub id: String,
     /// Mount point.
     pub path: String,
-    /// `present`, `absent`, `uninitialised`, `foreign: ...`, `failed: ...` or `ejected`.
-    pub state: String,
+    /// Whether the medium can be written to, and if not why.
+    pub state: MediaState,
     /// Head of the copy.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub head: Option<Head>,
     /// Records the copy is behind the store.
     pub behind: u64,
     /// Free space on the medium, bytes.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub free_bytes: Option<u64>,
     /// When the last copy finished, RFC 3339 UTC.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub last_sync: Option<String>,
+}
+
+/// What a medium is to the copier. In JSON it is the one line an operator reads (`present`,
+/// `absent`, `uninitialised (run ...)`, `foreign: WHY`, `failed: WHY`, `ejected (safe to
+/// unplug)`), the form `status --json` and `media list --json` have always had; reading any
+/// other text back is an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum MediaState {
+    /// The expected medium, written to.
+    Present,
+    /// Nothing there (not mounted, or the NAS is down).
+    Absent,
+    /// A directory without a medium identity: never written to.
+    Uninitialised,
+    /// Another medium, or another store's copy: never written to.
+    Foreign(String),
+    /// Writing failed (the medium is full, or an I/O error); retried when it has more room.
+    Failed(String),
+    /// Flushed and detached by `logkeep media eject`: not written to until it is unplugged.
+    Ejected,
+}
+
+const UNINITIALISED: &str = "uninitialised (run `logkeep media init`)";
+const EJECTED: &str = "ejected (safe to unplug)";
+
+impl std::fmt::Display for MediaState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MediaState::Present => f.write_str("present"),
+            MediaState::Absent => f.write_str("absent"),
+            MediaState::Uninitialised => f.write_str(UNINITIALISED),
+            MediaState::Foreign(why) => write!(f, "foreign: {why}"),
+            MediaState::Failed(why) => write!(f, "failed: {why}"),
+            MediaState::Ejected => f.write_str(EJECTED),
+        }
+    }
+}
+
+impl From<MediaState> for String {
+    fn from(s: MediaState) -> String {
+        s.to_string()
+    }
+}
+
+impl TryFrom<String> for MediaState {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<MediaState, String> {
+        Ok(match s.as_str() {
+            "present" => MediaState::Present,
+            "absent" => MediaState::Absent,
+            UNINITIALISED => MediaState::Uninitialised,
+            EJECTED => MediaState::Ejected,
+            _ => {
+                if let Some(why) = s.strip_prefix("foreign: ") {
+                    MediaState::Foreign(why.to_owned())
+                } else if let Some(why) = s.strip_prefix("failed: ") {
+                    MediaState::Failed(why.to_owned())
+                } else {
+                    return Err(format!("unknown medium state {s:?}"));
+                }
+            }
+        })
+    }
+}
+
+impl From<&Presence> for MediaState {
+    fn from(p: &Presence) -> MediaState {
+        match p {
+            Presence::Present => MediaState::Present,
+            Presence::Absent => MediaState::Absent,
+            Presence::Uninitialised => MediaState::Uninitialised,
+            Presence::Foreign(why) => MediaState::Foreign(why.clone()),
+        }
+    }
 }
 
 /// How long a failed medium is left alone when its free space does not grow.
@@ -159,7 +240,7 @@ fn run(
             state: MediumState {
                 id: spec.id.clone(),
                 path: spec.path.display().to_string(),
-                state: "absent".into(),
+                state: MediaState::Absent,
                 head: None,
                 behind: 0,
                 free_bytes: None,
@@ -173,9 +254,13 @@ fn run(
             catching_up: false,
         })
         .collect();
+    // The first look is at once, so that `status` reports every medium from the start.
+    let mut first = true;
     loop {
         let mut eject = None;
-        match rx.recv_timeout(poll) {
+        let wait = if first { Duration::ZERO } else { poll };
+        first = false;
+        match rx.recv_timeout(wait) {
             Ok(Cmd::Wake) | Err(RecvTimeoutError::Timeout) => {}
             Ok(Cmd::Eject(id, reply)) => eject = Some((id, reply)),
             Err(RecvTimeoutError::Disconnected) => break,
@@ -236,7 +321,7 @@ fn step(
         }
         slot.ejected = false;
         slot.failed = None;
-        slot.state.state = describe(&presence);
+        slot.state.state = MediaState::from(&presence);
         if matches!(presence, Presence::Foreign(_) | Presence::Uninitialised) && !slot.catching_up {
             // Say it once per appearance; writing there could destroy someone else's data.
             tracing::warn!(medium = %id, path = %path.display(), state = %slot.state.state, "not writing to this path");
@@ -245,7 +330,7 @@ fn step(
         if !matches!(presence, Presence::Foreign(_) | Presence::Uninitialised) {
             slot.catching_up = false;
         }
-        return Err(slot.state.state.clone());
+        return Err(slot.state.state.to_string());
     }
     if !slot.present {
         slot.present = true;
@@ -256,7 +341,7 @@ fn step(
     }
     slot.state.free_bytes = crate::free_bytes(&path);
     if slot.ejected {
-        slot.state.state = "ejected (safe to unplug)".into();
+        slot.state.state = MediaState::Ejected;
         return slot.state.head.ok_or_else(|| "ejected".into());
     }
     if let (Some(err), Some((free_then, when))) = (&slot.failed, slot.failed_at) {
@@ -267,12 +352,12 @@ fn step(
             _ => false,
         };
         if !(more_room || when.elapsed() > RETRY_AFTER) || !crate::writable(&path) {
-            slot.state.state = format!("failed: {err}");
-            return Err(slot.state.state.clone());
+            slot.state.state = MediaState::Failed(err.clone());
+            return Err(slot.state.state.to_string());
         }
     }
     let Some(upto) = upto else {
-        slot.state.state = "present".into();
+        slot.state.state = MediaState::Present;
         return Err("the store has no records yet".into());
     };
     match crate::sync(store, &path, upto, stop) {
@@ -290,7 +375,7 @@ fn step(
             }
             slot.state.head = head;
             slot.state.behind = upto.seq.saturating_sub(head.map_or(0, |h| h.seq));
-            slot.state.state = "present".into();
+            slot.state.state = MediaState::Present;
             if records > 0 {
                 slot.state.last_sync = Some(logkeep_store::clock::wall_at(SystemTime::now()));
             }
@@ -304,7 +389,7 @@ fn step(
             if eject {
                 crate::flush(&path).map_err(|e| e.to_string())?;
                 slot.ejected = true;
-                slot.state.state = "ejected (safe to unplug)".into();
+                slot.state.state = MediaState::Ejected;
                 tracing::info!(medium = %id, "medium ejected; safe to unplug");
                 events(ev("detached", head, None));
             }
@@ -325,7 +410,7 @@ fn step(
                 events(ev("failed", slot.state.head, Some(msg.clone())));
             }
             slot.failed = Some(msg.clone());
-            slot.state.state = format!("failed: {msg}");
+            slot.state.state = MediaState::Failed(msg.clone());
             Err(msg)
         }
     }
@@ -333,10 +418,42 @@ fn step(
 
 /// How a presence reads in `media list`.
 pub fn describe(p: &Presence) -> String {
-    match p {
-        Presence::Present => "present".into(),
-        Presence::Absent => "absent".into(),
-        Presence::Uninitialised => "uninitialised (run `logkeep media init`)".into(),
-        Presence::Foreign(why) => format!("foreign: {why}"),
+    MediaState::from(p).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_reads_back_as_itself() {
+        for s in [
+            MediaState::Present,
+            MediaState::Absent,
+            MediaState::Uninitialised,
+            MediaState::Foreign("another store".into()),
+            MediaState::Failed("No space left on device".into()),
+            MediaState::Ejected,
+        ] {
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(
+                serde_json::from_str::<MediaState>(&json).unwrap(),
+                s,
+                "{json}"
+            );
+        }
+        assert_eq!(
+            serde_json::to_string(&MediaState::Ejected).unwrap(),
+            "\"ejected (safe to unplug)\""
+        );
+        assert!(serde_json::from_str::<MediaState>("\"gone\"").is_err());
+    }
+
+    #[test]
+    fn a_missing_member_is_an_error_not_null() {
+        let json =
+            r#"{"id":"a","path":"/m","state":"present","head":null,"behind":0,"free_bytes":null}"#;
+        let err = serde_json::from_str::<MediumState>(json).unwrap_err();
+        assert!(err.to_string().contains("last_sync"), "{err}");
     }
 }

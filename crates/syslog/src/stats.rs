@@ -6,7 +6,7 @@
 //! it is held and every update is a few additions.
 
 use crate::wal::Tally;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -16,7 +16,7 @@ use std::sync::Mutex;
 const MAX_PEERS: usize = 4096;
 
 /// Counters of one sending host (by IP address).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PeerStatus {
     /// The peer's IP address, or `other` for the sum beyond the tracked peers.
     pub peer: String,
@@ -37,19 +37,21 @@ pub struct PeerStatus {
 }
 
 /// UDP socket figures from the kernel.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct UdpStatus {
     /// The socket's receive buffer as the kernel reports it (`SO_RCVBUF`).
     pub rcvbuf_bytes: u64,
     /// Datagrams the kernel dropped for this socket (`drops` in `/proc/net/udp`): lost
     /// messages. Each increase is also written into the write-ahead log as a `drops=N` record.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub socket_drops: Option<u64>,
     /// The host's UDP `RcvbufErrors` (IPv4 and IPv6, all sockets), from `/proc/net/snmp*`.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub host_rcvbuf_errors: Option<u64>,
 }
 
 /// Counters of one listener.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ListenerStatus {
     /// Source id.
     pub source: String,
@@ -82,6 +84,7 @@ pub struct ListenerStatus {
     /// The write-ahead log file being written.
     pub wal_file: String,
     /// UDP only.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub udp: Option<UdpStatus>,
     /// Per peer, busiest first.
     pub peers: Vec<PeerStatus>,

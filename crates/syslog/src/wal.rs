@@ -507,9 +507,7 @@ pub fn sweep(dir: &Path, committed: &dyn Fn((u64, u64)) -> Option<u64>) -> io::R
                 swept.deleted += 1;
             }
         } else if seq < newest && committed(key) == Some(m.len()) {
-            let mut to = path.clone().into_os_string();
-            to.push(".done");
-            fs::rename(&path, &to)?;
+            retire(&path)?;
             swept.finished += 1;
         }
     }
@@ -517,6 +515,83 @@ pub fn sweep(dir: &Path, committed: &dyn Fn((u64, u64)) -> Option<u64>) -> io::R
         sync_dir(dir)?;
     }
     Ok(swept)
+}
+
+/// The name a finished file `path` (`N.wal`) takes once retired: `N.wal.done`.
+pub fn done_path(path: &Path) -> PathBuf {
+    let mut to = path.as_os_str().to_owned();
+    to.push(".done");
+    PathBuf::from(to)
+}
+
+/// Retire the write-ahead log file `path`: rename it to its `.wal.done` name, which takes it
+/// out of the capture pattern (capture reads it to its end through its descriptor).
+pub fn retire(path: &Path) -> io::Result<()> {
+    fs::rename(path, done_path(path))
+}
+
+/// Whether `path` (a recorded file name) names a write-ahead log file of the store at `store`.
+pub fn is_wal_file(store: &Path, path: &str) -> bool {
+    Path::new(path).starts_with(store.join(logkeep_format::layout::WAL_DIR))
+        && path.ends_with(SUFFIX)
+}
+
+/// What the chain says capture holds of one file: its generation, recorded name, identity and
+/// how far it was committed.
+#[derive(Debug, Clone, Copy)]
+pub struct Captured<'a> {
+    /// Generation id.
+    pub gen_id: u64,
+    /// Recorded name.
+    pub path: &'a str,
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Committed up to here.
+    pub end: u64,
+}
+
+/// After an unclean stop: the write-ahead log files of the store at `store` that the chain
+/// captured further than they now reach, each retired (renamed `.wal.done` for the sweep to
+/// delete); returns their generation ids, in order.
+///
+/// Capture reads a write-ahead log file as soon as its bytes are written, so a power cut
+/// between that and the log's own fsync leaves the file shorter than its generation in the
+/// chain, whose segments were fsynced first: those bytes are not lost, they are in the store.
+/// Such a file holds nothing that is not captured, so its generation is to be closed
+/// (`wal-cut`) and the file done with; following it as a shrunk file would raise a false tamper
+/// alarm and capture its bytes a second time. Files that are not write-ahead log files of this
+/// store, or that are not the file the chain captured, are left alone.
+pub fn cut_by_crash<'a>(
+    store: &Path,
+    captured: impl IntoIterator<Item = Captured<'a>>,
+) -> Vec<u64> {
+    let mut out = Vec::new();
+    for g in captured {
+        if !is_wal_file(store, g.path) {
+            continue;
+        }
+        let path = Path::new(g.path);
+        let Ok(meta) = fs::symlink_metadata(path) else {
+            continue;
+        };
+        if !meta.is_file() || (meta.dev(), meta.ino()) != (g.dev, g.ino) || meta.len() >= g.end {
+            continue;
+        }
+        tracing::warn!(
+            path = %g.path,
+            captured = g.end,
+            size_now = meta.len(),
+            "a write-ahead log file lost its last bytes in the crash; the store holds them"
+        );
+        if let Err(e) = retire(path) {
+            tracing::warn!(path = %g.path, "cannot mark it done: {e}");
+        }
+        out.push(g.gen_id);
+    }
+    out.sort_unstable();
+    out
 }
 
 /// One record read back from a write-ahead log file.
@@ -602,6 +677,42 @@ mod tests {
         assert_eq!(parse_name("00000000000000000007.wal.done"), Some((7, true)));
         assert_eq!(parse_name("7.wal"), None);
         assert_eq!(parse_name("00000000000000000007.wal.tmp"), None);
+    }
+
+    #[test]
+    fn a_file_shorter_than_its_capture_is_retired_and_its_generation_named() {
+        let store = tempfile::tempdir().expect("tmp");
+        let dir = crate::wal_dir(store.path(), "net");
+        fs::create_dir_all(&dir).expect("mkdir");
+        let cut = dir.join(file_name(1));
+        let whole = dir.join(file_name(2));
+        fs::write(&cut, b"abc").expect("write");
+        fs::write(&whole, b"abcdef").expect("write");
+        let outside = store.path().join("app.wal");
+        fs::write(&outside, b"a").expect("write");
+        let meta = |p: &Path| {
+            let m = fs::metadata(p).expect("meta");
+            (m.dev(), m.ino())
+        };
+        let names: Vec<String> = [&cut, &whole, &outside]
+            .iter()
+            .map(|p| p.to_str().expect("utf-8").to_owned())
+            .collect();
+        let captured = [(9, &cut, 0), (4, &whole, 1), (5, &outside, 2)].map(|(gen_id, p, i)| {
+            let (dev, ino) = meta(p);
+            Captured {
+                gen_id,
+                path: &names[i],
+                dev,
+                ino,
+                end: 6,
+            }
+        });
+        assert_eq!(cut_by_crash(store.path(), captured), vec![9]);
+        assert!(!cut.exists());
+        assert!(done_path(&cut).exists());
+        assert!(whole.exists());
+        assert!(outside.exists());
     }
 
     #[test]

@@ -1,0 +1,335 @@
+//! Everything before the loop: the open-file limit, the store opened and replayed, the syslog
+//! write-ahead log recovered after a crash, the tracker rebuilt from the chain, the start and
+//! configuration records, and every thread started. Returns the [`Engine`] ready to serve.
+//!
+//! The conversions between the store's replay (`GenPos`, record times as RFC 3339 text) and
+//! what capture wants (`Known`, times as nanoseconds) all live here.
+
+use super::engine::Engine;
+use super::notify::{self, Wake};
+use super::pipeline::Pipeline;
+use super::shutdown::Threads;
+use super::systemd::Notifier;
+use crate::config::Config;
+use crate::control;
+use crate::media_link::MediaLink;
+use anyhow::{Context, Result};
+use logkeep_capture::{Known, SourceSpec, Tracker, TrackerOptions};
+use logkeep_format::{Event, SourceDecl};
+use logkeep_store::{GenPos, Replay, Store};
+use std::sync::mpsc;
+use std::time::Instant;
+
+/// What [`start`] hands to the loop.
+pub(super) struct Started<'c> {
+    /// The engine, with the store, the tracker, the copier and the listeners.
+    pub(super) engine: Engine<'c>,
+    /// The other threads, to be joined at shutdown.
+    pub(super) threads: Threads,
+    /// Where every thread's wake-ups arrive.
+    pub(super) wakes: mpsc::Receiver<Wake>,
+    /// The systemd notification socket.
+    pub(super) systemd: Notifier,
+}
+
+/// Start the daemon: everything up to the first poll.
+pub(super) fn start(config: &Config) -> Result<Started<'_>> {
+    // The store, media, control socket and signals need a few dozen; each syslog connection one.
+    let reserve = 128
+        + config
+            .sources
+            .iter()
+            .filter_map(|s| s.listen.as_ref())
+            .map(|l| l.max_connections as u64)
+            .sum::<u64>();
+    let max_open = raise_open_file_limit(reserve);
+    let mut systemd = Notifier::new();
+    systemd.status("opening the store".into());
+    let (mut store, replay) = Store::open(&config.store, true, config.compression_level)
+        .with_context(|| format!("cannot open the store at {}", config.store.display()))?;
+    tracing::info!(
+        store = %config.store.display(),
+        id = store.id(),
+        records = replay.records,
+        head = %store.head().hash,
+        "store opened"
+    );
+    if replay.records > 0 && !replay.clean_stop {
+        tracing::warn!(
+            "the previous run did not stop cleanly; resuming from the last committed record"
+        );
+    }
+    let wal_cut = if replay.clean_stop {
+        Vec::new()
+    } else {
+        wal_cut_by_crash(&config.store, &replay)
+    };
+    // Syslog listeners write into the store's write-ahead log, which the `listen` sources
+    // capture as files. They start before capture, under the store's lock, and stop before
+    // the last poll (see the shutdown), so everything received is sealed.
+    let listeners: Vec<_> = config
+        .sources
+        .iter()
+        .filter_map(|s| s.listen.clone())
+        .collect();
+    let syslog = logkeep_syslog::Ingest::start(&config.store, &listeners)?;
+
+    let specs: Vec<SourceSpec> = config
+        .sources
+        .iter()
+        .map(|s| SourceSpec {
+            id: s.id.clone(),
+            patterns: s.paths.clone(),
+        })
+        .collect();
+    // Threads from here on: each one started is stopped again if a later step fails. Signals
+    // are caught before the first record is written, so that a stop asked for from then on is
+    // a clean one.
+    let (tx, wakes) = mpsc::channel::<Wake>();
+    let mut threads = Threads {
+        control: None,
+        watcher: None,
+        signals: Some(start_signals(&tx)?),
+    };
+    let tracker = tracker(specs.clone(), &replay, &wal_cut, max_open);
+    for e in start_records(config, replay.sources.unwrap_or_default(), wal_cut) {
+        if let Err(e) = store.append(e) {
+            threads.join();
+            return Err(anyhow::Error::new(e).context("cannot write to the store"));
+        }
+    }
+    threads.watcher = notify::watch(&specs, tx.clone());
+    let mtx = tx.clone();
+    let media = match MediaLink::start(config, store.id(), move |ev| {
+        let _ = mtx.send(Wake::Media(ev));
+    }) {
+        Ok(m) => m,
+        Err(e) => {
+            threads.join();
+            return Err(anyhow::Error::new(e).context("cannot start the media copier"));
+        }
+    };
+    threads.control = start_control(config, &tx);
+
+    let engine = Engine {
+        config,
+        tracker,
+        pipe: Pipeline::new(store, config.segment_max_bytes, config.seal_on_tamper),
+        media,
+        media_events: Vec::new(),
+        syslog,
+        failing: None,
+        started: Instant::now(),
+        started_wall: logkeep_store::clock::wall_now(),
+        control: threads.control.is_some(),
+        snapshots: 0,
+        last_snapshot: None,
+        wake: tx,
+        auto: None,
+        last_auto: None,
+    };
+    Ok(Started {
+        engine,
+        threads,
+        wakes,
+        systemd,
+    })
+}
+
+/// The tracker, resuming where the chain says capture was: the open generations (less those
+/// a crash cut from the write-ahead log, which are closed), the newest finished ones with the
+/// time of their last record, and the patterns ever watched.
+fn tracker(
+    specs: Vec<SourceSpec>,
+    replay: &Replay,
+    wal_cut: &[(u64, Event)],
+    max_open: usize,
+) -> Tracker {
+    let to_known = |gen_id: u64, g: &GenPos| Known {
+        gen_id,
+        source: g.source.clone(),
+        path: g.path.clone(),
+        dev: g.dev,
+        ino: g.ino,
+        end: g.end,
+        head: g.head,
+        tail: g.tail,
+    };
+    let known = replay
+        .gens
+        .iter()
+        .filter(|(gen_id, _)| !wal_cut.iter().any(|(g, _)| g == *gen_id))
+        .map(|(gen_id, g)| to_known(*gen_id, g));
+    let opts = TrackerOptions {
+        watched_before: replay.patterns_ever.clone(),
+        max_open,
+        ..TrackerOptions::default()
+    };
+    // Record times as nanoseconds since the epoch; the replay counts one that cannot be read
+    // as late, so that the files it concerns are held rather than captured again.
+    let finished = replay
+        .finished
+        .iter()
+        .map(|(gen_id, g, wall)| (to_known(*gen_id, g), wall.unix_nanos()))
+        .collect();
+    let forgotten = replay.finished_forgotten.map(|t| t.unix_nanos());
+    Tracker::new(specs, known, replay.max_gen, opts).with_finished(finished, forgotten)
+}
+
+/// The records a start writes: start, configuration, the sources added and removed since the
+/// last configuration recorded (`before`), and the generations a crash cut from the
+/// write-ahead log.
+fn start_records(
+    config: &Config,
+    before: Vec<SourceDecl>,
+    wal_cut: Vec<(u64, Event)>,
+) -> Vec<Event> {
+    let decls: Vec<SourceDecl> = config
+        .sources
+        .iter()
+        .map(|s| SourceDecl {
+            id: s.id.clone(),
+            paths: s.paths.clone(),
+        })
+        .collect();
+    let mut records = vec![
+        Event::Start {
+            version: env!("CARGO_PKG_VERSION").into(),
+            pid: std::process::id(),
+        },
+        Event::Config {
+            path: config.file.display().to_string(),
+            sha256: config.sha256,
+            sources: decls.clone(),
+        },
+    ];
+    for d in &decls {
+        if !before.iter().any(|b| b.id == d.id) {
+            records.push(Event::SourceAdded {
+                source: d.id.clone(),
+            });
+        }
+    }
+    for b in &before {
+        if !decls.iter().any(|d| d.id == b.id) {
+            records.push(Event::SourceRemoved {
+                source: b.id.clone(),
+            });
+        }
+    }
+    records.extend(wal_cut.into_iter().map(|(_, e)| e));
+    records
+}
+
+/// After an unclean stop: the write-ahead log files a crash cut shorter than the chain
+/// captured them (see [`logkeep_syslog::wal::cut_by_crash`], which also retires them), and the
+/// `closed` record (`wal-cut`) of each one's generation.
+fn wal_cut_by_crash(store: &std::path::Path, replay: &Replay) -> Vec<(u64, Event)> {
+    let captured = replay
+        .gens
+        .iter()
+        .map(|(gen_id, g)| logkeep_syslog::wal::Captured {
+            gen_id: *gen_id,
+            path: &g.path,
+            dev: g.dev,
+            ino: g.ino,
+            end: g.end,
+        });
+    logkeep_syslog::wal::cut_by_crash(store, captured)
+        .into_iter()
+        .filter_map(|gen_id| {
+            let g = replay.gens.get(&gen_id)?;
+            Some((
+                gen_id,
+                Event::Closed {
+                    source: g.source.clone(),
+                    path: g.path.clone(),
+                    dev: g.dev,
+                    ino: g.ino,
+                    gen_id,
+                    end: g.end,
+                    reason: "wal-cut".into(),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The thread that turns SIGTERM and SIGINT into wake-ups, and the handle that ends it.
+fn start_signals(
+    tx: &mpsc::Sender<Wake>,
+) -> Result<(signal_hook::iterator::Handle, std::thread::JoinHandle<()>)> {
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .context("cannot install signal handlers")?;
+    let handle = signals.handle();
+    let stx = tx.clone();
+    let thread = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for s in signals.forever() {
+                if stx.send(Wake::Signal(s)).is_err() {
+                    break;
+                }
+            }
+        })?;
+    Ok((handle, thread))
+}
+
+/// Serve the control socket. It is a convenience next to capture: if it cannot be served,
+/// capture goes on and the reason is logged.
+fn start_control(config: &Config, tx: &mpsc::Sender<Wake>) -> Option<control::Server> {
+    let ctx = tx.clone();
+    let socket = &config.control_socket;
+    match control::Server::start(
+        socket,
+        control::Access::new(config.control_group.clone()),
+        move |call| ctx.send(Wake::Control(call)).is_ok(),
+    ) {
+        Ok(s) => {
+            tracing::info!(socket = %socket.display(), "control socket ready");
+            Some(s)
+        }
+        Err(e) => {
+            let dir_missing = socket.parent().is_some_and(|d| !d.exists());
+            if dir_missing {
+                tracing::warn!(socket = %socket.display(), "control socket not served: its directory does not exist ({e}); `status` and `snapshot` are unavailable, capture goes on");
+            } else {
+                tracing::error!(socket = %socket.display(), "control socket not served: {e}; `status` and `snapshot` are unavailable, capture goes on");
+            }
+            None
+        }
+    }
+}
+
+/// logkeep keeps one descriptor open per followed file (so a renamed or deleted file is read
+/// to its end), and a gateway may have thousands. Services and shells start with a soft limit
+/// of 1024 and a far higher hard limit; raise the soft limit to the hard one, as the kernel
+/// allows any process to.
+///
+/// Returns how many files capture may keep open: the limit less `reserve`, what the store, the
+/// media copies, the control socket and syslog connections need (and at least half of it).
+fn raise_open_file_limit(reserve: u64) -> usize {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let lim = getrlimit(Resource::Nofile);
+    let mut now = lim.current;
+    if lim.current.is_some() && lim.current != lim.maximum {
+        let want = Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        };
+        match setrlimit(Resource::Nofile, want) {
+            Ok(()) => {
+                tracing::debug!(from = ?lim.current, to = ?lim.maximum, "raised the open-file limit");
+                now = lim.maximum;
+            }
+            Err(e) => tracing::warn!(limit = ?lim.current, "cannot raise the open-file limit: {e}"),
+        }
+    }
+    match now {
+        Some(n) => usize::try_from(n.saturating_sub(reserve).max(n / 2)).unwrap_or(usize::MAX),
+        None => usize::MAX,
+    }
+}
