@@ -67,8 +67,8 @@ pub struct Copy {
     pub path: PathBuf,
     /// Whether it is gzip-compressed.
     pub gz: bool,
-    /// (dev, ino) of the copy.
-    pub key: (u64, u64),
+    /// The copy's identity.
+    pub key: FileId,
     /// How it compares.
     pub verdict: Verdict,
 }
@@ -200,7 +200,7 @@ pub fn find_copy(path: &Path, own: impl Into<FileId>, fp: &Fingerprint) -> Optio
         let copy = Copy {
             gz: is_gz(&p),
             path: p,
-            key: key.into(),
+            key,
             verdict,
         };
         match verdict {

@@ -7,12 +7,12 @@
 //! Descriptors stay open per generation, so a renamed or deleted file is read to its end.
 
 use crate::copies::{self, Fingerprint, Verdict};
-use crate::events::{self, Closing, Damage, GenRef};
+use crate::events::{Closing, Damage, GenRef};
 use crate::identity::{FileId, Stamp, split};
 use crate::names;
 use crate::siblings::Why;
 use crate::{ChunkSink, Tracker};
-use logkeep_format::{HEAD_LEN, Sha256};
+use logkeep_format::{HEAD_LEN, Sha256, Timestamp};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -106,7 +106,7 @@ pub(crate) fn emit(
     let start = fp.pos;
     fp.update(data, HEAD_LEN as usize);
     let now = SystemTime::now();
-    let read_at = events::wall(now);
+    let read_at = Timestamp::from(now).to_rfc3339();
     let origin = generation.origin(
         start,
         Sha256::of(&fp.head),
@@ -377,10 +377,10 @@ impl Tracker {
         }
         if let Some((copy, copy_key, stamp)) = ended {
             if let Some(stamp) = stamp {
-                self.settle(copy_key.into(), stamp, Why::Copy(old_gen));
+                self.settle(copy_key, stamp, Why::Copy(old_gen));
             }
             if let Some((dir, base)) = split(&copy) {
-                self.remember(dir, base, copy_key.into(), old_gen, old_fp);
+                self.remember(dir, base, copy_key, old_gen, old_fp);
             }
         }
         Ok(())

@@ -14,11 +14,11 @@
 use crate::copies::{self, Fingerprint, Verdict};
 use crate::events::{Closing, GenRef};
 use crate::follow::{Opened, read_copy, still_matches};
-use crate::identity::{FileId, Stamp, now_ns, split};
+use crate::identity::{FileId, Stamp, split};
 use crate::names;
-use crate::resume::Horizon;
+use crate::resume::{Horizon, NEVER};
 use crate::{ChunkSink, Tracker};
-use logkeep_format::{Event, HEAD_LEN, Sha256};
+use logkeep_format::{Event, HEAD_LEN, Sha256, Timestamp};
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
@@ -146,7 +146,7 @@ impl Tracker {
             // before it, for earlier runs to capture.
             (true, false) => Horizon::Window {
                 after: self.started,
-                until: i128::MIN,
+                until: NEVER,
             },
         };
         self.families.push(Family {
@@ -495,12 +495,12 @@ impl Tracker {
         // Generations the chain was following that have not been found yet (first poll): by
         // both digests, so that a new file that merely starts like one is not taken for it.
         for k in self.resume.iter().flat_map(|r| r.known.values()) {
-            if k.id() == key || stamp.len < k.end || !related(&names::real_path(&k.path)) {
+            if k.id() == key || stamp.len < k.pos.end || !related(&names::real_path(&k.pos.path)) {
                 continue;
             }
-            if let Ok(Some(w)) = copies::window(path, k.end, HEAD_LEN as usize)
-                && Sha256::of(&w.head) == k.head
-                && Sha256::of(&w.tail) == k.tail
+            if let Ok(Some(w)) = copies::window(path, k.pos.end, HEAD_LEN as usize)
+                && Sha256::of(&w.head) == k.pos.head
+                && Sha256::of(&w.tail) == k.pos.tail
             {
                 return Check::Copy(k.gen_id);
             }
@@ -566,7 +566,7 @@ impl Tracker {
     /// Whether the file `key` has kept `stamp` for [`SETTLE`]: it was last written that long
     /// ago, or our polls have seen it unchanged that long.
     pub(crate) fn stable(&mut self, key: FileId, stamp: Stamp) -> bool {
-        if now_ns() - stamp.mtime >= SETTLE.as_nanos() as i128 {
+        if Timestamp::now() >= stamp.mtime.plus_nanos(SETTLE.as_nanos() as i128) {
             return true;
         }
         let now = Instant::now();
