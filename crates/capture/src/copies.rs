@@ -67,8 +67,8 @@ pub struct Copy {
     pub path: PathBuf,
     /// Whether it is gzip-compressed.
     pub gz: bool,
-    /// (dev, ino) of the copy.
-    pub key: (u64, u64),
+    /// The copy's identity.
+    pub key: FileId,
     /// How it compares.
     pub verdict: Verdict,
 }
@@ -200,7 +200,7 @@ pub fn find_copy(path: &Path, own: impl Into<FileId>, fp: &Fingerprint) -> Optio
         let copy = Copy {
             gz: is_gz(&p),
             path: p,
-            key: key.into(),
+            key,
             verdict,
         };
         match verdict {
@@ -336,6 +336,25 @@ pub fn same_bytes(path: &Path, file: &File) -> io::Result<bool> {
         at += a.len() as u64;
     }
     Ok(true)
+}
+
+/// The length of the content of `path` (decompressed for a `.gz`) if every byte of it equals
+/// the byte of `file` at the same offset; `None` if one differs or `file` ends first. A `.gz`
+/// still being written is compared as far as it can be decompressed.
+pub(crate) fn copy_of_file(path: &Path, file: &File) -> io::Result<Option<u64>> {
+    let mut r = open_stream(path)?;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut at = 0u64;
+    loop {
+        let n = read_full(&mut r, &mut buf)?;
+        if n == 0 {
+            return Ok(Some(at));
+        }
+        if read_at_most(file, n, at)? != buf[..n] {
+            return Ok(None);
+        }
+        at += n as u64;
+    }
 }
 
 /// Read the bytes of `copy` from offset `from` to its end, in chunks of `buf`'s size, handing

@@ -90,6 +90,17 @@ impl<'a> GenRef<'a> {
         }
     }
 
+    /// The generation's file, closed at `end`, was written again and now holds `len` bytes:
+    /// those from `end` on are not captured.
+    pub(crate) fn written_after_close(&self, end: u64, len: u64) -> Event {
+        self.gap(
+            end,
+            Some(len),
+            "written after its generation was closed; the bytes from this offset on were not captured"
+                .into(),
+        )
+    }
+
     /// The file was damaged outside a rotation after `captured` bytes were captured.
     pub(crate) fn tamper(&self, captured: u64, size_now: Option<u64>, what: Damage) -> Event {
         Event::Tamper {
@@ -132,14 +143,10 @@ impl<'a> GenRef<'a> {
     }
 }
 
-/// A wall-clock time as chunk origins carry it (RFC 3339, nanoseconds).
-pub(crate) fn wall(t: SystemTime) -> String {
-    humantime::format_rfc3339_nanos(t).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use logkeep_format::Timestamp;
 
     const GEN: GenRef<'static> = GenRef {
         source: "vpn",
@@ -222,7 +229,7 @@ mod tests {
     #[test]
     fn a_chunk_origin_borrows_the_generation_s_names() {
         let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(90);
-        let at = wall(now);
+        let at = Timestamp::from(now).to_rfc3339();
         let o = GEN.origin(64, Sha256::of(b"h"), Sha256::of(b"t"), now, &at);
         assert_eq!((o.source, o.path), ("vpn", "/var/log/vpn.log"));
         assert_eq!((o.dev, o.ino, o.gen_id, o.start), (3, 44, 7, 64));
@@ -234,6 +241,9 @@ mod tests {
     #[test]
     fn wall_clock_format() {
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::new(1_790_000_000, 5);
-        assert_eq!(wall(t), "2026-09-21T14:13:20.000000005Z");
+        assert_eq!(
+            Timestamp::from(t).to_rfc3339(),
+            "2026-09-21T14:13:20.000000005Z"
+        );
     }
 }

@@ -7,12 +7,12 @@
 //! Descriptors stay open per generation, so a renamed or deleted file is read to its end.
 
 use crate::copies::{self, Fingerprint, Verdict};
-use crate::events::{self, Closing, Damage, GenRef};
+use crate::events::{Closing, Damage, GenRef};
 use crate::identity::{FileId, Stamp, split};
 use crate::names;
 use crate::siblings::Why;
 use crate::{ChunkSink, Tracker};
-use logkeep_format::{HEAD_LEN, Sha256};
+use logkeep_format::{HEAD_LEN, Sha256, Timestamp};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -52,6 +52,13 @@ pub(crate) struct Tracked {
     pub(crate) fp: Fingerprint,
     /// Bytes durable in the chain.
     pub(crate) committed: u64,
+    /// The fingerprint at `committed`, where [`crate::Tracker::rewind`] returns to. It is kept
+    /// rather than read again from the file, which may no longer hold those bytes (truncated
+    /// by a `copytruncate` after the reads that were lost).
+    pub(crate) durable: Fingerprint,
+    /// The fingerprints at the ends of the chunks read beyond `committed`, oldest first: a
+    /// commit ends at one of them, which becomes `durable`.
+    pub(crate) marks: Vec<Fingerprint>,
     pub(crate) file: File,
     /// Whether the latest scan found the file under a configured pattern.
     pub(crate) seen: bool,
@@ -72,6 +79,12 @@ pub(crate) struct Tracked {
 }
 
 impl Tracked {
+    /// Whether the file, `size` bytes long now, no longer holds what was read: its next read
+    /// finishes the generation and follows the file as a new one.
+    pub(crate) fn no_longer_holds(&self, size: u64) -> io::Result<bool> {
+        Ok(size < self.fp.pos || (size != self.last_size && !still_matches(&self.file, &self.fp)?))
+    }
+
     /// The generation as the chain names it, at the path it is followed at.
     pub(crate) fn generation(&self) -> GenRef<'_> {
         GenRef {
@@ -93,7 +106,7 @@ pub(crate) fn emit(
     let start = fp.pos;
     fp.update(data, HEAD_LEN as usize);
     let now = SystemTime::now();
-    let read_at = events::wall(now);
+    let read_at = Timestamp::from(now).to_rfc3339();
     let origin = generation.origin(
         start,
         Sha256::of(&fp.head),
@@ -202,6 +215,7 @@ impl Tracker {
         } = opened;
         tracing::debug!(path = %path, gen_id, pos = fp.pos, "following");
         let committed = fp.pos;
+        let durable = fp.clone();
         self.files.insert(
             key,
             Tracked {
@@ -212,6 +226,8 @@ impl Tracker {
                 gen_id,
                 fp,
                 committed,
+                durable,
+                marks: Vec::new(),
                 file,
                 seen,
                 last_size: meta.len(),
@@ -252,8 +268,7 @@ impl Tracker {
             }
         };
         let size = meta.len();
-        let changed = size != t.last_size;
-        if size < t.fp.pos || (changed && !still_matches(&t.file, &t.fp)?) {
+        if t.no_longer_holds(size)? {
             self.restart_generation(key, size, sink)?;
         }
         let Some(t) = self.files.get_mut(&key) else {
@@ -280,6 +295,7 @@ impl Tracker {
                 gen_id: t.gen_id,
             };
             emit(sink, generation, &mut t.fp, &self.buf[..n])?;
+            t.marks.push(t.fp.clone());
             total += n as u64;
         }
         if total > 0 {
@@ -354,15 +370,17 @@ impl Tracker {
             t.gen_id = gen_id;
             t.fp = Fingerprint::default();
             t.committed = 0;
+            t.durable = Fingerprint::default();
+            t.marks.clear();
             t.chain_path.clone_from(&t.path);
             t.hold.clear();
         }
         if let Some((copy, copy_key, stamp)) = ended {
             if let Some(stamp) = stamp {
-                self.settle(copy_key.into(), stamp, Why::Copy(old_gen));
+                self.settle(copy_key, stamp, Why::Copy(old_gen));
             }
             if let Some((dir, base)) = split(&copy) {
-                self.remember(dir, base, old_gen, old_fp);
+                self.remember(dir, base, copy_key, old_gen, old_fp);
             }
         }
         Ok(())
@@ -417,39 +435,72 @@ impl Tracker {
                     self.settle(key, Stamp::of(&m), Why::Captured(t.gen_id));
                 }
                 if let Some((dir, base)) = split(&t.real) {
-                    self.remember(dir, base, t.gen_id, t.fp);
+                    self.remember(dir, base, key, t.gen_id, t.fp);
                 }
             }
         }
         Ok(())
     }
 
-    /// Return every followed file to its committed position (see [`Tracker::rewind`]).
+    /// Mark the generation `gen_id` of the followed file `key` durable up to `end`.
+    pub(crate) fn commit_file(&mut self, key: FileId, gen_id: u64, end: u64) {
+        let Some(t) = self.files.get_mut(&key) else {
+            return;
+        };
+        if t.gen_id != gen_id || end <= t.committed {
+            return;
+        }
+        t.committed = end;
+        // Commits end where chunks ended; the fingerprint there is the one to return to.
+        match t.marks.iter().position(|m| m.pos == end) {
+            Some(i) => {
+                t.durable = t.marks.remove(i);
+                t.marks.drain(..i);
+            }
+            None => t.marks.retain(|m| m.pos > end),
+        }
+    }
+
+    /// Return every followed file to its committed position (see [`Tracker::rewind`]). The
+    /// fingerprint there is the one kept when it was committed, so a file that no longer
+    /// holds those bytes is noticed by the next read like any other, and its generation is
+    /// finished from its rotated copy or reported.
     pub(crate) fn rewind_files(&mut self) {
         let mut lost = Vec::new();
         for (key, t) in self.files.iter_mut() {
             if t.fp.pos == t.committed {
                 continue;
             }
+            t.marks.clear();
+            if t.durable.pos == t.committed {
+                t.fp = t.durable.clone();
+                continue;
+            }
+            // A commit that did not end where a chunk ended kept no fingerprint: read it
+            // again from the file.
             match refingerprint(
                 &t.file,
                 t.committed,
                 &Sha256::of(&t.fp.head[..t.committed.min(HEAD_LEN) as usize]),
                 None,
             ) {
-                Ok(Some(fp)) => t.fp = fp,
+                Ok(Some(fp)) => {
+                    t.durable = fp.clone();
+                    t.fp = fp;
+                }
                 _ => lost.push(*key),
             }
         }
         for key in lost {
-            // Cannot happen for a file that only grows; if it does, start the file over as a
-            // new generation rather than guess.
+            // Commits end where chunks ended, so this cannot happen; if it does, start the
+            // file over as a new generation rather than guess.
             if let Some(mut t) = self.files.remove(&key) {
                 tracing::warn!(path = %t.path, "cannot return to the committed position; following as a new generation");
                 t.gen_id = self.next_gen;
                 self.next_gen += 1;
                 t.fp = Fingerprint::default();
                 t.committed = 0;
+                t.durable = Fingerprint::default();
                 self.files.insert(key, t);
             }
         }

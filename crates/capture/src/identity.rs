@@ -1,14 +1,15 @@
 //! Small value types for what capture compares: a file's identity ([`FileId`]), a file's size
-//! and modification time ([`Stamp`]), and the clock and path helpers every job shares.
+//! and modification time ([`Stamp`]), and the path helper every job shares. Times are the
+//! format's [`Timestamp`].
 //!
 //! They exist so that a signature says what it takes: a `FileId` rather than a pair of numbers
 //! whose order a reader has to remember.
 
+use logkeep_format::Timestamp;
 use std::ffi::OsString;
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 /// A file's identity on this host: its device and inode numbers (`st_dev`, `st_ino`).
 ///
@@ -48,35 +49,16 @@ impl From<FileId> for (u64, u64) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Stamp {
     pub(crate) len: u64,
-    /// Nanoseconds since the epoch.
-    pub(crate) mtime: i128,
+    pub(crate) mtime: Timestamp,
 }
 
 impl Stamp {
     pub(crate) fn of(m: &Metadata) -> Stamp {
         Stamp {
             len: m.len(),
-            mtime: mtime_ns(m),
+            mtime: Timestamp::modified(m),
         }
     }
-}
-
-/// A file's modification time in nanoseconds since the epoch.
-pub(crate) fn mtime_ns(m: &Metadata) -> i128 {
-    m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128
-}
-
-/// A time in nanoseconds since the epoch, negative before it.
-pub(crate) fn epoch_ns(t: SystemTime) -> i128 {
-    match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => d.as_nanos() as i128,
-        Err(e) => -(e.duration().as_nanos() as i128),
-    }
-}
-
-/// Now, in nanoseconds since the epoch.
-pub(crate) fn now_ns() -> i128 {
-    epoch_ns(SystemTime::now())
 }
 
 /// A path's directory and file name, the two halves siblings are compared by.
@@ -122,9 +104,10 @@ mod tests {
 
     #[test]
     fn times_before_the_epoch_are_negative() {
+        use std::time::SystemTime;
         let t = SystemTime::UNIX_EPOCH - std::time::Duration::from_nanos(5);
-        assert_eq!(epoch_ns(t), -5);
-        assert_eq!(epoch_ns(SystemTime::UNIX_EPOCH), 0);
+        assert_eq!(Timestamp::from(t).unix_nanos(), -5);
+        assert_eq!(Timestamp::from(SystemTime::UNIX_EPOCH).unix_nanos(), 0);
     }
 
     #[test]

@@ -20,9 +20,9 @@
 //!   found again may have been renamed, a new one is followed unless it is a copy of a
 //!   generation already captured.
 //! - `resume` — what only the chain remembers after a restart. The generations it was
-//!   following ([`Known`]) are a restart-only value the first poll uses and drops: each is
-//!   resumed where both of its chain digests match at the committed end, or finished from a
-//!   rotated copy, or reported. The generations the chain had finished
+//!   following (each a generation number and its [`GenPos`]) are a restart-only value the
+//!   first poll uses and drops: each is resumed where both of its chain digests match at the
+//!   committed end, or finished from a rotated copy, or reported. The generations the chain had finished
 //!   ([`Tracker::with_finished`]) tell, for the whole run, which rotated files present at start
 //!   were captured; the time rule decides for those older than anything the chain still
 //!   lists.
@@ -57,13 +57,11 @@ mod testing;
 
 pub use identity::FileId;
 
-use events::GenRef;
 use follow::Tracked;
-use identity::now_ns;
 use limit::Waiting;
 use logkeep_format::segment::ChunkOrigin;
-use logkeep_format::{Event, Sha256};
-use resume::{Finished, Resume};
+use logkeep_format::{Event, GenPos, Timestamp};
+use resume::{Finished, Known, Resume};
 use siblings::{Family, OneShot, Past, Pending, Settled};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
@@ -76,47 +74,6 @@ pub struct SourceSpec {
     pub id: String,
     /// Absolute paths or glob patterns.
     pub patterns: Vec<String>,
-}
-
-/// Where a generation stood in the chain when the daemon started.
-#[derive(Debug, Clone)]
-pub struct Known {
-    /// Generation number.
-    pub gen_id: u64,
-    /// Source id.
-    pub source: String,
-    /// Path last read at.
-    pub path: String,
-    /// st_dev.
-    pub dev: u64,
-    /// st_ino.
-    pub ino: u64,
-    /// Committed end.
-    pub end: u64,
-    /// SHA-256 of the first `min(end, HEAD_LEN)` bytes.
-    pub head: Sha256,
-    /// SHA-256 of the `min(end, TAIL_LEN)` bytes before `end`.
-    pub tail: Sha256,
-}
-
-impl Known {
-    /// The identity of the file the generation was read from.
-    pub fn id(&self) -> FileId {
-        FileId {
-            dev: self.dev,
-            ino: self.ino,
-        }
-    }
-
-    /// The generation as the chain names it, at the path the chain last recorded.
-    fn generation(&self) -> GenRef<'_> {
-        GenRef {
-            source: &self.source,
-            path: &self.path,
-            id: self.id(),
-            gen_id: self.gen_id,
-        }
-    }
 }
 
 /// Receives what a poll reads.
@@ -180,8 +137,8 @@ pub struct FileState {
     pub source: String,
     /// Path.
     pub path: String,
-    /// (dev, ino); see [`FileState::id`].
-    pub key: (u64, u64),
+    /// The file's identity; see [`FileState::id`].
+    pub key: FileId,
     /// Generation.
     pub gen_id: u64,
     /// Bytes read.
@@ -195,7 +152,7 @@ pub struct FileState {
 impl FileState {
     /// The followed file's identity.
     pub fn id(&self) -> FileId {
-        self.key.into()
+        self.key
     }
 }
 
@@ -221,8 +178,8 @@ pub struct Tracker {
     finished: Finished,
     /// Whether the chain held no generation at all when this run started.
     fresh: bool,
-    /// When this run started, in nanoseconds since the epoch.
-    started: i128,
+    /// When this run started.
+    started: Timestamp,
 
     // Rotated siblings (`siblings`).
     /// Watched file names whose rotated siblings are reconciled.
@@ -246,15 +203,16 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// A tracker for `sources`, resuming the generations the chain knows.
+    /// A tracker for `sources`, resuming the generations the chain knows: each one's number
+    /// and where it stood in the chain when the daemon started.
     pub fn new(
         sources: Vec<SourceSpec>,
-        known: impl IntoIterator<Item = Known>,
+        known: impl IntoIterator<Item = (u64, GenPos)>,
         max_gen: u64,
         opts: TrackerOptions,
     ) -> Tracker {
         let buf = vec![0u8; opts.chunk_bytes];
-        let known: Vec<Known> = known.into_iter().collect();
+        let known: Vec<Known> = known.into_iter().map(Known::from).collect();
         let fresh = max_gen == 0 && known.is_empty();
         Tracker {
             sources,
@@ -263,7 +221,7 @@ impl Tracker {
             resume: Some(Resume::new(known)),
             finished: Finished::default(),
             fresh,
-            started: now_ns(),
+            started: Timestamp::now(),
             families: Vec::new(),
             settled: HashMap::new(),
             pending: HashMap::new(),
@@ -278,18 +236,22 @@ impl Tracker {
     }
 
     /// Tell the tracker which generations the chain had finished (closed, truncated, ended by
-    /// a gap) when this run started, each with the time of the record that finished it
-    /// (nanoseconds since the epoch), as far as it lists them: those finished after
-    /// `forgotten` (`None`: every one). A rotated sibling present at start and last modified
-    /// after that time is judged by content: it was captured if it holds one of these
-    /// generations (by both digests at its end, or, last modified before that generation was
-    /// finished, as a shorter copy with the same head), and is captured now if not. Older ones
-    /// are judged by the time rule (the `resume` module's `Horizon`).
+    /// a gap) when this run started, each with the time of the record that finished it, as
+    /// far as it lists them: those finished after `forgotten` (`None`: every one). A rotated
+    /// sibling present at start and last modified after that time is judged by content: it
+    /// was captured if it holds one of these generations (by both digests at its end, or, last
+    /// modified before that generation was finished, as a shorter copy with the same head),
+    /// and is captured now if not. Older ones are judged by the time rule (the `resume`
+    /// module's `Horizon`).
     pub fn with_finished(
         mut self,
-        finished: Vec<(Known, i128)>,
-        forgotten: Option<i128>,
+        finished: Vec<((u64, GenPos), Timestamp)>,
+        forgotten: Option<Timestamp>,
     ) -> Tracker {
+        let finished = finished
+            .into_iter()
+            .map(|(k, at)| (Known::from(k), at))
+            .collect();
         self.finished = Finished::new(finished, forgotten);
         self
     }
@@ -298,11 +260,7 @@ impl Tracker {
     pub fn committed(&mut self, spans: impl IntoIterator<Item = (u64, u64, u64, u64)>) {
         for (dev, ino, gen_id, end) in spans {
             let id = FileId { dev, ino };
-            if let Some(t) = self.files.get_mut(&id)
-                && t.gen_id == gen_id
-            {
-                t.committed = t.committed.max(end);
-            }
+            self.commit_file(id, gen_id, end);
             self.oneshot_committed(id, gen_id, end);
         }
     }
@@ -328,7 +286,7 @@ impl Tracker {
             .map(|t| FileState {
                 source: t.source.clone(),
                 path: t.path.clone(),
-                key: t.key.into(),
+                key: t.key,
                 gen_id: t.gen_id,
                 pos: t.fp.pos,
                 committed: t.committed,

@@ -1,5 +1,5 @@
 //! Resuming after a restart: what only the chain remembers. The generations it was following
-//! ([`crate::Known`]) are found again by identity and both digests, or finished from a rotated
+//! ([`Known`]) are found again by identity and both digests, or finished from a rotated
 //! copy, or reported; the generations it had finished tell which rotated siblings present at
 //! start were captured; and for siblings older than what the chain still lists, the time rule
 //! ([`Horizon`]) decides.
@@ -7,19 +7,54 @@
 use crate::copies::{self, Fingerprint};
 use crate::events::{Closing, Damage, GenRef};
 use crate::follow::{Opened, read_copy, refingerprint};
-use crate::identity::{FileId, Stamp, epoch_ns, mtime_ns, split};
+use crate::identity::{FileId, Stamp, split};
 use crate::names;
 use crate::siblings::{Family, Why};
-use crate::{ChunkSink, Known, Tracker};
-use logkeep_format::{HEAD_LEN, Sha256};
+use crate::{ChunkSink, Tracker};
+use logkeep_format::{GenPos, HEAD_LEN, Sha256, Timestamp};
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Which rotated siblings of a watched file are captured, by their modification time
-/// (nanoseconds since the epoch).
+/// Where a generation stood in the chain when the daemon started: its number and position.
+#[derive(Debug, Clone)]
+pub(crate) struct Known {
+    pub(crate) gen_id: u64,
+    pub(crate) pos: GenPos,
+}
+
+impl From<(u64, GenPos)> for Known {
+    fn from((gen_id, pos): (u64, GenPos)) -> Known {
+        Known { gen_id, pos }
+    }
+}
+
+impl Known {
+    /// The identity of the file the generation was read from.
+    pub(crate) fn id(&self) -> FileId {
+        FileId {
+            dev: self.pos.dev,
+            ino: self.pos.ino,
+        }
+    }
+
+    /// The generation as the chain names it, at the path the chain last recorded.
+    pub(crate) fn generation(&self) -> GenRef<'_> {
+        GenRef {
+            source: &self.pos.source,
+            path: &self.pos.path,
+            id: self.id(),
+            gen_id: self.gen_id,
+        }
+    }
+}
+
+/// The earliest time there is: a window ending there holds nothing.
+pub(crate) const NEVER: Timestamp = Timestamp::from_unix_nanos(i128::MIN);
+
+/// Which rotated siblings of a watched file are captured, by their modification time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Horizon {
     /// Not decided yet (until the first poll has found the generations the chain knows).
@@ -28,13 +63,13 @@ pub(crate) enum Horizon {
     All,
     /// Siblings last written during this run, and those last written before it in
     /// `(after, until]`; the others are taken as captured by an earlier run.
-    Window { after: i128, until: i128 },
+    Window { after: Timestamp, until: Timestamp },
 }
 
 impl Horizon {
     /// Whether a rotated sibling present at start and last modified at `mtime` (one the
     /// finished generations do not cover, see [`Finished::covers`]) is captured.
-    pub(crate) fn captures(self, mtime: i128) -> bool {
+    pub(crate) fn captures(self, mtime: Timestamp) -> bool {
         match self {
             Horizon::Window { after, until } => after < mtime && mtime <= until,
             Horizon::Unset | Horizon::All => true,
@@ -65,7 +100,10 @@ pub(crate) struct Resume {
 impl Resume {
     /// The restart state for the generations the chain was following.
     pub(crate) fn new(known: Vec<Known>) -> Resume {
-        let start_known = known.iter().map(|k| (k.gen_id, k.path.clone())).collect();
+        let start_known = known
+            .iter()
+            .map(|k| (k.gen_id, k.pos.path.clone()))
+            .collect();
         // Several generations may have had one (dev, ino) over time; the newest one counts.
         let mut by_id: HashMap<FileId, Known> = HashMap::new();
         for k in known {
@@ -94,8 +132,8 @@ impl Resume {
 /// finished it).
 #[derive(Default)]
 pub(crate) struct Finished {
-    by_dir: HashMap<PathBuf, Vec<(OsString, Known, i128)>>,
-    forgotten: Option<i128>,
+    by_dir: HashMap<PathBuf, Vec<(OsString, Known, Timestamp)>>,
+    forgotten: Option<Timestamp>,
 }
 
 /// Where a generation the chain was following resumes in a file found again: its number, the
@@ -110,10 +148,10 @@ pub(crate) struct Resumed {
 impl Finished {
     /// The finished generations `list` (each with the time it was finished), the chain having
     /// forgotten those finished before `forgotten` (`None`: it lists every one).
-    pub(crate) fn new(list: Vec<(Known, i128)>, forgotten: Option<i128>) -> Finished {
-        let mut by_dir: HashMap<PathBuf, Vec<(OsString, Known, i128)>> = HashMap::new();
+    pub(crate) fn new(list: Vec<(Known, Timestamp)>, forgotten: Option<Timestamp>) -> Finished {
+        let mut by_dir: HashMap<PathBuf, Vec<(OsString, Known, Timestamp)>> = HashMap::new();
         for (k, at) in list {
-            if let Some((dir, base)) = split(&names::real_path(&k.path)) {
+            if let Some((dir, base)) = split(&names::real_path(&k.pos.path)) {
                 by_dir.entry(dir).or_default().push((base, k, at));
             }
         }
@@ -124,7 +162,7 @@ impl Finished {
     /// generations listed here: every one is when the chain lists all it finished; otherwise
     /// only one modified after the oldest it still lists. Older ones fall to the time rule
     /// ([`Horizon`]).
-    pub(crate) fn covers(&self, mtime: i128) -> bool {
+    pub(crate) fn covers(&self, mtime: Timestamp) -> bool {
         self.forgotten.is_none_or(|t| mtime > t)
     }
 
@@ -134,19 +172,19 @@ impl Finished {
     /// matches and that was last written before the generation was finished (a copytruncate
     /// copy that missed what was written between its copy and its truncation; a later file
     /// that merely begins the same way is not one).
-    pub(crate) fn holder(&self, path: &Path, len: u64, mtime: i128) -> Option<u64> {
+    pub(crate) fn holder(&self, path: &Path, len: u64, mtime: Timestamp) -> Option<u64> {
         let (dir, name) = split(path)?;
         let gz = copies::is_gz(path);
         let head = copies::read_prefix(path, HEAD_LEN as usize).ok()?;
         for (base, k, at) in self.by_dir.get(&dir)?.iter().rev() {
-            if k.end == 0 || !names::related(base, &name) {
+            if k.pos.end == 0 || !names::related(base, &name) {
                 continue;
             }
-            let hl = k.end.min(HEAD_LEN) as usize;
-            if head.len() < hl || Sha256::of(&head[..hl]) != k.head {
+            let hl = k.pos.end.min(HEAD_LEN) as usize;
+            if head.len() < hl || Sha256::of(&head[..hl]) != k.pos.head {
                 continue;
             }
-            if len < k.end {
+            if len < k.pos.end {
                 if mtime <= *at {
                     return Some(k.gen_id);
                 }
@@ -154,11 +192,11 @@ impl Finished {
             }
             // Decompressing to each candidate's end is costly: a `.gz` longer than the
             // generation was not made from it.
-            if gz && len != k.end {
+            if gz && len != k.pos.end {
                 continue;
             }
-            if let Ok(Some(w)) = copies::window(path, k.end, HEAD_LEN as usize)
-                && Sha256::of(&w.tail) == k.tail
+            if let Ok(Some(w)) = copies::window(path, k.pos.end, HEAD_LEN as usize)
+                && Sha256::of(&w.tail) == k.pos.tail
             {
                 return Some(k.gen_id);
             }
@@ -189,16 +227,16 @@ impl Tracker {
         let Some(k) = self.resume.as_mut().and_then(|r| r.known.remove(&key)) else {
             return Ok(None);
         };
-        match refingerprint(&opened.file, k.end, &k.head, Some(&k.tail))? {
-            Some(fp) if len >= k.end => {
+        match refingerprint(&opened.file, k.pos.end, &k.pos.head, Some(&k.pos.tail))? {
+            Some(fp) if len >= k.pos.end => {
                 if let Some(r) = &mut self.resume {
                     r.anchors.insert(k.gen_id, opened.real.clone());
                 }
                 Ok(Some(Resumed {
                     gen_id: k.gen_id,
                     fp,
-                    source: k.source,
-                    chain_path: k.path,
+                    source: k.pos.source,
+                    chain_path: k.pos.path,
                 }))
             }
             _ => {
@@ -206,7 +244,7 @@ impl Tracker {
                 // read at, that is a truncation or a rewrite unless a rotated copy holds the
                 // rest. Under another name, the inode went to a file made after the
                 // generation's own was deleted.
-                let own = names::real_path(&k.path) == opened.real;
+                let own = names::real_path(&k.pos.path) == opened.real;
                 if let Some(r) = &mut self.resume {
                     r.known.insert(key, k.clone());
                     if !own && !copies::is_gz(&opened.real) {
@@ -256,7 +294,7 @@ impl Tracker {
         }
         let none = Horizon::Window {
             after: self.started,
-            until: i128::MIN,
+            until: NEVER,
         };
         let Some(resume) = &self.resume else {
             return none;
@@ -278,30 +316,30 @@ impl Tracker {
         let born = std::fs::metadata(&live)
             .ok()
             .and_then(|m| m.created().ok())
-            .map(epoch_ns);
+            .map(Timestamp::from);
         if let Some(p) = resume.anchors.get(&g)
             && let Ok(m) = std::fs::metadata(p)
         {
-            let after = mtime_ns(&m);
+            let after = Timestamp::modified(&m);
             if resume.displaced.contains(&g) && born.is_some_and(|b| b < after) {
                 // Its inode is still at the watched name, made before the copy that holds its
                 // rest: copies newer than that one are of generations after it.
                 return Horizon::Window {
                     after,
-                    until: i128::MAX,
+                    until: Timestamp::LATEST,
                 };
             }
             return Horizon::Window {
                 after,
-                until: born.unwrap_or(i128::MIN),
+                until: born.unwrap_or(NEVER),
             };
         }
         if let Some(w) = resume.witnesses.get(&g)
             && let Ok(m) = std::fs::metadata(w)
         {
             return Horizon::Window {
-                after: mtime_ns(&m) - 1,
-                until: born.unwrap_or(i128::MIN),
+                after: Timestamp::modified(&m).plus_nanos(-1),
+                until: born.unwrap_or(NEVER),
             };
         }
         none
@@ -317,8 +355,8 @@ impl Tracker {
         missing.sort_by_key(|k| k.gen_id);
         for k in missing {
             let key = k.id();
-            let real = names::real_path(&k.path);
-            let si = self.sources.iter().position(|s| s.id == k.source);
+            let real = names::real_path(&k.pos.path);
+            let si = self.sources.iter().position(|s| s.id == k.pos.source);
             // Its name is still watched even if no file has it now: its rotated siblings may
             // hold generations made while logkeep was stopped.
             if let Some(si) = si
@@ -336,9 +374,9 @@ impl Tracker {
                 && let Some(p) = copies::find_by_identity(&real, key)
                 && let Ok(f) = File::open(&p)
             {
-                if let Ok(Some(_)) = refingerprint(&f, k.end, &k.head, Some(&k.tail)) {
+                if let Ok(Some(_)) = refingerprint(&f, k.pos.end, &k.pos.head, Some(&k.pos.tail)) {
                     let n = names::record_name(&p);
-                    tracing::info!(from = %k.path, to = %n, gen_id = k.gen_id, "found a generation rotated while logkeep was stopped");
+                    tracing::info!(from = %k.pos.path, to = %n, gen_id = k.gen_id, "found a generation rotated while logkeep was stopped");
                     let opened = Opened {
                         file: f,
                         path: n,
@@ -376,7 +414,7 @@ impl Tracker {
         sink: &mut dyn ChunkSink,
     ) -> io::Result<()> {
         let key = k.id();
-        let real = names::real_path(&k.path);
+        let real = names::real_path(&k.pos.path);
         // Without the bytes in memory, match copies by the recorded digests: the head, then the
         // tail window before the committed end, so that a file that merely starts the same way
         // (a banner, a rewrite, the next generation of a copytruncate) is not taken for it.
@@ -390,7 +428,7 @@ impl Tracker {
         // The path it was last read at comes first: after a copytruncate the generation's last
         // bytes were read from the copy, which is where the chain says it was.
         let at_path = std::fs::metadata(&real).ok().map(|m| (real.clone(), m));
-        let hl = k.end.min(HEAD_LEN) as usize;
+        let hl = k.pos.end.min(HEAD_LEN) as usize;
         for (p, m) in at_path.into_iter().chain(copies::siblings(&real)) {
             // Its own inode does not hold it any more (that is why this runs), unless another
             // file took the number: a `.gz` is never the plain file itself.
@@ -400,11 +438,11 @@ impl Tracker {
             let Ok(head) = copies::read_prefix(&p, hl) else {
                 continue;
             };
-            if head.len() != hl || Sha256::of(&head) != k.head {
+            if head.len() != hl || Sha256::of(&head) != k.pos.head {
                 continue;
             }
-            match copies::window(&p, k.end, HEAD_LEN as usize) {
-                Ok(Some(fp)) if Sha256::of(&fp.tail) == k.tail => {
+            match copies::window(&p, k.pos.end, HEAD_LEN as usize) {
+                Ok(Some(fp)) if Sha256::of(&fp.tail) == k.pos.tail => {
                     found = Some((p, m, fp));
                     break;
                 }
@@ -417,7 +455,7 @@ impl Tracker {
                 let fp = Fingerprint {
                     head: Vec::new(),
                     tail: Vec::new(),
-                    pos: k.end,
+                    pos: k.pos.end,
                 };
                 (p, m, fp)
             })
@@ -426,13 +464,13 @@ impl Tracker {
             let (copy, m) = (&copy, &m);
             let path = names::record_name(copy);
             let generation = GenRef {
-                source: &k.source,
+                source: &k.pos.source,
                 path: &path,
                 id: key,
                 gen_id: k.gen_id,
             };
             let failed = read_copy(&mut self.buf, sink, generation, &mut fp, copy)?;
-            let read = fp.pos - k.end;
+            let read = fp.pos - k.pos.end;
             if let Some(r) = &mut self.resume {
                 r.anchors.insert(k.gen_id, copy.clone());
             }
@@ -462,7 +500,7 @@ impl Tracker {
             if let Some((dir, base)) = split(copy)
                 && !fp.head.is_empty()
             {
-                self.remember(dir, base, k.gen_id, fp);
+                self.remember(dir, base, FileId::of(m), k.gen_id, fp);
             }
             return Ok(());
         }
@@ -474,13 +512,13 @@ impl Tracker {
                     "file shrank or was rewritten while logkeep was stopped, and no rotated copy holds the rest"
                 );
                 let at = GenRef {
-                    source: &k.source,
+                    source: &k.pos.source,
                     path: p,
                     id: key,
                     gen_id: k.gen_id,
                 };
                 let size_now = std::fs::metadata(names::real_path(p)).ok().map(|m| m.len());
-                sink.notice(at.tamper(k.end, size_now, Damage::Truncated))
+                sink.notice(at.tamper(k.pos.end, size_now, Damage::Truncated))
             }
             None => {
                 let witnessed = self
@@ -500,8 +538,8 @@ impl Tracker {
                     }
                     r
                 };
-                tracing::warn!(path = %k.path, gen_id = k.gen_id, "file gone while logkeep was stopped and no rotated copy found");
-                sink.notice(k.generation().gap(k.end, None, reason))
+                tracing::warn!(path = %k.pos.path, gen_id = k.gen_id, "file gone while logkeep was stopped and no rotated copy found");
+                sink.notice(k.generation().gap(k.pos.end, None, reason))
             }
         }
     }
@@ -522,7 +560,7 @@ impl Tracker {
                 e.metadata().is_ok_and(|m| {
                     let key = FileId::of(&m);
                     // Those the chain's finished generations cover are judged by content.
-                    let judged = self.finished.covers(mtime_ns(&m));
+                    let judged = self.finished.covers(Timestamp::modified(&m));
                     m.is_file() && !judged && !self.files.contains_key(&key) && !self.resuming(key)
                 })
             })
@@ -537,7 +575,6 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::{mtime_ns, now_ns};
     use crate::testing::Recorder;
     use crate::{SourceSpec, TrackerOptions};
     use std::os::unix::fs::MetadataExt;
@@ -548,13 +585,15 @@ mod tests {
         let end = bytes.len() as u64;
         Known {
             gen_id: 7,
-            source: "app".into(),
-            path: names::record_name(&logs.join("app.log")),
-            dev,
-            ino,
-            end,
-            head: Sha256::of(&bytes[..end.min(HEAD_LEN) as usize]),
-            tail: Sha256::of(&bytes[bytes.len().saturating_sub(copies::TAIL_LEN)..]),
+            pos: GenPos {
+                source: "app".into(),
+                path: names::record_name(&logs.join("app.log")),
+                dev,
+                ino,
+                end,
+                head: Sha256::of(&bytes[..end.min(HEAD_LEN) as usize]),
+                tail: Sha256::of(&bytes[bytes.len().saturating_sub(copies::TAIL_LEN)..]),
+            },
         }
     }
 
@@ -563,8 +602,8 @@ mod tests {
     /// forgetting those finished before `forgotten`.
     fn first_poll(
         logs: &Path,
-        finished: Vec<(Known, i128)>,
-        forgotten: Option<i128>,
+        finished: Vec<(Known, Timestamp)>,
+        forgotten: Option<Timestamp>,
     ) -> Vec<String> {
         let pattern = logs.join("app.log").to_string_lossy().into_owned();
         let opts = TrackerOptions {
@@ -575,6 +614,10 @@ mod tests {
             id: "app".into(),
             patterns: vec![pattern],
         }];
+        let finished = finished
+            .into_iter()
+            .map(|(k, at)| ((k.gen_id, k.pos), at))
+            .collect();
         let mut t = Tracker::new(sources, Vec::new(), 7, opts).with_finished(finished, forgotten);
         let mut sink = Recorder::default();
         t.poll(&mut sink).expect("poll");
@@ -587,7 +630,7 @@ mod tests {
     /// `app.log.2` one it never saw, `app.log` a live file it does not know. Returns the names
     /// captured by the first poll of a tracker told that the chain forgot the generations it
     /// finished before `forgotten`.
-    fn first_poll_with_finished(forgotten: Option<i128>) -> Vec<String> {
+    fn first_poll_with_finished(forgotten: Option<Timestamp>) -> Vec<String> {
         let dir = tempfile::tempdir().expect("tmp");
         let logs = dir.path().join("logs");
         std::fs::create_dir(&logs).expect("logs");
@@ -600,7 +643,10 @@ mod tests {
         let one = logs.join("app.log.1");
         let bytes = std::fs::read(&one).expect("read");
         let m = std::fs::metadata(&one).expect("stat");
-        let finished = vec![(finished_gen(&logs, &bytes, m.dev(), m.ino()), now_ns())];
+        let finished = vec![(
+            finished_gen(&logs, &bytes, m.dev(), m.ino()),
+            Timestamp::now(),
+        )];
         first_poll(&logs, finished, forgotten)
     }
 
@@ -621,7 +667,7 @@ mod tests {
         std::fs::write(&one, &short).expect("write");
         let m = std::fs::metadata(&one).expect("stat");
         let g = finished_gen(&logs, &long, m.dev(), m.ino() + 1);
-        let finished = vec![(g, mtime_ns(&m) + finished_after)];
+        let finished = vec![(g, Timestamp::modified(&m).plus_nanos(finished_after))];
         first_poll(&logs, finished, None).contains(&"app.log.1".to_owned())
     }
 
@@ -645,35 +691,40 @@ mod tests {
         // The chain no longer lists what it finished before now, and nothing anchors the
         // watched name: a rotated file present at start may be one it captured long ago, so
         // none is captured again (the time rule, `Horizon`).
-        assert_eq!(first_poll_with_finished(Some(i128::MAX)), ["app.log"]);
+        assert_eq!(
+            first_poll_with_finished(Some(Timestamp::LATEST)),
+            ["app.log"]
+        );
     }
 
     #[test]
     fn the_time_rule_captures_only_inside_its_window() {
+        let at = Timestamp::from_unix_nanos;
         let w = Horizon::Window {
-            after: 10,
-            until: 20,
+            after: at(10),
+            until: at(20),
         };
-        assert!(!w.captures(10));
-        assert!(w.captures(11));
-        assert!(w.captures(20));
-        assert!(!w.captures(21));
+        assert!(!w.captures(at(10)));
+        assert!(w.captures(at(11)));
+        assert!(w.captures(at(20)));
+        assert!(!w.captures(at(21)));
         // No window: only what this run itself saw being written is new.
         let none = Horizon::Window {
-            after: 5,
-            until: i128::MIN,
+            after: at(5),
+            until: NEVER,
         };
-        assert!(!none.captures(6));
-        assert!(Horizon::All.captures(i128::MIN));
+        assert!(!none.captures(at(6)));
+        assert!(Horizon::All.captures(NEVER));
     }
 
     #[test]
     fn finished_generations_cover_only_what_the_chain_still_lists() {
         let every = Finished::new(Vec::new(), None);
-        assert!(every.covers(i128::MIN));
-        let recent = Finished::new(Vec::new(), Some(100));
-        assert!(!recent.covers(100));
-        assert!(recent.covers(101));
+        assert!(every.covers(NEVER));
+        let at = Timestamp::from_unix_nanos;
+        let recent = Finished::new(Vec::new(), Some(at(100)));
+        assert!(!recent.covers(at(100)));
+        assert!(recent.covers(at(101)));
     }
 
     #[test]
@@ -687,15 +738,18 @@ mod tests {
         other[1500] ^= 1;
         let two = logs.join("app.log.2");
         std::fs::write(&two, &other).expect("write");
-        let f = Finished::new(vec![(finished_gen(logs, &bytes, 1, 2), 0)], None);
+        let f = Finished::new(
+            vec![(finished_gen(logs, &bytes, 1, 2), Timestamp::EPOCH)],
+            None,
+        );
         let len = bytes.len() as u64;
-        assert_eq!(f.holder(&one, len, i128::MAX), Some(7));
+        assert_eq!(f.holder(&one, len, Timestamp::LATEST), Some(7));
         // The same head, another tail: a rewrite, not the generation.
-        assert_eq!(f.holder(&two, len, i128::MAX), None);
+        assert_eq!(f.holder(&two, len, Timestamp::LATEST), None);
         // An unrelated name in the same directory is never compared.
         let three = logs.join("other.log.1");
         std::fs::write(&three, &bytes).expect("write");
-        assert_eq!(f.holder(&three, len, i128::MAX), None);
+        assert_eq!(f.holder(&three, len, Timestamp::LATEST), None);
     }
 
     #[test]

@@ -140,6 +140,9 @@ impl Tracker {
                     self.settle(key, stamp, Why::Copy(gen_id));
                     return Ok(());
                 }
+                Check::Grown { gen_id, end, len } => {
+                    return self.grown(si, &name, key, stamp, (gen_id, end, len), sink);
+                }
                 Check::Wait => {
                     tracing::debug!(path = %name, "looks like a copy still being written; deciding when it stops growing");
                     return Ok(());

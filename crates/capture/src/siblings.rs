@@ -14,11 +14,11 @@
 use crate::copies::{self, Fingerprint, Verdict};
 use crate::events::{Closing, GenRef};
 use crate::follow::{Opened, read_copy, still_matches};
-use crate::identity::{FileId, Stamp, now_ns, split};
+use crate::identity::{FileId, Stamp, split};
 use crate::names;
-use crate::resume::Horizon;
+use crate::resume::{Horizon, NEVER};
 use crate::{ChunkSink, Tracker};
-use logkeep_format::{Event, HEAD_LEN, Sha256};
+use logkeep_format::{Event, HEAD_LEN, Sha256, Timestamp};
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
@@ -38,6 +38,8 @@ pub(crate) const PAST_MAX: usize = 1024;
 pub(crate) struct Past {
     pub(crate) dir: PathBuf,
     pub(crate) name: OsString,
+    /// The file that held it when it ended (a copy of it is another file).
+    pub(crate) id: FileId,
     pub(crate) gen_id: u64,
     pub(crate) fp: Fingerprint,
 }
@@ -76,6 +78,16 @@ pub(crate) struct Pending {
     pub(crate) since: Instant,
 }
 
+/// The length of the content of the file at `path` whose stamp is `stamp`: decompressed for
+/// a `.gz` (0 if that cannot be told: it is then judged by its first bytes alone, as a copy).
+fn content_len(path: &Path, stamp: Stamp) -> u64 {
+    if copies::is_gz(path) {
+        copies::gz_len(path).ok().flatten().unwrap_or(0)
+    } else {
+        stamp.len
+    }
+}
+
 /// A rotated sibling found in a directory listing, neither followed nor judged yet.
 pub(crate) struct Candidate {
     pub(crate) path: PathBuf,
@@ -105,6 +117,9 @@ pub(crate) enum Check {
     Copy(u64),
     /// It looks like a copy but may still grow: look again later.
     Wait,
+    /// The very file of this generation, which ended at `end`, written again after it ended:
+    /// it now holds `len` bytes.
+    Grown { gen_id: u64, end: u64, len: u64 },
     /// Content of its own.
     Fresh,
 }
@@ -131,7 +146,7 @@ impl Tracker {
             // before it, for earlier runs to capture.
             (true, false) => Horizon::Window {
                 after: self.started,
-                until: i128::MIN,
+                until: NEVER,
             },
         };
         self.families.push(Family {
@@ -259,6 +274,10 @@ impl Tracker {
                 self.settle(key, stamp, Why::Copy(gen_id));
                 return Ok(());
             }
+            Check::Grown { gen_id, end, len } => {
+                let si = self.families[fi].source;
+                return self.grown(si, &name, key, stamp, (gen_id, end, len), sink);
+            }
             Check::Wait => return Ok(()),
             Check::Fresh => {}
         }
@@ -278,7 +297,7 @@ impl Tracker {
                     && let Some((dir, base)) = split(path)
                     && let Ok(fp) = copies::fingerprint_of(path, HEAD_LEN as usize)
                 {
-                    self.remember(dir, base, g, fp);
+                    self.remember(dir, base, key, g, fp);
                 }
                 return Ok(());
             }
@@ -289,7 +308,7 @@ impl Tracker {
                 && let Some((dir, base)) = split(path)
                 && let Ok(fp) = copies::fingerprint_of(path, HEAD_LEN as usize)
             {
-                self.remember(dir, base, 0, fp);
+                self.remember(dir, base, key, 0, fp);
             }
             return Ok(());
         }
@@ -376,7 +395,7 @@ impl Tracker {
                 key,
                 end: fp.pos,
             });
-            self.remember(dir, base, gen_id, fp);
+            self.remember(dir, base, key, gen_id, fp);
         }
         Ok(())
     }
@@ -392,34 +411,81 @@ impl Tracker {
             p.parent() == Some(dir.as_path())
                 && p.file_name().is_some_and(|n| names::related(n, &name))
         };
-        let gz = copies::is_gz(path);
         let mut prefix_of = None;
+        // Whether it holds the present bytes of a followed file that this poll will follow as
+        // a new generation.
+        let mut renewed = false;
         for t in self.files.values() {
-            if t.key == key || t.fp.pos == 0 || !related(&t.real) {
+            if t.key == key || !related(&t.real) {
                 continue;
             }
+            let size = t.file.metadata().map_or(0, |m| m.len());
+            if still_matches(&t.file, &t.fp).unwrap_or(false) {
+                // The generation's own file still holds what was read, and its descriptor will
+                // read the rest: a copy holds that file's bytes and nothing else. Every byte is
+                // compared, so that a new file that merely begins like it (a header, or the
+                // whole of a short generation) is not taken for a copy, and a copy made before
+                // anything was read (compressed before its first commit, or after a rewind) is
+                // recognised.
+                if size == 0 {
+                    continue; // nothing to be a copy of
+                }
+                match copies::copy_of_file(path, &t.file) {
+                    Ok(Some(len)) if len > 0 && len >= t.fp.pos => return Check::Copy(t.gen_id),
+                    // Shorter than what was read, or empty: a copy still being written, or a
+                    // new file nobody has written to yet; decided once it has stopped growing.
+                    Ok(Some(_)) => {
+                        prefix_of.get_or_insert(t.gen_id);
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            // The file no longer holds what was read (truncated by a `copytruncate`): its
+            // copy is recognised by the fingerprint, and may hold bytes not read yet.
             match copies::compare(path, &t.fp) {
                 Ok(Verdict::Match) => return Check::Copy(t.gen_id),
                 Ok(Verdict::Prefix) => {
-                    // While the generation's own file still holds what was read, compare every
-                    // byte: a new file that merely starts alike is not a copy.
-                    if !gz
-                        && still_matches(&t.file, &t.fp).unwrap_or(false)
-                        && !copies::same_bytes(path, &t.file).unwrap_or(false)
-                    {
-                        continue;
-                    }
                     prefix_of.get_or_insert(t.gen_id);
                 }
                 _ => {}
             }
+            // What the file holds now is the start of its next generation, which this poll's
+            // reading begins (a `copytruncate` followed by writes, then a rotation that
+            // compressed them away): a copy of those bytes is judged once that generation is
+            // followed, against it.
+            if size > 0
+                && t.no_longer_holds(size).unwrap_or(false)
+                && matches!(copies::copy_of_file(path, &t.file), Ok(Some(n)) if n > 0)
+            {
+                renewed = true;
+            }
         }
+        let mut len = None;
         for p in self.past.iter().rev() {
             if p.dir != dir || !names::related(&p.name, &name) {
                 continue;
             }
             match copies::compare(path, &p.fp) {
-                Ok(Verdict::Match) => return Check::Copy(p.gen_id),
+                Ok(Verdict::Match) => {
+                    // An ended generation was read to its end: a copy of it holds exactly its
+                    // bytes. A longer file holds bytes it never had: another file that begins
+                    // with the whole of it (a short generation, a header), captured as its
+                    // own, or its very file written after it ended, which is reported.
+                    let len = *len.get_or_insert_with(|| content_len(path, stamp));
+                    if len <= p.fp.pos {
+                        return Check::Copy(p.gen_id);
+                    }
+                    // One taken as captured by an earlier run (generation 0) cannot be named:
+                    // captured whole, as a file not known.
+                    if p.id == key && p.gen_id != 0 {
+                        return Check::Grown {
+                            gen_id: p.gen_id,
+                            end: p.fp.pos,
+                            len,
+                        };
+                    }
+                }
                 Ok(Verdict::Prefix) => {
                     prefix_of.get_or_insert(p.gen_id);
                 }
@@ -429,15 +495,18 @@ impl Tracker {
         // Generations the chain was following that have not been found yet (first poll): by
         // both digests, so that a new file that merely starts like one is not taken for it.
         for k in self.resume.iter().flat_map(|r| r.known.values()) {
-            if k.id() == key || stamp.len < k.end || !related(&names::real_path(&k.path)) {
+            if k.id() == key || stamp.len < k.pos.end || !related(&names::real_path(&k.pos.path)) {
                 continue;
             }
-            if let Ok(Some(w)) = copies::window(path, k.end, HEAD_LEN as usize)
-                && Sha256::of(&w.head) == k.head
-                && Sha256::of(&w.tail) == k.tail
+            if let Ok(Some(w)) = copies::window(path, k.pos.end, HEAD_LEN as usize)
+                && Sha256::of(&w.head) == k.pos.head
+                && Sha256::of(&w.tail) == k.pos.tail
             {
                 return Check::Copy(k.gen_id);
             }
+        }
+        if renewed {
+            return Check::Wait;
         }
         match prefix_of {
             None => Check::Fresh,
@@ -454,6 +523,40 @@ impl Tracker {
         }
     }
 
+    /// The file `key` (recorded as `name`, found by source `si`) of a generation that ended
+    /// was written again: `grown` is the generation, its end and the file's length now. A
+    /// generation takes no bytes after its `closed` record, and capturing the file again as a
+    /// new generation would hold the bytes already captured twice, so a `gap` names the bytes
+    /// from its end on for the investigator to take from the host; the file is then left
+    /// alone until it changes again.
+    pub(crate) fn grown(
+        &mut self,
+        si: usize,
+        name: &str,
+        key: FileId,
+        stamp: Stamp,
+        grown: (u64, u64, u64),
+        sink: &mut dyn ChunkSink,
+    ) -> io::Result<()> {
+        let (gen_id, end, len) = grown;
+        tracing::warn!(
+            path = name,
+            gen_id,
+            end,
+            len,
+            "written after its generation was closed: the bytes from its end on are not captured"
+        );
+        let generation = GenRef {
+            source: &self.sources[si].id,
+            path: name,
+            id: key,
+            gen_id,
+        };
+        sink.notice(generation.written_after_close(end, len))?;
+        self.settle(key, stamp, Why::Captured(gen_id));
+        Ok(())
+    }
+
     /// Remember that the file `key` is not followed, and why, until its stamp changes.
     pub(crate) fn settle(&mut self, key: FileId, stamp: Stamp, why: Why) {
         self.pending.remove(&key);
@@ -463,7 +566,7 @@ impl Tracker {
     /// Whether the file `key` has kept `stamp` for [`SETTLE`]: it was last written that long
     /// ago, or our polls have seen it unchanged that long.
     pub(crate) fn stable(&mut self, key: FileId, stamp: Stamp) -> bool {
-        if now_ns() - stamp.mtime >= SETTLE.as_nanos() as i128 {
+        if Timestamp::now() >= stamp.mtime.plus_nanos(SETTLE.as_nanos() as i128) {
             return true;
         }
         let now = Instant::now();
@@ -481,9 +584,16 @@ impl Tracker {
         }
     }
 
-    /// Remember the file at `dir/name` as holding generation `gen_id` (0: captured by an
+    /// Remember the file `id` at `dir/name` as holding generation `gen_id` (0: captured by an
     /// earlier run), so that its copies are recognised.
-    pub(crate) fn remember(&mut self, dir: PathBuf, name: OsString, gen_id: u64, fp: Fingerprint) {
+    pub(crate) fn remember(
+        &mut self,
+        dir: PathBuf,
+        name: OsString,
+        id: FileId,
+        gen_id: u64,
+        fp: Fingerprint,
+    ) {
         if fp.pos == 0 {
             return;
         }
@@ -493,6 +603,7 @@ impl Tracker {
         self.past.push_back(Past {
             dir,
             name,
+            id,
             gen_id,
             fp,
         });

@@ -6,8 +6,8 @@
 //! The recorder keeps what the daemon would: chunks read but not yet sealed (`pending`), and a
 //! chain of sealed segments and event records. An event seals what was read before it, as the
 //! pipeline's `record` does. After a stop or a crash the next tracker is built from that chain
-//! as `Store::open`'s replay would: the generations still followed become [`Known`] ones, the
-//! finished ones (closed, truncated, ended by a gap) go to [`Tracker::with_finished`].
+//! as `Store::open`'s replay would: the generations still followed are resumed from their
+//! [`GenPos`], the finished ones (closed, truncated, ended by a gap) go to [`Tracker::with_finished`].
 //!
 //! The model beside it knows what was written: every file name that a writer owns maps to a
 //! stream of bytes. A rename moves the name's stream, a truncation or a creation starts a new
@@ -17,9 +17,9 @@
 
 #![allow(dead_code)]
 
-use logkeep_capture::{ChunkSink, Known, SourceSpec, Tracker, TrackerOptions};
+use logkeep_capture::{ChunkSink, SourceSpec, Tracker, TrackerOptions};
 use logkeep_format::segment::ChunkOrigin;
-use logkeep_format::{Event, HEAD_LEN, Sha256, TAIL_LEN};
+use logkeep_format::{Event, GenPos, HEAD_LEN, Sha256, TAIL_LEN, Timestamp};
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
@@ -27,7 +27,7 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// One chunk as the tracker handed it over, owned.
 #[derive(Debug, Clone)]
@@ -63,14 +63,8 @@ impl Chunk {
 pub enum Entry {
     /// A sealed segment: its chunks in the order they were read.
     Segment(Vec<Chunk>),
-    /// An event record, with the time it was written (ns since the epoch).
-    Event(Event, i128),
-}
-
-fn now_ns() -> i128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i128)
+    /// An event record, with the time it was written.
+    Event(Event, Timestamp),
 }
 
 /// The recording sink: the daemon's pipeline without the store.
@@ -133,7 +127,7 @@ impl ChunkSink for Recorder {
         // The pipeline seals before every event record, so the chunks read before an event
         // precede it in the chain.
         self.seal();
-        self.chain.push(Entry::Event(event, now_ns()));
+        self.chain.push(Entry::Event(event, Timestamp::now()));
         Ok(())
     }
 }
@@ -141,30 +135,30 @@ impl ChunkSink for Recorder {
 /// What the store's replay of a chain gives a new tracker.
 #[derive(Debug, Default)]
 pub struct Replayed {
-    /// Generations still followed.
-    pub known: Vec<Known>,
+    /// Generations still followed: number and position.
+    pub known: Vec<(u64, GenPos)>,
     /// Finished generations with the time of the record that finished each, oldest first.
-    pub finished: Vec<(Known, i128)>,
+    pub finished: Vec<((u64, GenPos), Timestamp)>,
     /// Highest generation number used.
     pub max_gen: u64,
 }
 
 /// Replay a recorded chain the way `Store::open` does (`Replay::apply`).
 pub fn replay(chain: &[Entry]) -> Replayed {
-    let mut gens: BTreeMap<u64, Known> = BTreeMap::new();
+    let mut gens: BTreeMap<u64, GenPos> = BTreeMap::new();
     let mut out = Replayed::default();
-    let finish = |gens: &mut BTreeMap<u64, Known>, out: &mut Replayed, gen_id: u64, at: i128| {
-        if let Some(k) = gens.remove(&gen_id) {
-            out.finished.push((k, at));
-        }
-    };
+    let finish =
+        |gens: &mut BTreeMap<u64, GenPos>, out: &mut Replayed, gen_id: u64, at: Timestamp| {
+            if let Some(k) = gens.remove(&gen_id) {
+                out.finished.push(((gen_id, k), at));
+            }
+        };
     for e in chain {
         match e {
             Entry::Segment(chunks) => {
                 for c in chunks {
                     out.max_gen = out.max_gen.max(c.gen_id);
-                    let k = gens.entry(c.gen_id).or_insert_with(|| Known {
-                        gen_id: c.gen_id,
+                    let k = gens.entry(c.gen_id).or_insert_with(|| GenPos {
                         source: c.source.clone(),
                         path: c.path.clone(),
                         dev: c.dev,
@@ -197,7 +191,7 @@ pub fn replay(chain: &[Entry]) -> Replayed {
             },
         }
     }
-    out.known = gens.into_values().collect();
+    out.known = gens.into_iter().collect();
     out
 }
 
@@ -295,11 +289,18 @@ fn name_of(s: &str) -> OsString {
     OsString::from_vec(out)
 }
 
+/// Held shared by every step that may create a file, alone by `reuse_inode` (see
+/// [`Driver::step`]).
+static FS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 impl Driver {
     /// A driver with one source per pattern (`app.log`, `*.log`, ...), relative to the
     /// scenario's directory.
     pub fn new(patterns: &[&str]) -> Driver {
-        let dir = tempfile::tempdir().expect("temporary directory");
+        let dir = {
+            let _fs = FS.read().unwrap_or_else(|e| e.into_inner());
+            tempfile::tempdir().expect("temporary directory")
+        };
         let sources = patterns
             .iter()
             .enumerate()
@@ -640,6 +641,14 @@ impl Driver {
     /// Run one step of the step language.
     pub fn step(&mut self, step: &str) {
         let words: Vec<&str> = step.split_whitespace().collect();
+        // Scenarios run on parallel threads in one filesystem: a step that creates files holds
+        // the lock shared, and forcing an inode's reuse holds it alone, so that no other
+        // scenario's new file takes the inode just freed.
+        let _fs = if words.first() == Some(&"reuse_inode") {
+            Err(FS.write().unwrap_or_else(|e| e.into_inner()))
+        } else {
+            Ok(FS.read().unwrap_or_else(|e| e.into_inner()))
+        };
         self.done.push(step.to_owned());
         match words.as_slice() {
             [] => {}

@@ -174,7 +174,7 @@ impl Engine<'_> {
                 self.syslog.sweep(|| {
                     t.files()
                         .into_iter()
-                        .map(|f| (f.key, f.committed))
+                        .map(|f| (f.key.into(), f.committed))
                         .collect()
                 });
             }
@@ -425,8 +425,8 @@ impl Engine<'_> {
                     .filter(|f| f.source == s.id)
                     .map(|f| FileStatus {
                         path: f.path.clone(),
-                        dev: f.key.0,
-                        ino: f.key.1,
+                        dev: f.key.dev,
+                        ino: f.key.ino,
                         generation: f.gen_id,
                         position: f.pos,
                         committed: f.committed,

@@ -14,10 +14,10 @@ use crate::config::Config;
 use crate::control;
 use crate::media_link::MediaLink;
 use anyhow::{Context, Result};
-use logkeep_capture::{Known, SourceSpec, Tracker, TrackerOptions};
+use logkeep_capture::{SourceSpec, Tracker, TrackerOptions};
 use logkeep_format::Timestamp;
 use logkeep_format::{Event, SourceDecl};
-use logkeep_store::{GenPos, Replay, Store};
+use logkeep_store::{Replay, Store};
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -146,35 +146,25 @@ fn tracker(
     wal_cut: &[(u64, Event)],
     max_open: usize,
 ) -> Tracker {
-    let to_known = |gen_id: u64, g: &GenPos| Known {
-        gen_id,
-        source: g.source.clone(),
-        path: g.path.clone(),
-        dev: g.dev,
-        ino: g.ino,
-        end: g.end,
-        head: g.head,
-        tail: g.tail,
-    };
     let known = replay
         .gens
         .iter()
         .filter(|(gen_id, _)| !wal_cut.iter().any(|(g, _)| g == *gen_id))
-        .map(|(gen_id, g)| to_known(*gen_id, g));
+        .map(|(gen_id, g)| (*gen_id, g.clone()));
     let opts = TrackerOptions {
         watched_before: replay.patterns_ever.clone(),
         max_open,
         ..TrackerOptions::default()
     };
-    // Record times as nanoseconds since the epoch; the replay counts one that cannot be read
-    // as late, so that the files it concerns are held rather than captured again.
+    // The replay counts a record time that cannot be read as late, so that the files it
+    // concerns are held rather than captured again.
     let finished = replay
         .finished
         .iter()
-        .map(|(gen_id, g, wall)| (to_known(*gen_id, g), wall.unix_nanos()))
+        .map(|(gen_id, g, wall)| ((*gen_id, g.clone()), *wall))
         .collect();
-    let forgotten = replay.finished_forgotten.map(|t| t.unix_nanos());
-    Tracker::new(specs, known, replay.max_gen, opts).with_finished(finished, forgotten)
+    Tracker::new(specs, known, replay.max_gen, opts)
+        .with_finished(finished, replay.finished_forgotten)
 }
 
 /// The records a start writes: start, configuration, the sources added and removed since the
