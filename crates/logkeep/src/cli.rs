@@ -96,47 +96,7 @@ pub enum Command {
         force: bool,
     },
     /// Seal an evidence bundle from a store.
-    Export {
-        /// Bundle file to write.
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-        /// Store (or medium) directory to export from. Without it, the running daemon seals
-        /// what it has read and the bundle is made from its store.
-        #[arg(long, value_name = "DIR")]
-        store: Option<PathBuf>,
-        /// The daemon's control socket, when exporting from the running daemon (default: from
-        /// the configuration).
-        #[arg(long, value_name = "PATH", conflicts_with = "store")]
-        socket: Option<PathBuf>,
-        /// Configuration file: the signing key, inventory and the configuration itself go into
-        /// the bundle.
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Signing key (default: from the configuration, else /etc/logkeep/signing.key).
-        #[arg(long, value_name = "FILE")]
-        key: Option<PathBuf>,
-        /// Only segments with reads at or after this time (RFC 3339, e.g. 2026-11-20T03:00:00Z).
-        #[arg(long, value_name = "TIME")]
-        since: Option<String>,
-        /// Only segments with reads at or before this time.
-        #[arg(long, value_name = "TIME")]
-        until: Option<String>,
-        /// Only segments holding this source (repeatable).
-        #[arg(long = "source", value_name = "ID")]
-        sources: Vec<String>,
-        /// Case number.
-        #[arg(long, value_name = "ID")]
-        case: Option<String>,
-        /// Evidence number.
-        #[arg(long, value_name = "ID")]
-        evidence: Option<String>,
-        /// Who exports (name and contact).
-        #[arg(long, value_name = "NAME")]
-        examiner: Option<String>,
-        /// Free text for the custody record (no secrets).
-        #[arg(long, value_name = "TEXT")]
-        note: Option<String>,
-    },
+    Export(ExportArgs),
     /// Create the host's signing key and print its fingerprint.
     Keygen {
         /// Configuration file naming the key's path.
@@ -211,4 +171,48 @@ pub enum CustodyAction {
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
     },
+}
+
+/// `logkeep export`: what the bundle holds and who seals it.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Bundle file to write.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Store (or medium) directory to export from. Without it, the running daemon seals
+    /// what it has read and the bundle is made from its store.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// The daemon's control socket, when exporting from the running daemon (default: from
+    /// the configuration).
+    #[arg(long, value_name = "PATH", conflicts_with = "store")]
+    pub socket: Option<PathBuf>,
+    /// Configuration file: the signing key, inventory and the configuration itself go into
+    /// the bundle.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Signing key (default: from the configuration, else /etc/logkeep/signing.key).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Only segments with reads at or after this time (RFC 3339, e.g. 2026-11-20T03:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only segments with reads at or before this time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only segments holding this source (repeatable).
+    #[arg(long = "source", value_name = "ID")]
+    pub sources: Vec<String>,
+    /// Case number.
+    #[arg(long, value_name = "ID")]
+    pub case: Option<String>,
+    /// Evidence number.
+    #[arg(long, value_name = "ID")]
+    pub evidence: Option<String>,
+    /// Who exports (name and contact).
+    #[arg(long, value_name = "NAME")]
+    pub examiner: Option<String>,
+    /// Free text for the custody record (no secrets).
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! `logkeep export`: seal an evidence bundle from a store directory, or from the running
 //! daemon's store once it has sealed what it read, and print what identifies the bundle.
 
+use crate::cli::ExportArgs;
 use crate::config;
 use crate::control_cmd;
 use crate::export;
@@ -8,39 +9,10 @@ use crate::verify_cmd::phone_form;
 use anyhow::{Context, Result};
 use logkeep_format::Timestamp;
 use logkeep_format::bundle::Selection;
-use std::path::PathBuf;
-
-/// What `logkeep export` was asked, as parsed from its options.
-pub struct Request {
-    /// Bundle file to write.
-    pub out: PathBuf,
-    /// Store directory; `None` exports from the running daemon.
-    pub store: Option<PathBuf>,
-    /// The daemon's control socket.
-    pub socket: Option<PathBuf>,
-    /// Configuration file.
-    pub config: Option<PathBuf>,
-    /// Signing key.
-    pub key: Option<PathBuf>,
-    /// Only segments with reads at or after this time.
-    pub since: Option<String>,
-    /// Only segments with reads at or before this time.
-    pub until: Option<String>,
-    /// Only segments holding these sources.
-    pub sources: Vec<String>,
-    /// Case number.
-    pub case: Option<String>,
-    /// Evidence number.
-    pub evidence: Option<String>,
-    /// Who exports.
-    pub examiner: Option<String>,
-    /// Free text for the custody record.
-    pub note: Option<String>,
-}
 
 /// `logkeep export`.
-pub fn run(request: Request) -> Result<u8> {
-    let Request {
+pub fn run(args: ExportArgs) -> Result<u8> {
+    let ExportArgs {
         out,
         store,
         socket,
@@ -53,7 +25,7 @@ pub fn run(request: Request) -> Result<u8> {
         evidence,
         examiner,
         note,
-    } = request;
+    } = args;
     let cfg = config.as_deref().map(config::Config::load).transpose()?;
     let store = match store {
         Some(s) => s,
