@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 pub const TAIL_LEN: usize = 1024;
 
 /// What we know of a generation's content, to recognise a copy of it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fingerprint {
     /// The first `min(pos, HEAD_LEN)` bytes.
     pub head: Vec<u8>,
@@ -45,6 +45,42 @@ impl Fingerprint {
             self.tail.drain(..excess);
         }
         self.pos += data.len() as u64;
+    }
+}
+
+/// A fingerprint kept for later, as compactly as it can be: the window before `pos` only.
+/// The head window of an earlier position of the same generation is a prefix of the current
+/// fingerprint's, so it is not kept twice.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mark {
+    /// Bytes read when it was taken.
+    pub pos: u64,
+    /// The `min(pos, TAIL_LEN)` bytes before `pos`.
+    tail: Box<[u8]>,
+}
+
+impl Mark {
+    /// Keep `fp` for later.
+    pub fn of(fp: &Fingerprint) -> Mark {
+        Mark {
+            pos: fp.pos,
+            tail: fp.tail.as_slice().into(),
+        }
+    }
+
+    /// The fingerprint this mark was taken from, given the generation's fingerprint `now` at
+    /// the same or a later position.
+    pub fn restore(&self, now: &Fingerprint) -> Fingerprint {
+        debug_assert!(now.pos >= self.pos);
+        let head = now
+            .head
+            .len()
+            .min(usize::try_from(self.pos).unwrap_or(usize::MAX));
+        Fingerprint {
+            head: now.head[..head].to_vec(),
+            tail: self.tail.to_vec(),
+            pos: self.pos,
+        }
     }
 }
 
@@ -408,6 +444,18 @@ mod tests {
             f.update(c, 1024);
         }
         f
+    }
+
+    #[test]
+    fn a_mark_restores_the_fingerprint_it_was_taken_from() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+        // Before, at and after the head window's end, and at the start.
+        for at in [0usize, 300, 1024, 2100, 4200] {
+            let then = fp(&data[..at]);
+            let mark = Mark::of(&then);
+            let now = fp(&data);
+            assert_eq!(mark.restore(&now), then, "at {at}");
+        }
     }
 
     #[test]

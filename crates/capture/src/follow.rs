@@ -6,7 +6,7 @@
 //!
 //! Descriptors stay open per generation, so a renamed or deleted file is read to its end.
 
-use crate::copies::{self, Fingerprint, Verdict};
+use crate::copies::{self, Fingerprint, Mark, Verdict};
 use crate::events::{Closing, Damage, GenRef};
 use crate::identity::{FileId, Stamp, split};
 use crate::names;
@@ -52,13 +52,15 @@ pub(crate) struct Tracked {
     pub(crate) fp: Fingerprint,
     /// Bytes durable in the chain.
     pub(crate) committed: u64,
-    /// The fingerprint at `committed`, where [`crate::Tracker::rewind`] returns to. It is kept
-    /// rather than read again from the file, which may no longer hold those bytes (truncated
-    /// by a `copytruncate` after the reads that were lost).
-    pub(crate) durable: Fingerprint,
+    /// The fingerprint at `committed`, where [`crate::Tracker::rewind`] returns to, while
+    /// `fp` is beyond it; `None` while everything read is committed (then `fp` is that
+    /// fingerprint, and a followed file costs no second copy of it). It is kept rather than
+    /// read again from the file, which may no longer hold those bytes (truncated by a
+    /// `copytruncate` after the reads that were lost).
+    pub(crate) durable: Option<Mark>,
     /// The fingerprints at the ends of the chunks read beyond `committed`, oldest first: a
     /// commit ends at one of them, which becomes `durable`.
-    pub(crate) marks: Vec<Fingerprint>,
+    pub(crate) marks: Vec<Mark>,
     pub(crate) file: File,
     /// Whether the latest scan found the file under a configured pattern.
     pub(crate) seen: bool,
@@ -79,6 +81,15 @@ pub(crate) struct Tracked {
 }
 
 impl Tracked {
+    /// Before reading beyond what is committed: keep the fingerprint a rewind returns to
+    /// (while nothing uncommitted was read, `fp` is that fingerprint and none is kept).
+    fn keep_durable(&mut self) {
+        if self.durable.is_none() {
+            debug_assert_eq!(self.fp.pos, self.committed);
+            self.durable = Some(Mark::of(&self.fp));
+        }
+    }
+
     /// Whether the file, `size` bytes long now, no longer holds what was read: its next read
     /// finishes the generation and follows the file as a new one.
     pub(crate) fn no_longer_holds(&self, size: u64) -> io::Result<bool> {
@@ -215,7 +226,6 @@ impl Tracker {
         } = opened;
         tracing::debug!(path = %path, gen_id, pos = fp.pos, "following");
         let committed = fp.pos;
-        let durable = fp.clone();
         self.files.insert(
             key,
             Tracked {
@@ -226,7 +236,7 @@ impl Tracker {
                 gen_id,
                 fp,
                 committed,
-                durable,
+                durable: None,
                 marks: Vec::new(),
                 file,
                 seen,
@@ -288,6 +298,7 @@ impl Tracker {
             if n == 0 {
                 break;
             }
+            t.keep_durable();
             let generation = GenRef {
                 source: &t.source,
                 path: &t.path,
@@ -295,7 +306,7 @@ impl Tracker {
                 gen_id: t.gen_id,
             };
             emit(sink, generation, &mut t.fp, &self.buf[..n])?;
-            t.marks.push(t.fp.clone());
+            t.marks.push(Mark::of(&t.fp));
             total += n as u64;
         }
         if total > 0 {
@@ -333,6 +344,7 @@ impl Tracker {
                 let before = t.fp.pos;
                 let mut failed = None;
                 if copy.verdict == Verdict::Match {
+                    t.keep_durable();
                     let generation = GenRef {
                         source: &t.source,
                         path: &path,
@@ -370,7 +382,7 @@ impl Tracker {
             t.gen_id = gen_id;
             t.fp = Fingerprint::default();
             t.committed = 0;
-            t.durable = Fingerprint::default();
+            t.durable = None;
             t.marks.clear();
             t.chain_path.clone_from(&t.path);
             t.hold.clear();
@@ -451,10 +463,16 @@ impl Tracker {
             return;
         }
         t.committed = end;
+        if end == t.fp.pos {
+            // Everything read is durable: `fp` is where a rewind would return to.
+            t.durable = None;
+            t.marks.clear();
+            return;
+        }
         // Commits end where chunks ended; the fingerprint there is the one to return to.
         match t.marks.iter().position(|m| m.pos == end) {
             Some(i) => {
-                t.durable = t.marks.remove(i);
+                t.durable = Some(t.marks.remove(i));
                 t.marks.drain(..i);
             }
             None => t.marks.retain(|m| m.pos > end),
@@ -472,8 +490,8 @@ impl Tracker {
                 continue;
             }
             t.marks.clear();
-            if t.durable.pos == t.committed {
-                t.fp = t.durable.clone();
+            if let Some(mark) = t.durable.take().filter(|m| m.pos == t.committed) {
+                t.fp = mark.restore(&t.fp);
                 continue;
             }
             // A commit that did not end where a chunk ended kept no fingerprint: read it
@@ -484,10 +502,7 @@ impl Tracker {
                 &Sha256::of(&t.fp.head[..t.committed.min(HEAD_LEN) as usize]),
                 None,
             ) {
-                Ok(Some(fp)) => {
-                    t.durable = fp.clone();
-                    t.fp = fp;
-                }
+                Ok(Some(fp)) => t.fp = fp,
                 _ => lost.push(*key),
             }
         }
@@ -500,7 +515,7 @@ impl Tracker {
                 self.next_gen += 1;
                 t.fp = Fingerprint::default();
                 t.committed = 0;
-                t.durable = Fingerprint::default();
+                t.durable = None;
                 self.files.insert(key, t);
             }
         }
