@@ -14,7 +14,7 @@
 use crate::copies::{self, Fingerprint, Verdict};
 use crate::events::{Closing, GenRef};
 use crate::follow::{Opened, read_copy, still_matches};
-use crate::identity::{FileId, Stamp, split};
+use crate::identity::{Changed, FileId, Stamp, split};
 use crate::names;
 use crate::resume::{Horizon, NEVER};
 use crate::{ChunkSink, Tracker};
@@ -419,7 +419,8 @@ impl Tracker {
             if t.key == key || !related(&t.real) {
                 continue;
             }
-            let size = t.file.metadata().map_or(0, |m| m.len());
+            let meta = t.file.metadata().ok();
+            let size = meta.as_ref().map_or(0, |m| m.len());
             if still_matches(&t.file, &t.fp).unwrap_or(false) {
                 // The generation's own file still holds what was read, and its descriptor will
                 // read the rest: a copy holds that file's bytes and nothing else. Every byte is
@@ -455,7 +456,8 @@ impl Tracker {
             // compressed them away): a copy of those bytes is judged once that generation is
             // followed, against it.
             if size > 0
-                && t.no_longer_holds(size).unwrap_or(false)
+                && let Some(m) = &meta
+                && t.no_longer_holds(size, Changed::of(m)).unwrap_or(false)
                 && matches!(copies::copy_of_file(path, &t.file), Ok(Some(n)) if n > 0)
             {
                 renewed = true;
