@@ -419,9 +419,8 @@ impl Tracker {
             if t.key == key || !related(&t.real) {
                 continue;
             }
-            let meta = t.file.metadata().ok();
-            let size = meta.as_ref().map_or(0, |m| m.len());
             if still_matches(&t.file, &t.fp).unwrap_or(false) {
+                let size = t.file.metadata().map_or(0, |m| m.len());
                 // The generation's own file still holds what was read, and its descriptor will
                 // read the rest: a copy holds that file's bytes and nothing else. Every byte is
                 // compared, so that a new file that merely begins like it (a header, or the
@@ -437,11 +436,21 @@ impl Tracker {
                     // new file nobody has written to yet; decided once it has stopped growing.
                     Ok(Some(_)) => {
                         prefix_of.get_or_insert(t.gen_id);
+                        continue;
                     }
                     _ => {}
                 }
-                continue;
+                // A difference is the candidate's, unless the followed file itself changed
+                // while the two were compared: a `copytruncate` that finished its copy and
+                // truncated the file meanwhile (a compare of megabytes takes long enough on a
+                // loaded machine). That file is judged below as one seen truncated.
+                if still_matches(&t.file, &t.fp).unwrap_or(false) {
+                    continue;
+                }
             }
+            // Stat after the content checks, so that a truncation they saw is in the size.
+            let meta = t.file.metadata().ok();
+            let size = meta.as_ref().map_or(0, |m| m.len());
             // The file no longer holds what was read (truncated by a `copytruncate`): its
             // copy is recognised by the fingerprint, and may hold bytes not read yet.
             match copies::compare(path, &t.fp) {
