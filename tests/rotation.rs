@@ -725,6 +725,54 @@ fn truncate_then_regrow_past_the_old_offset_while_running() {
     );
 }
 
+/// Emptied in place and refilled to exactly its former size between two polls: same inode,
+/// same size, other bytes. Only the file's times and content tell, and neither the old
+/// generation's end nor the new bytes may be lost silently.
+#[test]
+fn truncated_and_refilled_to_the_same_size_between_polls_is_tamper_and_a_new_generation() {
+    let mut rig = Rig::new(&[("t", &["logs/t.log"])]);
+    let path = rig.log("t.log");
+    rig.start();
+    let old = numbered("aaa", 100);
+    append(&path, &old);
+    rig.settle(std::slice::from_ref(&path));
+    let g = gen_of(&rig, &path);
+    let ino = file_now(&path).expect("file").key;
+    let new = numbered("bbb", 100);
+    assert_eq!(new.len(), old.len());
+    rig.between_polls(|| {
+        truncate_in_place(&path);
+        append(&path, &new);
+    });
+    assert_eq!(
+        file_now(&path).expect("file").key,
+        ino,
+        "the inode was kept"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    rig.stop();
+    let t = tampers(&rig);
+    assert!(
+        t.iter().any(|(_, id, captured, size_now, what)| *id == g
+            && *captured == old.len() as u64
+            && *size_now == Some(new.len() as u64)
+            && what == "rewritten"),
+        "no tamper record for the first generation: {t:?}\nchain:\n{}",
+        rig.chain_summary()
+    );
+    rig.assert_verifies();
+    let outs = rig.extract();
+    assert!(outs.iter().find(|o| o.gen_id == g).expect("old").data == old);
+    let fresh: Vec<&Out> = outs.iter().filter(|o| o.gen_id != g).collect();
+    assert_eq!(fresh.len(), 1, "{t:?}\nchain:\n{}", rig.chain_summary());
+    assert!(
+        fresh[0].data == new,
+        "the second generation is not captured exactly ({} of {} bytes)",
+        fresh[0].data.len(),
+        new.len()
+    );
+}
+
 #[test]
 fn truncate_then_regrow_past_the_old_offset_while_stopped() {
     let mut rig = Rig::new(&[("t", &["logs/t.log"])]);

@@ -8,7 +8,7 @@
 
 use crate::copies::{self, Fingerprint, Mark, Verdict};
 use crate::events::{Closing, Damage, GenRef};
-use crate::identity::{FileId, Stamp, split};
+use crate::identity::{Changed, FileId, Stamp, split};
 use crate::names;
 use crate::siblings::Why;
 use crate::{ChunkSink, Tracker};
@@ -66,6 +66,12 @@ pub(crate) struct Tracked {
     pub(crate) seen: bool,
     /// Size at the previous poll, to check the fingerprint only when something changed.
     pub(crate) last_size: u64,
+    /// The times at the previous poll: a file emptied and refilled to the same size between
+    /// two polls changes them, not its size.
+    pub(crate) last_changed: Changed,
+    /// Whether those times were too recent to prove that nothing was written since (see
+    /// [`Changed::recent`]): the next poll compares the content even if they stay the same.
+    pub(crate) recheck: bool,
     pub(crate) last_growth: Instant,
     /// Set once the file is known to have left its path.
     pub(crate) left: Option<Left>,
@@ -90,10 +96,18 @@ impl Tracked {
         }
     }
 
-    /// Whether the file, `size` bytes long now, no longer holds what was read: its next read
-    /// finishes the generation and follows the file as a new one.
-    pub(crate) fn no_longer_holds(&self, size: u64) -> io::Result<bool> {
-        Ok(size < self.fp.pos || (size != self.last_size && !still_matches(&self.file, &self.fp)?))
+    /// Whether the file, `size` bytes long now with the times `changed`, no longer holds what
+    /// was read: its next read finishes the generation and follows the file as a new one.
+    ///
+    /// A shorter file is known at once. Otherwise the content is compared (at most two KiB
+    /// read) only when the size or the times changed since the previous poll, or those times
+    /// were too recent to tell: an idle file costs its `fstat` and nothing more.
+    pub(crate) fn no_longer_holds(&self, size: u64, changed: Changed) -> io::Result<bool> {
+        if size < self.fp.pos {
+            return Ok(true);
+        }
+        let touched = size != self.last_size || changed != self.last_changed || self.recheck;
+        Ok(touched && !still_matches(&self.file, &self.fp)?)
     }
 
     /// The generation as the chain names it, at the path it is followed at.
@@ -203,6 +217,9 @@ impl Tracker {
         seen: bool,
         sink: &mut dyn ChunkSink,
     ) -> io::Result<()> {
+        // Taken before the times are read, so that times within the granularity of it are
+        // judged too recent to prove anything.
+        let wall = SystemTime::now();
         let meta = opened.file.metadata()?;
         if FileId::of(&meta) != opened.id {
             return Ok(()); // replaced between stat and open; the next poll sees the new one
@@ -241,6 +258,8 @@ impl Tracker {
                 file,
                 seen,
                 last_size: meta.len(),
+                last_changed: Changed::of(&meta),
+                recheck: Changed::of(&meta).recent(wall),
                 last_growth: Instant::now(),
                 left: if seen { None } else { Some(Left::Rotated) },
                 renamed: !seen,
@@ -270,6 +289,7 @@ impl Tracker {
         let Some(t) = self.files.get(&key) else {
             return Ok(0);
         };
+        let wall = SystemTime::now();
         let meta = match t.file.metadata() {
             Ok(m) => m,
             Err(e) => {
@@ -278,13 +298,16 @@ impl Tracker {
             }
         };
         let size = meta.len();
-        if t.no_longer_holds(size)? {
+        let changed = Changed::of(&meta);
+        if t.no_longer_holds(size, changed)? {
             self.restart_generation(key, size, sink)?;
         }
         let Some(t) = self.files.get_mut(&key) else {
             return Ok(0);
         };
         t.last_size = size;
+        t.last_changed = changed;
+        t.recheck = changed.recent(wall);
         let mut total = 0u64;
         loop {
             let n = match t.file.read_at(&mut self.buf, t.fp.pos) {

@@ -35,7 +35,10 @@
 //!   one gone before it could be followed gets a `gap`.
 //! - `follow` — reading each followed generation beyond its position. A file that shrinks or
 //!   no longer matches its fingerprint becomes a new generation after the old one is finished
-//!   from its rotated copy (`copytruncate`), or reported as `tamper`. Because the descriptor
+//!   from its rotated copy (`copytruncate`), or reported as `tamper`. The fingerprint is
+//!   compared only when the file's size or times changed since the previous poll (or those
+//!   times were too recent to prove anything), so that a file emptied and refilled to the same
+//!   size is noticed and an idle one costs one `fstat`. Because the descriptor
 //!   stays open, a renamed or deleted file is read to its end; one that left its path is
 //!   closed once idle for [`TrackerOptions::linger`] with everything read from it committed.
 //!

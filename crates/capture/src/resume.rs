@@ -518,7 +518,13 @@ impl Tracker {
                     gen_id: k.gen_id,
                 };
                 let size_now = std::fs::metadata(names::real_path(p)).ok().map(|m| m.len());
-                sink.notice(at.tamper(k.pos.end, size_now, Damage::Truncated))
+                // As when it is seen live: shorter than what was captured is a truncation, as
+                // long or longer with other bytes a rewrite (emptied and refilled).
+                let what = match size_now {
+                    Some(n) if n >= k.pos.end => Damage::Rewritten,
+                    _ => Damage::Truncated,
+                };
+                sink.notice(at.tamper(k.pos.end, size_now, what))
             }
             None => {
                 let witnessed = self

@@ -14,7 +14,7 @@
 use crate::copies::{self, Fingerprint, Verdict};
 use crate::events::{Closing, GenRef};
 use crate::follow::{Opened, read_copy, still_matches};
-use crate::identity::{FileId, Stamp, split};
+use crate::identity::{Changed, FileId, Stamp, split};
 use crate::names;
 use crate::resume::{Horizon, NEVER};
 use crate::{ChunkSink, Tracker};
@@ -419,8 +419,8 @@ impl Tracker {
             if t.key == key || !related(&t.real) {
                 continue;
             }
-            let size = t.file.metadata().map_or(0, |m| m.len());
             if still_matches(&t.file, &t.fp).unwrap_or(false) {
+                let size = t.file.metadata().map_or(0, |m| m.len());
                 // The generation's own file still holds what was read, and its descriptor will
                 // read the rest: a copy holds that file's bytes and nothing else. Every byte is
                 // compared, so that a new file that merely begins like it (a header, or the
@@ -436,11 +436,21 @@ impl Tracker {
                     // new file nobody has written to yet; decided once it has stopped growing.
                     Ok(Some(_)) => {
                         prefix_of.get_or_insert(t.gen_id);
+                        continue;
                     }
                     _ => {}
                 }
-                continue;
+                // A difference is the candidate's, unless the followed file itself changed
+                // while the two were compared: a `copytruncate` that finished its copy and
+                // truncated the file meanwhile (a compare of megabytes takes long enough on a
+                // loaded machine). That file is judged below as one seen truncated.
+                if still_matches(&t.file, &t.fp).unwrap_or(false) {
+                    continue;
+                }
             }
+            // Stat after the content checks, so that a truncation they saw is in the size.
+            let meta = t.file.metadata().ok();
+            let size = meta.as_ref().map_or(0, |m| m.len());
             // The file no longer holds what was read (truncated by a `copytruncate`): its
             // copy is recognised by the fingerprint, and may hold bytes not read yet.
             match copies::compare(path, &t.fp) {
@@ -455,7 +465,8 @@ impl Tracker {
             // compressed them away): a copy of those bytes is judged once that generation is
             // followed, against it.
             if size > 0
-                && t.no_longer_holds(size).unwrap_or(false)
+                && let Some(m) = &meta
+                && t.no_longer_holds(size, Changed::of(m)).unwrap_or(false)
                 && matches!(copies::copy_of_file(path, &t.file), Ok(Some(n)) if n > 0)
             {
                 renewed = true;

@@ -6,7 +6,8 @@
 //!
 //! Steps (separated by `;`), on files: `write NAME SIZE` (unique lines; `noeol:N`, `bin:N`,
 //! `long:N`, `same:N` for other payloads), `create`, `rename A B`, `copy A B [LEN]`,
-//! `copy_rest A B`, `copytruncate A B`, `truncate`, `delete`, `gzip` (to `NAME.gz`, original
+//! `copy_rest A B`, `copytruncate A B`, `truncate`, `rewrite` (emptied and refilled in place
+//! with as many different bytes), `delete`, `gzip` (to `NAME.gz`, original
 //! removed), `gzip_partial`, `rotate NAME MODE` (one logrotate run: `create`, `copytruncate`,
 //! either `+compress` or `+delaycompress`), `reuse_inode OLD NEW`, `symlink TARGET LINK`,
 //! `mkdir`, `future` (a modification time an hour ahead); on the daemon: `poll`, `commit`,
@@ -75,6 +76,22 @@ scenarios! {
     truncated_then_regrown_past: "write app.log 500; pump; truncate app.log; write app.log 900" => "tamper:rewritten";
     truncated_with_unread_bytes: "write app.log 500; pump; write app.log 300; poll; truncate app.log; write app.log 100" => "tamper:truncated";
     deleted: "write app.log 500; pump; delete app.log" => "tamper:deleted closed:deleted";
+    // Emptied and refilled to exactly its former size between two polls: same inode, same
+    // size, other bytes. Seen by the change of its times (after `sleep`, the times of the
+    // previous poll were old enough to prove that nothing was written) or, right after a
+    // write, by comparing the content again while the times are too recent to tell.
+    same_size_rewrite: "write app.log 500; pump; rewrite app.log" => "tamper:rewritten";
+    same_size_rewrite_of_an_idle_file: "write app.log 500; pump; sleep 2100; pump; rewrite app.log" => "tamper:rewritten";
+    same_size_rewrite_with_unread_bytes: "write app.log 500; pump; write app.log 300; poll; rewrite app.log" => "tamper:rewritten";
+    same_size_rewrite_twice: "write app.log 500; pump; rewrite app.log; pump; rewrite app.log; pump" => "tamper:rewritten tamper:rewritten";
+    // A copytruncate whose truncated file was refilled to the same size before the next poll:
+    // the old generation is finished from its copy, never tamper.
+    same_size_rewrite_after_a_copy: "write app.log 500; pump; copy app.log app.log.1; rewrite app.log" => "closed:rotated";
+    same_size_rewrite_after_a_copy_of_an_idle_file: "write app.log 500; pump; sleep 2100; pump; copy app.log app.log.1; rewrite app.log" => "closed:rotated";
+    // While stopped: the tail digest at the committed end no longer matches, so the
+    // generation is not resumed; it is reported and the new bytes are a new generation.
+    same_size_rewrite_while_stopped: "write app.log 500; pump; stop; rewrite app.log; start" => "tamper:rewritten";
+    same_size_rewrite_while_stopped_after_a_copy: "write app.log 500; pump; stop; copy app.log app.log.1; rewrite app.log; start" => "closed:rotated";
     deleted_then_recreated: "write app.log 500; pump; delete app.log; write app.log 100" => "tamper:deleted closed:deleted";
     // Rotations while stopped, restarts between rotations.
     restart_between_writes: "write app.log 500; pump; restart; write app.log 100; pump; restart" => "";
