@@ -411,6 +411,18 @@ impl Tracker {
             p.parent() == Some(dir.as_path())
                 && p.file_name().is_some_and(|n| names::related(n, &name))
         };
+        // An empty file under a rotated name of a followed file: the copy a `copytruncate`
+        // has created and not yet written (logrotate, at low priority on a busy host, can sit
+        // between the two for seconds). It has no bytes of its own to lose, so it is judged
+        // only once it holds some; followed now, it would capture the copy's bytes twice.
+        let unwritten_copy = stamp.len == 0
+            && self.files.values().any(|t| {
+                t.key != key
+                    && t.real.parent() == Some(dir.as_path())
+                    && t.real
+                        .file_name()
+                        .is_some_and(|base| names::is_rotation_of(&name, base))
+            });
         let mut prefix_of = None;
         // Whether it holds the present bytes of a followed file that this poll will follow as
         // a new generation.
@@ -525,8 +537,13 @@ impl Tracker {
                 if !self.stable(key, stamp) {
                     Check::Wait
                 } else if stamp.len == 0 {
-                    // Still empty after a while: a new file nobody has written to yet.
-                    Check::Fresh
+                    // Still empty after a while: a new file nobody has written to yet, unless
+                    // it is a rotated name's copy still to be written.
+                    if unwritten_copy {
+                        Check::Wait
+                    } else {
+                        Check::Fresh
+                    }
                 } else {
                     Check::Copy(g)
                 }

@@ -43,6 +43,9 @@ scenarios! {
     tiny_file: "write app.log 1" => "";
     empty_lines: "write app.log 1; write app.log 1; pump; write app.log 1" => "";
     // create (rename) mode.
+    // logrotate creates the copy, then (at low priority, on a loaded host) writes it more than
+    // a second later: the copy, empty meanwhile, is never followed as a file of its own.
+    copytruncate_copy_created_empty_long_before_it_is_written: ["app.log*"] "write app.log 500; pump; copy app.log app.log.1 0; pump; sleep 1100; pump; copy_rest app.log app.log.1; pump; truncate app.log; write app.log 100" => "closed:rotated";
     create_rotation: "write app.log 500; pump; rename app.log app.log.1; create app.log; write app.log 300" => "closed:rotated";
     create_rotation_unread_tail: "write app.log 500; pump; write app.log 700; rename app.log app.log.1; create app.log; write app.log 300" => "closed:rotated";
     create_rotation_writer_late: "linger 10000; write app.log 500; pump; rename app.log app.log.1; create app.log; pump; write app.log.1 200; write app.log 300" => "";

@@ -584,20 +584,28 @@ impl Driver {
         let ino = std::fs::metadata(self.path(old))
             .expect("reuse: old file")
             .ino();
+        // Files that got another inode are kept aside until the freed one comes: deleted at
+        // once, the next file would get the same (lower) free inode again and again.
+        let aside = self.path(".reuse-aside");
+        std::fs::create_dir_all(&aside).expect("mkdir aside");
         self.delete(old);
         let path = self.path(new);
-        for _ in 0..1000 {
+        let mut found = false;
+        for i in 0..1000 {
             File::create(&path).expect("create");
             if std::fs::metadata(&path).expect("stat").ino() == ino {
-                let s = self.new_stream();
-                self.owners.insert(name_of(new), s);
-                return;
+                found = true;
+                break;
             }
-            std::fs::remove_file(&path).expect("delete");
+            std::fs::rename(&path, aside.join(i.to_string())).expect("set aside");
         }
-        panic!(
+        std::fs::remove_dir_all(&aside).expect("remove aside");
+        assert!(
+            found,
             "the filesystem never gave inode {ino} of {old} to {new} in 1000 attempts: inode reuse could not be forced here"
         );
+        let s = self.new_stream();
+        self.owners.insert(name_of(new), s);
     }
 
     /// One logrotate run on `name` with numbered rotated files and no limit on their number:
