@@ -58,8 +58,8 @@ pub(crate) struct Tracked {
     /// read again from the file, which may no longer hold those bytes (truncated by a
     /// `copytruncate` after the reads that were lost).
     pub(crate) durable: Option<Mark>,
-    /// The fingerprints at the ends of the chunks read beyond `committed`, oldest first: a
-    /// commit ends at one of them, which becomes `durable`.
+    /// The fingerprints at the ends of the chunks read beyond `committed` before the last
+    /// one, oldest first: a commit ends at one of them (which becomes `durable`) or at `fp`.
     pub(crate) marks: Vec<Mark>,
     pub(crate) file: File,
     /// Whether the latest scan found the file under a configured pattern.
@@ -322,6 +322,11 @@ impl Tracker {
                 break;
             }
             t.keep_durable();
+            if t.fp.pos > t.committed {
+                // The end of the previous chunk, where a commit may end; the end of the last
+                // one is `fp` itself.
+                t.marks.push(Mark::of(&t.fp));
+            }
             let generation = GenRef {
                 source: &t.source,
                 path: &t.path,
@@ -329,7 +334,6 @@ impl Tracker {
                 gen_id: t.gen_id,
             };
             emit(sink, generation, &mut t.fp, &self.buf[..n])?;
-            t.marks.push(Mark::of(&t.fp));
             total += n as u64;
         }
         if total > 0 {
