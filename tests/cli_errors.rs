@@ -258,16 +258,22 @@ fn error_messages_say_the_cause_once() {
     );
 }
 
+/// A store holding `line`, captured by a daemon that has since stopped cleanly.
+fn stopped_store(line: &[u8]) -> Site {
+    let config = format!("{FAST_STORE}{}", source("vpn", &["logs/*.log"]));
+    let mut site = Site::new(&config);
+    site.append("a.log", line);
+    site.start();
+    site.wait_captured(line.len() as u64);
+    site.term();
+    site
+}
+
 /// The output of extract must be new or empty; a non-empty directory or a file is refused
 /// with exit 2, and what is there stays untouched.
 #[test]
 fn extract_refuses_a_non_empty_output() {
-    let config = format!("{FAST_STORE}{}", source("vpn", &["logs/*.log"]));
-    let mut site = Site::new(&config);
-    site.append("a.log", b"one line\n");
-    site.start();
-    site.wait_captured(9);
-    site.term();
+    let site = stopped_store(b"one line\n");
 
     let dir = tempfile::tempdir().expect("tmp");
     let busy = dir.path().join("busy");
@@ -298,12 +304,7 @@ fn extract_refuses_a_non_empty_output() {
 /// Extracting a tampered store writes nothing and exits 1 (unless forced).
 #[test]
 fn extract_of_a_tampered_store_writes_nothing() {
-    let config = format!("{FAST_STORE}{}", source("vpn", &["logs/*.log"]));
-    let mut site = Site::new(&config);
-    site.append("a.log", b"evidence\n");
-    site.start();
-    site.wait_captured(9);
-    site.term();
+    let site = stopped_store(b"evidence\n");
     let seg = segment_files(&site.store()).pop().expect("a segment");
     writable(&seg);
     append(&seg, b"x");
@@ -347,12 +348,7 @@ fn usage_errors_exit_2() {
 /// make the exit code 2, and the message names the flag.
 #[test]
 fn malformed_expect_head_on_a_store_that_verifies_is_a_usage_error_naming_the_flag() {
-    let config = format!("{FAST_STORE}{}", source("vpn", &["logs/*.log"]));
-    let mut site = Site::new(&config);
-    site.append("a.log", b"evidence\n");
-    site.start();
-    site.wait_captured(9);
-    site.term();
+    let site = stopped_store(b"evidence\n");
     assert_verifies(&site.store());
     let head: serde_json::Value =
         serde_json::from_slice(&std::fs::read(site.store().join("head.json")).expect("head.json"))
