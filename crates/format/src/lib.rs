@@ -31,6 +31,7 @@ pub mod hash;
 pub mod layout;
 pub mod record;
 pub mod segment;
+pub mod shown;
 pub mod time;
 pub mod verify;
 
