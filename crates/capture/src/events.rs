@@ -28,15 +28,21 @@ pub(crate) struct GenRef<'a> {
 pub(crate) enum Closing {
     /// Renamed away, replaced at its path, or finished from a rotated copy.
     Rotated,
+    /// Unlinked while another file took its name (`rotate 0`), read to its end.
+    Replaced,
     /// Unlinked with no copy (a `tamper` record said so first).
     Deleted,
+    /// Its source was removed from the configuration, or no longer matches it.
+    Unwatched,
 }
 
 impl Closing {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Closing::Rotated => "rotated",
+            Closing::Replaced => "replaced",
             Closing::Deleted => "deleted",
+            Closing::Unwatched => "unwatched",
         }
     }
 }
@@ -99,6 +105,29 @@ impl<'a> GenRef<'a> {
             "written after its generation was closed; the bytes from this offset on were not captured"
                 .into(),
         )
+    }
+
+    /// The file cannot be opened or read: it is not being captured.
+    pub(crate) fn unreadable(&self, error: &std::io::Error) -> Event {
+        Event::Unreadable {
+            source: self.source.to_owned(),
+            path: self.path.to_owned(),
+            dev: self.id.dev,
+            ino: self.id.ino,
+            gen_id: self.gen_id,
+            error: error.to_string(),
+        }
+    }
+
+    /// The file recorded as unreadable is read again, as this generation.
+    pub(crate) fn readable(&self) -> Event {
+        Event::Readable {
+            source: self.source.to_owned(),
+            path: self.path.to_owned(),
+            dev: self.id.dev,
+            ino: self.id.ino,
+            gen_id: self.gen_id,
+        }
     }
 
     /// The file was damaged outside a rotation after `captured` bytes were captured.

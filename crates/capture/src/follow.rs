@@ -35,6 +35,14 @@ pub(crate) enum Left {
     Rotated,
     /// Unlinked, but a rotated copy (e.g. the `.gz`) exists.
     Compressed,
+    /// Unlinked with no copy while another file took its name (logrotate's `rotate 0`, or a
+    /// rotated name removed before a scan saw the rename): read to its end, not tamper.
+    Replaced,
+    /// Unlinked with no copy and, when this was first seen, no file at its name: decided
+    /// once a file takes the name ([`Left::Replaced`]) or once it stayed so for
+    /// [`crate::TrackerOptions::linger`] ([`Left::Deleted`]), so that a scan between a
+    /// rotation's steps is not taken for a deletion.
+    Unlinked(Instant),
     /// Unlinked with no copy: reported as tamper.
     Deleted,
 }
@@ -165,6 +173,12 @@ pub(crate) fn read_copy(
         return Err(e);
     }
     Ok(r.err())
+}
+
+/// Whether another regular file than `key` is at `path` now: the name of a file that was
+/// unlinked went on with a new one.
+fn replaced_at(path: &Path, key: FileId) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && FileId::of(&m) != key)
 }
 
 /// Whether `file` still holds our fingerprint's bytes at the same offsets.
@@ -309,12 +323,13 @@ impl Tracker {
         t.last_changed = changed;
         t.recheck = changed.recent(wall);
         let mut total = 0u64;
+        let mut failed = None;
         loop {
             let n = match t.file.read_at(&mut self.buf, t.fp.pos) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    tracing::warn!(path = %t.path, "read failed: {e}");
+                    failed = Some(e);
                     break;
                 }
             };
@@ -342,7 +357,23 @@ impl Tracker {
                 t.chain_path.clone_from(&t.path);
             }
         }
-        if !t.seen {
+        let seen = t.seen;
+        if failed.is_some() || self.unreadable.contains_key(&key) {
+            // A read error is an alert like a file that cannot be opened, once; the next
+            // read that works ends it.
+            let (source, path, gen_id) = (t.source.clone(), t.path.clone(), t.gen_id);
+            let generation = GenRef {
+                source: &source,
+                path: &path,
+                id: key,
+                gen_id,
+            };
+            match &failed {
+                Some(e) => self.cannot_read(generation, e, sink)?,
+                None => self.read_again(generation, sink)?,
+            }
+        }
+        if !seen {
             self.left_path(key, meta.nlink(), now, sink)?;
         }
         Ok(total)
@@ -437,7 +468,7 @@ impl Tracker {
         let Some(t) = self.files.get_mut(&key) else {
             return Ok(());
         };
-        if t.left.is_none() {
+        if let None | Some(Left::Unlinked(_)) = t.left {
             // It was at its path in the previous poll: renamed away, replaced, or deleted.
             let left = if nlink > 0 || t.renamed {
                 Left::Rotated
@@ -445,9 +476,22 @@ impl Tracker {
                 match copies::find_copy(&t.real, key, &t.fp) {
                     Some(_) => Left::Compressed,
                     None if t.fp.pos == 0 => Left::Rotated, // empty file: nothing was lost
-                    None => Left::Deleted,
+                    // Every byte the file held was read through the descriptor: the name
+                    // went on with another file, as after `rotate 0`.
+                    None if replaced_at(&t.real, key) => Left::Replaced,
+                    None => match t.left {
+                        Some(Left::Unlinked(since)) if now.duration_since(since) < linger => {
+                            Left::Unlinked(since)
+                        }
+                        Some(Left::Unlinked(_)) => Left::Deleted,
+                        _ if linger.is_zero() => Left::Deleted,
+                        _ => Left::Unlinked(now),
+                    },
                 }
             };
+            if left == Left::Replaced {
+                tracing::info!(path = %t.path, gen_id = t.gen_id, captured = t.fp.pos, "file unlinked and another took its name (rotation without a copy): read to its end");
+            }
             t.left = Some(left);
             if left == Left::Deleted {
                 tracing::warn!(path = %t.path, captured = t.fp.pos, "file deleted outside a rotation");
@@ -459,10 +503,12 @@ impl Tracker {
         };
         if now.duration_since(t.last_growth) >= linger
             && t.fp.pos == t.committed
+            && !matches!(t.left, Some(Left::Unlinked(_)))
             && !self.holding(&t.hold)
         {
             let why = match t.left {
                 Some(Left::Deleted) => Closing::Deleted,
+                Some(Left::Replaced) => Closing::Replaced,
                 _ => Closing::Rotated,
             };
             tracing::debug!(path = %t.path, gen_id = t.gen_id, reason = why.as_str(), "closing");

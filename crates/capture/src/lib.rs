@@ -42,6 +42,10 @@
 //!   stays open, a renamed or deleted file is read to its end; one that left its path is
 //!   closed once idle for [`TrackerOptions::linger`] with everything read from it committed.
 //!
+//! - `unreadable` — a file a pattern matches that cannot be opened or read is recorded once
+//!   as `unreadable`, and as `readable` when it can be read again; `reconfig` — sources
+//!   changed while running ([`Tracker::reconfigure`]).
+//!
 //! Beneath them: [`copies`] finds a generation's rotated copy by content and reads from it,
 //! [`names`] matches patterns and names rotations, `events` builds every chunk origin and
 //! chain event from one generation reference, and `identity` holds the small value types.
@@ -52,13 +56,16 @@ mod follow;
 mod identity;
 mod limit;
 pub mod names;
+mod reconfig;
 mod resume;
 mod scan;
 mod siblings;
 #[cfg(test)]
 mod testing;
+mod unreadable;
 
 pub use identity::FileId;
+pub use unreadable::UnreadableFile;
 
 use follow::Tracked;
 use limit::Waiting;
@@ -69,6 +76,7 @@ use siblings::{Family, OneShot, Past, Pending, Settled};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::time::{Duration, Instant};
+use unreadable::Unreadable;
 
 /// A configured source: an id and the paths or glob patterns it captures.
 #[derive(Debug, Clone)]
@@ -203,6 +211,12 @@ pub struct Tracker {
     // The open-file limit (`limit`).
     /// Files not followed for want of a descriptor.
     waiting: HashMap<FileId, Waiting>,
+
+    // Files that cannot be read (`unreadable`), and sources that match nothing.
+    /// Files a pattern matches that cannot be opened or read, by identity.
+    unreadable: HashMap<FileId, Unreadable>,
+    /// Per source: whether its patterns matched a file in the latest scan.
+    matched: Vec<bool>,
 }
 
 impl Tracker {
@@ -235,6 +249,8 @@ impl Tracker {
             buf,
             complained: HashSet::new(),
             waiting: HashMap::new(),
+            unreadable: HashMap::new(),
+            matched: Vec::new(),
         }
     }
 
@@ -279,6 +295,23 @@ impl Tracker {
     /// `(source id, recorded path, size seen)`, sorted.
     pub fn waiting(&self) -> Vec<(String, String, u64)> {
         self.waiting_list()
+    }
+
+    /// Files a pattern matches that cannot be opened or read (each recorded once as
+    /// `unreadable`), sorted by source and path.
+    pub fn unreadable(&self) -> Vec<UnreadableFile> {
+        self.unreadable_list()
+    }
+
+    /// The ids of the sources whose patterns matched no file in the latest scan (none before
+    /// the first poll).
+    pub fn unmatched(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .zip(&self.matched)
+            .filter(|(_, m)| !**m)
+            .map(|(s, _)| s.id.clone())
+            .collect()
     }
 
     /// Files currently followed.

@@ -24,6 +24,8 @@ impl Tracker {
         for t in self.files.values_mut() {
             t.seen = false;
         }
+        self.unreadable_unseen();
+        self.matched = vec![false; self.sources.len()];
         let mut claimed: HashSet<FileId> = HashSet::new();
         for si in 0..self.sources.len() {
             for pi in 0..self.sources[si].patterns.len() {
@@ -47,6 +49,7 @@ impl Tracker {
                 }
             }
         }
+        self.unreadable_sweep();
         Ok(claimed)
     }
 
@@ -94,7 +97,11 @@ impl Tracker {
         if !meta.is_file() {
             return Ok(());
         }
+        if let Some(m) = self.matched.get_mut(si) {
+            *m = true;
+        }
         let key = FileId::of(&meta);
+        self.unreadable_seen(key);
         if !claimed.insert(key) {
             return Ok(()); // the same file through another pattern or source: captured once
         }
@@ -129,15 +136,33 @@ impl Tracker {
                 return self.vanished(si, path, &name, key, meta.len(), sink);
             }
             Err(e) => {
-                self.complain(&name, format_args!("cannot open: {e}"));
-                return Ok(());
+                // It exists and is not captured: an alert, recorded once.
+                let source = self.sources[si].id.clone();
+                let never = GenRef {
+                    source: &source,
+                    path: &name,
+                    id: key,
+                    gen_id: 0,
+                };
+                return self.cannot_read(never, &e, sink);
             }
         };
+        let was_unreadable = self.is_unreadable(key);
         if !self.resuming(key) {
             match self.copy_check(path, key, stamp) {
                 Check::Copy(gen_id) => {
                     tracing::info!(path = %name, gen_id, "a copy of a known generation (copytruncate, compression): not captured twice");
                     self.settle(key, stamp, Why::Copy(gen_id));
+                    if was_unreadable {
+                        let source = self.sources[si].id.clone();
+                        let copy = GenRef {
+                            source: &source,
+                            path: &name,
+                            id: key,
+                            gen_id,
+                        };
+                        self.read_again(copy, sink)?;
+                    }
                     return Ok(());
                 }
                 Check::Grown { gen_id, end, len } => {
@@ -158,7 +183,18 @@ impl Tracker {
             real: path.to_owned(),
             id: key,
         };
-        self.follow(si, opened, true, sink)
+        self.follow(si, opened, true, sink)?;
+        if was_unreadable && let Some(t) = self.files.get(&key) {
+            let (source, path, gen_id) = (t.source.clone(), t.path.clone(), t.gen_id);
+            let now = GenRef {
+                source: &source,
+                path: &path,
+                id: key,
+                gen_id,
+            };
+            self.read_again(now, sink)?;
+        }
+        Ok(())
     }
 
     /// A file found by the scan that was gone before it could be opened: follow it under its

@@ -95,7 +95,9 @@ scenarios! {
     // generation is not resumed; it is reported and the new bytes are a new generation.
     same_size_rewrite_while_stopped: "write app.log 500; pump; stop; rewrite app.log; start" => "tamper:rewritten";
     same_size_rewrite_while_stopped_after_a_copy: "write app.log 500; pump; stop; copy app.log app.log.1; rewrite app.log; start" => "closed:rotated";
-    deleted_then_recreated: "write app.log 500; pump; delete app.log; write app.log 100" => "tamper:deleted closed:deleted";
+    // Indistinguishable from `rotate 0`: every byte was captured, and the name went on with a
+    // new file (see FORMAT.md, `closed`).
+    deleted_then_recreated: "write app.log 500; pump; delete app.log; write app.log 100" => "closed:replaced";
     // Rotations while stopped, restarts between rotations.
     restart_between_writes: "write app.log 500; pump; restart; write app.log 100; pump; restart" => "";
     crash_with_unsealed_bytes: "write app.log 500; pump; write app.log 300; poll; crash; start; write app.log 100" => "";
@@ -139,7 +141,36 @@ scenarios! {
     // holds cannot be known, so a gap says so even when nothing was lost.
     rotate_0_while_stopped: "write app.log 500; pump; stop; rename app.log app.log.1; create app.log; delete app.log.1; write app.log 100; start" => "gap";
     rotate_0_while_stopped_unread_tail: "write app.log 500; pump; write app.log 80; stop; rename app.log app.log.1; create app.log; delete app.log.1; write app.log 100; start" => "gap";
-    rotate_0_between_polls: "write app.log 500; pump; rename app.log app.log.1; delete app.log.1; create app.log; write app.log 100" => "tamper:deleted closed:deleted";
+    // `rotate 0` between two polls: the followed file is unlinked while a new file takes its
+    // name. Its descriptor gave every byte it held: a rotation, not tampering.
+    rotate_0_between_polls: "write app.log 500; pump; rename app.log app.log.1; delete app.log.1; create app.log; write app.log 100" => "closed:replaced";
+    rotate_0_between_polls_unread_tail: "write app.log 500; pump; write app.log 300; rename app.log app.log.1; delete app.log.1; create app.log; write app.log 100" => "closed:replaced";
+    rotate_0_seen_renamed: "write app.log 500; pump; rename app.log app.log.1; pump; delete app.log.1; create app.log; write app.log 100" => "closed:rotated";
+    // A poll between the rotation's steps (renamed and removed, not created yet) decides
+    // nothing until a file takes the name or `linger` has passed.
+    rotate_0_poll_before_create: "linger 2000; write app.log 500; pump; rename app.log app.log.1; delete app.log.1; pump; create app.log; write app.log 100; pump; sleep 2100" => "closed:replaced";
+    rotate_0_olddir: "mkdir old; write app.log 500; pump; write app.log 40; rename app.log old/app.log.1; delete old/app.log.1; create app.log; write app.log 100" => "closed:replaced";
+    rotate_0_copytruncate_seen: "write app.log 500; pump; copytruncate app.log app.log.1; pump; delete app.log.1; write app.log 100" => "closed:rotated";
+    rotate_0_dateext: "write app.log 500; pump; rename app.log app.log-20261126; delete app.log-20261126; create app.log; write app.log 100" => "closed:replaced";
+    // `rotate 1` run twice between two polls: the followed generation's rotated file is
+    // removed before a scan saw the rename; the one after it is captured from its rotated name.
+    rotate_1_twice_between_polls: "write app.log 500; pump; write app.log 50; rename app.log app.log.1; create app.log; write app.log 200; delete app.log.1; rename app.log app.log.1; create app.log; write app.log 100" => "closed:replaced closed:rotated";
+    rotate_1_twice_seen_once: "write app.log 500; pump; rename app.log app.log.1; create app.log; write app.log 200; pump; delete app.log.1; rename app.log app.log.1; create app.log; write app.log 100" => "closed:rotated closed:rotated";
+    rotate_1_dateext_twice_between_polls: "write app.log 500; pump; rename app.log app.log-20261125; create app.log; write app.log 200; delete app.log-20261125; rename app.log app.log-20261126; create app.log; write app.log 100" => "closed:replaced closed:rotated";
+    // olddir: the second run removes the first one's file from `old/` before a scan saw it
+    // there. (A generation made and moved to `old/` between two scans is never seen under a
+    // watched name; siblings are looked for in the watched directory only.)
+    rotate_1_olddir_twice: "mkdir old; write app.log 500; pump; write app.log 30; rename app.log old/app.log.1; create app.log; write app.log 200; pump; delete old/app.log.1; rename app.log old/app.log.1; create app.log; write app.log 100" => "closed:rotated closed:rotated";
+    rotate_1_olddir_removed_unseen: "mkdir old; write app.log 500; pump; write app.log 30; rename app.log old/app.log.1; create app.log; write app.log 200; delete old/app.log.1; pump; rename app.log old/app.log.1; create app.log; write app.log 100" => "closed:replaced closed:rotated";
+    rotate_1_compress_twice_between_polls: "write app.log 500; pump; rename app.log app.log.1; create app.log; gzip app.log.1; write app.log 200; delete app.log.1.gz; rename app.log app.log.1; create app.log; gzip app.log.1; write app.log 100" => "closed:replaced closed:rotated";
+    // `copytruncate` with `rotate 0`, the copy removed before a scan saw it: the same as a
+    // truncation by hand, and the bytes written after the last read are gone with the copy.
+    rotate_0_copytruncate_unseen: "write app.log 500; pump; copytruncate app.log app.log.1; delete app.log.1; write app.log 100" => "tamper:truncated";
+    // maxage: a rotated file removed for its age, seen renamed or not.
+    maxage_removes_the_rotated_file: "write app.log 500; pump; rename app.log app.log.1; create app.log; pump; delete app.log.1; write app.log 100" => "closed:rotated";
+    maxage_removes_it_before_a_scan: "write app.log 500; pump; rename app.log app.log.1; create app.log; delete app.log.1; write app.log 100" => "closed:replaced";
+    // Deletion outside rotation: no file takes the name within `linger`.
+    deleted_and_nothing_takes_the_name: "linger 300; write app.log 500; pump; delete app.log; pump; sleep 400; pump" => "tamper:deleted closed:deleted";
     // olddir: the rotated file leaves the directory; its descriptor is read to the end.
     olddir_create: "mkdir old; write app.log 500; pump; write app.log 100; rename app.log old/app.log.1; create app.log; write app.log 50" => "closed:rotated";
     // A symbolic link at the watched name, retargeted.

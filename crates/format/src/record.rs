@@ -188,6 +188,36 @@ pub enum Event {
         /// What was seen (`truncated`, `deleted`, ...).
         what: String,
     },
+    /// A file that a source's patterns match could not be opened or read: it exists and its
+    /// bytes are not being captured. Written once when that starts; [`Event::Readable`] ends it.
+    Unreadable {
+        /// Source id.
+        source: String,
+        /// Path of the file.
+        path: String,
+        /// st_dev.
+        dev: u64,
+        /// st_ino.
+        ino: u64,
+        /// Generation, 0 when the file was never followed (it could not be opened).
+        gen_id: u64,
+        /// The error, as the system gave it.
+        error: String,
+    },
+    /// A file recorded as [`Event::Unreadable`] could be read again: it is captured from here
+    /// on as generation `gen_id`.
+    Readable {
+        /// Source id.
+        source: String,
+        /// Path of the file.
+        path: String,
+        /// st_dev.
+        dev: u64,
+        /// st_ino.
+        ino: u64,
+        /// The generation it is captured as.
+        gen_id: u64,
+    },
     /// logkeep stopped following a generation: it was rotated away or deleted, read to its end
     /// and left idle. Rotation history, and the end of what is expected of that generation.
     Closed {
@@ -203,7 +233,7 @@ pub enum Event {
         gen_id: u64,
         /// Bytes captured, all of them committed.
         end: u64,
-        /// `rotated`, `deleted`, `replaced` or `gone`.
+        /// `rotated`, `replaced`, `deleted`, `unwatched` or `wal-cut`.
         reason: String,
     },
     /// Something happened to an offline medium.
@@ -263,6 +293,8 @@ impl Event {
             Event::Gap { .. } => "gap",
             Event::Tamper { .. } => "tamper",
             Event::Closed { .. } => "closed",
+            Event::Unreadable { .. } => "unreadable",
+            Event::Readable { .. } => "readable",
             Event::Medium { .. } => "medium",
             Event::Pruned { .. } => "pruned",
             Event::Recovered { .. } => "recovered",

@@ -370,6 +370,22 @@ impl ChainChecker {
                     ),
                 });
             }
+            Event::Unreadable {
+                source,
+                path,
+                error,
+                ..
+            } => {
+                self.report.alerts.push(Problem {
+                    file: rel.clone(),
+                    what: format!(
+                        "{} ({}) existed and could not be read: {}",
+                        esc(path),
+                        esc(source),
+                        esc(error)
+                    ),
+                });
+            }
             Event::Pruned { seq, media, .. } => {
                 self.pruned.insert(*seq, media.clone());
             }

@@ -271,11 +271,13 @@ fn kind_index(e: &Event) -> usize {
         Event::Tamper { .. } => 6,
         Event::Gap { .. } => 7,
         Event::Closed { .. } => 8,
-        Event::Medium { .. } => 9,
-        Event::Pruned { .. } => 10,
-        Event::Recovered { .. } => 11,
-        Event::Snapshot { .. } => 12,
-        Event::Stop { .. } => 13,
+        Event::Unreadable { .. } => 9,
+        Event::Readable { .. } => 10,
+        Event::Medium { .. } => 11,
+        Event::Pruned { .. } => 12,
+        Event::Recovered { .. } => 13,
+        Event::Snapshot { .. } => 14,
+        Event::Stop { .. } => 15,
     }
 }
 
@@ -351,6 +353,21 @@ fn every_kind() -> Vec<Event> {
             gen_id: 2,
             end: 79,
             reason: "rotated".into(),
+        },
+        Event::Unreadable {
+            source: "auth".into(),
+            path: "/var/log/auth.log".into(),
+            dev: 2049,
+            ino: 131_079,
+            gen_id: 0,
+            error: "Permission denied (os error 13)".into(),
+        },
+        Event::Readable {
+            source: "auth".into(),
+            path: "/var/log/auth.log".into(),
+            dev: 2049,
+            ino: 131_079,
+            gen_id: 3,
         },
         Event::Medium {
             medium: "usb-a".into(),
