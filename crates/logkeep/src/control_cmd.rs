@@ -5,6 +5,7 @@ use crate::config::{self, Config};
 use crate::status::{EjectReply, SealReply, SnapshotReply, Status};
 use anyhow::{Context, Result};
 use logkeep_format::segment::esc;
+use logkeep_format::shown::Shown;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -122,6 +123,20 @@ pub fn status(socket: &Path, json_out: bool) -> Result<u8> {
             if s.waiting.len() > 10 {
                 writeln!(out, "    ...")?;
             }
+        }
+        if let Some(w) = &s.warning {
+            writeln!(out, "  warning: {}", Shown::text(w))?;
+        }
+        for u in &s.unreadable {
+            writeln!(
+                out,
+                "  ALERT: {}  dev {} ino {}  cannot be read, not captured since {}: {}",
+                Shown::text(&u.path),
+                u.dev,
+                u.ino,
+                Shown::text(&u.since),
+                Shown::text(&u.error)
+            )?;
         }
     }
     // Syslog listeners: what they stored (counted only once fsynced) and from whom.

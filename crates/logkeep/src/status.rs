@@ -90,6 +90,27 @@ pub struct SourceStatus {
     pub files: Vec<FileStatus>,
     /// Files that match but wait for a descriptor (open-file limit).
     pub waiting: Vec<Waiting>,
+    /// Files that match but cannot be opened or read: they exist and are not captured.
+    pub unreadable: Vec<UnreadableFile>,
+    /// A warning about the source itself (its patterns match no file).
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub warning: Option<String>,
+}
+
+/// A file that matches but cannot be opened or read, in [`SourceStatus`]. Recorded once in
+/// the chain (`unreadable`), and again (`readable`) when it can be read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UnreadableFile {
+    /// Its recorded name.
+    pub path: String,
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// The error the system gave.
+    pub error: String,
+    /// Since when, RFC 3339 UTC.
+    pub since: String,
 }
 
 /// A followed file, in [`SourceStatus`].
@@ -129,7 +150,7 @@ pub struct Alert {
     pub seq: u64,
     /// Its wall time.
     pub time: String,
-    /// `tamper` or `gap`.
+    /// `tamper`, `gap` or `unreadable` (an `unreadable` alert is gone once the file is read).
     pub kind: String,
     /// Source id.
     pub source: String,
@@ -192,6 +213,10 @@ pub struct Summary<'a> {
     pub alerts: usize,
     /// Files waiting for a descriptor.
     pub waiting: usize,
+    /// Files that match but cannot be opened or read.
+    pub unreadable: usize,
+    /// Sources whose patterns match no file.
+    pub unmatched: usize,
 }
 
 impl Summary<'_> {
@@ -200,10 +225,21 @@ impl Summary<'_> {
         if let Some(e) = self.error {
             return format!("STORE WRITES FAILING, retrying: {e}");
         }
-        let mut line = format!(
+        let mut line = String::new();
+        if self.unreadable > 0 {
+            // First, where `systemctl status` cannot cut it off: a log not being captured.
+            line.push_str(&format!(
+                "{} FILE(S) CANNOT BE READ, NOT CAPTURED; ",
+                self.unreadable
+            ));
+        }
+        line.push_str(&format!(
             "capturing {} file(s) of {} source(s); chain head record {}; {} alert(s)",
             self.files, self.sources, self.head_seq, self.alerts
-        );
+        ));
+        if self.unmatched > 0 {
+            line.push_str(&format!("; {} source(s) match no file", self.unmatched));
+        }
         if self.waiting > 0 {
             line.push_str(&format!(
                 "; {} file(s) wait for a descriptor (open-file limit)",
@@ -304,6 +340,14 @@ mod tests {
                     path: "/var/log/b.log".into(),
                     size: 1,
                 }],
+                unreadable: vec![UnreadableFile {
+                    path: "/var/log/auth.log".into(),
+                    dev: 1,
+                    ino: 2,
+                    error: "Permission denied (os error 13)".into(),
+                    since: "2026-01-01T00:00:00Z".into(),
+                }],
+                warning: None,
             }],
             listeners: Vec::new(),
             alerts: Vec::new(),
@@ -347,10 +391,18 @@ mod tests {
             head_seq: 7,
             alerts: 0,
             waiting: 1,
+            unreadable: 0,
+            unmatched: 0,
         };
         assert_eq!(
             s.line(),
             "capturing 0 file(s) of 1 source(s); chain head record 7; 0 alert(s); 1 file(s) wait for a descriptor (open-file limit)"
+        );
+        s.unreadable = 2;
+        s.unmatched = 1;
+        assert_eq!(
+            s.line(),
+            "2 FILE(S) CANNOT BE READ, NOT CAPTURED; capturing 0 file(s) of 1 source(s); chain head record 7; 0 alert(s); 1 source(s) match no file; 1 file(s) wait for a descriptor (open-file limit)"
         );
         s.error = Some("disk full");
         assert_eq!(s.line(), "STORE WRITES FAILING, retrying: disk full");

@@ -13,14 +13,17 @@ use crate::control::{self, Call, Command};
 use crate::media_link::MediaLink;
 use crate::status::{
     self, ControlStatus, EjectReply, FileStatus, SealReply, SnapshotContext, SnapshotReply,
-    SnapshotSummary, Snapshots, SourceStatus, Status, StoreStatus, Summary, Waiting,
+    SnapshotSummary, Snapshots, SourceStatus, Status, StoreStatus, Summary, UnreadableFile,
+    Waiting,
 };
 use logkeep_capture::Tracker;
 use logkeep_format::Timestamp;
 use logkeep_format::segment::ChunkOrigin;
+use logkeep_format::shown;
 use logkeep_format::{Event, HEAD_LEN, Sha256, TAIL_LEN};
 use logkeep_media::replicator::MediaEvent;
 use serde_json::json;
+use std::borrow::Cow;
 use std::io;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -45,7 +48,8 @@ pub(super) struct Stop {
 
 /// What the engine thread owns besides the channel.
 pub(super) struct Engine<'c> {
-    pub(super) config: &'c Config,
+    /// The configuration: the one the daemon started with until a reload replaces it.
+    pub(super) config: Cow<'c, Config>,
     pub(super) tracker: Tracker,
     pub(super) pipe: Pipeline,
     pub(super) media: MediaLink,
@@ -65,6 +69,11 @@ pub(super) struct Engine<'c> {
     pub(super) wake: mpsc::Sender<Wake>,
     pub(super) auto: Option<JoinHandle<()>>,
     pub(super) last_auto: Option<Instant>,
+    /// The sources whose patterns matched no file at the latest poll, as last logged.
+    pub(super) unmatched: Vec<String>,
+    /// The filesystem watches of the sources a reload configured (those of the start stay
+    /// with the other threads).
+    pub(super) watcher: Option<notify::RecommendedWatcher>,
 }
 
 impl Engine<'_> {
@@ -96,7 +105,9 @@ impl Engine<'_> {
             // Whether anything but a control request woke us: only those ask for a poll.
             let mut capture_wake = false;
             let mut stop = None;
+            let mut reload = false;
             let mut take = |w: Wake, capture_wake: &mut bool| match w {
+                Wake::Signal(signal_hook::consts::SIGHUP) => reload = true,
                 Wake::Signal(s) => stop = Some(s),
                 Wake::Media(ev) => {
                     self.media_events.push(ev);
@@ -122,6 +133,9 @@ impl Engine<'_> {
             if let Some(signal) = stop {
                 return Stop { signal, calls };
             }
+            if reload {
+                self.reload(systemd);
+            }
             if fs_pending && Instant::now() >= last_step + MIN_POLL_GAP {
                 capture_wake = true;
             }
@@ -137,6 +151,7 @@ impl Engine<'_> {
                 self.handle(call);
             }
             self.auto_snapshot_if_due();
+            self.log_unmatched();
             if self.pipe.store.head() != head_before {
                 self.media.committed();
             }
@@ -160,7 +175,7 @@ impl Engine<'_> {
             }
         }
         if result.is_ok()
-            && let Err(e) = self.media.prune_if_due(&mut self.pipe.store, self.config)
+            && let Err(e) = self.media.prune_if_due(&mut self.pipe.store, &self.config)
         {
             tracing::error!("retention: {e:#}");
         }
@@ -414,6 +429,8 @@ impl Engine<'_> {
     fn sources_status(&self) -> Vec<SourceStatus> {
         let files = self.tracker.files();
         let waiting = self.tracker.waiting();
+        let unreadable = self.tracker.unreadable();
+        let unmatched = self.unmatched_sources();
         self.config
             .sources
             .iter()
@@ -442,8 +459,63 @@ impl Engine<'_> {
                         size: *size,
                     })
                     .collect(),
+                unreadable: unreadable
+                    .iter()
+                    .filter(|u| u.source == s.id)
+                    .map(|u| UnreadableFile {
+                        path: u.path.clone(),
+                        dev: u.id.dev,
+                        ino: u.id.ino,
+                        error: u.error.clone(),
+                        since: u.since.to_rfc3339(),
+                    })
+                    .collect(),
+                warning: unmatched
+                    .contains(&s.id)
+                    .then(|| "its patterns match no file: nothing is captured".to_owned()),
             })
             .collect()
+    }
+
+    /// The file sources whose patterns matched no file at the latest poll (a syslog source's
+    /// write-ahead log may well be empty).
+    fn unmatched_sources(&self) -> Vec<String> {
+        let mut v = self.tracker.unmatched();
+        v.retain(|id| {
+            self.config
+                .sources
+                .iter()
+                .any(|s| &s.id == id && s.listen.is_none())
+        });
+        v
+    }
+
+    /// Log the sources that match no file when that changes (at start, after the first poll).
+    fn log_unmatched(&mut self) {
+        let now = self.unmatched_sources();
+        if now == self.unmatched {
+            return;
+        }
+        for id in now.iter().filter(|id| !self.unmatched.contains(id)) {
+            let patterns = self
+                .config
+                .sources
+                .iter()
+                .find(|s| &s.id == id)
+                .map(|s| {
+                    s.paths
+                        .iter()
+                        .map(|p| shown::text(p))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            tracing::warn!(source = %shown::text(id), "the source's patterns match no file, nothing is captured: {patterns}");
+        }
+        for id in self.unmatched.iter().filter(|id| !now.contains(id)) {
+            tracing::info!(source = %shown::text(id), "the source's patterns match a file again");
+        }
+        self.unmatched = now;
     }
 
     /// The counts of [`Engine::status`] that the systemd `STATUS=` line shows.
@@ -455,6 +527,8 @@ impl Engine<'_> {
             head_seq: self.pipe.store.head().seq,
             alerts: self.pipe.alerts().count(),
             waiting: self.tracker.waiting().len(),
+            unreadable: self.tracker.unreadable().len(),
+            unmatched: self.unmatched.len(),
         }
     }
 

@@ -15,6 +15,8 @@
 //! - [`shutdown`] is the one way the daemon stops, whatever asked it to: tell systemd and the
 //!   listeners, seal everything read, answer or refuse what is queued, join every thread, and
 //!   record the stop.
+//! - [`reload`] is SIGHUP: the configuration file read again, the sources changed (and
+//!   recorded) without a restart, what cannot change while running kept and named in the log.
 //! - [`notify`] holds the wake-up messages and the filesystem watches, [`systemd`] the
 //!   messages to systemd (`Type=notify`: readiness after the first poll, a one-line `STATUS=`,
 //!   watchdog pings from the loop, so that a stuck engine is restarted while a busy control
@@ -23,6 +25,7 @@
 mod engine;
 mod notify;
 mod pipeline;
+mod reload;
 mod shutdown;
 mod startup;
 mod systemd;
@@ -33,7 +36,8 @@ use anyhow::Result;
 /// Source id of the host context files a snapshot writes (the `logkeep.` prefix is reserved).
 pub const SNAPSHOT_SOURCE: &str = "logkeep.snapshot";
 
-/// Run until SIGTERM or SIGINT, then stop with everything read sealed.
+/// Run until SIGTERM or SIGINT, then stop with everything read sealed; SIGHUP reloads the
+/// configuration.
 pub fn run(config: &Config) -> Result<()> {
     let startup::Started {
         mut engine,

@@ -12,7 +12,7 @@ use std::sync::mpsc::Sender;
 pub(super) enum Wake {
     /// Something changed under a watched directory: look now.
     Fs,
-    /// SIGTERM or SIGINT arrived.
+    /// SIGTERM or SIGINT (stop), or SIGHUP (reload the configuration) arrived.
     Signal(i32),
     /// Something happened to an offline medium that belongs in the chain.
     Media(MediaEvent),

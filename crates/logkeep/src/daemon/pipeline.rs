@@ -29,7 +29,8 @@ pub(super) struct Pipeline {
     last_record: Instant,
     /// The newest segment record.
     last_seal: Option<Seal>,
-    /// The newest tamper and gap records, for `status`.
+    /// The newest tamper, gap and unreadable records, for `status` (an unreadable one until
+    /// its file is read again).
     alerts: VecDeque<Alert>,
     /// The latest tampering not yet answered by an automatic snapshot (`on_tamper = "snapshot"`).
     pub(super) tamper_seen: Option<String>,
@@ -48,6 +49,12 @@ impl Pipeline {
             alerts: VecDeque::new(),
             tamper_seen: None,
         }
+    }
+
+    /// Take a reloaded configuration's segment size and tamper rule.
+    pub(super) fn retune(&mut self, max_bytes: u64, seal_on_tamper: bool) {
+        self.max_bytes = max_bytes;
+        self.seal_on_tamper = seal_on_tamper;
     }
 
     /// Commit the open segment, if it holds anything; returns its record.
@@ -122,9 +129,16 @@ impl Pipeline {
         let r = self.store.append(event).map_err(io::Error::other)?;
         tracing::debug!(seq = r.seq, kind = r.event.kind(), "recorded");
         self.last_record = Instant::now();
+        if let Event::Readable { source, path, .. } = &r.event {
+            // The file is captured again: its `unreadable` alert is over.
+            self.alerts
+                .retain(|a| !(a.kind == "unreadable" && &a.source == source && &a.path == path));
+        }
         if let Some(a) = alert_of(&r) {
             // Tampering and loss are what an operator must hear about, in the journal too.
-            if a.kind == "gap" {
+            if a.kind == "unreadable" {
+                // Capture logged it with its error; nothing to snapshot.
+            } else if a.kind == "gap" {
                 tracing::error!(seq = a.seq, source = %a.source, path = %a.path, "loss recorded: {}", a.what);
             } else {
                 tracing::warn!(seq = a.seq, source = %a.source, path = %a.path, "tampering recorded: {}", a.what);
@@ -199,7 +213,7 @@ impl ChunkSink for Pipeline {
     }
 }
 
-/// The alert a tamper or gap record makes, for `status`; `None` for other records.
+/// The alert a tamper, gap or unreadable record makes, for `status`; `None` for other records.
 fn alert_of(record: &Record) -> Option<Alert> {
     let (source, path, what) = match &record.event {
         Event::Tamper {
@@ -227,6 +241,16 @@ fn alert_of(record: &Record) -> Option<Alert> {
             source,
             path,
             format!("bytes from offset {from} lost: {reason}"),
+        ),
+        Event::Unreadable {
+            source,
+            path,
+            error,
+            ..
+        } => (
+            source,
+            path,
+            format!("exists and cannot be read, not captured: {error}"),
         ),
         _ => return None,
     };

@@ -113,7 +113,7 @@ pub(super) fn start(config: &Config) -> Result<Started<'_>> {
     threads.control = start_control(config, &tx);
 
     let engine = Engine {
-        config,
+        config: std::borrow::Cow::Borrowed(config),
         tracker,
         pipe: Pipeline::new(store, config.segment_max_bytes, config.seal_on_tamper),
         media,
@@ -128,6 +128,8 @@ pub(super) fn start(config: &Config) -> Result<Started<'_>> {
         wake: tx,
         auto: None,
         last_auto: None,
+        unmatched: Vec::new(),
+        watcher: None,
     };
     Ok(Started {
         engine,
@@ -175,25 +177,36 @@ fn start_records(
     before: Vec<SourceDecl>,
     wal_cut: Vec<(u64, Event)>,
 ) -> Vec<Event> {
-    let decls: Vec<SourceDecl> = config
+    let mut records = vec![Event::Start {
+        version: env!("CARGO_PKG_VERSION").into(),
+        pid: std::process::id(),
+    }];
+    records.extend(config_records(config, &before));
+    records.extend(wal_cut.into_iter().map(|(_, e)| e));
+    records
+}
+
+/// The sources of `config` as a `config` record declares them.
+pub(super) fn source_decls(config: &Config) -> Vec<SourceDecl> {
+    config
         .sources
         .iter()
         .map(|s| SourceDecl {
             id: s.id.clone(),
             paths: s.paths.clone(),
         })
-        .collect();
-    let mut records = vec![
-        Event::Start {
-            version: env!("CARGO_PKG_VERSION").into(),
-            pid: std::process::id(),
-        },
-        Event::Config {
-            path: config.file.display().to_string(),
-            sha256: config.sha256,
-            sources: decls.clone(),
-        },
-    ];
+        .collect()
+}
+
+/// The records of a configuration loaded (at start, or reloaded): `config`, then the sources
+/// added and removed since the configuration recorded before (`before`).
+pub(super) fn config_records(config: &Config, before: &[SourceDecl]) -> Vec<Event> {
+    let decls = source_decls(config);
+    let mut records = vec![Event::Config {
+        path: config.file.display().to_string(),
+        sha256: config.sha256,
+        sources: decls.clone(),
+    }];
     for d in &decls {
         if !before.iter().any(|b| b.id == d.id) {
             records.push(Event::SourceAdded {
@@ -201,14 +214,13 @@ fn start_records(
             });
         }
     }
-    for b in &before {
+    for b in before {
         if !decls.iter().any(|d| d.id == b.id) {
             records.push(Event::SourceRemoved {
                 source: b.id.clone(),
             });
         }
     }
-    records.extend(wal_cut.into_iter().map(|(_, e)| e));
     records
 }
 
@@ -246,13 +258,15 @@ fn wal_cut_by_crash(store: &std::path::Path, replay: &Replay) -> Vec<(u64, Event
         .collect()
 }
 
-/// The thread that turns SIGTERM and SIGINT into wake-ups, and the handle that ends it.
+/// The thread that turns SIGTERM, SIGINT (stop) and SIGHUP (reload) into wake-ups, and the
+/// handle that ends it.
 fn start_signals(
     tx: &mpsc::Sender<Wake>,
 ) -> Result<(signal_hook::iterator::Handle, std::thread::JoinHandle<()>)> {
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
     ])
     .context("cannot install signal handlers")?;
     let handle = signals.handle();

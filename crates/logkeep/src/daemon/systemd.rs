@@ -1,5 +1,5 @@
-//! Messages to systemd (`Type=notify`): readiness, the one-line `STATUS=`, stopping, and the
-//! watchdog pings. All of them do nothing without `NOTIFY_SOCKET`.
+//! Messages to systemd (`Type=notify`): readiness, the one-line `STATUS=`, reloading, stopping,
+//! and the watchdog pings. All of them do nothing without `NOTIFY_SOCKET`.
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,25 @@ impl Notifier {
             self.ready = true;
             self.send(&[sd_notify::NotifyState::Ready]);
         }
+    }
+
+    /// Say the daemon is reloading its configuration (`RELOADING=1`, with the time systemd
+    /// wants with it); [`Notifier::reloaded`] ends it.
+    pub(super) fn reloading(&self) {
+        let mut states = vec![sd_notify::NotifyState::Reloading];
+        if let Ok(t) = sd_notify::NotifyState::monotonic_usec_now() {
+            states.push(t);
+        }
+        states.push(sd_notify::NotifyState::Status(
+            "reloading the configuration",
+        ));
+        self.send(&states);
+    }
+
+    /// Say the reload is over (`READY=1`); the next `STATUS=` line is sent again.
+    pub(super) fn reloaded(&mut self) {
+        self.send(&[sd_notify::NotifyState::Ready]);
+        self.last_status.clear();
     }
 
     /// Say the daemon is stopping.
