@@ -157,6 +157,33 @@ struct Scenario {
     /// Rotated names carry the epoch second (`dateext` with `dateformat -%s`): rotations must
     /// fall in different seconds, or logrotate would refuse to overwrite the earlier one.
     per_second: bool,
+    /// logrotate runs back to back at each rotation (2: `rotate 1` removes the file the first
+    /// run made, as a rule before a scan has seen it renamed).
+    burst: usize,
+    /// Before each run, the rotated files are made three days old, so that `maxage` removes them.
+    age_rotated: bool,
+}
+
+/// Make every rotated file of `live` (in its directory or `old/` beneath it) three days old.
+fn age_rotated(live: &Path) {
+    let dir = live.parent().expect("dir");
+    let base = live
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let old = std::time::SystemTime::now() - Duration::from_secs(3 * 86400);
+    for d in [dir.to_path_buf(), dir.join("old")] {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name != base
+                && name.starts_with(&base)
+                && let Ok(f) = OpenOptions::new().write(true).open(e.path())
+            {
+                let _ = f.set_modified(old);
+            }
+        }
+    }
 }
 
 fn run_logrotate(conf: &Path, state: &Path) -> (Instant, Instant) {
@@ -248,34 +275,39 @@ fn logrotate_scenario(sc: Scenario) {
     let mut rotations = 0u64;
     let mut last_second = 0u64;
     let mut rotate = |writer: &Writer, windows: &mut Vec<(Instant, Instant)>| {
-        if sc.per_second {
-            // A new epoch second for a new rotated name; waiting is what the naming demands.
-            // logrotate reads the time with time(2), from a clock that may lag the precise one
-            // by a few milliseconds: wait 50 ms into the new second.
-            loop {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default();
-                if now.as_secs() > last_second && now.subsec_millis() >= 50 {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
+        for _ in 0..sc.burst {
+            if sc.age_rotated {
+                age_rotated(&live);
             }
+            if sc.per_second {
+                // A new epoch second for a new rotated name; waiting is what the naming demands.
+                // logrotate reads the time with time(2), from a clock that may lag the precise one
+                // by a few milliseconds: wait 50 ms into the new second.
+                loop {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default();
+                    if now.as_secs() > last_second && now.subsec_millis() >= 50 {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            let w = if sc.concurrent {
+                run_logrotate(&conf, &state)
+            } else {
+                let _paused = writer.shared.gate.lock().expect("gate");
+                run_logrotate(&conf, &state)
+            };
+            last_second = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            windows.push(w);
+            rotations += 1;
+            // Like a daemon after SIGHUP, the writer writes to the new file from now on.
+            writer.wait_reopens(rotations);
         }
-        let w = if sc.concurrent {
-            run_logrotate(&conf, &state)
-        } else {
-            let _paused = writer.shared.gate.lock().expect("gate");
-            run_logrotate(&conf, &state)
-        };
-        last_second = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        windows.push(w);
-        rotations += 1;
-        // Like a daemon after SIGHUP, the writer writes to the new file from now on.
-        writer.wait_reopens(rotations);
     };
 
     for _ in 0..sc.running {
@@ -407,6 +439,8 @@ fn logrotate_create_under_a_writer_holding_its_descriptor() {
         stopped: 0,
         concurrent: true,
         per_second: false,
+        burst: 1,
+        age_rotated: false,
     });
 }
 
@@ -422,6 +456,8 @@ fn logrotate_create_with_expiry_and_a_glob_matching_rotated_names() {
         stopped: 0,
         concurrent: true,
         per_second: false,
+        burst: 1,
+        age_rotated: false,
     });
 }
 
@@ -435,6 +471,8 @@ fn logrotate_copytruncate_while_the_writer_keeps_writing() {
         stopped: 0,
         concurrent: true,
         per_second: false,
+        burst: 1,
+        age_rotated: false,
     });
 }
 
@@ -448,6 +486,8 @@ fn logrotate_copytruncate_compress() {
         stopped: 0,
         concurrent: false,
         per_second: false,
+        burst: 1,
+        age_rotated: false,
     });
 }
 
@@ -464,6 +504,8 @@ fn logrotate_compress_without_delay_while_the_writer_still_writes_the_old_file()
         stopped: 0,
         concurrent: true,
         per_second: false,
+        burst: 1,
+        age_rotated: false,
     });
 }
 
@@ -477,6 +519,8 @@ fn logrotate_compress_delaycompress() {
         stopped: 0,
         concurrent: true,
         per_second: false,
+        burst: 1,
+        age_rotated: false,
     });
 }
 
@@ -490,6 +534,8 @@ fn logrotate_dateext_with_epoch_seconds() {
         stopped: 0,
         concurrent: true,
         per_second: true,
+        burst: 1,
+        age_rotated: false,
     });
 }
 
@@ -503,6 +549,95 @@ fn logrotate_several_times_while_stopped_with_a_glob_matching_rotated_names() {
         stopped: 3,
         concurrent: false,
         per_second: false,
+        burst: 1,
+        age_rotated: false,
+    });
+}
+
+// `rotate 0`, `rotate 1`, olddir, dateext and maxage: logrotate removes a file logkeep follows,
+// often before a scan has seen it renamed. logkeep holds it open and reads it to its end, and
+// another file has its name: a rotation, never tamper, and every line captured once.
+
+#[test]
+fn logrotate_rotate_0_removes_the_followed_file_in_the_same_run() {
+    logrotate_scenario(Scenario {
+        directives: "    create\n",
+        pattern: "logs/app.log",
+        keep: 0,
+        running: 5,
+        stopped: 0,
+        concurrent: true,
+        per_second: false,
+        burst: 1,
+        age_rotated: false,
+    });
+}
+
+#[test]
+fn logrotate_rotate_1_twice_between_two_scans() {
+    // The second run removes the file the first one renamed, as a rule before a scan saw the
+    // rename; the generation made between the two runs is captured from its rotated name.
+    logrotate_scenario(Scenario {
+        directives: "    create\n",
+        pattern: "logs/app.log",
+        keep: 1,
+        running: 4,
+        stopped: 0,
+        concurrent: true,
+        per_second: false,
+        burst: 2,
+        age_rotated: false,
+    });
+}
+
+#[test]
+fn logrotate_olddir_rotate_0_and_rotate_1() {
+    for keep in [0, 1] {
+        logrotate_scenario(Scenario {
+            directives: "    create\n    olddir old\n    createolddir 0755\n",
+            pattern: "logs/app.log",
+            keep,
+            running: 4,
+            stopped: 0,
+            concurrent: true,
+            per_second: false,
+            burst: 1,
+            age_rotated: false,
+        });
+    }
+}
+
+#[test]
+fn logrotate_dateext_rotate_0_and_rotate_1() {
+    for keep in [0, 1] {
+        logrotate_scenario(Scenario {
+            directives: "    create\n    dateext\n    dateformat -%s\n",
+            pattern: "logs/app.log",
+            keep,
+            running: 3,
+            stopped: 0,
+            concurrent: true,
+            per_second: true,
+            burst: 1,
+            age_rotated: false,
+        });
+    }
+}
+
+#[test]
+fn logrotate_maxage_removes_rotated_files_seen_or_not() {
+    // The rotated files are made old before every run, so that `maxage 1` removes them; with
+    // two runs back to back it removes one a scan has not seen renamed.
+    logrotate_scenario(Scenario {
+        directives: "    create\n    maxage 1\n",
+        pattern: "logs/app.log",
+        keep: 5,
+        running: 3,
+        stopped: 0,
+        concurrent: true,
+        per_second: false,
+        burst: 2,
+        age_rotated: true,
     });
 }
 
@@ -522,6 +657,8 @@ fn logrotate_several_times_while_stopped_create() {
         stopped: 3,
         concurrent: false,
         per_second: false,
+        burst: 1,
+        age_rotated: false,
     });
 }
 
@@ -535,6 +672,8 @@ fn logrotate_several_times_while_stopped_copytruncate() {
         stopped: 3,
         concurrent: false,
         per_second: false,
+        burst: 1,
+        age_rotated: false,
     });
 }
 
@@ -548,6 +687,8 @@ fn logrotate_several_times_while_stopped_compress() {
         stopped: 3,
         concurrent: false,
         per_second: false,
+        burst: 1,
+        age_rotated: false,
     });
 }
 
@@ -563,6 +704,8 @@ fn logrotate_several_times_while_stopped_delaycompress_and_glob() {
         stopped: 3,
         concurrent: false,
         per_second: false,
+        burst: 1,
+        age_rotated: false,
     });
 }
 

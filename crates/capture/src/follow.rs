@@ -527,6 +527,32 @@ impl Tracker {
         Ok(())
     }
 
+    /// Decide now for every file unlinked with nothing at its name that waits for
+    /// [`crate::TrackerOptions::linger`] to tell (see [`Left::Unlinked`]): before a stop, a
+    /// deletion must be in the chain, not left for a later run to guess.
+    pub(crate) fn conclude_unlinked(&mut self, sink: &mut dyn ChunkSink) -> io::Result<()> {
+        let mut keys: Vec<FileId> = self
+            .files
+            .iter()
+            .filter(|(_, t)| matches!(t.left, Some(Left::Unlinked(_))))
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort_by(|a, b| self.files[a].path.cmp(&self.files[b].path));
+        for key in keys {
+            let Some(t) = self.files.get_mut(&key) else {
+                continue;
+            };
+            if replaced_at(&t.real, key) {
+                t.left = Some(Left::Replaced);
+                continue;
+            }
+            t.left = Some(Left::Deleted);
+            tracing::warn!(path = %t.path, captured = t.fp.pos, "file deleted outside a rotation");
+            sink.notice(t.generation().tamper(t.fp.pos, None, Damage::Deleted))?;
+        }
+        Ok(())
+    }
+
     /// Mark the generation `gen_id` of the followed file `key` durable up to `end`.
     pub(crate) fn commit_file(&mut self, key: FileId, gen_id: u64, end: u64) {
         let Some(t) = self.files.get_mut(&key) else {

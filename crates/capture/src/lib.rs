@@ -364,6 +364,14 @@ impl Tracker {
         })
     }
 
+    /// Before a stop: decide what waits for time to tell. A followed file unlinked with no
+    /// file at its name is judged a deletion only once it stayed so for
+    /// [`TrackerOptions::linger`] (a rotation may be between its steps); at a stop it is
+    /// judged now, so that the chain holds the `tamper` record this run owes.
+    pub fn conclude(&mut self, sink: &mut dyn ChunkSink) -> io::Result<()> {
+        self.conclude_unlinked(sink)
+    }
+
     /// A generation number no file has: for files logkeep writes itself (snapshot context),
     /// which share the store's numbering so that every generation stays unique.
     pub fn reserve_generation(&mut self) -> u64 {

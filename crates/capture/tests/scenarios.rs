@@ -170,6 +170,7 @@ scenarios! {
     maxage_removes_the_rotated_file: "write app.log 500; pump; rename app.log app.log.1; create app.log; pump; delete app.log.1; write app.log 100" => "closed:rotated";
     maxage_removes_it_before_a_scan: "write app.log 500; pump; rename app.log app.log.1; create app.log; delete app.log.1; write app.log 100" => "closed:replaced";
     // Deletion outside rotation: no file takes the name within `linger`.
+    deleted_just_before_a_stop: "linger 60000; write app.log 500; pump; delete app.log; pump; stop; start" => "tamper:deleted gap";
     deleted_and_nothing_takes_the_name: "linger 300; write app.log 500; pump; delete app.log; pump; sleep 400; pump" => "tamper:deleted closed:deleted";
     // olddir: the rotated file leaves the directory; its descriptor is read to the end.
     olddir_create: "mkdir old; write app.log 500; pump; write app.log 100; rename app.log old/app.log.1; create app.log; write app.log 50" => "closed:rotated";

@@ -387,6 +387,10 @@ impl Driver {
 
     /// A clean stop: everything read is sealed first.
     pub fn stop(&mut self) {
+        if let Some(t) = self.tracker.as_mut() {
+            // What the daemon's stop does after its last poll.
+            t.conclude(&mut self.sink).expect("conclude");
+        }
         self.commit();
         self.tracker = None;
     }

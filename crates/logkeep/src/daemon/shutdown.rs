@@ -56,7 +56,10 @@ pub(super) fn stop(
     systemd.stopping();
     // Stop the listeners and fsync what they received before the last poll seals it.
     engine.syslog.shutdown();
-    let sealed = engine.step(true);
+    // A deletion that waited to be told from a rotation is decided now, after the last poll.
+    let sealed = engine
+        .step(true)
+        .and_then(|()| engine.tracker.conclude(&mut engine.pipe));
     match &sealed {
         Ok(()) => {
             for call in calls {
