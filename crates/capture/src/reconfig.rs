@@ -134,4 +134,29 @@ mod tests {
         assert_eq!(sink.bytes(), 8);
         assert_eq!(t.unmatched(), Vec::<String>::new());
     }
+
+    #[test]
+    fn a_changed_pattern_closes_what_it_no_longer_matches_and_follows_what_it_does() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (old, new) = (dir.path().join("old.log"), dir.path().join("new.log"));
+        std::fs::write(&old, b"old\n").expect("write");
+        std::fs::write(&new, b"new\n").expect("write");
+        let mut t = Tracker::new(vec![spec("s", &old)], [], 0, TrackerOptions::default());
+        let mut sink = Recorder::default();
+        t.poll(&mut sink).expect("poll");
+        let f = &t.files()[0];
+        t.committed([(f.key.dev, f.key.ino, f.gen_id, 4)]);
+        t.reconfigure(vec![spec("s", &new)], &mut sink)
+            .expect("reconfigure");
+        assert!(
+            matches!(sink.events.as_slice(), [Event::Closed { path, reason, .. }] if reason == "unwatched" && path.ends_with("/old.log")),
+            "{:?}",
+            sink.events
+        );
+        t.poll(&mut sink).expect("poll");
+        assert_eq!(sink.names(), ["old.log", "new.log"]);
+        let files = t.files();
+        assert_eq!(files.len(), 1);
+        assert!(files[0].path.ends_with("/new.log"));
+    }
 }
