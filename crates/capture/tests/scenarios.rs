@@ -166,6 +166,11 @@ scenarios! {
     // `copytruncate` with `rotate 0`, the copy removed before a scan saw it: the same as a
     // truncation by hand, and the bytes written after the last read are gone with the copy.
     rotate_0_copytruncate_unseen: "write app.log 500; pump; copytruncate app.log app.log.1; delete app.log.1; write app.log 100" => "tamper:truncated";
+    // The same modes with a scan between the rename and what follows it.
+    compress_seen_renamed: "write app.log 500; pump; write app.log 70; rename app.log app.log.1; create app.log; pump; gzip app.log.1; write app.log 200" => "closed:rotated";
+    dateext_seen_renamed: "write app.log 500; pump; rename app.log app.log-20261126; pump; create app.log; write app.log 200" => "closed:rotated";
+    olddir_seen_renamed: "mkdir old; write app.log 500; pump; rename app.log old/app.log.1; pump; create app.log; write app.log 50" => "closed:rotated";
+    rotate_1_dateext_seen: "write app.log 500; pump; rename app.log app.log-20261125; create app.log; write app.log 200; pump; delete app.log-20261125; rename app.log app.log-20261126; create app.log; write app.log 100" => "closed:rotated closed:rotated";
     // maxage: a rotated file removed for its age, seen renamed or not.
     maxage_removes_the_rotated_file: "write app.log 500; pump; rename app.log app.log.1; create app.log; pump; delete app.log.1; write app.log 100" => "closed:rotated";
     maxage_removes_it_before_a_scan: "write app.log 500; pump; rename app.log app.log.1; create app.log; delete app.log.1; write app.log 100" => "closed:replaced";
