@@ -159,14 +159,20 @@ fn a_file_the_daemon_cannot_read_is_an_alert_until_it_is_captured() {
     );
     util::require_tool("setpriv", "util-linux");
     let mut site = Nobody::new(&format!(
-        "{}{}",
+        "{}{}{}",
         util::source("app", &["logs/*.log"]),
-        util::source("nothing", &["logs/none-*.txt"])
+        util::source("nothing", &["logs/none-*.txt"]),
+        util::source("private", &["logs/private/*.log"])
     ));
     fs::write(site.path("logs/app.log"), b"readable line\n").expect("write");
     let auth = site.path("logs/auth.log");
     fs::write(&auth, b"secret login line\n").expect("write");
     fs::set_permissions(&auth, fs::Permissions::from_mode(0o000)).expect("chmod 000");
+    // A directory the daemon cannot list: what it holds is not captured either.
+    let private = site.path("logs/private");
+    fs::create_dir(&private).expect("mkdir");
+    fs::write(private.join("vpn.log"), b"hidden\n").expect("write");
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).expect("chmod 700");
     let ns = site.path("notify");
     let listener = UnixDatagram::bind(&ns).expect("bind NOTIFY_SOCKET");
     fs::set_permissions(&ns, fs::Permissions::from_mode(0o777)).expect("chmod");
@@ -221,7 +227,7 @@ fn a_file_the_daemon_cannot_read_is_an_alert_until_it_is_captured() {
     }
     assert!(
         seen.iter()
-            .any(|m| m.starts_with("STATUS=") && m.contains("1 source(s) match no file")),
+            .any(|m| m.starts_with("STATUS=") && m.contains("2 source(s) match no file")),
         "{seen:?}"
     );
 
@@ -259,6 +265,12 @@ fn a_file_the_daemon_cannot_read_is_an_alert_until_it_is_captured() {
             .iter()
             .any(|a| a["kind"] == "unreadable"),
         "{st}"
+    );
+    let private_warning = st["sources"][2]["warning"].as_str().expect("warning");
+    assert!(
+        private_warning.contains("/logs/private cannot be listed")
+            && private_warning.contains("Permission denied"),
+        "{private_warning}"
     );
     let text = site.status_text().stdout;
     assert!(

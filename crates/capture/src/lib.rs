@@ -217,6 +217,9 @@ pub struct Tracker {
     unreadable: HashMap<FileId, Unreadable>,
     /// Per source: whether its patterns matched a file in the latest scan.
     matched: Vec<bool>,
+    /// Directories a pattern must list that could not be listed in the latest scan: the
+    /// source index, the recorded name and the error.
+    unlisted: Vec<(usize, String, String)>,
 }
 
 impl Tracker {
@@ -251,6 +254,7 @@ impl Tracker {
             waiting: HashMap::new(),
             unreadable: HashMap::new(),
             matched: Vec::new(),
+            unlisted: Vec::new(),
         }
     }
 
@@ -311,6 +315,17 @@ impl Tracker {
             .zip(&self.matched)
             .filter(|(_, m)| !**m)
             .map(|(s, _)| s.id.clone())
+            .collect()
+    }
+
+    /// Directories a source's pattern must list that could not be listed in the latest scan
+    /// (whatever they hold is not captured), as `(source id, recorded name, error)`.
+    pub fn unlisted(&self) -> Vec<(String, String, String)> {
+        self.unlisted
+            .iter()
+            .filter_map(|(si, d, e)| {
+                Some((self.sources.get(*si)?.id.clone(), d.clone(), e.clone()))
+            })
             .collect()
     }
 

@@ -90,6 +90,7 @@ impl Tracker {
                     .unwrap_or(false)
             })
             .collect();
+        self.unlisted.clear();
         // Problems with the new patterns are worth a warning again.
         self.complained.clear();
         self.sources = sources;

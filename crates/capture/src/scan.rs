@@ -26,6 +26,7 @@ impl Tracker {
         }
         self.unreadable_unseen();
         self.matched = vec![false; self.sources.len()];
+        self.unlisted.clear();
         let mut claimed: HashSet<FileId> = HashSet::new();
         for si in 0..self.sources.len() {
             for pi in 0..self.sources[si].patterns.len() {
@@ -40,6 +41,9 @@ impl Tracker {
                 for (dir, e) in found.errors {
                     let d = names::record_name(&dir);
                     self.complain(&d, format_args!("cannot be listed: {e}"));
+                    if !self.unlisted.iter().any(|(s, x, _)| *s == si && *x == d) {
+                        self.unlisted.push((si, d, e.to_string()));
+                    }
                 }
                 for path in found.paths {
                     if !self.opts.capture_compressed && copies::is_gz(&path) {

@@ -76,6 +76,24 @@ pub(super) struct Engine<'c> {
     pub(super) watcher: Option<notify::RecommendedWatcher>,
 }
 
+/// The warning `status` shows for a source: its patterns match no file, and the directories
+/// it cannot list (what they hold is not captured).
+fn source_warning<'a>(
+    unmatched: bool,
+    unlisted: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Option<String> {
+    let mut parts = Vec::new();
+    if unmatched {
+        parts.push("its patterns match no file: nothing is captured".to_owned());
+    }
+    for (dir, e) in unlisted {
+        parts.push(format!(
+            "directory {dir} cannot be listed ({e}): the files in it are not captured"
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 impl Engine<'_> {
     /// The loop: returns once a signal arrives or the channel closes, before anything of the
     /// stop is done.
@@ -431,6 +449,7 @@ impl Engine<'_> {
         let waiting = self.tracker.waiting();
         let unreadable = self.tracker.unreadable();
         let unmatched = self.unmatched_sources();
+        let unlisted = self.tracker.unlisted();
         self.config
             .sources
             .iter()
@@ -470,9 +489,13 @@ impl Engine<'_> {
                         since: u.since.to_rfc3339(),
                     })
                     .collect(),
-                warning: unmatched
-                    .contains(&s.id)
-                    .then(|| "its patterns match no file: nothing is captured".to_owned()),
+                warning: source_warning(
+                    unmatched.contains(&s.id),
+                    unlisted
+                        .iter()
+                        .filter(|(id, ..)| *id == s.id)
+                        .map(|(_, dir, e)| (dir.as_str(), e.as_str())),
+                ),
             })
             .collect()
     }
