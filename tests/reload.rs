@@ -6,6 +6,7 @@
 use crate::support::{self as util, FAST_STORE, Site, records};
 use serde_json::Value;
 use std::fs;
+use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::Duration;
 
@@ -45,7 +46,12 @@ fn sighup_adds_and_removes_sources_and_survives_a_bad_config() {
     site.append("a.log", b"a before\n");
     site.append("b.log", b"b before\n");
     site.append("c.log", b"c before\n");
-    let pid = site.spawn();
+    let ns = site.path("notify");
+    let listener = UnixDatagram::bind(&ns).expect("bind NOTIFY_SOCKET");
+    listener
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let pid = site.spawn_with(&[("NOTIFY_SOCKET", ns.to_str().expect("utf-8"))]);
     site.wait_started(pid);
     let store = site.store();
     site.wait_until(30, "a.log and b.log captured", |s| {
@@ -69,6 +75,29 @@ fn sighup_adds_and_removes_sources_and_survives_a_bad_config() {
     site.wait_until(30, "the reloaded config recorded", |s| {
         of_kind(&s.store(), "config").len() > configs_before
     });
+    // systemd hears of the reload (`Type=notify-reload` needs it; `kill -HUP` does no harm).
+    let mut seen: Vec<String> = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = std::time::Instant::now() + util::DEADLINE;
+    loop {
+        if let Ok(n) = listener.recv(&mut buf) {
+            seen.extend(
+                String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .map(str::to_owned),
+            );
+        }
+        let reloading = seen.iter().position(|m| m == "RELOADING=1");
+        let ready_after = reloading.is_some_and(|r| seen[r..].iter().any(|m| m == "READY=1"));
+        if ready_after {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "messages: {seen:?}");
+    }
+    assert!(
+        seen.iter().any(|m| m.starts_with("MONOTONIC_USEC=")),
+        "{seen:?}"
+    );
     site.append("a.log", b"a after the reload\n");
     site.append("b.log", b"b after\n");
     site.append("c.log", b"c after\n");
