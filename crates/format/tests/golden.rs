@@ -850,6 +850,7 @@ fn checked_in_store_verifies_at_its_pinned_head() {
     // The same head, known from elsewhere, is reached.
     let opts = VerifyOptions {
         expect_head: Some(pinned),
+        ..VerifyOptions::default()
     };
     assert!(verify_store(&root, &opts).expect("verify").ok());
 }
@@ -1079,6 +1080,7 @@ fn damaged_copies_of_the_checked_in_store_fail() {
     assert!(verify_copy(&cut, &VerifyOptions::default()).ok());
     let known = VerifyOptions {
         expect_head: Some(pinned_head()),
+        ..VerifyOptions::default()
     };
     let report = verify_copy(&cut, &known);
     assert!(
