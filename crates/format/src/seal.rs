@@ -630,7 +630,7 @@ mod tests {
         let (mut c, _) = sample();
         c.checkpoint(&key(11), 1);
         let u = c.walk(None).unproven.expect("fails");
-        assert_eq!((u.first, u.epoch, u.at), (6, 2, 8));
+        assert_eq!((u.first, u.epoch, u.at), (7, 2, 8));
         let (mut c, _) = sample();
         let head = c.head();
         c.push(sign_statement(
