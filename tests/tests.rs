@@ -11,6 +11,7 @@ mod model;
 mod restart;
 mod rotation;
 mod roundtrip;
+mod seal;
 mod status_agree;
 mod std_tools;
 mod syslog;

@@ -10,9 +10,9 @@
 #   1. every file against SHA256SUMS;
 #   2. every key statement in store/keys.jsonl, from the root of FINGERPRINT to the newest
 #      epoch: each signed by the root (an enrolment) or by the epoch before it (a switch);
-#   3. the bundle's signature, by the key of the epoch bundle.json names;
-#   4. every chain record: its link to the record before, every checkpoint's signature with its
-#      epoch's key and its head, every switch's head, every segment's hash, zstd integrity.
+#   3. every chain record: its link to the record before, every checkpoint's signature with its
+#      epoch's key and its head, every switch's head, every segment's hash, zstd integrity;
+#   4. the bundle's signature, by the key of the epoch bundle.json names.
 # It exits 0 only when all of it checks out, 1 at the first failure (named), 2 on bad usage.
 set -u
 LC_ALL=C
@@ -110,18 +110,7 @@ done <store/keys.jsonl
 [ "$cur_e" -gt 0 ] || fail "store/keys.jsonl: no key statement"
 say "ok   $n key statement(s) from root $want up to epoch $cur_e"
 
-# 3. The bundle's signature, by the epoch bundle.json names.
-be=$(sed -n 's/^    "epoch": \([0-9]*\)$/\1/p' bundle.json | head -n 1)
-[ -n "$be" ] && [ -f "$tmp/key.$be" ] || fail "bundle.json: signed by epoch '$be', which no key statement introduces"
-openssl pkey -pubin -in signing-key.pub.pem -outform DER 2>/dev/null | tail -c 32 >"$tmp/a" || fail "signing-key.pub.pem: not a public key"
-openssl base64 -d -A <"$tmp/key.$be" >"$tmp/b"
-[ "$(sha256sum <"$tmp/a")" = "$(sha256sum <"$tmp/b")" ] || fail "signing-key.pub.pem: not the key of epoch $be"
-printf 'logkeep bundle\nepoch %s\nsums %s\n' "$be" "$(sha SHA256SUMS)" >"$tmp/msg"
-openssl pkeyutl -verify -pubin -inkey signing-key.pub.pem -rawin -in "$tmp/msg" \
-    -sigfile SHA256SUMS.sig >/dev/null 2>&1 || fail "SHA256SUMS.sig: does not verify with epoch $be's key"
-say "ok   SHA256SUMS is signed by epoch $be's key"
-
-# 4. The chain.
+# 3. The chain.
 first=$(sed -n 's/^  "first_seq": \([0-9]*\),$/\1/p' bundle.json | head -n 1)
 [ -n "$first" ] || fail "bundle.json: no first_seq"
 epoch_now=0
@@ -147,7 +136,7 @@ for f in store/chain/*.json; do
     [ "$st" = "$store" ] || fail "$f: belongs to store $st"
     if [ -n "$prev_seq" ]; then
         [ "$seq" -eq $((prev_seq + 1)) ] || fail "$f: record $seq follows record $prev_seq"
-        [ "$prev" = "$prev_hash" ] || fail "$f: broken link: prev is $prev but record $prev_seq hashes to $prev_hash (records from $((proven + 1)) on are not proven)"
+        [ "$prev" = "$prev_hash" ] || fail "$f: broken link: prev is $prev but record $prev_seq hashes to $prev_hash (records from $((sealed + 1)) on are not proven)"
     else
         [ "$seq" -eq "$first" ] || fail "$f: the chain starts at record $seq, bundle.json says $first"
         if [ "$seq" -eq 1 ]; then
@@ -157,14 +146,14 @@ for f in store/chain/*.json; do
     case $(cat "$f") in
     *'"event":{"kind":"epoch",'*)
         line=$(grep -n "^$seq $h " "$tmp/statements" | head -n 1)
-        [ -n "$line" ] || fail "$f: a key statement that store/keys.jsonl does not hold (records from $((proven + 1)) on are not proven)"
+        [ -n "$line" ] || fail "$f: a key statement that store/keys.jsonl does not hold (records from $((sealed + 1)) on are not proven)"
         set -- $(printf '%s\n' "$line" | cut -d: -f2-)
         epoch_now=$3
         if [ "$4" != none ]; then
             hs=$4 hh=$5
             hf=store/chain/$(printf '%016d' "$hs").json
             if [ -f "$hf" ]; then
-                [ "$(sha "$hf")" = "$hh" ] || fail "$hf: changed: the switch to epoch $3 (record $seq) names it with hash $hh (epoch $((epoch_now - 1)); records from $((proven + 1)) on are not proven)"
+                [ "$(sha "$hf")" = "$hh" ] || fail "$hf: changed: the switch to epoch $3 (record $seq) names it with hash $hh (epoch $((epoch_now - 1)); records from $((sealed + 1)) on are not proven)"
             fi
         fi
         ;;
@@ -174,10 +163,10 @@ for f in store/chain/*.json; do
         set -- $cp
         ce=$1 cs=$2 ch=$3 csig=$4
         if [ -n "$prev_seq" ]; then
-            [ "$ce" = "$epoch_now" ] || fail "$f: a checkpoint of epoch $ce, but the current epoch is $epoch_now (records from $((proven + 1)) on are not proven)"
-            [ "$cs" = "$prev_seq" ] && [ "$ch" = "$prev_hash" ] || fail "$f: the checkpoint names record $cs ($ch), not the record before it (epoch $ce; records from $((proven + 1)) on are not proven)"
+            [ "$ce" = "$epoch_now" ] || fail "$f: a checkpoint of epoch $ce, but the current epoch is $epoch_now (records from $((sealed + 1)) on are not proven)"
+            [ "$cs" = "$prev_seq" ] && [ "$ch" = "$prev_hash" ] || fail "$f: the checkpoint names record $cs ($ch), not the record before it (epoch $ce; records from $((sealed + 1)) on are not proven)"
             printf 'logkeep checkpoint\nstore %s\nepoch %s\nhead %s %s\ntime %s\n' "$store" "$ce" "$cs" "$ch" "$wall" >"$tmp/msg"
-            check "$(cat "$tmp/key.$ce")" "$csig" "$tmp/msg" || fail "$f: the checkpoint does not verify with epoch $ce's key: record $((proven + 1)) or one after it up to $cs was changed (epoch $ce)"
+            check "$(cat "$tmp/key.$ce")" "$csig" "$tmp/msg" || fail "$f: the checkpoint does not verify with epoch $ce's key: record $((sealed + 1)) or one after it up to $cs was changed (epoch $ce)"
             proven=$cs
             proven_e=$ce
             proven_t=$wall
@@ -197,6 +186,17 @@ for f in store/chain/*.json; do
     prev_seq=$seq
     prev_hash=$h
 done
+# 4. The bundle's signature, by the epoch bundle.json names.
+be=$(sed -n 's/^    "epoch": \([0-9]*\)$/\1/p' bundle.json | head -n 1)
+[ -n "$be" ] && [ -f "$tmp/key.$be" ] || fail "bundle.json: signed by epoch '$be', which no key statement introduces"
+openssl pkey -pubin -in signing-key.pub.pem -outform DER 2>/dev/null | tail -c 32 >"$tmp/a" || fail "signing-key.pub.pem: not a public key"
+openssl base64 -d -A <"$tmp/key.$be" >"$tmp/b"
+[ "$(sha256sum <"$tmp/a")" = "$(sha256sum <"$tmp/b")" ] || fail "signing-key.pub.pem: not the key of epoch $be"
+printf 'logkeep bundle\nepoch %s\nsums %s\n' "$be" "$(sha SHA256SUMS)" >"$tmp/msg"
+openssl pkeyutl -verify -pubin -inkey signing-key.pub.pem -rawin -in "$tmp/msg" \
+    -sigfile SHA256SUMS.sig >/dev/null 2>&1 || fail "SHA256SUMS.sig: does not verify with epoch $be's key"
+say "ok   SHA256SUMS is signed by epoch $be's key"
+
 say "ok   $records chain record(s) linked, from $first to $prev_seq"
 if [ "$proven" -eq 0 ]; then
     fail "store/chain: no checkpoint: nothing in this bundle is proven by a seal"
