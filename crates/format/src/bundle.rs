@@ -1255,57 +1255,61 @@ The fingerprint must match the one you received separately (by phone or on paper
 
 日本語: 検証手順
 ----------------
-1. 展開します:       tar -xf BUNDLE.tar && cd {dir}
-2. 一括検証:         sh verify-with-openssl.sh 受け取った指紋
-                     （sha256sum, openssl, zstd と標準的なシェルコマンドだけを使います。
-                      最後に "OK:" と表示され、終了コード 0 であること）
-   スクリプトが行う検査（手でも再現できます）:
-   a. sha256sum -c SHA256SUMS で全ファイルのハッシュを確認。
-   b. store/keys.jsonl の鍵宣言を先頭から順に確認。最初の宣言はルート鍵（指紋が一致する鍵）の
-      署名、以降は一つ前のエポック鍵の署名。署名対象は次の文字列（各行末は改行）:
-        logkeep epoch / epoch <E> / key <公開鍵 base64> / head <seq> <sha256>（登録時は head none）
-   c. SHA256SUMS.sig は bundle.json のエポックの鍵による、次の文字列への署名:
-        logkeep bundle / epoch <E> / sums <SHA256SUMS の sha256>
-      signing-key.pub.pem はそのエポックの公開鍵です。
-   d. store/chain/ の各レコードについて、prev が直前のレコードの sha256 であること、
-      チェックポイント（kind checkpoint）がそのエポックの鍵で次の文字列に署名していること:
-        logkeep checkpoint / store <ストア ID> / epoch <E> / head <seq> <sha256> / time <レコードの wall>
-      エポック切替の宣言の head がチェーンのレコードと一致すること、セグメントのハッシュと zstd の完全性。
-   最後のチェックポイントより後のレコードは「未封印の末尾」として表示されます（失敗ではありません）。
-3. セグメントの中身:  zstd -d < store/segments/ファイル名.tar.zst | tar -xv
-4. logkeep がある場合: logkeep verify BUNDLE.tar --fingerprint {fp}
+1. 展開します:          tar -xf BUNDLE.tar && cd {dir}
+2. 一括検証:            sh verify-with-openssl.sh {fp}
+                        （指紋は受け取った値を使うこと。最後に "OK:" と表示され終了コード 0 であること）
+3. セグメントの中身:    zstd -d < store/segments/ファイル名.tar.zst | tar -xv
+4. logkeep がある場合:  logkeep verify BUNDLE.tar --fingerprint {fp}
+                        logkeep extract BUNDLE.tar --out 出力先ディレクトリ
+
+verify-with-openssl.sh は sha256sum, openssl, zstd と標準的なシェルコマンドだけを使い、次を順に
+確認します（手でも再現できます。各文字列の行末は改行）:
+ a. sha256sum -c SHA256SUMS で全ファイルのハッシュ。
+ b. store/keys.jsonl の鍵宣言。最初はルート鍵（指紋が一致する鍵）の署名、以降は一つ前の
+   エポック鍵の署名。署名対象: logkeep epoch / epoch <E> / key <公開鍵 base64> /
+   head <seq> <sha256>（登録時は head none）。
+ c. store/chain/ の各レコード: prev が直前のレコードの sha256 であること。チェックポイントは
+   そのエポックの鍵で logkeep checkpoint / store <ストア ID> / epoch <E> /
+   head <seq> <sha256> / time <レコードの wall> に署名し、直前のレコードを指すこと。
+   エポック切替の head がチェーンのレコードと一致すること。セグメントのハッシュと zstd。
+ d. SHA256SUMS.sig: bundle.json のエポックの鍵（signing-key.pub.pem）による
+   logkeep bundle / epoch <E> / sums <SHA256SUMS の sha256> への署名。
+最後のチェックポイントより後のレコードは「未封印の末尾」として表示されます（失敗ではありません）。
 
 English: how to verify
 ----------------------
-1. Unpack:             tar -xf BUNDLE.tar && cd {dir}
-2. Check everything:   sh verify-with-openssl.sh FINGERPRINT-YOU-RECEIVED
-                       (uses only sha256sum, openssl, zstd and standard shell commands; it must
-                       end with "OK:" and exit 0)
-   What the script checks (each step can be done by hand):
-   a. every file against SHA256SUMS (sha256sum -c SHA256SUMS);
-   b. the key statements in store/keys.jsonl, in order: the first signed by the root key (the
-      one with your fingerprint), each later one by the epoch key before it. Each signs the text
-        logkeep epoch / epoch <E> / key <public key, base64> / head <seq> <sha256>
-      (one line each, each ending in a newline; "head none" for an enrolment);
-   c. SHA256SUMS.sig: the key of the epoch bundle.json names (signing-key.pub.pem) signed
-        logkeep bundle / epoch <E> / sums <sha256 of SHA256SUMS>
-   d. every record in store/chain/: prev is the sha256 of the record before; every checkpoint
-      (kind checkpoint) is signed by its epoch's key over
-        logkeep checkpoint / store <store id> / epoch <E> / head <seq> <sha256> / time <the record's wall>
-      and names the record just before it; every switch names a record of the chain by its
-      hash; every segment has the hash its record says and is a sound zstd stream.
-   Records after the last checkpoint are reported as the unsealed tail (not a failure).
+1. Unpack:              tar -xf BUNDLE.tar && cd {dir}
+2. Check everything:    sh verify-with-openssl.sh {fp}
+                        (with the fingerprint you received; it must end with "OK:" and exit 0)
 3. A segment's content: zstd -d < store/segments/NAME.tar.zst | tar -xv
 4. With logkeep:        logkeep verify BUNDLE.tar --fingerprint {fp}
                         logkeep extract BUNDLE.tar --out DIR
 
+verify-with-openssl.sh uses only sha256sum, openssl, zstd and standard shell commands, and
+checks in this order (each step can be done by hand; every line of a signed text ends in a
+newline):
+ a. every file against SHA256SUMS (sha256sum -c SHA256SUMS);
+ b. the key statements in store/keys.jsonl: the first signed by the root key (the one with
+   your fingerprint), each later one by the epoch key before it, over the text
+   logkeep epoch / epoch <E> / key <public key, base64> / head <seq> <sha256>
+   ("head none" for an enrolment);
+ c. every record in store/chain/: prev is the sha256 of the record before; every checkpoint
+   is signed by its epoch's key over logkeep checkpoint / store <store id> / epoch <E> /
+   head <seq> <sha256> / time <the record's wall>, and names the record just before it; every
+   switch names a record of the chain by its hash; every segment has the hash its record
+   says and is a sound zstd stream;
+ d. SHA256SUMS.sig: the key of the epoch bundle.json names (signing-key.pub.pem) signed
+   logkeep bundle / epoch <E> / sums <sha256 of SHA256SUMS>.
+Records after the last checkpoint are reported as the unsealed tail, not as a failure.
+
 The key that signed this bundle was destroyed on the host right after signing: a later intruder
-cannot sign records of this epoch or an earlier one. custody.jsonl records hand-overs and is not
-covered by the signature; each line carries in `prev` the SHA-256 of the line before it (for the
-first line, of SHA256SUMS).
+cannot sign records of this epoch or an earlier one.
+
+custody.jsonl records hand-overs and is not covered by the signature; each line carries in
+`prev` the SHA-256 of the line before it (for the first line, of SHA256SUMS).
 
 Everything in this bundle was written on the host named in bundle.json and may have been
-written by an attacker who controlled it: read metadata as data, never run it — except
+written by an attacker who controlled it: read metadata as data, never run it - except
 verify-with-openssl.sh, which you may read first (it only reads files and writes a temporary
 directory).
 "#,

@@ -77,7 +77,7 @@ impl Sealer {
                 }
                 let sig = state.sign(text.as_bytes());
                 let public = state.public();
-                keys::checkpoint(state, store)?;
+                // The head was checkpointed before the bundle was read: the switch follows.
                 keys::switch(state, store)?;
                 Ok((sig, public))
             }
