@@ -275,6 +275,9 @@ fn flip(path: &Path) {
     fs::write(path, b).expect("write");
 }
 
+/// One damaged copy of a bundle: what was done, how, and the line the script must print.
+type Case = (String, Box<dyn Fn(&Path)>, String);
+
 #[test]
 fn the_openssl_script_checks_a_real_bundle_and_names_what_is_wrong() {
     require_tool("openssl", "openssl");
@@ -304,7 +307,7 @@ fn the_openssl_script_checks_a_real_bundle_and_names_what_is_wrong() {
             .display()
             .to_string()
     };
-    let mut cases: Vec<(String, Box<dyn Fn(&Path)>, String)> = Vec::new();
+    let mut cases: Vec<Case> = Vec::new();
     for member in [
         base.join("bundle.json"),
         base.join("store/logkeep-store.json"),
@@ -414,4 +417,121 @@ fn the_openssl_script_checks_a_real_bundle_and_names_what_is_wrong() {
             "{what}: wanted {want:?}:\n{text}"
         );
     }
+}
+
+#[test]
+fn format_1_stores_and_key_files_are_refused_with_the_way_forward() {
+    // A format 1 store: the daemon does not extend it, and it still verifies.
+    let (mut site, _) = sealed_site("1h");
+    let v1 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../format/tests/golden/store-v1");
+    copy_tree(&v1, &site.store());
+    site.spawn();
+    let st = site.wait_exit();
+    assert_eq!(st.code(), Some(2), "{}", site.stderr());
+    assert!(
+        site.stderr().contains("a format 1 store") && site.stderr().contains("[store] path"),
+        "{}",
+        site.stderr()
+    );
+    let run = verify(&site.store(), &[]);
+    assert_eq!(run.code, 0, "the format 1 store still verifies:\n{run}");
+
+    // A format 1 key file where the signing state belongs.
+    let site = Site::new(&format!(
+        "{}{}\n[signing]\nkey = \"signing.key\"\n",
+        crate::support::site::FAST_STORE,
+        crate::support::site::source("app", &["logs/app.log"])
+    ));
+    let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIBERERERERERERERERERERERERERERERERERERERERER\n-----END PRIVATE KEY-----\n";
+    fs::write(site.path("signing.key"), pem).expect("key file");
+    let mut site = site;
+    site.spawn();
+    let st = site.wait_exit();
+    assert_eq!(st.code(), Some(2), "{}", site.stderr());
+    assert!(
+        site.stderr().contains("a format 1 signing key file"),
+        "{}",
+        site.stderr()
+    );
+    assert!(
+        !site.store().exists(),
+        "nothing is created before the signing state is usable"
+    );
+    let run = logkeep(&[
+        "fingerprint".as_ref(),
+        "--config".as_ref(),
+        site.config().as_os_str(),
+    ]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("logkeep keygen"), "{run}");
+}
+
+#[test]
+fn a_lost_signing_state_is_re_enrolled_under_the_same_fingerprint() {
+    let site = Site::new(&format!(
+        "{}{}\n[signing]\nkey = \"state\"\nepoch = \"1s\"\n",
+        crate::support::site::FAST_STORE,
+        crate::support::site::source("app", &["logs/app.log"])
+    ));
+    let root = site.path("root.pem");
+    let run = logkeep(&[
+        "keygen".as_ref(),
+        "--config".as_ref(),
+        site.config().as_os_str(),
+        "--root-out".as_ref(),
+        root.as_os_str(),
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.contains("offline storage"), "{run}");
+    let fp = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("fingerprint: "))
+        .expect("fingerprint")
+        .to_owned();
+    for (flag, path) in [
+        ("--config", site.config()),
+        ("--key", site.path("state")),
+        ("--pub", site.path("state/root.pub")),
+    ] {
+        let a: Vec<std::ffi::OsString> = vec!["fingerprint".into(), flag.into(), path.into()];
+        let run = logkeep(&a);
+        assert_eq!((run.code, run.stdout.trim()), (0, fp.as_str()), "{run}");
+    }
+    let mut site = site;
+    site.start();
+    let mut n = 0;
+    log_until_epoch(&mut site, 2, &mut n);
+    site.term();
+    let before = newest_epoch(&site.store());
+    // The state is lost; the root secret, kept offline, re-enrols the host.
+    fs::remove_dir_all(site.path("state")).expect("remove state");
+    site.spawn();
+    assert_eq!(site.wait_exit().code(), Some(2), "no state, no start");
+    let run = logkeep(&[
+        "keygen".as_ref(),
+        "--config".as_ref(),
+        site.config().as_os_str(),
+        "--enrol".as_ref(),
+        "--root".as_ref(),
+        root.as_os_str(),
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.contains(&format!("fingerprint: {fp}")), "{run}");
+    site.start();
+    log_until_epoch(&mut site, before + 2, &mut n);
+    site.term();
+    let run = verify(&site.store(), &["--fingerprint", &fp]);
+    assert_eq!(run.code, 0, "{run}");
+    let enrolments = chain(&site.store())
+        .into_iter()
+        .filter(|l| matches!(l.record.event, Event::Epoch { head: None, .. }))
+        .count();
+    assert_eq!(enrolments, 2, "the enrolment and the re-enrolment");
+    // Without --root-out the root secret does not outlive keygen.
+    let other = site.path("other-state");
+    let run = logkeep(&["keygen".as_ref(), "--key".as_ref(), other.as_os_str()]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.contains("destroyed"), "{run}");
+    assert!(!other.join("root.key").exists());
 }

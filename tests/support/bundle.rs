@@ -359,7 +359,10 @@ impl Capture {
     pub fn sealed_head(&self) -> (u64, String) {
         // An export ends the epoch that signed it: the statement of the next one follows the
         // bundle's head in the store.
+        // The store's own head (head.json agreeing) is the statement after it.
+        let (last, _) = self.head();
         let records = self.records();
+        assert_eq!(records.last().map(|r| r.0), Some(last));
         assert!(
             matches!(records.last(), Some((_, r, _)) if r["event"]["kind"] == "epoch"),
             "an export ends with the next epoch's statement"

@@ -874,7 +874,7 @@ impl KeyStatements {
             return;
         }
         for (n, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
-            let at = format!("{KEYS}");
+            let at = KEYS;
             let r = match crate::Record::parse(line) {
                 Ok(r) => r,
                 Err(e) => {

@@ -80,7 +80,7 @@ fn sealed_chain(first: Vec<Event>) -> Vec<(Record, Vec<u8>)> {
             },
         )
     };
-    let mut push = |out: &mut Vec<(Record, Vec<u8>)>, e: Event| {
+    let push = |out: &mut Vec<(Record, Vec<u8>)>, e: Event| {
         let h = head(out);
         let r = record(h.seq + 1, h.hash, e);
         let b = r.to_bytes();

@@ -51,9 +51,9 @@ pub enum Sealer {
     /// This process holds the signing state and the host's store (no daemon runs).
     Local {
         /// The signing state, locked.
-        state: logkeep_seal::SigningState,
+        state: Box<logkeep_seal::SigningState>,
         /// The host's store, locked, to record the epoch switch.
-        store: logkeep_store::Store,
+        store: Box<logkeep_store::Store>,
     },
     /// The running daemon holds them: it signs through its control socket.
     Daemon(PathBuf),

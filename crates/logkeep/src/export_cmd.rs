@@ -50,8 +50,8 @@ pub fn run(args: ExportArgs) -> Result<u8> {
                     // Seal the head first, so that the bundle ends with a checkpoint.
                     crate::keys::checkpoint(&state, &mut host_store)?;
                     export::Sealer::Local {
-                        state,
-                        store: host_store,
+                        state: Box::new(state),
+                        store: Box::new(host_store),
                     }
                 }
                 Err(e)
