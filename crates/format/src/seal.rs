@@ -460,6 +460,19 @@ impl SealWalk {
 
     /// The facts found.
     pub fn finish(mut self) -> SealSummary {
+        // A root was named, and nothing in the chain is signed by it: nothing is proven.
+        if self.expected.is_some()
+            && self.summary.statements == 0
+            && self.summary.unproven.is_none()
+            && let Some(&(first, _, _)) = self.window.first()
+        {
+            self.summary.unproven = Some(Unproven {
+                first,
+                epoch: 0,
+                at: first,
+                why: "no key statement in the chain: nothing is signed by the given root (the store was written without a signing state)".into(),
+            });
+        }
         if self.summary.unproven.is_none()
             && let (Some(first), Some(last)) = (self.window.first(), self.window.last())
         {
@@ -588,6 +601,17 @@ mod tests {
         let s = c.walk(None);
         assert!(!s.fingerprint_checked);
         assert_eq!(s.root_fingerprint, Some(fp));
+    }
+
+    #[test]
+    fn a_chain_without_statements_proves_nothing_against_a_fingerprint() {
+        let mut c = Chain { records: vec![] };
+        c.push(Event::Heartbeat {});
+        let s = c.walk(None);
+        assert_eq!((s.unproven, s.unsealed), (None, Some((1, 1))));
+        let fp = crate::bundle::fingerprint(&key(1).verifying_key());
+        let u = c.walk(Some(&fp)).unproven.expect("fails");
+        assert_eq!((u.first, u.epoch), (1, 0));
     }
 
     #[test]

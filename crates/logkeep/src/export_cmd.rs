@@ -43,7 +43,7 @@ pub fn run(args: ExportArgs) -> Result<u8> {
                         .with_context(|| {
                             format!(
                                 "cannot open the store at {} to record the epoch switch",
-                                host.display()
+                                logkeep_format::shown::Shown::path(&host)
                             )
                         })?;
                     crate::keys::reconcile(&mut state, &mut host_store, replay.epoch.as_ref())?;
