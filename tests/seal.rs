@@ -535,3 +535,34 @@ fn a_lost_signing_state_is_re_enrolled_under_the_same_fingerprint() {
     assert!(run.stdout.contains("destroyed"), "{run}");
     assert!(!other.join("root.key").exists());
 }
+
+#[test]
+fn tampering_ends_the_epoch_at_once() {
+    let (mut site, fp) = sealed_site("1h");
+    site.start();
+    site.append("app.log", b"before the intruder\n");
+    site.wait_captured(20);
+    assert_eq!(newest_epoch(&site.store()), 1);
+    crate::support::site::truncate_in_place(&site.log("app.log"));
+    site.wait_until(30, "a new epoch after the tamper record", |s| {
+        newest_epoch(&s.store()) >= 2
+    });
+    site.term();
+    let links = chain(&site.store());
+    let tamper = links
+        .iter()
+        .position(|l| matches!(l.record.event, Event::Tamper { .. }))
+        .expect("a tamper record");
+    let switch = links
+        .iter()
+        .position(|l| matches!(l.record.event, Event::Epoch { epoch: 2, .. }))
+        .expect("epoch 2");
+    assert!(tamper < switch, "the switch follows the tampering");
+    assert!(
+        links[tamper..switch]
+            .iter()
+            .any(|l| matches!(l.record.event, Event::Checkpoint { epoch: 1, .. })),
+        "epoch 1 seals the tamper record before it ends"
+    );
+    assert_eq!(verify(&site.store(), &["--fingerprint", &fp]).code, 0);
+}
