@@ -512,11 +512,15 @@ fn export_without_store_seals_through_the_daemon() {
     let open = OpenDir::new();
     let sock = open.socket();
     let mut site = lazy_site(&open);
-    site.start();
-    wait_socket(&sock, &site);
-    let key = site.path("signing.key");
+    // The daemon seals with the signing state and signs the bundle through the socket.
+    let key = site.path("state");
     let run = util::logkeep(&["keygen", "--key", key.to_str().expect("utf-8")]);
     assert_eq!(run.code, 0, "{run}");
+    let mut config = fs::read_to_string(site.config()).expect("config");
+    config.push_str("\n[signing]\nkey = \"state\"\n");
+    fs::write(site.config(), config).expect("config");
+    site.start();
+    wait_socket(&sock, &site);
     site.append("vpn.log", b"read but not sealed yet\n");
     wait_read(&sock, &site.log("vpn.log"), 24);
     let bundle = site.path("case.tar");

@@ -12,6 +12,7 @@ mod reload;
 mod restart;
 mod rotation;
 mod roundtrip;
+mod seal;
 mod status_agree;
 mod std_tools;
 mod syslog;

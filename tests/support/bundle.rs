@@ -354,6 +354,23 @@ impl Capture {
         });
     }
 
+    /// The head a bundle exported just now links to: the record before the last, since an
+    /// export ends the epoch that signed it.
+    pub fn sealed_head(&self) -> (u64, String) {
+        // An export ends the epoch that signed it: the statement of the next one follows the
+        // bundle's head in the store.
+        // The store's own head (head.json agreeing) is the statement after it.
+        let (last, _) = self.head();
+        let records = self.records();
+        assert_eq!(records.last().map(|r| r.0), Some(last));
+        assert!(
+            matches!(records.last(), Some((_, r, _)) if r["event"]["kind"] == "epoch"),
+            "an export ends with the next epoch's statement"
+        );
+        let (seq, _, bytes) = &records[records.len() - 2];
+        (*seq, sha256sum_hex(bytes))
+    }
+
     /// The store's head as the store itself states it: the last record file's sequence number
     /// and its SHA-256 computed by `sha256sum`, checked against `head.json`.
     pub fn head(&self) -> (u64, String) {
@@ -385,23 +402,33 @@ pub fn sha256sum_hex(data: &[u8]) -> String {
         .to_owned()
 }
 
-/// A signing key made by `logkeep keygen`, plus the same key in a form `openssl` can sign with.
+/// A signing state made by `logkeep keygen`, plus its root key in a form `openssl` can sign
+/// with (a forger holding the root, or another host's root).
 pub struct Key {
-    /// The key file logkeep wrote.
+    /// The signing state directory logkeep wrote.
     pub path: PathBuf,
     /// The fingerprint keygen printed.
     pub fingerprint: String,
-    /// The same private key as a PKCS#8 v1 DER file.
+    /// The root private key as a PKCS#8 v1 DER file.
     pub der: PathBuf,
-    /// The public key as `openssl pkey -pubout` derives it.
+    /// The root public key as `openssl pkey -pubout` derives it.
     pub public_pem: String,
+    /// Epoch 1's secret, read from the state before any export destroys it: what an intruder
+    /// who copied the state then holds (the key of the bundles' signing epoch).
+    pub epoch1: ed25519_dalek::SigningKey,
 }
 
 impl Key {
-    /// Create a key with `logkeep keygen --key DIR/NAME.pem`.
+    /// Create a signing state with `logkeep keygen --key DIR/NAME --keep-root`: the root key
+    /// (whose fingerprint this is) stays in it as `root.key`, which openssl reads.
     pub fn generate(dir: &Path, name: &str) -> Key {
-        let path = dir.join(format!("{name}.pem"));
-        let out = logkeep([OsStr::new("keygen"), OsStr::new("--key"), path.as_os_str()]);
+        let path = dir.join(name);
+        let out = logkeep([
+            OsStr::new("keygen"),
+            OsStr::new("--key"),
+            path.as_os_str(),
+            OsStr::new("--keep-root"),
+        ]);
         out.expect(0);
         let fingerprint = out
             .stdout
@@ -410,38 +437,28 @@ impl Key {
             .unwrap_or_else(|| panic!("keygen printed no fingerprint\n{}", out.describe()))
             .trim()
             .to_owned();
-        // keygen writes PKCS#8 v2 (with the public key), which OpenSSL 3.0 does not load; the
-        // 32-byte seed is the same in both versions, so rewrap it as v1 for openssl.
-        let pem = fs::read_to_string(&path).expect("read key");
-        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        let der = base64_decode(&b64);
-        let prefix_v2 = [
-            0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
-            0x04, 0x20,
-        ];
-        let prefix_v1 = [
-            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
-            0x04, 0x20,
-        ];
-        let seed = if der.starts_with(&prefix_v2) || der.starts_with(&prefix_v1) {
-            &der[16..48]
-        } else {
-            panic!("{}: not an Ed25519 PKCS#8 key as expected", path.display())
-        };
-        let mut v1 = prefix_v1.to_vec();
-        v1.extend_from_slice(seed);
-        let der_path = dir.join(format!("{name}.v1.der"));
-        fs::write(&der_path, v1).expect("write DER key");
+        let der_path = dir.join(format!("{name}.root.der"));
+        let mut cmd = Command::new("openssl");
+        cmd.args(["pkey", "-outform", "DER", "-in"])
+            .arg(path.join("root.key"))
+            .arg("-out")
+            .arg(&der_path);
+        run(&mut cmd, None, STEP).expect(0);
         let mut cmd = Command::new("openssl");
         cmd.args(["pkey", "-inform", "DER", "-pubout", "-in"])
             .arg(&der_path);
         let out = run(&mut cmd, None, STEP);
         out.expect(0);
+        let seed: [u8; 32] = fs::read(path.join("epoch-1.key"))
+            .expect("epoch 1's key")
+            .try_into()
+            .expect("a 32-byte seed");
         Key {
             path,
             fingerprint,
             der: der_path,
             public_pem: out.stdout,
+            epoch1: ed25519_dalek::SigningKey::from_bytes(&seed),
         }
     }
 
@@ -468,33 +485,6 @@ impl Key {
         assert_eq!(s.len(), 64, "an Ed25519 signature is 64 bytes");
         s
     }
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let val = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => (c - b'A') as u32,
-            b'a'..=b'z' => (c - b'a' + 26) as u32,
-            b'0'..=b'9' => (c - b'0' + 52) as u32,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("not base64: {c}"),
-        }
-    };
-    let clean: Vec<u8> = s
-        .bytes()
-        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
-        .collect();
-    let mut out = Vec::new();
-    for chunk in clean.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= val(c) << (18 - 6 * i);
-        }
-        let n = chunk.len() * 6 / 8;
-        out.extend_from_slice(&acc.to_be_bytes()[1..1 + n]);
-    }
-    out
 }
 
 /// One member of a bundle tar: raw name, header as read, content.
@@ -704,7 +694,7 @@ impl Bundle {
     }
 
     /// Seal again with `key`: a new SHA256SUMS over the sealed members in archive order, its
-    /// signature, the public key, and a first custody entry chained to the new listing (later
+    /// signature (by epoch 1's key for a format 2 bundle), the public key, and a first custody entry chained to the new listing (later
     /// custody versions are dropped).
     pub fn reseal(&mut self, key: &Key) {
         let mut sums = String::new();
@@ -719,10 +709,22 @@ impl Bundle {
             ));
         }
         let sums = sums.into_bytes();
-        let sig = key.sign(&sums);
+        // Format 2: epoch 1's key signs the bundle text; format 1: the key signs SHA256SUMS.
+        let info = self.info();
+        let (sig, public) = match info.signature.epoch {
+            Some(epoch) if info.signature.scheme == "ed25519-epoch-v2" => {
+                use ed25519_dalek::Signer;
+                let text = logkeep_format::seal::bundle_text(&Sha256::of(&sums), epoch);
+                (
+                    key.epoch1.sign(text.as_bytes()).to_bytes().to_vec(),
+                    logkeep_seal::public_pem(&key.epoch1.verifying_key()),
+                )
+            }
+            _ => (key.sign(&sums), key.public_pem.clone()),
+        };
         self.set("SHA256SUMS", sums.clone());
         self.set("SHA256SUMS.sig", sig);
-        self.set("signing-key.pub.pem", key.public_pem.clone().into_bytes());
+        self.set("signing-key.pub.pem", public.into_bytes());
         let custody = format!("{}/custody.jsonl", self.dir()).into_bytes();
         let mut seen = false;
         self.members.retain(|m| {

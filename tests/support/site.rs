@@ -168,7 +168,11 @@ impl Site {
     fn stop_by(&mut self, signal: rustix::process::Signal, reason: &str) {
         let daemon = self.daemon.take().expect("the daemon is not running");
         daemon.stop(signal, &|| self.stderr());
-        let last = records(&self.store()).pop().expect("records after a stop");
+        // A sealing daemon checkpoints its stop: the stop is the last record but for seals.
+        let last = records(&self.store())
+            .into_iter()
+            .rfind(|r| r["event"]["kind"] != "checkpoint")
+            .expect("records after a stop");
         assert_eq!(
             last["event"],
             serde_json::json!({"kind": "stop", "reason": reason}),
@@ -190,6 +194,24 @@ impl Site {
         let committed = started_in(&self.store(), daemon.pid());
         daemon.kill9_at_any_moment(&|| self.stderr());
         committed
+    }
+
+    /// Wait until the daemon exits by itself (within [`DEADLINE`]) and return how it ended.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let d = self.daemon.as_mut().expect("the daemon is not running");
+            if let Some(st) = d.exited() {
+                self.daemon = None;
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not exit within {DEADLINE:?}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The file that run `n` (counted from 1) of the daemon writes its stderr to.

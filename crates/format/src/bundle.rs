@@ -46,6 +46,15 @@ pub const BUNDLE_FORMAT: &str = "logkeep-bundle";
 pub const BUNDLE_VERSION: u32 = 1;
 /// The signature scheme of version 1: pure Ed25519 (RFC 8032) over the bytes of SHA256SUMS.
 pub const SIG_SCHEME: &str = "ed25519-v1";
+/// The signature scheme of format 2 stores: an epoch key signs [`crate::seal::bundle_text`] of
+/// SHA256SUMS; the key statements from the root to that epoch are in `store/keys.jsonl`.
+pub const SIG_SCHEME_V2: &str = "ed25519-epoch-v2";
+/// Format 2: every key statement of the chain up to the head, one record file per line.
+pub const KEYS: &str = "store/keys.jsonl";
+/// Format 2: the POSIX sh verifier using standard tools only.
+pub const SCRIPT: &str = "verify-with-openssl.sh";
+/// Largest `store/keys.jsonl` a reader accepts.
+pub const MAX_KEYS_BYTES: u64 = 64 << 20;
 /// Metadata member.
 pub const INFO: &str = "bundle.json";
 /// Listing member.
@@ -163,10 +172,14 @@ pub struct ConfigRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignatureInfo {
-    /// `ed25519-v1`.
+    /// `ed25519-v1`, or `ed25519-epoch-v2` for format 2 stores.
     pub scheme: String,
-    /// Fingerprint of the signing key (see [`fingerprint`]).
+    /// Fingerprint of the signing key (see [`fingerprint`]); for `ed25519-epoch-v2`, of the
+    /// root key.
     pub key_fingerprint: String,
+    /// `ed25519-epoch-v2`: the epoch whose key signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }
 
 /// One custody log entry (a line of `custody.jsonl`).
@@ -381,19 +394,25 @@ enum Kind {
     Sig,
     Key,
     Custody,
+    Keys,
 }
 
 fn classify(rel: &str) -> Option<Kind> {
     match rel {
         INFO => return Some(Kind::Info),
         "store/logkeep-store.json" => return Some(Kind::StoreInfo),
-        "config/logkeep.toml" | "inventory/host.json" | "inventory/devices.json" | VERIFY_TXT => {
+        "config/logkeep.toml"
+        | "inventory/host.json"
+        | "inventory/devices.json"
+        | VERIFY_TXT
+        | SCRIPT => {
             return Some(Kind::Meta);
         }
         SUMS => return Some(Kind::Sums),
         SIG => return Some(Kind::Sig),
         PUBKEY => return Some(Kind::Key),
         CUSTODY => return Some(Kind::Custody),
+        KEYS => return Some(Kind::Keys),
         _ => {}
     }
     if let Some(n) = rel.strip_prefix("store/chain/") {
@@ -442,6 +461,7 @@ pub fn verify_bundle(
     let mut key: Option<Vec<u8>> = None;
     let mut custody: Option<Vec<u8>> = None;
     let mut dir: Option<String> = None;
+    let mut keys = KeyStatements::default();
     {
         let mut archive = tar::Archive::new(&mut outer);
         let entries = match archive.entries() {
@@ -530,12 +550,14 @@ pub fn verify_bundle(
                     Some(b) => match verify::parse_store_info(&b) {
                         Ok(s) => {
                             let first = out.info.as_ref().map_or(1, |i| i.first_seq.max(1));
-                            checker = Some(ChainChecker::new(
-                                &s.store,
-                                "store/",
-                                opts.chain.clone(),
-                                Some(first),
-                            ));
+                            let mut chain = opts.chain.clone();
+                            chain.fingerprint = opts.fingerprint.clone();
+                            keys.v2 = s.v == crate::record::FORMAT_V2;
+                            keys.first = first;
+                            checker = Some(
+                                ChainChecker::new(&s.store, "store/", chain, Some(first))
+                                    .with_format(s.v),
+                            );
                         }
                         Err(e) => problems.problem(esc(&rel), e),
                     },
@@ -555,7 +577,13 @@ pub fn verify_bundle(
                     match read_bounded(&mut hashed, MAX_RECORD_BYTES)? {
                         None => problems.problem(esc(&rel), "too large"),
                         Some(b) => {
-                            if let Some(r) = c.record(&b)
+                            let r = c.record(&b);
+                            if let Some(r) = &r
+                                && let Event::Epoch { .. } = r.event
+                            {
+                                keys.in_chain(r.seq, Sha256::of(&b), &mut problems);
+                            }
+                            if let Some(r) = r
                                 && matches!(r.event, Event::Segment { .. })
                             {
                                 pending = Some(r);
@@ -588,6 +616,15 @@ pub fn verify_bundle(
                 Kind::Meta => {
                     if read_bounded(&mut hashed, MAX_META_BYTES)?.is_none() {
                         problems.problem(esc(&rel), "too large");
+                    }
+                }
+                Kind::Keys => {
+                    match (read_bounded(&mut hashed, MAX_KEYS_BYTES)?, checker.as_mut()) {
+                        (None, _) => problems.problem(KEYS, "too large"),
+                        (Some(_), None) => {
+                            problems.problem(KEYS, "before store/logkeep-store.json")
+                        }
+                        (Some(b), Some(c)) => keys.read(&b, c, &mut problems),
                     }
                 }
                 Kind::Sums => sums = read_bounded(&mut hashed, MAX_SUMS_BYTES)?,
@@ -642,10 +679,15 @@ pub fn verify_bundle(
             r
         }
     };
+    keys.finish(report.head, &mut problems);
     report.problems.splice(0..0, problems.problems);
     check_info(&out.info, &report.clone(), &mut report);
     check_sums(&sums, &seen, &mut report);
-    check_signature(&mut out, &sums, &sig, &key, opts, &mut report);
+    if keys.v2 {
+        check_signature_v2(&mut out, &sums, &sig, &key, &keys, opts, &mut report);
+    } else {
+        check_signature(&mut out, &sums, &sig, &key, opts, &mut report);
+    }
     check_custody(&mut out, &sums, &custody);
     out.report = report;
     Ok(out)
@@ -694,7 +736,8 @@ fn check_info(info: &Option<BundleInfo>, chain: &Report, report: &mut Report) {
     if listed != chain.sources {
         report.problem(INFO, "lists other sources than the included segments hold");
     }
-    if i.signature.scheme != SIG_SCHEME {
+    let v2 = chain.seal.is_some();
+    if i.signature.scheme != if v2 { SIG_SCHEME_V2 } else { SIG_SCHEME } {
         report.problem(
             INFO,
             format!(
@@ -805,6 +848,174 @@ fn check_signature(
         Err(_) => report.problem(
             SIG,
             "does not verify: SHA256SUMS was changed or signed by another key",
+        ),
+    }
+}
+
+/// Format 2: `store/keys.jsonl`, every key statement of the chain up to the head. Those before
+/// the bundle's first record are checked by their signatures alone (the walk takes them in);
+/// those within it must be the very records the chain holds.
+#[derive(Default)]
+struct KeyStatements {
+    v2: bool,
+    first: u64,
+    seen: bool,
+    /// Every line: record seq, hash of the line, epoch, key (base64).
+    lines: Vec<(u64, Sha256, u64, String)>,
+    /// Lines found in the chain.
+    matched: std::collections::BTreeSet<u64>,
+}
+
+impl KeyStatements {
+    fn read(&mut self, bytes: &[u8], checker: &mut ChainChecker, problems: &mut Report) {
+        self.seen = true;
+        if !self.v2 {
+            problems.problem(KEYS, "a format 1 bundle holds no key statements");
+            return;
+        }
+        for (n, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+            let at = KEYS;
+            let r = match crate::Record::parse(line) {
+                Ok(r) => r,
+                Err(e) => {
+                    problems.problem(at, format!("line {}: {e}", n + 1));
+                    return;
+                }
+            };
+            let Event::Epoch { epoch, key, .. } = &r.event else {
+                problems.problem(at, format!("line {}: not a key statement", n + 1));
+                return;
+            };
+            if self.lines.last().is_some_and(|l| l.0 >= r.seq) {
+                problems.problem(at, format!("line {}: out of order", n + 1));
+                return;
+            }
+            self.lines
+                .push((r.seq, Sha256::of(line), *epoch, key.clone()));
+            if r.seq < self.first
+                && let Err(e) = checker.prior_statement(&r)
+            {
+                problems.problem(
+                    at,
+                    format!("line {} (record {}): {}", n + 1, r.seq, esc(&e)),
+                );
+                return;
+            }
+        }
+    }
+
+    fn in_chain(&mut self, seq: u64, hash: Sha256, problems: &mut Report) {
+        if !self.v2 {
+            return;
+        }
+        match self.lines.iter().find(|l| l.0 == seq) {
+            Some(l) if l.1 == hash => {
+                self.matched.insert(seq);
+            }
+            Some(_) => problems.problem(KEYS, format!("holds another record {seq} than the chain")),
+            None => problems.problem(KEYS, format!("lacks the key statement of record {seq}")),
+        }
+    }
+
+    fn finish(&self, head: Option<Head>, problems: &mut Report) {
+        if !self.v2 {
+            return;
+        }
+        if !self.seen {
+            problems.problem(KEYS, "missing: the key statements of a format 2 bundle");
+            return;
+        }
+        let last = head.map_or(0, |h| h.seq);
+        for l in &self.lines {
+            if l.0 >= self.first && !self.matched.contains(&l.0) {
+                let what = if l.0 > last {
+                    format!("record {} is beyond the bundle's head {last}", l.0)
+                } else {
+                    format!("record {} is not the chain's record {}", l.0, l.0)
+                };
+                problems.problem(KEYS, what);
+            }
+        }
+    }
+
+    /// The key of `epoch`, once the statements checked out.
+    fn key(&self, epoch: u64) -> Option<&str> {
+        self.lines
+            .iter()
+            .rev()
+            .find(|l| l.2 == epoch)
+            .map(|l| l.3.as_str())
+    }
+}
+
+fn check_signature_v2(
+    out: &mut BundleReport,
+    sums: &Option<Vec<u8>>,
+    sig: &Option<Vec<u8>>,
+    key: &Option<Vec<u8>>,
+    keys: &KeyStatements,
+    opts: &BundleOptions,
+    report: &mut Report,
+) {
+    let (Some(sums), Some(sig), Some(key)) = (sums, sig, key) else {
+        if sig.is_none() {
+            report.problem(SIG, "missing: the bundle is not signed");
+        }
+        if key.is_none() {
+            report.problem(PUBKEY, "missing");
+        }
+        return;
+    };
+    let Some(vk) = std::str::from_utf8(key)
+        .ok()
+        .and_then(|k| VerifyingKey::from_public_key_pem(k).ok())
+    else {
+        report.problem(PUBKEY, "not an Ed25519 public key in PEM form");
+        return;
+    };
+    let seal = report.seal.clone().unwrap_or_default();
+    out.key_fingerprint = seal.root_fingerprint.clone();
+    out.key_pinned = opts.fingerprint.is_some() && seal.unproven.is_none();
+    let Some(epoch) = out.info.as_ref().and_then(|i| i.signature.epoch) else {
+        report.problem(INFO, "names no signing epoch");
+        return;
+    };
+    if let Some(i) = &out.info
+        && seal
+            .root_fingerprint
+            .as_deref()
+            .and_then(normalize_fingerprint)
+            != normalize_fingerprint(&i.signature.key_fingerprint)
+    {
+        report.problem(
+            INFO,
+            format!(
+                "names root key {} but the key statements descend from {}",
+                esc(&i.signature.key_fingerprint),
+                seal.root_fingerprint.as_deref().unwrap_or("no root")
+            ),
+        );
+    }
+    match keys.key(epoch).map(crate::seal::parse_key) {
+        Some(Ok(k)) if k == vk => {}
+        _ => {
+            report.problem(
+                PUBKEY,
+                format!("is not the key the key statements introduce for epoch {epoch}"),
+            );
+            return;
+        }
+    }
+    let Ok(bytes) = <[u8; 64]>::try_from(sig.as_slice()) else {
+        report.problem(SIG, "not a 64-byte Ed25519 signature");
+        return;
+    };
+    let text = crate::seal::bundle_text(&Sha256::of(sums), epoch);
+    match vk.verify_strict(text.as_bytes(), &Signature::from_bytes(&bytes)) {
+        Ok(()) => out.signature_ok = true,
+        Err(_) => report.problem(
+            SIG,
+            format!("does not verify with epoch {epoch}'s key: SHA256SUMS was changed or signed by another key"),
         ),
     }
 }
@@ -966,6 +1177,9 @@ pub fn append_custody(
 
 /// The text of VERIFY.txt for a bundle, in Japanese and English.
 pub fn verify_txt(info: &BundleInfo, dir: &str) -> String {
+    if info.signature.scheme == SIG_SCHEME_V2 {
+        return verify_txt_v2(info, dir);
+    }
     let fp = &info.signature.key_fingerprint;
     format!(
         r#"logkeep 証拠バンドル / logkeep evidence bundle
@@ -1019,6 +1233,92 @@ written by an attacker who controlled it: read metadata as data, never run it.
         seq = info.head.seq,
         head = info.head.hash,
         fp = fp,
+        dir = dir,
+    )
+}
+
+/// VERIFY.txt of a format 2 bundle (`ed25519-epoch-v2`): the script, and what it does step by
+/// step, so that each step can also be done by hand.
+fn verify_txt_v2(info: &BundleInfo, dir: &str) -> String {
+    format!(
+        r#"logkeep 証拠バンドル / logkeep evidence bundle (format 2)
+==========================================================
+
+バンドル ID / Bundle id           : {id}
+ストア / Store                     : {store}
+チェーンの先頭 / Head              : record {seq}  sha256 {head}
+ルート鍵の指紋 / Root key fingerprint : {fp}
+署名したエポック / Signing epoch   : {epoch}
+
+この指紋は、バンドルとは別の経路（電話・書面など）で受け取った値と一致しなければなりません。
+The fingerprint must match the one you received separately (by phone or on paper).
+
+日本語: 検証手順
+----------------
+1. 展開します:          tar -xf BUNDLE.tar && cd {dir}
+2. 一括検証:            sh verify-with-openssl.sh {fp}
+                        （指紋は受け取った値を使うこと。最後に "OK:" と表示され終了コード 0 であること）
+3. セグメントの中身:    zstd -d < store/segments/ファイル名.tar.zst | tar -xv
+4. logkeep がある場合:  logkeep verify BUNDLE.tar --fingerprint {fp}
+                        logkeep extract BUNDLE.tar --out 出力先ディレクトリ
+
+verify-with-openssl.sh は sha256sum, openssl, zstd と標準的なシェルコマンドだけを使い、次を順に
+確認します（手でも再現できます。各文字列の行末は改行）:
+ a. sha256sum -c SHA256SUMS で全ファイルのハッシュ。
+ b. store/keys.jsonl の鍵宣言。最初はルート鍵（指紋が一致する鍵）の署名、以降は一つ前の
+   エポック鍵の署名。署名対象: logkeep epoch / epoch <E> / key <公開鍵 base64> /
+   head <seq> <sha256>（登録時は head none）。
+ c. store/chain/ の各レコード: prev が直前のレコードの sha256 であること。チェックポイントは
+   そのエポックの鍵で logkeep checkpoint / store <ストア ID> / epoch <E> /
+   head <seq> <sha256> / time <レコードの wall> に署名し、直前のレコードを指すこと。
+   エポック切替の head がチェーンのレコードと一致すること。セグメントのハッシュと zstd。
+ d. SHA256SUMS.sig: bundle.json のエポックの鍵（signing-key.pub.pem）による
+   logkeep bundle / epoch <E> / sums <SHA256SUMS の sha256> への署名。
+最後のチェックポイントより後のレコードは「未封印の末尾」として表示されます（失敗ではありません）。
+
+English: how to verify
+----------------------
+1. Unpack:              tar -xf BUNDLE.tar && cd {dir}
+2. Check everything:    sh verify-with-openssl.sh {fp}
+                        (with the fingerprint you received; it must end with "OK:" and exit 0)
+3. A segment's content: zstd -d < store/segments/NAME.tar.zst | tar -xv
+4. With logkeep:        logkeep verify BUNDLE.tar --fingerprint {fp}
+                        logkeep extract BUNDLE.tar --out DIR
+
+verify-with-openssl.sh uses only sha256sum, openssl, zstd and standard shell commands, and
+checks in this order (each step can be done by hand; every line of a signed text ends in a
+newline):
+ a. every file against SHA256SUMS (sha256sum -c SHA256SUMS);
+ b. the key statements in store/keys.jsonl: the first signed by the root key (the one with
+   your fingerprint), each later one by the epoch key before it, over the text
+   logkeep epoch / epoch <E> / key <public key, base64> / head <seq> <sha256>
+   ("head none" for an enrolment);
+ c. every record in store/chain/: prev is the sha256 of the record before; every checkpoint
+   is signed by its epoch's key over logkeep checkpoint / store <store id> / epoch <E> /
+   head <seq> <sha256> / time <the record's wall>, and names the record just before it; every
+   switch names a record of the chain by its hash; every segment has the hash its record
+   says and is a sound zstd stream;
+ d. SHA256SUMS.sig: the key of the epoch bundle.json names (signing-key.pub.pem) signed
+   logkeep bundle / epoch <E> / sums <sha256 of SHA256SUMS>.
+Records after the last checkpoint are reported as the unsealed tail, not as a failure.
+
+The key that signed this bundle was destroyed on the host right after signing: a later intruder
+cannot sign records of this epoch or an earlier one.
+
+custody.jsonl records hand-overs and is not covered by the signature; each line carries in
+`prev` the SHA-256 of the line before it (for the first line, of SHA256SUMS).
+
+Everything in this bundle was written on the host named in bundle.json and may have been
+written by an attacker who controlled it: read metadata as data, never run it - except
+verify-with-openssl.sh, which you may read first (it only reads files and writes a temporary
+directory).
+"#,
+        id = info.bundle_id,
+        store = info.store,
+        seq = info.head.seq,
+        head = info.head.hash,
+        fp = info.signature.key_fingerprint,
+        epoch = info.signature.epoch.unwrap_or(0),
         dir = dir,
     )
 }

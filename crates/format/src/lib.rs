@@ -29,7 +29,9 @@ pub mod extract;
 pub mod generation;
 pub mod hash;
 pub mod layout;
+pub mod openssl;
 pub mod record;
+pub mod seal;
 pub mod segment;
 pub mod shown;
 pub mod time;
@@ -37,5 +39,7 @@ pub mod verify;
 
 pub use generation::GenPos;
 pub use hash::Sha256;
-pub use record::{Event, FORMAT_VERSION, HEAD_LEN, Host, Record, SourceDecl, Span, TAIL_LEN};
+pub use record::{
+    Event, FORMAT_V2, FORMAT_VERSION, HEAD_LEN, Host, Record, SourceDecl, Span, TAIL_LEN,
+};
 pub use time::Timestamp;

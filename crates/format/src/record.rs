@@ -8,8 +8,19 @@ use crate::hash::Sha256;
 use crate::layout::Head;
 use serde::{Deserialize, Serialize};
 
-/// The only record, manifest and store version this crate reads or writes.
+/// Version 1 of records and stores, and the version of segment manifests in both formats
+/// (format 2 changed the chain, not the segments).
 pub const FORMAT_VERSION: u32 = 1;
+
+/// Version 2 of records and stores: what new stores are written in. It adds the `epoch` and
+/// `checkpoint` records (forward-secure seals, see [`crate::seal`]); everything else is as in
+/// version 1.
+pub const FORMAT_V2: u32 = 2;
+
+/// Whether this crate reads records and stores of version `v`.
+pub fn known_version(v: u64) -> bool {
+    v == u64::from(FORMAT_VERSION) || v == u64::from(FORMAT_V2)
+}
 
 /// Largest record file a verifier reads. Records are small; anything bigger is hostile.
 pub const MAX_RECORD_BYTES: u64 = 16 * 1024 * 1024;
@@ -18,7 +29,7 @@ pub const MAX_RECORD_BYTES: u64 = 16 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
-    /// Format version; always 1 here. Readers abort on any other value.
+    /// Format version: 1 or 2, the version of the store. Readers abort on any other value.
     pub v: u32,
     /// Position in the chain, starting at 1, without holes.
     pub seq: u64,
@@ -277,6 +288,30 @@ pub enum Event {
         /// Sequence number of the `segment` record holding the host context files.
         context: u64,
     },
+    /// Format 2: a key statement. An epoch key was introduced: by the root key (an enrolment,
+    /// `head` null) or by the previous epoch's key at a switch. See [`crate::seal`].
+    Epoch {
+        /// Epoch number, 1 or more, strictly increasing along the chain.
+        epoch: u64,
+        /// The epoch's Ed25519 public key, base64 of its 32 bytes.
+        key: String,
+        /// The chain head when the switch was made; `None` for an enrolment.
+        head: Option<Head>,
+        /// The public key that signed the statement (base64): the root for an enrolment, else
+        /// the previous epoch's key.
+        signer_key: String,
+        /// Ed25519 signature (base64 of 64 bytes) of the statement text.
+        sig: String,
+    },
+    /// Format 2: a signed checkpoint of the record directly before this one.
+    Checkpoint {
+        /// The epoch whose key signed.
+        epoch: u64,
+        /// The record directly before this one.
+        head: Head,
+        /// Ed25519 signature (base64 of 64 bytes) of the checkpoint text.
+        sig: String,
+    },
 }
 
 impl Event {
@@ -299,6 +334,8 @@ impl Event {
             Event::Pruned { .. } => "pruned",
             Event::Recovered { .. } => "recovered",
             Event::Snapshot { .. } => "snapshot",
+            Event::Epoch { .. } => "epoch",
+            Event::Checkpoint { .. } => "checkpoint",
         }
     }
 }
@@ -310,8 +347,13 @@ pub enum RecordError {
     #[error("not a valid record: {0}")]
     Syntax(#[from] serde_json::Error),
     /// A version this crate does not know; never guess.
-    #[error("unsupported record version {0} (this logkeep reads version {FORMAT_VERSION})")]
+    #[error(
+        "unsupported record version {0} (this logkeep reads versions {FORMAT_VERSION} and {FORMAT_V2})"
+    )]
     Version(u64),
+    /// A record kind that its version does not have (a seal in a version 1 record).
+    #[error("record kind {0:?} does not exist in format version 1")]
+    KindNotInVersion(&'static str),
     /// The bytes are not exactly what the writer produces for the parsed value.
     #[error("record is not in canonical form (one line of compact JSON ending in a newline)")]
     NotCanonical,
@@ -335,12 +377,17 @@ impl Record {
     /// the bytes are canonical so that the hash of the file is the hash of one meaning.
     pub fn parse(bytes: &[u8]) -> Result<Record, RecordError> {
         let probe: VersionProbe = serde_json::from_slice(bytes)?;
-        if probe.v != u64::from(FORMAT_VERSION) {
+        if !known_version(probe.v) {
             return Err(RecordError::Version(probe.v));
         }
         let record: Record = serde_json::from_slice(bytes)?;
         if record.to_bytes() != bytes {
             return Err(RecordError::NotCanonical);
+        }
+        if record.v == FORMAT_VERSION
+            && matches!(record.event, Event::Epoch { .. } | Event::Checkpoint { .. })
+        {
+            return Err(RecordError::KindNotInVersion(record.event.kind()));
         }
         Ok(record)
     }
@@ -389,8 +436,28 @@ mod tests {
 
     #[test]
     fn unknown_version_is_refused_before_schema() {
-        let err = Record::parse(br#"{"v":2,"whatever":true}"#).unwrap_err();
-        assert!(matches!(err, RecordError::Version(2)), "{err}");
+        let err = Record::parse(br#"{"v":3,"whatever":true}"#).unwrap_err();
+        assert!(matches!(err, RecordError::Version(3)), "{err}");
+    }
+
+    #[test]
+    fn seal_kinds_exist_in_version_2_only() {
+        let mut r = sample();
+        r.v = FORMAT_V2;
+        r.event = Event::Checkpoint {
+            epoch: 1,
+            head: Head {
+                seq: 6,
+                hash: Sha256::of(b"y"),
+            },
+            sig: "AAAA".into(),
+        };
+        assert_eq!(Record::parse(&r.to_bytes()).unwrap(), r);
+        r.v = FORMAT_VERSION;
+        assert!(matches!(
+            Record::parse(&r.to_bytes()),
+            Err(RecordError::KindNotInVersion("checkpoint"))
+        ));
     }
 
     #[test]

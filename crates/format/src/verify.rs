@@ -12,7 +12,8 @@
 use crate::chain::{self, ChainError, ChainFiles, LinkFault, link_faults};
 use crate::hash::Sha256;
 use crate::layout::{self, Head, StoreInfo};
-use crate::record::{Event, FORMAT_VERSION, Record};
+use crate::record::{Event, FORMAT_V2, FORMAT_VERSION, Record, known_version};
+use crate::seal::{SealSummary, SealWalk};
 use crate::segment::{self, MemberSink, esc};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -56,6 +57,8 @@ pub struct Report {
     pub problems: Vec<Problem>,
     /// Things worth knowing that are not integrity problems (left-over temporary files).
     pub notes: Vec<Problem>,
+    /// Format 2: what the seals prove (key statements from the root, checkpoints).
+    pub seal: Option<SealSummary>,
 }
 
 impl Report {
@@ -105,6 +108,9 @@ pub struct VerifyOptions {
     /// A head known from elsewhere (another copy, a bundle, a note): the chain must reach it and
     /// hold exactly that record at that position.
     pub expect_head: Option<Head>,
+    /// Format 2: the root key's fingerprint, received out of band. Without it the seals are
+    /// checked against the root key the chain names.
+    pub fingerprint: Option<String>,
 }
 
 /// Parse and check a record file's bytes; on success also return its hash.
@@ -129,9 +135,9 @@ pub fn read_record(path: &Path) -> io::Result<Result<(Record, Sha256), String>> 
 /// Parse `logkeep-store.json`.
 pub fn parse_store_info(bytes: &[u8]) -> Result<StoreInfo, String> {
     let info: StoreInfo = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    if info.format != "logkeep-store" || info.v != FORMAT_VERSION {
+    if info.format != "logkeep-store" || !known_version(u64::from(info.v)) {
         return Err(format!(
-            "unsupported store format {:?} version {} (this logkeep reads version {FORMAT_VERSION})",
+            "unsupported store format {:?} version {} (this logkeep reads versions {FORMAT_VERSION} and {FORMAT_V2})",
             esc(&info.format),
             info.v
         ));
@@ -222,6 +228,10 @@ pub struct ChainChecker {
     missing: Vec<(u64, String)>,
     /// Segments the chain says were pruned, with the media holding them.
     pruned: HashMap<u64, Vec<String>>,
+    /// The format version every record must have, once known.
+    version: Option<u32>,
+    /// Format 2: the walk over key statements and checkpoints.
+    seal: Option<SealWalk>,
     report: Report,
 }
 
@@ -245,10 +255,37 @@ impl ChainChecker {
             partial: anchor.is_some_and(|a| a > 1),
             missing: Vec::new(),
             pruned: HashMap::new(),
+            version: None,
+            seal: None,
             report: Report {
                 store: Some(store.to_owned()),
                 ..Report::default()
             },
+        }
+    }
+
+    /// The chain is of format `version` (the store's or bundle's): every record must say so,
+    /// and a format 2 chain's seals are walked (see [`crate::seal`]).
+    pub fn with_format(mut self, version: u32) -> Self {
+        self.version = Some(version);
+        if version == FORMAT_V2 {
+            self.seal = Some(SealWalk::new(&self.store, self.opts.fingerprint.as_deref()));
+        } else if self.opts.fingerprint.is_some() {
+            let p = format!("{}{}", self.prefix, layout::CHAIN_DIR);
+            self.report.note(
+                p,
+                "a format 1 chain carries no seals: the fingerprint applies to its bundles only",
+            );
+        }
+        self
+    }
+
+    /// Format 2 chains that start after record 1: take in the key statements from before the
+    /// first record (checked by their signatures alone).
+    pub fn prior_statement(&mut self, record: &Record) -> Result<(), String> {
+        match &mut self.seal {
+            Some(w) => w.prior_statement(record),
+            None => Err("not a format 2 chain".into()),
         }
     }
 
@@ -286,6 +323,17 @@ impl ChainChecker {
         };
         self.report.records += 1;
         self.report.first_seq.get_or_insert(next);
+        if let Some(v) = self.version
+            && record.v != v
+        {
+            self.report.problem(
+                &rel,
+                format!("is a version {} record in a version {v} chain", record.v),
+            );
+        }
+        if let Some(w) = &mut self.seal {
+            w.record(&record, hash);
+        }
         for fault in link_faults(&record, next, self.prev, Some(&self.store)) {
             match fault {
                 LinkFault::Seq { says, .. } => self.report.problem(
@@ -587,11 +635,48 @@ impl ChainChecker {
                 ),
             );
         }
+        if let Some(w) = self.seal.take() {
+            let summary = w.finish();
+            self.seal_findings(&summary);
+            self.report.seal = Some(summary);
+        }
         if self.report.records == 0 && self.report.problems.is_empty() {
             let p = format!("{}{}", self.prefix, layout::CHAIN_DIR);
             self.report.problem(p, "the chain is empty");
         }
         self.report
+    }
+}
+
+impl ChainChecker {
+    fn seal_findings(&mut self, s: &SealSummary) {
+        if let Some(u) = &s.unproven {
+            let proven = s.proven.as_ref().map_or_else(
+                || "no checkpoint before it checked out".to_string(),
+                |p| {
+                    format!(
+                        "proven up to record {} (checkpoint of epoch {} at {})",
+                        p.seq, p.epoch, p.time
+                    )
+                },
+            );
+            self.report.problem(
+                self.record_rel(u.first),
+                format!(
+                    "not proven (epoch {}): {} in record {}: this record or one after it was changed; {proven}",
+                    u.epoch,
+                    esc(&u.why),
+                    u.at
+                ),
+            );
+        } else if let Some((first, last)) = s.unsealed {
+            self.report.note(
+                self.record_rel(first),
+                format!(
+                    "records {first} to {last} come after the last checkpoint: not sealed yet (the unsealed tail; only a copy elsewhere, such as a medium, witnesses them)"
+                ),
+            );
+        }
     }
 }
 
@@ -611,7 +696,7 @@ pub fn verify_store_with(
     let info = read_store_info(root)?;
     let chain = root.join(layout::CHAIN_DIR);
     let segments = root.join(layout::SEGMENTS_DIR);
-    let mut checker = ChainChecker::new(&info.store, "", opts.clone(), None);
+    let mut checker = ChainChecker::new(&info.store, "", opts.clone(), None).with_format(info.v);
     for file in ChainFiles::new(root, 1) {
         let seq = checker.next_seq();
         let bytes = match file {

@@ -97,14 +97,20 @@ pub enum Command {
     },
     /// Seal an evidence bundle from a store.
     Export(ExportArgs),
-    /// Create the host's signing key and print its fingerprint.
-    Keygen {
-        /// Configuration file naming the key's path.
-        #[arg(long, value_name = "FILE")]
+    /// Create the host's signing state (root key, first epoch key) and print the root key's
+    /// fingerprint.
+    Keygen(KeygenArgs),
+    /// Print the root key's fingerprint of a signing state or a public key file.
+    Fingerprint {
+        /// Configuration file naming the signing state.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["key", "public"])]
         config: Option<PathBuf>,
-        /// Where to create the key (default: from the configuration, else /etc/logkeep/signing.key).
-        #[arg(long, value_name = "FILE")]
+        /// Signing state directory.
+        #[arg(long, value_name = "DIR", conflicts_with = "public")]
         key: Option<PathBuf>,
+        /// A public key in PEM (SubjectPublicKeyInfo), e.g. the state's root.pub.
+        #[arg(long = "pub", value_name = "FILE.pem")]
+        public: Option<PathBuf>,
     },
     /// Offline media.
     Media {
@@ -118,6 +124,36 @@ pub enum Command {
         #[command(subcommand)]
         action: CustodyAction,
     },
+}
+
+/// `logkeep keygen`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    /// Configuration file naming the signing state's directory.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where to create the signing state (default: from the configuration, else
+    /// /var/lib/logkeep/signing).
+    #[arg(long, value_name = "DIR")]
+    pub key: Option<PathBuf>,
+    /// Write the root secret to FILE (then move it to offline storage).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["keep_root", "enrol"])]
+    pub root_out: Option<PathBuf>,
+    /// Keep the root secret in the signing state (root.key); less safe: a thief of the host
+    /// then holds it too.
+    #[arg(long, conflicts_with = "enrol")]
+    pub keep_root: bool,
+    /// Re-enrol: a new epoch chain signed by an existing root (--root), for a host whose
+    /// signing state was lost.
+    #[arg(long, requires = "root")]
+    pub enrol: bool,
+    /// The root secret, for --enrol.
+    #[arg(long, value_name = "FILE", requires = "enrol")]
+    pub root: Option<PathBuf>,
+    /// The first epoch's number for --enrol (default: one more than the newest epoch in the
+    /// configured store's chain).
+    #[arg(long, value_name = "N", requires = "enrol")]
+    pub epoch: Option<u64>,
 }
 
 /// Media actions.
@@ -191,8 +227,8 @@ pub struct ExportArgs {
     /// the bundle.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Signing key (default: from the configuration, else /etc/logkeep/signing.key).
-    #[arg(long, value_name = "FILE")]
+    /// Signing state directory (default: from the configuration, else /var/lib/logkeep/signing).
+    #[arg(long, value_name = "DIR")]
     pub key: Option<PathBuf>,
     /// Only segments with reads at or after this time (RFC 3339, e.g. 2026-11-20T03:00:00Z).
     #[arg(long, value_name = "TIME")]

@@ -45,8 +45,11 @@ struct RawMedium {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSigning {
-    /// Path of the Ed25519 key (PKCS#8 PEM, mode 0600) made by `logkeep keygen`.
+    /// Path of the signing state directory made by `logkeep keygen`.
     key: String,
+    /// How long an epoch key signs before the next one replaces it.
+    #[serde(default)]
+    epoch: Option<Spanned<String>>,
 }
 
 /// The operator's description of the site, for investigators (`inventory/devices.json`).
@@ -200,8 +203,13 @@ pub struct Config {
     pub compression_level: i32,
     /// Sources.
     pub sources: Vec<Source>,
-    /// The signing key's path.
+    /// The signing state's directory.
     pub signing_key: PathBuf,
+    /// Whether `[signing]` names it (else it is the default path, and a daemon without a
+    /// signing state there runs unsealed, saying so).
+    pub signing_configured: bool,
+    /// How long an epoch lasts (`[signing] epoch`, default one hour).
+    pub signing_epoch: Duration,
     /// Offline media.
     pub media: Vec<Medium>,
     /// Local retention: prune segments older than this that enough media hold.
@@ -226,8 +234,8 @@ pub struct Config {
 /// Default path of the control socket (systemd's `RuntimeDirectory=logkeep` makes its directory).
 pub const DEFAULT_SOCKET: &str = "/run/logkeep/control.sock";
 
-/// Default path of the signing key.
-pub const DEFAULT_KEY: &str = "/etc/logkeep/signing.key";
+/// Default path of the signing state directory.
+pub const DEFAULT_KEY: &str = "/var/lib/logkeep/signing";
 
 /// A configured offline medium.
 #[derive(Debug, Clone)]
@@ -527,6 +535,23 @@ impl Config {
             .signing
             .as_ref()
             .map_or_else(|| PathBuf::from(DEFAULT_KEY), |k| resolve(&k.key));
+        let signing_epoch = match raw.signing.as_ref().and_then(|k| k.epoch.as_ref()) {
+            None => Duration::from_secs(3600),
+            Some(v) => match humantime::parse_duration(v.get_ref()) {
+                Ok(d) if !d.is_zero() => d,
+                Ok(_) => bail!(
+                    "{}:{}: signing.epoch must be more than zero",
+                    file.display(),
+                    line_of(&text, v.span().start)
+                ),
+                Err(e) => bail!(
+                    "{}:{}: signing.epoch: {:?} is not a duration like \"1h\": {e}",
+                    file.display(),
+                    line_of(&text, v.span().start),
+                    v.get_ref()
+                ),
+            },
+        };
         Ok(Config {
             file: std::path::absolute(file).unwrap_or_else(|_| file.to_owned()),
             sha256: logkeep_format::Sha256::of(&bytes),
@@ -556,6 +581,8 @@ impl Config {
             compression_level,
             sources,
             signing_key,
+            signing_configured: raw.signing.is_some(),
+            signing_epoch,
             media,
             retain_local,
             min_copies,

@@ -75,6 +75,28 @@ pub enum Command {
         /// Medium id.
         medium: String,
     },
+    /// Sign a bundle's SHA256SUMS (given by its SHA-256) with the current epoch key, which
+    /// must be epoch `epoch`, then end that epoch (its secret is destroyed).
+    SignBundle {
+        /// SHA-256 of the bundle's SHA256SUMS.
+        sha256: logkeep_format::Sha256,
+        /// The epoch the bundle names (the one current at its head).
+        epoch: u64,
+    },
+}
+
+/// The answer to `sign_bundle`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignReply {
+    /// Ed25519 signature (base64) of the bundle text (`logkeep_format::seal::bundle_text`).
+    pub sig: String,
+    /// The public key that signed (base64): epoch `epoch`'s.
+    pub key: String,
+    /// The epoch that signed, now ended.
+    pub epoch: u64,
+    /// The epoch current from now on.
+    pub next_epoch: u64,
 }
 
 /// A request for the engine thread, with the channel its answer goes back on.
@@ -103,6 +125,12 @@ struct RawRequest {
     /// For `eject`: the medium's id.
     #[serde(default)]
     medium: Option<String>,
+    /// For `sign_bundle`: SHA-256 of SHA256SUMS, 64 lowercase hex digits.
+    #[serde(default)]
+    sha256: Option<String>,
+    /// For `sign_bundle`: the epoch expected to sign.
+    #[serde(default)]
+    epoch: Option<u64>,
 }
 
 /// An error response's machine-readable code.
@@ -655,6 +683,24 @@ fn serve(mut stream: UnixStream, shared: &Shared) {
                 return;
             }
         },
+        "sign_bundle" => match (
+            req.sha256
+                .as_deref()
+                .and_then(logkeep_format::Sha256::parse),
+            req.epoch,
+        ) {
+            (Some(sha256), Some(epoch)) => Command::SignBundle { sha256, epoch },
+            _ => {
+                refuse(
+                    &mut stream,
+                    ErrorCode::BadRequest,
+                    "`sign_bundle` needs `sha256` (64 lowercase hex digits) and `epoch`"
+                        .to_string(),
+                    deadline,
+                );
+                return;
+            }
+        },
         "snapshot" => {
             let requested = Timestamp::now().to_rfc3339();
             tracing::warn!(
@@ -673,7 +719,7 @@ fn serve(mut stream: UnixStream, shared: &Shared) {
             refuse(
                 &mut stream,
                 ErrorCode::BadRequest,
-                format!("unknown op {other:?} (known: status, snapshot, seal)"),
+                format!("unknown op {other:?} (known: status, snapshot, seal, eject, sign_bundle)"),
                 deadline,
             );
             return;

@@ -296,3 +296,25 @@ pub fn seal(socket: &Path) -> Result<(PathBuf, logkeep_format::layout::Head)> {
         serde_json::from_value(v).context("the daemon's answer has no valid head")?;
     Ok((PathBuf::from(v.store), v.head))
 }
+
+/// For `export` through the running daemon: have it sign the bundle whose SHA256SUMS hashes to
+/// `sums` with epoch `epoch`'s key (then that epoch ends). Returns the signature and the key.
+pub fn sign_bundle(
+    socket: &Path,
+    sums: &logkeep_format::Sha256,
+    epoch: u64,
+) -> Result<([u8; 64], ed25519_dalek::VerifyingKey)> {
+    let v = crate::control::call(
+        socket,
+        &json!({"op": "sign_bundle", "sha256": sums.to_hex(), "epoch": epoch}),
+        SEAL_TIMEOUT,
+    )?;
+    let v: crate::control::SignReply =
+        serde_json::from_value(v).context("the daemon's answer is not a signature")?;
+    let sig: [u8; 64] = logkeep_format::seal::unb64(&v.sig)
+        .and_then(|b| b.try_into().ok())
+        .context("the daemon's signature is not base64 of 64 bytes")?;
+    let key = logkeep_format::seal::parse_key(&v.key)
+        .map_err(|e| anyhow::anyhow!("the daemon's key: {e}"))?;
+    Ok((sig, key))
+}

@@ -10,7 +10,6 @@
 use crate::config::Inventory;
 use crate::{inventory, keys};
 use anyhow::{Context, Result, bail};
-use ed25519_dalek::Signer;
 use logkeep_format::bundle::{
     self, BundleInfo, BundleWriter, ConfigRef, Selection, SignatureInfo, Tool,
 };
@@ -28,8 +27,8 @@ pub struct ExportArgs {
     pub store: PathBuf,
     /// Bundle file to write.
     pub out: PathBuf,
-    /// Signing key.
-    pub key: PathBuf,
+    /// Who signs.
+    pub sealer: Sealer,
     /// Selection.
     pub selection: Selection,
     /// Custody fields.
@@ -46,6 +45,47 @@ pub struct ExportArgs {
     pub inventory: Inventory,
 }
 
+/// Who signs a bundle: the epoch key current at export, which is destroyed right after (the
+/// epoch ends with the export).
+pub enum Sealer {
+    /// This process holds the signing state and the host's store (no daemon runs).
+    Local {
+        /// The signing state, locked.
+        state: Box<logkeep_seal::SigningState>,
+        /// The host's store, locked, to record the epoch switch.
+        store: Box<logkeep_store::Store>,
+    },
+    /// The running daemon holds them: it signs through its control socket.
+    Daemon(PathBuf),
+}
+
+impl Sealer {
+    /// The current epoch and its public key.
+    fn sign(
+        &mut self,
+        sums: &Sha256,
+        epoch: u64,
+    ) -> Result<([u8; 64], ed25519_dalek::VerifyingKey)> {
+        let text = logkeep_format::seal::bundle_text(sums, epoch);
+        match self {
+            Sealer::Local { state, store } => {
+                if state.epoch() != epoch {
+                    bail!(
+                        "the signing state is at epoch {} but the store's chain at epoch {epoch}",
+                        state.epoch()
+                    );
+                }
+                let sig = state.sign(text.as_bytes());
+                let public = state.public();
+                // The head was checkpointed before the bundle was read: the switch follows.
+                keys::switch(state, store)?;
+                Ok((sig, public))
+            }
+            Sealer::Daemon(socket) => crate::control_cmd::sign_bundle(socket, sums, epoch),
+        }
+    }
+}
+
 /// What was written.
 pub struct Exported {
     /// Bundle id.
@@ -58,8 +98,10 @@ pub struct Exported {
     pub first_seq: u64,
     /// Segments included.
     pub segments: u64,
-    /// Key fingerprint.
+    /// Key fingerprint (the root's).
     pub fingerprint: String,
+    /// The epoch whose key signed (and ended with the export).
+    pub epoch: u64,
 }
 
 fn hash_file(path: &Path) -> Option<Sha256> {
@@ -89,15 +131,23 @@ fn selected(event: &Event, sel: &Selection) -> bool {
 }
 
 /// Write the bundle.
-pub fn export(args: &ExportArgs) -> Result<Exported> {
-    let key = keys::load(&args.key)?;
-    let public_pem = keys::public_pem(&key)?;
-    let fingerprint = bundle::fingerprint(&key.verifying_key());
+pub fn export(args: &mut ExportArgs) -> Result<Exported> {
     let store_info_bytes = std::fs::read(args.store.join(layout::STORE_FILE))
         .with_context(|| format!("{}: not a logkeep store", args.store.display()))?;
     let info = logkeep_format::verify::parse_store_info(&store_info_bytes)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.store.join(layout::STORE_FILE).display()))?;
+    if info.v != logkeep_format::FORMAT_V2 {
+        bail!(
+            "{}: a format 1 store: this logkeep seals bundles of format 2 stores only (the store itself verifies with `logkeep verify`)",
+            args.store.display()
+        );
+    }
     let chain = args.store.join(layout::CHAIN_DIR);
+    // Every key statement up to the head (`store/keys.jsonl`), and the epoch current at the
+    // head: the key that signs must be that epoch's.
+    let mut keys_jsonl: Vec<u8> = Vec::new();
+    let mut epoch_at_head: Option<(u64, String)> = None;
+    let mut root_fp: Option<String> = None;
 
     // Pass 1: records only.
     // Selected segment records: seq, size, first and last read, sources.
@@ -108,7 +158,23 @@ pub fn export(args: &ExportArgs) -> Result<Exported> {
     let mut reader = ChainReader::new(&args.store).of_store(&info.store);
     for link in reader.by_ref() {
         let record = match link {
-            Ok(l) => l.record,
+            Ok(l) => {
+                if let Event::Epoch {
+                    epoch,
+                    key,
+                    head,
+                    signer_key,
+                    ..
+                } = &l.record.event
+                {
+                    keys_jsonl.extend_from_slice(&l.bytes);
+                    epoch_at_head = Some((*epoch, key.clone()));
+                    if head.is_none() {
+                        root_fp = logkeep_format::seal::fingerprint_b64(signer_key);
+                    }
+                }
+                l.record
+            }
             Err(ChainError::Io { path, source }) => {
                 return Err(source).with_context(|| format!("{}: cannot read", path.display()));
             }
@@ -184,6 +250,12 @@ pub fn export(args: &ExportArgs) -> Result<Exported> {
         hash: Sha256::ZERO,
     });
     let first_seq = if everything { 1 } else { first_seq };
+    let (Some((epoch, epoch_key)), Some(fingerprint)) = (epoch_at_head, root_fp) else {
+        bail!(
+            "{}: the chain holds no key statement: the store was written without a signing state, so no epoch key can seal a bundle of it",
+            args.store.display()
+        );
+    };
 
     let mut id = [0u8; 16];
     rustix::rand::getrandom(&mut id, rustix::rand::GetRandomFlags::empty())?;
@@ -215,8 +287,9 @@ pub fn export(args: &ExportArgs) -> Result<Exported> {
             sha256: Sha256::of(b),
         }),
         signature: SignatureInfo {
-            scheme: bundle::SIG_SCHEME.into(),
+            scheme: bundle::SIG_SCHEME_V2.into(),
             key_fingerprint: fingerprint.clone(),
+            epoch: Some(epoch),
         },
     };
 
@@ -236,8 +309,8 @@ pub fn export(args: &ExportArgs) -> Result<Exported> {
         head,
         bytes_sel,
         &included,
-        &key,
-        &public_pem,
+        &keys_jsonl,
+        (epoch, &epoch_key),
         &created,
     );
     let (file, sha256) = match result {
@@ -259,12 +332,13 @@ pub fn export(args: &ExportArgs) -> Result<Exported> {
         first_seq,
         segments: count_sel,
         fingerprint,
+        epoch,
     })
 }
 
 #[allow(clippy::too_many_arguments)]
 fn write_bundle(
-    args: &ExportArgs,
+    args: &mut ExportArgs,
     binfo: &BundleInfo,
     file: File,
     store_info_bytes: &[u8],
@@ -273,8 +347,8 @@ fn write_bundle(
     head: Head,
     bytes_sel: u64,
     included: &BTreeSet<u64>,
-    key: &ed25519_dalek::SigningKey,
-    public_pem: &str,
+    keys_jsonl: &[u8],
+    (epoch, epoch_key): (u64, &str),
     created: &str,
 ) -> Result<(File, Sha256)> {
     let progress = if std::io::stderr().is_terminal() {
@@ -300,6 +374,7 @@ fn write_bundle(
     info_bytes.push(b'\n');
     w.add_bytes(bundle::INFO, &info_bytes)?;
     w.add_bytes("store/logkeep-store.json", store_info_bytes)?;
+    w.add_bytes(bundle::KEYS, keys_jsonl)?;
     let segments = args.store.join(layout::SEGMENTS_DIR);
     // The second pass reads the chain again, from the first record included up to the head
     // the first pass found: the links between the records, and the head's hash at the end,
@@ -360,16 +435,39 @@ fn write_bundle(
         bundle::VERIFY_TXT,
         bundle::verify_txt(binfo, &dir).as_bytes(),
     )?;
+    w.add_bytes(bundle::SCRIPT, logkeep_format::openssl::SCRIPT.as_bytes())?;
     let actor = args.examiner.clone().unwrap_or_else(|| {
         std::env::var("SUDO_USER")
             .or_else(|_| std::env::var("USER"))
             .unwrap_or_else(|_| format!("uid {}", rustix::process::getuid().as_raw()))
     });
+    // The signature is made (and the epoch ended) once SHA256SUMS is final; the public key is
+    // the one the chain introduced for this epoch, checked against what signed.
+    let want = logkeep_format::seal::parse_key(epoch_key)
+        .map_err(|e| anyhow::anyhow!("the chain's key of epoch {epoch}: {e}"))?;
+    let public_pem = logkeep_seal::public_pem(&want);
+    let mut failed = None;
+    let sealer = &mut args.sealer;
     let (buf, sha256) = w.seal(
-        |m| key.sign(m).to_bytes(),
-        public_pem,
+        |sums| match sealer.sign(&Sha256::of(sums), epoch) {
+            Ok((sig, public)) if public == want => sig,
+            Ok(_) => {
+                failed = Some(anyhow::anyhow!(
+                    "the signing key is not the key the chain introduced for epoch {epoch}"
+                ));
+                [0; 64]
+            }
+            Err(e) => {
+                failed = Some(e);
+                [0; 64]
+            }
+        },
+        &public_pem,
         (created, &actor, args.note.as_deref(), "exported"),
     )?;
+    if let Some(e) = failed {
+        return Err(e.context("cannot sign the bundle"));
+    }
     let file = buf.into_inner().map_err(|e| e.into_error())?;
     Ok((file, sha256))
 }

@@ -27,8 +27,43 @@ pub fn run(args: ExportArgs) -> Result<u8> {
         note,
     } = args;
     let cfg = config.as_deref().map(config::Config::load).transpose()?;
-    let store = match store {
-        Some(s) => s,
+    let key = key
+        .or_else(|| cfg.as_ref().map(|c| c.signing_key.clone()))
+        .unwrap_or_else(|| config::DEFAULT_KEY.into());
+    let (store, sealer) = match store {
+        Some(s) => {
+            // Without the daemon this process signs: it locks the signing state and the host's
+            // store (where the epoch switch is recorded). With the daemon running both are
+            // its, and it signs through the control socket.
+            let sealer = match crate::keys::open(&key) {
+                Ok(mut state) => {
+                    let host = cfg.as_ref().map_or_else(|| s.clone(), |c| c.store.clone());
+                    let level = cfg.as_ref().map_or(3, |c| c.compression_level);
+                    let (mut host_store, replay) = logkeep_store::Store::open(&host, false, level)
+                        .with_context(|| {
+                            format!(
+                                "cannot open the store at {} to record the epoch switch",
+                                logkeep_format::shown::Shown::path(&host)
+                            )
+                        })?;
+                    crate::keys::reconcile(&mut state, &mut host_store, replay.epoch.as_ref())?;
+                    // Seal the head first, so that the bundle ends with a checkpoint.
+                    crate::keys::checkpoint(&state, &mut host_store)?;
+                    export::Sealer::Local {
+                        state: Box::new(state),
+                        store: Box::new(host_store),
+                    }
+                }
+                Err(e)
+                    if e.downcast_ref::<logkeep_seal::SealError>()
+                        .is_some_and(|e| matches!(e, logkeep_seal::SealError::Locked { .. })) =>
+                {
+                    export::Sealer::Daemon(control_cmd::socket_path(socket, config.as_deref())?)
+                }
+                Err(e) => return Err(e),
+            };
+            (s, sealer)
+        }
         None => {
             // From the running daemon: it seals what it has read, then the bundle is
             // made from its store (reading a store is safe while the daemon writes).
@@ -41,12 +76,9 @@ pub fn run(args: ExportArgs) -> Result<u8> {
                 dir.display(),
                 head.seq
             );
-            dir
+            (dir, export::Sealer::Daemon(path))
         }
     };
-    let key = key
-        .or_else(|| cfg.as_ref().map(|c| c.signing_key.clone()))
-        .unwrap_or_else(|| config::DEFAULT_KEY.into());
     let selection = Selection {
         since: since
             .as_deref()
@@ -58,10 +90,10 @@ pub fn run(args: ExportArgs) -> Result<u8> {
             .transpose()?,
         sources,
     };
-    let args = export::ExportArgs {
+    let mut args = export::ExportArgs {
         store,
         out: out.clone(),
-        key,
+        sealer,
         selection,
         case,
         evidence,
@@ -70,7 +102,7 @@ pub fn run(args: ExportArgs) -> Result<u8> {
         config: cfg.as_ref().map(|c| (c.file.clone(), c.bytes.clone())),
         inventory: cfg.map(|c| c.inventory).unwrap_or_default(),
     };
-    let e = export::export(&args)?;
+    let e = export::export(&mut args)?;
     println!("bundle:      {}", out.display());
     println!("bundle id:   {}", e.bundle_id);
     println!("sha256:      {}", e.sha256);
@@ -79,7 +111,10 @@ pub fn run(args: ExportArgs) -> Result<u8> {
         "chain head:  record {} sha256 {} (records {}..={}, {} segment(s))",
         e.head.seq, e.head.hash, e.first_seq, e.head.seq, e.segments
     );
-    println!("signing key: {}", e.fingerprint);
+    println!(
+        "signing key: {} (root fingerprint), epoch {} (its secret is now destroyed)",
+        e.fingerprint, e.epoch
+    );
     Ok(0)
 }
 

@@ -82,7 +82,12 @@ fn dispatch(command: Command) -> Result<u8> {
             out,
             force,
         } => extract_cmd::run(path, fingerprint, out, force),
-        Command::Keygen { config, key } => keygen_cmd::run(config, key),
+        Command::Keygen(args) => keygen_cmd::run(args),
+        Command::Fingerprint {
+            config,
+            key,
+            public,
+        } => keygen_cmd::fingerprint(config, key, public),
         Command::Export(args) => export_cmd::run(args),
         Command::Media { action } => media_cmd::run(action),
         Command::Custody {

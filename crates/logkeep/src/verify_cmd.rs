@@ -34,8 +34,9 @@ pub fn run(
             expect = Some(h);
         }
     }
-    let chain = VerifyOptions {
+    let mut chain = VerifyOptions {
         expect_head: expect,
+        ..VerifyOptions::default()
     };
     if is_bundle(&path)? {
         let opts = BundleOptions {
@@ -46,12 +47,7 @@ pub fn run(
         print_bundle_report(&report, json)?;
         Ok(if report.ok() { 0 } else { 1 })
     } else {
-        if fingerprint.is_some() {
-            bail!(
-                "--fingerprint applies to bundles; {} is a directory",
-                path.display()
-            );
-        }
+        chain.fingerprint = check_fp(fingerprint)?;
         let report = verify::verify_store(&path, &chain)?;
         print_report(&report, json)?;
         Ok(if report.ok() { 0 } else { 1 })
@@ -145,6 +141,9 @@ pub fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
         "{} records, {} segments checked ({} not selected), {} bytes captured",
         r.records, r.segments, r.segments_omitted, r.captured_bytes
     )?;
+    if let Some(s) = &r.seal {
+        print_seal(&mut out, s)?;
+    }
     match &b.key_fingerprint {
         Some(fp) if b.key_pinned => {
             writeln!(out, "signed by key {fp} (matches the fingerprint given)")?
@@ -199,6 +198,51 @@ pub fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
             out,
             "FAILED: {} problem(s) found",
             r.problems.len() + b.custody_problems.len()
+        )?;
+    }
+    Ok(())
+}
+
+/// What a format 2 chain's seals prove, in plain words.
+pub fn print_seal(
+    out: &mut impl Write,
+    s: &logkeep_format::seal::SealSummary,
+) -> std::io::Result<()> {
+    match (&s.root_fingerprint, s.fingerprint_checked) {
+        (Some(fp), true) => writeln!(out, "root key {fp} (matches the fingerprint given)")?,
+        (Some(fp), false) => writeln!(
+            out,
+            "root key {fp} — NOT CHECKED: the chain names this root; compare it with the fingerprint received out of band, or pass --fingerprint"
+        )?,
+        (None, _) => writeln!(out, "root key: none (no key statement in the chain)")?,
+    }
+    writeln!(
+        out,
+        "seals: {} key statement(s), {} checkpoint(s), newest epoch {}",
+        s.statements, s.checkpoints, s.epoch
+    )?;
+    match &s.proven {
+        Some(p) => writeln!(
+            out,
+            "proven up to record {} (checkpoint of epoch {} at {})",
+            p.seq,
+            p.epoch,
+            esc(&p.time)
+        )?,
+        None => writeln!(out, "proven: nothing (no checkpoint checked out)")?,
+    }
+    if let Some(u) = &s.unproven {
+        writeln!(
+            out,
+            "NOT PROVEN from record {} on (epoch {}): {}",
+            u.first,
+            u.epoch,
+            esc(&u.why)
+        )?;
+    } else if let Some((a, z)) = s.unsealed {
+        writeln!(
+            out,
+            "unsealed tail: records {a} to {z} were written after the last checkpoint (not a failure: the next seal covers them)"
         )?;
     }
     Ok(())
@@ -271,6 +315,9 @@ pub fn print_report(report: &Report, json: bool) -> Result<()> {
     )?;
     if let Some((a, b)) = &report.time_range {
         writeln!(out, "captured from {} to {}", esc(a), esc(b))?;
+    }
+    if let Some(s) = &report.seal {
+        print_seal(&mut out, s)?;
     }
     if report.ok() {
         writeln!(out, "OK: the store verified")?;

@@ -46,6 +46,12 @@ pub enum StoreError {
         /// What is wrong.
         what: String,
     },
+    /// A format 1 store: verifiable, but not extended with format 2 records.
+    #[error("{}: a format 1 store; this logkeep writes format 2 (forward-secure seals) and does not extend it. It stays verifiable as it is: keep it as evidence, and point [store] path at a new directory", path.display())]
+    OldFormat {
+        /// The store directory.
+        path: PathBuf,
+    },
     /// Another process holds the store.
     #[error("{}: the store is in use by another logkeep process", path.display())]
     Locked {
@@ -93,6 +99,8 @@ pub struct Replay {
     wal_prefix: Option<String>,
     /// Highest generation number used.
     pub max_gen: u64,
+    /// The newest key statement in the chain: its epoch and public key (base64).
+    pub epoch: Option<(u64, String)>,
     /// Sources of the most recent `config` record.
     pub sources: Option<Vec<SourceDecl>>,
     /// Every path pattern any `config` record in the chain declared, each once, in the order
@@ -128,8 +136,12 @@ impl Replay {
         self.records += 1;
         // Read only when a generation finishes; the record keeps its string.
         let wall = || Timestamp::parse(&record.wall).unwrap_or(Timestamp::LATEST);
-        self.clean_stop = matches!(record.event, Event::Stop { .. });
+        // Seals after a `stop` (the checkpoint that seals it) leave the stop clean.
+        if !matches!(record.event, Event::Checkpoint { .. } | Event::Epoch { .. }) {
+            self.clean_stop = matches!(record.event, Event::Stop { .. });
+        }
         match &record.event {
+            Event::Epoch { epoch, key, .. } => self.epoch = Some((*epoch, key.clone())),
             Event::Segment { spans, .. } => {
                 for s in spans {
                     self.max_gen = self.max_gen.max(s.gen_id);
@@ -223,7 +235,8 @@ impl OpenSegment {
 
 impl Store {
     /// Open (creating it if `create` and absent) the store at `root`, take its lock, recover
-    /// from a crash, and replay the chain.
+    /// from a crash, and replay the chain. With `create` (the daemon, which extends the chain)
+    /// a format 1 store is refused before anything is written to it.
     pub fn open(root: &Path, create: bool, level: i32) -> Result<(Store, Replay), StoreError> {
         let info_path = root.join(layout::STORE_FILE);
         if !info_path.exists() {
@@ -249,6 +262,11 @@ impl Store {
             path: e.path,
             source: e.source,
         })?;
+        if create && info.v != logkeep_format::FORMAT_V2 {
+            return Err(StoreError::OldFormat {
+                path: root.to_owned(),
+            });
+        }
         let chain = root.join(layout::CHAIN_DIR);
         let segments = root.join(layout::SEGMENTS_DIR);
         for dir in [root, chain.as_path(), segments.as_path()] {
@@ -525,13 +543,33 @@ impl Store {
         self.commit_record(event)
     }
 
+    /// Commit a record whose event depends on where it lands: `make` gets the head it follows
+    /// and the record's wall time (a checkpoint signs both).
+    pub fn append_with(
+        &mut self,
+        make: impl FnOnce(Head, &str) -> Event,
+    ) -> Result<Record, StoreError> {
+        let wall = Timestamp::now().to_rfc3339();
+        let event = make(self.head, &wall);
+        self.commit_at(event, wall)
+    }
+
+    /// The store's format version (`logkeep-store.json`'s `v`).
+    pub fn version(&self) -> u32 {
+        self.info.v
+    }
+
     fn commit_record(&mut self, event: Event) -> Result<Record, StoreError> {
+        self.commit_at(event, Timestamp::now().to_rfc3339())
+    }
+
+    fn commit_at(&mut self, event: Event, wall: String) -> Result<Record, StoreError> {
         let record = Record {
-            v: logkeep_format::FORMAT_VERSION,
+            v: self.info.v,
             seq: self.head.seq + 1,
             prev: self.head.hash,
             store: self.info.store.clone(),
-            wall: Timestamp::now().to_rfc3339(),
+            wall,
             mono_ns: clock::boot_ns(),
             host: self.host.clone(),
             event,
@@ -574,7 +612,7 @@ fn init(root: &Path) -> Result<(), StoreError> {
         .map_err(|e| io_at(root)(e.into()))?;
     let info = StoreInfo {
         format: "logkeep-store".into(),
-        v: logkeep_format::FORMAT_VERSION,
+        v: logkeep_format::FORMAT_V2,
         store: hex::encode(id),
         created: Timestamp::now().to_rfc3339(),
     };

@@ -233,6 +233,10 @@ impl Engine<'_> {
         }
         if self.pipe.idle_for(self.config.heartbeat_interval) {
             self.pipe.record(Event::Heartbeat {})?;
+            self.pipe.checkpoint()?;
+        }
+        if self.pipe.epoch_due(self.config.signing_epoch) {
+            self.pipe.switch_epoch("the epoch ended")?;
         }
         Ok(())
     }
@@ -244,18 +248,23 @@ impl Engine<'_> {
             Command::Snapshot { .. } => "snapshot",
             Command::Seal => "seal",
             Command::Eject { .. } => "eject",
+            Command::SignBundle { .. } => "sign_bundle",
         };
         let _span = tracing::info_span!("control", op = kind, uid = call.peer.uid).entered();
         let sealed = |e: io::Error| format!("cannot seal: the store cannot be written: {e}");
         let answer = match call.command {
             Command::Status => Ok(status::to_value(&self.status())),
-            Command::Seal => self.step(true).map_err(sealed).map(|()| {
-                status::to_value(&SealReply {
-                    store: self.config.store.display().to_string(),
-                    store_id: self.pipe.store.id().to_owned(),
-                    head: self.pipe.store.head(),
-                })
-            }),
+            Command::Seal => self
+                .step(true)
+                .and_then(|()| self.pipe.checkpoint())
+                .map_err(sealed)
+                .map(|()| {
+                    status::to_value(&SealReply {
+                        store: self.config.store.display().to_string(),
+                        store_id: self.pipe.store.id().to_owned(),
+                        head: self.pipe.store.head(),
+                    })
+                }),
             Command::Snapshot {
                 reason,
                 requested,
@@ -270,12 +279,47 @@ impl Engine<'_> {
                 .map_err(sealed)
                 .and_then(|()| self.media.eject(&medium))
                 .map(|head| status::to_value(&EjectReply { medium, head })),
+            Command::SignBundle { sha256, epoch } => self
+                .sign_bundle(&sha256, epoch)
+                .map(|r| status::to_value(&r)),
         };
         if let Err(e) = &answer {
             tracing::error!("control request failed: {e}");
         }
         // The client may have gone; its handler then drops the receiver.
         let _ = call.reply.send(answer);
+    }
+
+    /// Sign a bundle with the current epoch key, then end the epoch: the key that sealed the
+    /// bundle is destroyed right after.
+    fn sign_bundle(
+        &mut self,
+        sums: &logkeep_format::Sha256,
+        epoch: u64,
+    ) -> Result<control::SignReply, String> {
+        let Some(state) = &self.pipe.signer else {
+            return Err(
+                "this daemon runs without a signing state: nothing can seal a bundle".into(),
+            );
+        };
+        if state.epoch() != epoch {
+            return Err(format!(
+                "the current epoch is {}, not {epoch} (an epoch ended during the export): export again",
+                state.epoch()
+            ));
+        }
+        let text = logkeep_format::seal::bundle_text(sums, epoch);
+        let sig = logkeep_format::seal::b64(&state.sign(text.as_bytes()));
+        let key = logkeep_format::seal::b64(state.public().as_bytes());
+        self.pipe
+            .switch_epoch("export")
+            .map_err(|e| format!("signed, but cannot end the epoch: {e}"))?;
+        Ok(control::SignReply {
+            sig,
+            key,
+            epoch,
+            next_epoch: self.pipe.signer.as_ref().map_or(0, |s| s.epoch()),
+        })
     }
 
     /// Capture everything the sources hold, seal, seal the host context through the pipeline
@@ -363,6 +407,8 @@ impl Engine<'_> {
                 context: context_record.seq,
             })
             .map_err(|e| fail(&e))?;
+        // An emergency: what happens next must not be signable with the key in use now.
+        self.pipe.switch_epoch("snapshot").map_err(|e| fail(&e))?;
         let head = self.pipe.store.head();
         tracing::warn!(id = %id, seq = record.seq, head = %head.hash, uid = peer.uid, "emergency snapshot recorded");
         self.snapshots += 1;

@@ -2,11 +2,15 @@
 //! as a [`ChunkSink`], and the snapshot's host context files through [`Pipeline::seal_files`])
 //! and turns them into committed segments, and events into records. It remembers what was made
 //! durable for the tracker, the newest seal, and the tamper and loss records for `status`.
+//! With a signing state it ends every seal with a signed checkpoint and switches epochs
+//! (`crate::keys`).
 
 use crate::status::{Alert, Seal};
 use logkeep_capture::ChunkSink;
+use logkeep_format::layout::Head;
 use logkeep_format::segment::ChunkOrigin;
 use logkeep_format::{Event, Record};
+use logkeep_seal::SigningState;
 use logkeep_store::{OpenSegment, Store};
 use std::collections::VecDeque;
 use std::io;
@@ -34,6 +38,12 @@ pub(super) struct Pipeline {
     alerts: VecDeque<Alert>,
     /// The latest tampering not yet answered by an automatic snapshot (`on_tamper = "snapshot"`).
     pub(super) tamper_seen: Option<String>,
+    /// The signing state, when the daemon seals (format 2 checkpoints and epoch keys).
+    pub(super) signer: Option<SigningState>,
+    /// When the current epoch began.
+    epoch_began: Instant,
+    /// The head the newest checkpoint covers.
+    checkpointed: Option<Head>,
 }
 
 impl Pipeline {
@@ -48,6 +58,9 @@ impl Pipeline {
             last_seal: None,
             alerts: VecDeque::new(),
             tamper_seen: None,
+            signer: None,
+            epoch_began: Instant::now(),
+            checkpointed: None,
         }
     }
 
@@ -55,6 +68,53 @@ impl Pipeline {
     pub(super) fn retune(&mut self, max_bytes: u64, seal_on_tamper: bool) {
         self.max_bytes = max_bytes;
         self.seal_on_tamper = seal_on_tamper;
+    }
+
+    /// Seal with `signer` from now on.
+    pub(super) fn with_signer(mut self, signer: Option<SigningState>) -> Pipeline {
+        self.signer = signer;
+        self
+    }
+
+    /// Append a checkpoint of the head, signed by the current epoch key, unless it is already
+    /// checkpointed or the daemon does not seal.
+    pub(super) fn checkpoint(&mut self) -> io::Result<()> {
+        let Some(state) = &self.signer else {
+            return Ok(());
+        };
+        let head = self.store.head();
+        if self.checkpointed == Some(head) || head.seq == 0 {
+            return Ok(());
+        }
+        let r = crate::keys::checkpoint(state, &mut self.store).map_err(io::Error::other)?;
+        tracing::debug!(seq = r.seq, epoch = state.epoch(), "checkpoint");
+        self.checkpointed = Some(self.store.head());
+        Ok(())
+    }
+
+    /// Whether the current epoch has lasted `length`.
+    pub(super) fn epoch_due(&self, length: Duration) -> bool {
+        self.signer.is_some() && self.epoch_began.elapsed() >= length
+    }
+
+    /// End the current epoch: seal what is open, checkpoint with the current key, then switch
+    /// to the next key and destroy the current one (see `crate::keys::switch`).
+    pub(super) fn switch_epoch(&mut self, why: &str) -> io::Result<()> {
+        if self.signer.is_none() {
+            return Ok(());
+        }
+        self.seal()?;
+        self.checkpoint()?;
+        let Some(state) = self.signer.as_mut() else {
+            return Ok(());
+        };
+        crate::keys::switch(state, &mut self.store).map_err(io::Error::other)?;
+        self.epoch_began = Instant::now();
+        tracing::info!(
+            epoch = state.epoch(),
+            "new epoch key ({why}); the previous secret is destroyed"
+        );
+        Ok(())
     }
 
     /// Commit the open segment, if it holds anything; returns its record.
@@ -78,6 +138,7 @@ impl Pipeline {
             time: record.wall.clone(),
         });
         self.last_record = Instant::now();
+        self.checkpoint()?;
         Ok(Some(record))
     }
 
@@ -204,12 +265,18 @@ impl ChunkSink for Pipeline {
     }
 
     fn notice(&mut self, event: Event) -> io::Result<()> {
-        if matches!(event, Event::Tamper { .. }) && !self.seal_on_tamper {
+        let tamper = matches!(event, Event::Tamper { .. });
+        if tamper && !self.seal_on_tamper {
             // Record only: the open segment is sealed when it is due, after this record.
             self.append(event)?;
-            return Ok(());
+        } else {
+            self.record(event)?;
         }
-        self.record(event).map(drop)
+        if tamper {
+            // What an intruder did next must not be signable with the key in use now.
+            self.switch_epoch("tampering seen")?;
+        }
+        Ok(())
     }
 }
 

@@ -93,6 +93,7 @@ pub(super) fn stop(
         reason: reason.clone(),
     })
     .context("cannot record the stop")?;
+    pipe.checkpoint().context("cannot seal the stop")?;
     let head = pipe.store.head();
     tracing::info!(head = %head.hash, seq = head.seq, "stopped on {reason}; everything read is sealed");
     Ok(())

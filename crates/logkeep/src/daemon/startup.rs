@@ -46,8 +46,23 @@ pub(super) fn start(config: &Config) -> Result<Started<'_>> {
     let max_open = raise_open_file_limit(reserve);
     let mut systemd = Notifier::new();
     systemd.status("opening the store".into());
+    // The signing state first: a missing or damaged one stops the daemon before it creates
+    // or touches the store.
+    let mut signer =
+        crate::keys::open_configured(config).context("cannot open the signing state")?;
     let (mut store, replay) = Store::open(&config.store, true, config.compression_level)
         .with_context(|| format!("cannot open the store at {}", config.store.display()))?;
+    match &mut signer {
+        Some(state) => {
+            crate::keys::reconcile(state, &mut store, replay.epoch.as_ref())
+                .context("cannot bring the signing state and the chain into agreement")?;
+            tracing::info!(epoch = state.epoch(), root = %state.fingerprint(), "sealing with the signing state");
+        }
+        None => tracing::warn!(
+            state = %logkeep_format::shown::Shown::path(&config.signing_key),
+            "no signing state: records are chained but NOT SEALED (no checkpoints; verify reports them all as an unsealed tail). Create one with `logkeep keygen` and name it in [signing] key"
+        ),
+    }
     tracing::info!(
         store = %config.store.display(),
         id = store.id(),
@@ -115,7 +130,8 @@ pub(super) fn start(config: &Config) -> Result<Started<'_>> {
     let engine = Engine {
         config: std::borrow::Cow::Borrowed(config),
         tracker,
-        pipe: Pipeline::new(store, config.segment_max_bytes, config.seal_on_tamper),
+        pipe: Pipeline::new(store, config.segment_max_bytes, config.seal_on_tamper)
+            .with_signer(signer),
         media,
         media_events: Vec::new(),
         syslog,
