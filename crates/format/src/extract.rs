@@ -131,8 +131,6 @@ impl Filter {
 /// What is known of one generation's ranges.
 #[derive(Default)]
 struct Ranges {
-    /// From segments that verified.
-    good: Vec<(u64, u64)>,
     /// From segments that did not.
     damaged: Vec<(u64, u64)>,
     /// The furthest end any record states for it.
@@ -144,6 +142,8 @@ struct GenOut {
     len: u64,
     hasher: sha2::Sha256,
     span: Span,
+    /// Holes left below `len` (they read as zeros).
+    missing: Vec<(u64, u64)>,
 }
 
 pub(crate) struct Extractor {
@@ -243,28 +243,6 @@ fn add_range(list: &mut Vec<(u64, u64)>, a: u64, b: u64) {
     *list = merged;
 }
 
-/// `[from, to)` minus the ranges of `covered` (sorted, disjoint).
-fn uncovered(from: u64, to: u64, covered: &[(u64, u64)]) -> Vec<(u64, u64)> {
-    let mut out = Vec::new();
-    let mut pos = from;
-    for &(s, e) in covered {
-        if e <= pos {
-            continue;
-        }
-        if s >= to {
-            break;
-        }
-        if s > pos {
-            out.push((pos, s.min(to)));
-        }
-        pos = pos.max(e);
-    }
-    if pos < to {
-        out.push((pos, to));
-    }
-    out
-}
-
 fn fail(what: String) -> io::Error {
     io::Error::other(what)
 }
@@ -299,6 +277,7 @@ impl Extractor {
                     len: 0,
                     hasher: sha2::Sha256::new(),
                     span: span.clone(),
+                    missing: Vec::new(),
                 },
             );
         }
@@ -320,7 +299,10 @@ impl Extractor {
             Ok(f) => f,
             Err(e) => return Err(self.failed(full, e)),
         };
-        hash_zeros(&mut g.hasher, offset - g.len);
+        if offset > g.len {
+            g.missing.push((g.len, offset));
+            hash_zeros(&mut g.hasher, offset - g.len);
+        }
         let mut buf = vec![0u8; 256 * 1024];
         let mut pos = offset;
         loop {
@@ -396,9 +378,7 @@ impl ChainVisitor for Extractor {
             if !taken {
                 continue;
             }
-            if verified {
-                add_range(&mut r.good, s.start, s.end);
-            } else {
+            if !verified {
                 add_range(&mut r.damaged, s.start, s.end);
             }
         }
@@ -483,11 +463,7 @@ impl Extractor {
             };
             let r = self.ranges.remove(&gen_id).unwrap_or_default();
             let end = r.end.max(g.len);
-            let mut covered = r.good.clone();
-            for &(a, b) in &r.damaged {
-                add_range(&mut covered, a, b);
-            }
-            let missing = uncovered(0, g.len, &covered);
+            let missing = std::mem::take(&mut g.missing);
             let not_included = if end > g.len {
                 vec![(g.len, end)]
             } else {
@@ -625,15 +601,13 @@ mod tests {
     }
 
     #[test]
-    fn ranges_merge_and_complement() {
+    fn ranges_merge() {
         let mut v = Vec::new();
         add_range(&mut v, 10, 20);
         add_range(&mut v, 0, 5);
         add_range(&mut v, 5, 10);
         assert_eq!(v, vec![(0, 20)]);
-        assert_eq!(
-            uncovered(0, 30, &[(5, 10), (20, 25)]),
-            vec![(0, 5), (10, 20), (25, 30)]
-        );
+        add_range(&mut v, 30, 40);
+        assert_eq!(v, vec![(0, 20), (30, 40)]);
     }
 }

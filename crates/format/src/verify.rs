@@ -12,7 +12,7 @@
 use crate::chain::{self, ChainError, ChainFiles, LinkFault, link_faults};
 use crate::hash::Sha256;
 use crate::layout::{self, Head, StoreInfo};
-use crate::record::{Event, FORMAT_VERSION, Record};
+use crate::record::{Event, FORMAT_VERSION, MAX_RECORD_BYTES, Record};
 use crate::segment::{self, MemberSink, esc};
 use crate::shown::Shown;
 use crate::untrusted::{self, Refused};
@@ -683,9 +683,12 @@ pub fn verify_store_with(
             Ok(f) => f.bytes,
             Err(ChainError::TooLarge { .. }) => {
                 let rel = checker.record_rel(seq);
-                checker
-                    .report_mut()
-                    .problem(rel, "record is too large (not read)");
+                checker.report_mut().problem(
+                    rel,
+                    format!(
+                        "is larger than the {MAX_RECORD_BYTES} bytes a record may have (not read)"
+                    ),
+                );
                 break;
             }
             Err(ChainError::Refused { what, .. }) => {
@@ -817,7 +820,23 @@ fn check_listing(
         let name = entry.file_name().to_string_lossy().into_owned();
         match name.as_str() {
             layout::STORE_FILE | layout::HEAD_FILE | layout::MEDIUM_FILE | layout::SEEN_FILE => {
-                not_a_file(&entry, &esc(&name), report);
+                if !not_a_file(&entry, &esc(&name), report) {
+                    let max = if name == layout::STORE_FILE {
+                        MAX_STORE_INFO_BYTES
+                    } else {
+                        MAX_HEAD_BYTES
+                    };
+                    let size = entry.metadata().map_or(0, |m| m.len());
+                    // head.json is judged where it is read.
+                    if size > max && name != layout::HEAD_FILE {
+                        report.problem(
+                            esc(&name),
+                            format!(
+                                "is {size} bytes, more than the {max} bytes allowed here (not read)"
+                            ),
+                        );
+                    }
+                }
             }
             // The layout directories were checked before the walk.
             layout::CHAIN_DIR | layout::SEGMENTS_DIR => {}
@@ -1024,6 +1043,12 @@ pub fn classify_input(path: &Path) -> Result<Input, VerifyError> {
                 "{NOT_INPUT}: a tar archive whose first member is {}, not logkeep-bundle-ID/bundle.json",
                 Shown::bytes(name)
             ),
+        ));
+    }
+    if head.len() == 512 && head.iter().all(|&b| b == 0) {
+        return Err(not_input(
+            path,
+            format!("{NOT_INPUT}: an empty tar archive (no members)"),
         ));
     }
     if head.first() == Some(&b'{') {

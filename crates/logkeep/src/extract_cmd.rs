@@ -107,10 +107,14 @@ fn extract(args: ExtractArgs) -> Result<u8> {
         writeln!(o)?;
         return Ok(code);
     }
-    if !written {
-        eprintln!(
-            "logkeep: nothing extracted: verification failed (use --force to extract anyway)"
-        );
+    if !ok && files.is_empty() {
+        if force {
+            eprintln!("logkeep: nothing extracted: verification failed and nothing could be read");
+        } else {
+            eprintln!(
+                "logkeep: nothing extracted: verification failed (use --force to extract anyway)"
+            );
+        }
         return Ok(code);
     }
     print_files(&files, &out)?;
