@@ -26,7 +26,8 @@ pub enum RangeState {
     NotIncluded,
 }
 
-/// One captured range of a generation: `[start, end)`, the record that commits it.
+/// One captured range of a generation: `[start, end)`, the record that commits it (0 for the
+/// bytes a generation holds before the first record of a partial input, which are not in it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Range {
     /// First byte offset.
@@ -82,7 +83,16 @@ impl Lister {
                 ino: s.ino,
                 first: first.clone(),
                 last: last.clone(),
-                ranges: Vec::new(),
+                // A generation first met past its start began before the input's first record.
+                ranges: (s.start > 0)
+                    .then_some(Range {
+                        start: 0,
+                        end: s.start,
+                        seq: 0,
+                        state: RangeState::NotIncluded,
+                    })
+                    .into_iter()
+                    .collect(),
             });
             last.clone_into(&mut g.last);
             match g.ranges.last_mut() {

@@ -513,6 +513,12 @@ impl ChainChecker {
             );
         }
         let Some((manifest, manifest_digest)) = observed.manifest else {
+            // Unreadable: the record's spans say how far its generations reach, so the next
+            // segment is judged on its own and not blamed for this one's bytes.
+            for s in spans {
+                let g = self.gens.entry(s.gen_id).or_default();
+                g.end = g.end.max(s.end);
+            }
             return Ok(());
         };
         if manifest_digest != *manifest_sha256 {

@@ -98,7 +98,12 @@ fn print_text(
                 RangeState::Damaged => "DAMAGED",
                 RangeState::NotIncluded => "not included",
             };
-            writeln!(o, "    [{}, {})  record {}  {state}", r.start, r.end, r.seq)?;
+            let at = if r.seq == 0 {
+                "before the first record".to_owned()
+            } else {
+                format!("record {}", r.seq)
+            };
+            writeln!(o, "    [{}, {})  {at}  {state}", r.start, r.end)?;
         }
     }
     for p in &report.problems {
