@@ -473,10 +473,29 @@ fn wrong_inputs_are_usage_errors_that_say_why() {
     );
 }
 
-/// A bundle path that is a FIFO or a link to a device: refused at once, exit 2.
+/// A bundle path that is a FIFO: refused at once, exit 2. A bundle whose first header promises
+/// a GNU long name of 100 MiB: refused before it is read (the tar library would hold it all
+/// in memory), exit 1 naming it.
 #[test]
-fn a_bundle_path_that_is_a_special_file_is_refused() {
+fn a_bundle_path_that_is_a_special_file_or_a_memory_bomb_is_refused() {
     let arena = tempfile::tempdir().expect("tmp");
+    let bomb = arena.path().join("bomb.tar");
+    let mut h = tar::Header::new_gnu();
+    h.set_path("././@LongLink").expect("path");
+    h.set_entry_type(tar::EntryType::GNULongName);
+    h.set_size(100 << 20);
+    h.set_cksum();
+    fs::write(&bomb, h.as_bytes()).expect("write");
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .open(&bomb)
+        .expect("open");
+    f.set_len((100 << 20) + 4096).expect("sparse");
+    for cmd in ["verify", "list"] {
+        let r = bounded(&[cmd.as_ref(), bomb.as_os_str()]);
+        assert_eq!(r.code, Some(1), "{cmd}: {r}");
+        assert!(r.stdout.contains("long-name"), "{cmd}: {r}");
+    }
     let fifo = arena.path().join("case.tar");
     mkfifo(&fifo);
     for args in [

@@ -450,7 +450,7 @@ pub fn verify_bundle(
     let mut custody: Option<Vec<u8>> = None;
     let mut dir: Option<String> = None;
     {
-        let mut archive = tar::Archive::new(&mut outer);
+        let mut archive = tar::Archive::new(untrusted::TarGuard::new(&mut outer));
         let entries = match archive.entries() {
             Ok(e) => e,
             Err(e) => {

@@ -162,6 +162,93 @@ pub fn check_dir(path: &Path) -> Result<(), Refused> {
     }
 }
 
+/// Largest GNU long-name, long-link or pax extended header a tar reader accepts: the tar
+/// library reads such a header whole into memory before the member it describes.
+pub const MAX_TAR_META_BYTES: u64 = 1 << 20;
+
+/// A reader that watches the tar stream passing through it and fails, before the tar library
+/// sees it, on a GNU long-name or long-link header or a pax extended header larger than
+/// [`MAX_TAR_META_BYTES`]: such a header is read whole into memory, so its size is a promise
+/// of memory a hostile archive must not obtain. It follows the stream header by header (each
+/// member's data is skipped by its size) until the first all-zero block, the end of the
+/// archive; from then on, and after a refusal, it lets everything through.
+pub struct TarGuard<R> {
+    inner: R,
+    header: [u8; 512],
+    filled: usize,
+    skip: u64,
+    done: bool,
+}
+
+impl<R> TarGuard<R> {
+    /// Watch the tar stream read from `inner`.
+    pub fn new(inner: R) -> TarGuard<R> {
+        TarGuard {
+            inner,
+            header: [0; 512],
+            filled: 0,
+            skip: 0,
+            done: false,
+        }
+    }
+
+    fn observe(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() && !self.done {
+            if self.skip > 0 {
+                let k = (self.skip.min(data.len() as u64)) as usize;
+                self.skip -= k as u64;
+                data = &data[k..];
+                continue;
+            }
+            let k = (512 - self.filled).min(data.len());
+            self.header[self.filled..self.filled + k].copy_from_slice(&data[..k]);
+            self.filled += k;
+            data = &data[k..];
+            if self.filled < 512 {
+                break;
+            }
+            self.filled = 0;
+            if self.header.iter().all(|&b| b == 0) {
+                self.done = true;
+                break;
+            }
+            let size = tar_size(&self.header[124..136]);
+            let kind = self.header[156];
+            if matches!(kind, b'L' | b'K' | b'x' | b'g') && size > MAX_TAR_META_BYTES {
+                self.done = true;
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "a tar long-name or extended header of {size} bytes, more than the {MAX_TAR_META_BYTES} allowed (not read)"
+                    ),
+                ));
+            }
+            self.skip = size.div_ceil(512).saturating_mul(512);
+        }
+        Ok(())
+    }
+}
+
+/// The size field of a tar header: octal digits, or base-256 when its first byte has the high
+/// bit set. Unreadable is 0 (the tar library reports it).
+fn tar_size(field: &[u8]) -> u64 {
+    if field[0] & 0x80 != 0 {
+        return field[1..].iter().fold(0u64, |n, &b| {
+            n.saturating_mul(256).saturating_add(u64::from(b))
+        });
+    }
+    let text = String::from_utf8_lossy(field);
+    u64::from_str_radix(text.trim_matches(|c| c == ' ' || c == '\0'), 8).unwrap_or(0)
+}
+
+impl<R: Read> Read for TarGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.observe(&buf[..n])?;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +288,30 @@ mod tests {
             check_dir(&dlink),
             Err(Refused::NotRegular("a symbolic link"))
         ));
+    }
+
+    #[test]
+    fn a_huge_long_name_header_is_refused_before_it_is_read() {
+        let mut h = tar::Header::new_gnu();
+        h.set_path("././@LongLink").unwrap();
+        h.set_entry_type(tar::EntryType::GNULongName);
+        h.set_size(1 << 40);
+        h.set_cksum();
+        let mut stream = h.as_bytes().to_vec();
+        stream.extend_from_slice(&[b'a'; 4096]);
+        let mut g = TarGuard::new(&stream[..]);
+        let err = io::copy(&mut g, &mut io::sink()).unwrap_err();
+        assert!(err.to_string().contains("long-name"), "{err}");
+        // A normal archive passes untouched.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_cksum();
+        b.append_data(&mut h, "x/".repeat(80) + "f", &b"abc"[..])
+            .unwrap();
+        let bytes = b.into_inner().unwrap();
+        let mut out = Vec::new();
+        io::copy(&mut TarGuard::new(&bytes[..]), &mut out).unwrap();
+        assert_eq!(out, bytes);
     }
 }

@@ -1039,7 +1039,7 @@ pub fn classify_input(path: &Path) -> Result<Input, VerifyError> {
     if head.len() == 512 && tar_checksum_ok(&head) {
         let name_end = head[..100].iter().position(|&b| b == 0).unwrap_or(100);
         let name = &head[..name_end];
-        let long_name = head[156] == b'L' && name == b"././@LongLink";
+        let long_name = head[156] == b'L';
         if name.starts_with(b"logkeep-bundle-") || long_name {
             return Ok(Input::Bundle);
         }
