@@ -28,7 +28,7 @@ use crate::extract::{self, Extracted, Extractor, Filter};
 use crate::hash::{HashReader, HashWriter, Sha256};
 use crate::layout::{self, Head};
 use crate::record::{Event, MAX_RECORD_BYTES};
-use crate::segment::esc;
+use crate::shown;
 use crate::untrusted;
 use crate::verify::{
     self, ChainChecker, ChainVisitor, NoVisitor, Report, Tee, VerifyError, VerifyOptions,
@@ -423,9 +423,11 @@ fn absent(
 ) {
     visitor.segment_absent(r);
     match (&r.event, info) {
-        (Event::Segment { file, .. }, Some(i)) if i.selection == Selection::default() => {
-            c.segment_missing(r, format!("store/{}/{}", layout::SEGMENTS_DIR, esc(file)))
-        }
+        (Event::Segment { file, .. }, Some(i)) if i.selection == Selection::default() => c
+            .segment_missing(
+                r,
+                format!("store/{}/{}", layout::SEGMENTS_DIR, shown::text(file)),
+            ),
         _ => c.segment_omitted(r),
     }
 }
@@ -472,7 +474,7 @@ pub fn verify_bundle(
                 }
             };
             let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let shown = esc(&name);
+            let shown = shown::text(&name);
             if entry.header().entry_type() != tar::EntryType::Regular {
                 problems.problem(
                     shown,
@@ -500,12 +502,12 @@ pub fn verify_bundle(
                 continue;
             };
             let Some(kind) = classify(&rel) else {
-                problems.problem(esc(&rel), "extra file not part of a bundle");
+                problems.problem(shown::text(&rel), "extra file not part of a bundle");
                 continue;
             };
             let sealed = !matches!(kind, Kind::Sums | Kind::Sig | Kind::Key | Kind::Custody);
             if sealed && seen.contains_key(&rel) {
-                problems.problem(esc(&rel), "appears twice");
+                problems.problem(shown::text(&rel), "appears twice");
                 continue;
             }
             // A segment record whose segment did not follow it was not selected.
@@ -526,7 +528,7 @@ pub fn verify_bundle(
                             INFO,
                             format!(
                                 "unsupported bundle format {:?} version {}",
-                                esc(&i.format),
+                                shown::text(&i.format),
                                 i.v
                             ),
                         ),
@@ -544,23 +546,24 @@ pub fn verify_bundle(
                                 Some(first),
                             ));
                         }
-                        Err(e) => problems.problem(esc(&rel), e),
+                        Err(e) => problems.problem(shown::text(&rel), e),
                     },
-                    None => problems.problem(esc(&rel), "too large"),
+                    None => problems.problem(shown::text(&rel), "too large"),
                 },
                 Kind::Record(seq) => {
                     let Some(c) = checker.as_mut() else {
-                        problems.problem(esc(&rel), "record before store/logkeep-store.json");
+                        problems
+                            .problem(shown::text(&rel), "record before store/logkeep-store.json");
                         continue;
                     };
                     if seq != c.next_seq() {
                         problems.problem(
-                            esc(&rel),
+                            shown::text(&rel),
                             format!("out of order: record {} was expected here", c.next_seq()),
                         );
                     }
                     match read_bounded(&mut hashed, MAX_RECORD_BYTES)? {
-                        None => problems.problem(esc(&rel), "too large"),
+                        None => problems.problem(shown::text(&rel), "too large"),
                         Some(b) => {
                             if let Some(r) = c.record(&b)
                                 && matches!(r.event, Event::Segment { .. })
@@ -573,7 +576,7 @@ pub fn verify_bundle(
                 Kind::Segment(file) => {
                     let (Some(c), Some(r)) = (checker.as_mut(), pending.take()) else {
                         problems.problem(
-                            esc(&rel),
+                            shown::text(&rel),
                             "segment without the record that commits it just before it",
                         );
                         io::copy(&mut hashed, &mut io::sink())?;
@@ -585,7 +588,7 @@ pub fn verify_bundle(
                         }
                         _ => {
                             problems.problem(
-                                esc(&rel),
+                                shown::text(&rel),
                                 format!("is not the segment record {} commits", r.seq),
                             );
                             visitor.segment_absent(&r);
@@ -595,7 +598,7 @@ pub fn verify_bundle(
                 }
                 Kind::Meta => {
                     if read_bounded(&mut hashed, MAX_META_BYTES)?.is_none() {
-                        problems.problem(esc(&rel), "too large");
+                        problems.problem(shown::text(&rel), "too large");
                     }
                 }
                 Kind::Sums => sums = read_bounded(&mut hashed, MAX_SUMS_BYTES)?,
@@ -672,7 +675,7 @@ fn check_info(info: &Option<BundleInfo>, chain: &Report, report: &mut Report) {
             INFO,
             format!(
                 "names store {} but the bundle holds store {}",
-                esc(&i.store),
+                shown::text(&i.store),
                 chain.store.as_deref().unwrap_or("")
             ),
         );
@@ -707,7 +710,7 @@ fn check_info(info: &Option<BundleInfo>, chain: &Report, report: &mut Report) {
             INFO,
             format!(
                 "unsupported signature scheme {:?}",
-                esc(&i.signature.scheme)
+                shown::text(&i.signature.scheme)
             ),
         );
     }
@@ -729,25 +732,30 @@ fn check_sums(sums: &Option<Vec<u8>>, seen: &BTreeMap<String, Sha256>, report: &
             .and_then(|(h, name)| Sha256::parse(h).map(|h| (h, name)));
         match parsed {
             Some((h, name)) if listed.insert(name.to_owned(), h).is_none() => {}
-            Some((_, name)) => {
-                report.problem(SUMS, format!("line {}: {} listed twice", n + 1, esc(name)))
-            }
+            Some((_, name)) => report.problem(
+                SUMS,
+                format!("line {}: {} listed twice", n + 1, shown::text(name)),
+            ),
             None => report.problem(SUMS, format!("line {} is not `SHA256  NAME`", n + 1)),
         }
     }
     for (name, h) in seen {
         match listed.get(name) {
-            None => report.problem(esc(name), "not listed in SHA256SUMS (added after sealing)"),
-            Some(l) if l != h => {
-                report.problem(esc(name), format!("hashes to {h}, SHA256SUMS says {l}"))
-            }
+            None => report.problem(
+                shown::text(name),
+                "not listed in SHA256SUMS (added after sealing)",
+            ),
+            Some(l) if l != h => report.problem(
+                shown::text(name),
+                format!("hashes to {h}, SHA256SUMS says {l}"),
+            ),
             Some(_) => {}
         }
     }
     for name in listed.keys() {
         if !seen.contains_key(name) {
             report.problem(
-                esc(name),
+                shown::text(name),
                 "listed in SHA256SUMS but missing from the bundle",
             );
         }
@@ -790,7 +798,7 @@ fn check_signature(
             INFO,
             format!(
                 "names key {} but the bundle was signed with key {fp}",
-                esc(&i.signature.key_fingerprint)
+                shown::text(&i.signature.key_fingerprint)
             ),
         );
     }
@@ -800,7 +808,10 @@ fn check_signature(
         } else {
             report.problem(
                 PUBKEY,
-                format!("key {fp} is not the expected key {}: substituted", esc(pin)),
+                format!(
+                    "key {fp} is not the expected key {}: substituted",
+                    shown::text(pin)
+                ),
             );
         }
     }

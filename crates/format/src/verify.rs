@@ -13,7 +13,8 @@ use crate::chain::{self, ChainError, ChainFiles, LinkFault, link_faults};
 use crate::hash::Sha256;
 use crate::layout::{self, Head, StoreInfo};
 use crate::record::{Event, FORMAT_VERSION, MAX_RECORD_BYTES, Record};
-use crate::segment::{self, MemberSink, esc};
+use crate::segment::{self, MemberSink};
+use crate::shown;
 use crate::shown::Shown;
 use crate::untrusted::{self, Refused};
 use serde::Serialize;
@@ -133,7 +134,7 @@ pub fn parse_store_info(bytes: &[u8]) -> Result<StoreInfo, String> {
     if info.format != "logkeep-store" || info.v != FORMAT_VERSION {
         return Err(format!(
             "unsupported store format {:?} version {} (this logkeep reads version {FORMAT_VERSION})",
-            esc(&info.format),
+            shown::text(&info.format),
             info.v
         ));
     }
@@ -370,7 +371,7 @@ impl ChainChecker {
                 }
                 LinkFault::Store { expected, says } => self.report.problem(
                     &rel,
-                    format!("belongs to store {} not {expected}", esc(&says)),
+                    format!("belongs to store {} not {expected}", shown::text(&says)),
                 ),
             }
         }
@@ -404,9 +405,9 @@ impl ChainChecker {
                     file: rel.clone(),
                     what: format!(
                         "gap in {} ({}) from offset {from}: {}",
-                        esc(path),
-                        esc(source),
-                        esc(reason)
+                        shown::text(path),
+                        shown::text(source),
+                        shown::text(reason)
                     ),
                 });
             }
@@ -422,9 +423,9 @@ impl ChainChecker {
                     file: rel.clone(),
                     what: format!(
                         "{} ({}) {}: {captured} bytes had been captured, size now {}",
-                        esc(path),
-                        esc(source),
-                        esc(what),
+                        shown::text(path),
+                        shown::text(source),
+                        shown::text(what),
                         size_now.map_or("gone".to_string(), |s| s.to_string())
                     ),
                 });
@@ -486,7 +487,12 @@ impl ChainChecker {
         else {
             return Ok(());
         };
-        let rel = format!("{}{}/{}", self.prefix, layout::SEGMENTS_DIR, esc(name));
+        let rel = format!(
+            "{}{}/{}",
+            self.prefix,
+            layout::SEGMENTS_DIR,
+            shown::text(name)
+        );
         let rec_rel = self.record_rel(record.seq);
         self.report.segments += 1;
         let observed =
@@ -553,7 +559,7 @@ impl ChainChecker {
                     format!(
                         "captures generation {} of {} after it was closed",
                         m.gen_id,
-                        esc(&m.path)
+                        shown::text(&m.path)
                     ),
                 );
             }
@@ -566,7 +572,7 @@ impl ChainChecker {
                         m.end.min(g.end) - m.start,
                         m.start,
                         m.end.min(g.end),
-                        esc(&m.path),
+                        shown::text(&m.path),
                         m.gen_id
                     ),
                 );
@@ -577,7 +583,7 @@ impl ChainChecker {
                         "bytes [{}, {}) of {} generation {} are missing before this member",
                         g.end,
                         m.start,
-                        esc(&m.path),
+                        shown::text(&m.path),
                         m.gen_id
                     ),
                 );
@@ -622,7 +628,11 @@ impl ChainChecker {
                     rel,
                     format!(
                         "pruned from this copy after being copied to media {}",
-                        media.iter().map(|m| esc(m)).collect::<Vec<_>>().join(", ")
+                        media
+                            .iter()
+                            .map(|m| shown::text(m))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ),
                 None => self
@@ -724,13 +734,13 @@ pub fn verify_store_with(
                         rel,
                         format!(
                             "names segment file {} which does not match its seq and hash",
-                            esc(file)
+                            shown::text(file)
                         ),
                     );
                     continue;
                 }
             }
-            let rel = format!("{}/{}", layout::SEGMENTS_DIR, esc(file));
+            let rel = format!("{}/{}", layout::SEGMENTS_DIR, shown::text(file));
             if !segments_dir {
                 visitor.segment_absent(&record);
                 checker.segment_missing(&record, rel);
@@ -826,7 +836,7 @@ fn check_listing(
         let name = entry.file_name().to_string_lossy().into_owned();
         match name.as_str() {
             layout::STORE_FILE | layout::HEAD_FILE | layout::MEDIUM_FILE | layout::SEEN_FILE => {
-                if !not_a_file(&entry, &esc(&name), report) {
+                if !not_a_file(&entry, &shown::text(&name), report) {
                     let max = if name == layout::STORE_FILE {
                         MAX_STORE_INFO_BYTES
                     } else {
@@ -836,7 +846,7 @@ fn check_listing(
                     // head.json is judged where it is read.
                     if size > max && name != layout::HEAD_FILE {
                         report.problem(
-                            esc(&name),
+                            shown::text(&name),
                             format!(
                                 "is {size} bytes, more than the {max} bytes allowed here (not read)"
                             ),
@@ -853,7 +863,7 @@ fn check_listing(
                     && !t.is_dir()
                 {
                     report.problem(
-                        esc(&name),
+                        shown::text(&name),
                         format!(
                             "is {}, not a directory (not followed)",
                             untrusted::type_name(t)
@@ -862,10 +872,10 @@ fn check_listing(
                 }
             }
             n if n.starts_with(layout::TMP_PREFIX) => report.note(
-                esc(n),
+                shown::text(n),
                 "left-over temporary file (an interrupted write; not part of the evidence)",
             ),
-            n => report.problem(esc(n), "extra file not part of the store"),
+            n => report.problem(shown::text(n), "extra file not part of the store"),
         }
     }
     let chain_entries = match chain {
@@ -875,7 +885,7 @@ fn check_listing(
     for entry in chain_entries {
         let entry = entry.map_err(|e| at(root)(e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = format!("{}/{}", layout::CHAIN_DIR, esc(&name));
+        let rel = format!("{}/{}", layout::CHAIN_DIR, shown::text(&name));
         if name.starts_with(layout::TMP_PREFIX) {
             report.note(rel, "left-over temporary file");
             continue;
@@ -898,7 +908,7 @@ fn check_listing(
     for entry in std::fs::read_dir(segments).map_err(at(segments))? {
         let entry = entry.map_err(at(segments))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = format!("{}/{}", layout::SEGMENTS_DIR, esc(&name));
+        let rel = format!("{}/{}", layout::SEGMENTS_DIR, shown::text(&name));
         if name.starts_with(layout::TMP_PREFIX) {
             report.note(rel, "left-over temporary file");
             continue;

@@ -3,7 +3,7 @@
 //! the times of its first and last read; then the verdict. One shape for all three inputs,
 //! as text or JSON.
 
-use crate::verify_cmd::{check_fp, input_kind, json_errors};
+use crate::verify_cmd::{check_fp, input_kind, json_errors, one_line};
 use anyhow::{Result, bail};
 use logkeep_format::bundle::BundleOptions;
 use logkeep_format::contents::{self, Generation, RangeState};
@@ -32,7 +32,7 @@ fn list(path: PathBuf, fingerprint: Option<String>, json: bool) -> Result<u8> {
                 b.report,
                 b.custody_problems
                     .iter()
-                    .map(|p| format!("custody.jsonl: {}", Shown::text(p)))
+                    .map(|p| format!("custody.jsonl: {}", one_line(p)))
                     .collect(),
             )
         }

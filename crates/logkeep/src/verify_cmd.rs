@@ -4,8 +4,8 @@
 use anyhow::{Context, Result, bail};
 use logkeep_format::bundle::{self, BundleOptions};
 use logkeep_format::layout::Head;
-use logkeep_format::segment::{esc, esc_controls};
 use logkeep_format::shown::Shown;
+use logkeep_format::shown::text as esc;
 use logkeep_format::verify::{self, ChainVisitor, Input, Report, VerifyError, VerifyOptions};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -215,7 +215,7 @@ pub fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
     let r = &b.report;
     print_findings(&mut out, "FAIL", &r.problems)?;
     for p in &b.custody_problems {
-        writeln!(out, "FAIL custody.jsonl: {}", esc(p))?;
+        writeln!(out, "FAIL custody.jsonl: {}", one_line(p))?;
     }
     print_findings(&mut out, "alert", &r.alerts)?;
     print_findings(&mut out, "note", &r.notes)?;
@@ -341,6 +341,24 @@ fn parse_head(s: Option<&str>) -> Result<Option<Head>> {
     Ok(Some(Head { seq, hash }))
 }
 
+/// A finding's text for one line of a report. Strings from the data are already escaped where
+/// the finding was made (by `logkeep_format::shown`); what else may reach here (an error text
+/// of a library quoting hostile bytes) has every character the escaping rule hides escaped by
+/// the same rule, and nothing else touched.
+pub fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut buf = [0u8; 4];
+    for c in s.chars() {
+        let one = c.encode_utf8(&mut buf);
+        if c != '\\' && Shown::text(one).to_string() != *one {
+            out.push_str(&Shown::text(one).to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// One line per finding, `LABEL FILE: WHAT`, with control characters from the data escaped.
 fn print_findings(
     out: &mut impl Write,
@@ -348,12 +366,7 @@ fn print_findings(
     list: &[logkeep_format::verify::Problem],
 ) -> std::io::Result<()> {
     for p in list {
-        writeln!(
-            out,
-            "{label} {}: {}",
-            esc_controls(&p.file),
-            esc_controls(&p.what)
-        )?;
+        writeln!(out, "{label} {}: {}", one_line(&p.file), one_line(&p.what))?;
     }
     Ok(())
 }
