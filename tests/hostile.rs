@@ -591,3 +591,57 @@ fn head_dash_1_gets_the_first_line_and_the_exit_code_stays() {
         out.describe()
     );
 }
+
+/// A captured file whose name carries a terminal escape, a forged report line and invalid
+/// UTF-8: `list`, `extract` (console and index) and `verify --json` print it escaped, one line
+/// per entry, and the only verdict line is the real one.
+#[test]
+fn hostile_file_names_are_printed_escaped() {
+    use std::os::unix::ffi::OsStrExt;
+    let config = format!("{FAST_STORE}{}", source("vpn", &["logs/*.log"]));
+    let mut site = Site::new(&config);
+    let name = std::ffi::OsStr::from_bytes(b"x\x1b[2J\nOK: the store verified\n\xff.log");
+    let data = b"line\n".repeat(20);
+    fs::write(site.path("logs").join(name), &data).expect("write");
+    site.start();
+    site.wait_captured(data.len() as u64);
+    site.term();
+    let arena = tempfile::tempdir().expect("tmp");
+    let out = arena.path().join("out");
+    let runs = [
+        bounded(&["list".as_ref(), site.store().as_os_str()]),
+        bounded(&[
+            "extract".as_ref(),
+            site.store().as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]),
+        bounded(&["list".as_ref(), site.store().as_os_str(), "--json".as_ref()]),
+    ];
+    for r in &runs {
+        assert_eq!(r.code, Some(0), "{r}");
+        let raw = r
+            .stdout
+            .bytes()
+            .chain(r.stderr.bytes())
+            .any(|b| (b < 0x20 && b != b'\n') || b == 0x7f);
+        assert!(!raw, "a control byte reached the terminal:\n{r}");
+        assert!(
+            r.stdout.lines().filter(|l| l.starts_with("OK:")).count() <= 1,
+            "a forged verdict line:\n{r}"
+        );
+    }
+    assert!(
+        runs[0]
+            .stdout
+            .contains(r"x\u{001B}[2J\nOK: the store verified\n"),
+        "{}",
+        runs[0]
+    );
+    // The index holds the original path exactly (JSON escapes it), and the output file exists.
+    let index = fs::read_to_string(out.join("logkeep-extract.jsonl")).expect("index");
+    let line: serde_json::Value =
+        serde_json::from_str(index.lines().next().expect("a line")).expect("JSON");
+    let output = line["output"].as_str().expect("output");
+    assert_eq!(fs::read(out.join(output)).expect("output"), data);
+}

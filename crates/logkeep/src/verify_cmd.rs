@@ -35,6 +35,12 @@ fn verify(
     let mut expect = parse_head(expect_head.as_deref())?;
     let input = input_kind(&path)?;
     if let Some(other) = &against {
+        if input_kind(other).context("--against")? != Input::Store {
+            bail!(
+                "--against: {} is a bundle; give another copy of the store (a store or a medium)",
+                Shown::path(other)
+            );
+        }
         let h = logkeep_media::known_head(other)
             .with_context(|| format!("{}: cannot read", Shown::path(other)))?
             .with_context(|| format!("{}: holds no chain to compare with", Shown::path(other)))?;
