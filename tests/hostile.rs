@@ -645,3 +645,66 @@ fn hostile_file_names_are_printed_escaped() {
     let output = line["output"].as_str().expect("output");
     assert_eq!(fs::read(out.join(output)).expect("output"), data);
 }
+
+/// A medium whose segments are links to the store's own files (a disk prepared by someone who
+/// wants the evidence gone): they are not copies, so retention never prunes the store's
+/// segments on their account. Followed, the links would have counted, and pruning would have
+/// left only dangling links.
+#[test]
+fn links_on_a_medium_are_not_copies_for_retention() {
+    let arena = tempfile::tempdir().expect("tmp");
+    let medium = arena.path().join("usb");
+    let config = format!(
+        "[store]\npath = \"store\"\nseal_interval = \"200ms\"\nscan_interval = \"100ms\"\n\
+         segment_max_bytes = \"4KiB\"\nretain_local = \"1s\"\nmin_copies = 1\n\
+         [[source]]\nid = \"vpn\"\npaths = [\"logs/*.log\"]\n\
+         [[media]]\nid = \"usb-a\"\npath = \"{}\"\n",
+        medium.display()
+    );
+    let mut site = Site::new(&config);
+    site.start();
+    let mut total = 0;
+    for round in 0..3 {
+        let data = format!("evidence {round} {}\n", "e".repeat(5000));
+        site.append("a.log", data.as_bytes());
+        total += data.len() as u64;
+        site.wait_captured(total);
+    }
+    site.term();
+    let store = site.store();
+    let before = segment_files(&store);
+    assert!(before.len() >= 2, "several segments");
+
+    // The medium: its identity, the store's chain copied, and links where segments belong.
+    crate::support::media::init(&medium, "usb-a");
+    copy_store(&store.join("chain"), &medium.join("chain"));
+    for f in ["logkeep-store.json", "head.json"] {
+        fs::copy(store.join(f), medium.join(f)).expect("copy");
+    }
+    fs::create_dir(medium.join("segments")).expect("mkdir");
+    for seg in &before {
+        symlink(
+            seg,
+            medium.join("segments").join(seg.file_name().expect("name")),
+        )
+        .expect("link");
+    }
+    site.start();
+    // Past the first retention check (as the media tests wait for it).
+    std::thread::sleep(Duration::from_secs(7));
+    site.term();
+    assert!(
+        !crate::support::record_texts(&store)
+            .iter()
+            .any(|r| r.contains("\"kind\":\"pruned\"")),
+        "pruned on the strength of links"
+    );
+    assert_eq!(
+        segment_files(&store),
+        before,
+        "every segment is still in the store"
+    );
+    let r = bounded(&["verify".as_ref(), medium.as_os_str()]);
+    assert_eq!(r.code, Some(1), "the medium's links are problems:\n{r}");
+    assert!(r.stdout.contains("is a symbolic link"), "{r}");
+}

@@ -491,8 +491,11 @@ pub fn prune_candidates(
             let holders: Vec<String> = present
                 .iter()
                 .filter(|m| {
-                    fs::metadata(m.path.join(layout::SEGMENTS_DIR).join(file))
-                        .is_ok_and(|md| md.len() == *size)
+                    // A copy is a regular file on the medium itself: a link there (to a file of
+                    // the right size anywhere) is not one.
+                    untrusted::check_dir(&m.path.join(layout::SEGMENTS_DIR)).is_ok()
+                        && fs::symlink_metadata(m.path.join(layout::SEGMENTS_DIR).join(file))
+                            .is_ok_and(|md| md.file_type().is_file() && md.len() == *size)
                 })
                 .map(|m| m.id.clone())
                 .collect();
