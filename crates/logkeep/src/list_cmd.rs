@@ -18,23 +18,21 @@ pub fn run(path: PathBuf, fingerprint: Option<String>, json: bool) -> Result<u8>
 }
 
 fn list(path: PathBuf, fingerprint: Option<String>, json: bool) -> Result<u8> {
-    let (kind, ok, gens, report, extra) = match input_kind(&path)? {
+    // The chain report, what a bundle adds (signature, custody), and the verdict.
+    let (kind, ok, gens, report, extra, full) = match input_kind(&path)? {
         Input::Bundle => {
             let opts = BundleOptions {
                 fingerprint: check_fp(fingerprint)?,
                 chain: VerifyOptions::default(),
             };
             let (b, gens) = contents::list_bundle(&path, &opts)?;
-            (
-                "bundle",
-                b.ok(),
-                gens,
-                b.report,
-                b.custody_problems
-                    .iter()
-                    .map(|p| format!("custody.jsonl: {}", one_line(p)))
-                    .collect(),
-            )
+            let extra: Vec<String> = b
+                .custody_problems
+                .iter()
+                .map(|p| format!("custody.jsonl: {}", one_line(p)))
+                .collect();
+            let full = serde_json::to_value(&b)?;
+            ("bundle", b.ok(), gens, b.report, extra, full)
         }
         Input::Store => {
             if fingerprint.is_some() {
@@ -44,7 +42,8 @@ fn list(path: PathBuf, fingerprint: Option<String>, json: bool) -> Result<u8> {
                 );
             }
             let (r, gens) = contents::list_store(&path, &VerifyOptions::default())?;
-            ("store", r.ok(), gens, r, Vec::new())
+            let full = serde_json::to_value(&r)?;
+            ("store", r.ok(), gens, r, Vec::new(), full)
         }
     };
     let code = if ok { 0 } else { 1 };
@@ -56,7 +55,7 @@ fn list(path: PathBuf, fingerprint: Option<String>, json: bool) -> Result<u8> {
             "kind": kind,
             "path": Shown::path(&path).to_string(),
             "generations": gens,
-            "report": report,
+            "report": full,
         });
         serde_json::to_writer_pretty(&mut o, &v)?;
         writeln!(o)?;
