@@ -28,7 +28,7 @@ use crate::extract::{self, Extracted, Extractor, Filter};
 use crate::hash::{HashReader, HashWriter, Sha256};
 use crate::layout::{self, Head};
 use crate::record::{Event, MAX_RECORD_BYTES};
-use crate::shown;
+use crate::shown::text as esc;
 use crate::untrusted;
 use crate::verify::{
     self, ChainChecker, ChainVisitor, NoVisitor, Report, Tee, VerifyError, VerifyOptions,
@@ -423,11 +423,9 @@ fn absent(
 ) {
     visitor.segment_absent(r);
     match (&r.event, info) {
-        (Event::Segment { file, .. }, Some(i)) if i.selection == Selection::default() => c
-            .segment_missing(
-                r,
-                format!("store/{}/{}", layout::SEGMENTS_DIR, shown::text(file)),
-            ),
+        (Event::Segment { file, .. }, Some(i)) if i.selection == Selection::default() => {
+            c.segment_missing(r, format!("store/{}/{}", layout::SEGMENTS_DIR, esc(file)))
+        }
         _ => c.segment_omitted(r),
     }
 }
@@ -474,7 +472,7 @@ pub fn verify_bundle(
                 }
             };
             let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let shown = shown::text(&name);
+            let shown = esc(&name);
             if entry.header().entry_type() != tar::EntryType::Regular {
                 problems.problem(
                     shown,
@@ -502,12 +500,12 @@ pub fn verify_bundle(
                 continue;
             };
             let Some(kind) = classify(&rel) else {
-                problems.problem(shown::text(&rel), "extra file not part of a bundle");
+                problems.problem(esc(&rel), "extra file not part of a bundle");
                 continue;
             };
             let sealed = !matches!(kind, Kind::Sums | Kind::Sig | Kind::Key | Kind::Custody);
             if sealed && seen.contains_key(&rel) {
-                problems.problem(shown::text(&rel), "appears twice");
+                problems.problem(esc(&rel), "appears twice");
                 continue;
             }
             // A segment record whose segment did not follow it was not selected.
@@ -528,7 +526,7 @@ pub fn verify_bundle(
                             INFO,
                             format!(
                                 "unsupported bundle format {:?} version {}",
-                                shown::text(&i.format),
+                                esc(&i.format),
                                 i.v
                             ),
                         ),
@@ -546,24 +544,23 @@ pub fn verify_bundle(
                                 Some(first),
                             ));
                         }
-                        Err(e) => problems.problem(shown::text(&rel), e),
+                        Err(e) => problems.problem(esc(&rel), e),
                     },
-                    None => problems.problem(shown::text(&rel), "too large"),
+                    None => problems.problem(esc(&rel), "too large"),
                 },
                 Kind::Record(seq) => {
                     let Some(c) = checker.as_mut() else {
-                        problems
-                            .problem(shown::text(&rel), "record before store/logkeep-store.json");
+                        problems.problem(esc(&rel), "record before store/logkeep-store.json");
                         continue;
                     };
                     if seq != c.next_seq() {
                         problems.problem(
-                            shown::text(&rel),
+                            esc(&rel),
                             format!("out of order: record {} was expected here", c.next_seq()),
                         );
                     }
                     match read_bounded(&mut hashed, MAX_RECORD_BYTES)? {
-                        None => problems.problem(shown::text(&rel), "too large"),
+                        None => problems.problem(esc(&rel), "too large"),
                         Some(b) => {
                             if let Some(r) = c.record(&b)
                                 && matches!(r.event, Event::Segment { .. })
@@ -576,7 +573,7 @@ pub fn verify_bundle(
                 Kind::Segment(file) => {
                     let (Some(c), Some(r)) = (checker.as_mut(), pending.take()) else {
                         problems.problem(
-                            shown::text(&rel),
+                            esc(&rel),
                             "segment without the record that commits it just before it",
                         );
                         io::copy(&mut hashed, &mut io::sink())?;
@@ -588,7 +585,7 @@ pub fn verify_bundle(
                         }
                         _ => {
                             problems.problem(
-                                shown::text(&rel),
+                                esc(&rel),
                                 format!("is not the segment record {} commits", r.seq),
                             );
                             visitor.segment_absent(&r);
@@ -598,7 +595,7 @@ pub fn verify_bundle(
                 }
                 Kind::Meta => {
                     if read_bounded(&mut hashed, MAX_META_BYTES)?.is_none() {
-                        problems.problem(shown::text(&rel), "too large");
+                        problems.problem(esc(&rel), "too large");
                     }
                 }
                 Kind::Sums => sums = read_bounded(&mut hashed, MAX_SUMS_BYTES)?,
@@ -675,7 +672,7 @@ fn check_info(info: &Option<BundleInfo>, chain: &Report, report: &mut Report) {
             INFO,
             format!(
                 "names store {} but the bundle holds store {}",
-                shown::text(&i.store),
+                esc(&i.store),
                 chain.store.as_deref().unwrap_or("")
             ),
         );
@@ -710,7 +707,7 @@ fn check_info(info: &Option<BundleInfo>, chain: &Report, report: &mut Report) {
             INFO,
             format!(
                 "unsupported signature scheme {:?}",
-                shown::text(&i.signature.scheme)
+                esc(&i.signature.scheme)
             ),
         );
     }
@@ -732,30 +729,25 @@ fn check_sums(sums: &Option<Vec<u8>>, seen: &BTreeMap<String, Sha256>, report: &
             .and_then(|(h, name)| Sha256::parse(h).map(|h| (h, name)));
         match parsed {
             Some((h, name)) if listed.insert(name.to_owned(), h).is_none() => {}
-            Some((_, name)) => report.problem(
-                SUMS,
-                format!("line {}: {} listed twice", n + 1, shown::text(name)),
-            ),
+            Some((_, name)) => {
+                report.problem(SUMS, format!("line {}: {} listed twice", n + 1, esc(name)))
+            }
             None => report.problem(SUMS, format!("line {} is not `SHA256  NAME`", n + 1)),
         }
     }
     for (name, h) in seen {
         match listed.get(name) {
-            None => report.problem(
-                shown::text(name),
-                "not listed in SHA256SUMS (added after sealing)",
-            ),
-            Some(l) if l != h => report.problem(
-                shown::text(name),
-                format!("hashes to {h}, SHA256SUMS says {l}"),
-            ),
+            None => report.problem(esc(name), "not listed in SHA256SUMS (added after sealing)"),
+            Some(l) if l != h => {
+                report.problem(esc(name), format!("hashes to {h}, SHA256SUMS says {l}"))
+            }
             Some(_) => {}
         }
     }
     for name in listed.keys() {
         if !seen.contains_key(name) {
             report.problem(
-                shown::text(name),
+                esc(name),
                 "listed in SHA256SUMS but missing from the bundle",
             );
         }
@@ -798,7 +790,7 @@ fn check_signature(
             INFO,
             format!(
                 "names key {} but the bundle was signed with key {fp}",
-                shown::text(&i.signature.key_fingerprint)
+                esc(&i.signature.key_fingerprint)
             ),
         );
     }
@@ -808,10 +800,7 @@ fn check_signature(
         } else {
             report.problem(
                 PUBKEY,
-                format!(
-                    "key {fp} is not the expected key {}: substituted",
-                    shown::text(pin)
-                ),
+                format!("key {fp} is not the expected key {}: substituted", esc(pin)),
             );
         }
     }
@@ -883,7 +872,7 @@ pub fn verify_bundle_with(
         path: path.to_owned(),
         source,
     };
-    let (f, _) = untrusted::open(path).map_err(|e| err(e.into_io()))?;
+    let (f, _) = untrusted::open_given(path).map_err(|e| err(e.into_io()))?;
     verify_bundle(io::BufReader::with_capacity(1 << 20, f), opts, visitor).map_err(err)
 }
 
@@ -906,7 +895,7 @@ pub fn extract_bundle(
         source,
     })?;
     let mut ex = Extractor::new(out, filter.clone());
-    let (f, _) = untrusted::open(path).map_err(|e| VerifyError {
+    let (f, _) = untrusted::open_given(path).map_err(|e| VerifyError {
         path: path.to_owned(),
         source: e.into_io(),
     })?;

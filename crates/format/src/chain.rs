@@ -13,7 +13,7 @@
 use crate::hash::Sha256;
 use crate::layout::{self, Head};
 use crate::record::{MAX_RECORD_BYTES, Record, RecordError};
-use crate::shown;
+use crate::shown::text as esc;
 use crate::untrusted::{self, Refused};
 use std::fmt;
 use std::io;
@@ -126,7 +126,7 @@ impl fmt::Display for LinkFault {
                 "broken link: prev is {says} but the record before hashes to {expected}"
             ),
             LinkFault::Store { expected, says } => {
-                write!(f, "belongs to store {} not {expected}", shown::text(says))
+                write!(f, "belongs to store {} not {expected}", esc(says))
             }
         }
     }

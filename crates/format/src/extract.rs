@@ -27,7 +27,7 @@
 use crate::hash::Sha256;
 use crate::layout::valid_source_id;
 use crate::record::{Event, Record, Span};
-use crate::shown;
+use crate::shown::text as esc;
 use crate::time::Timestamp;
 use crate::verify::{self, ChainVisitor, Report, Tee, VerifyError, VerifyOptions};
 use serde::Serialize;
@@ -197,11 +197,11 @@ pub fn escape_component(c: &str) -> String {
 /// The output path (relative) of a generation, or why it cannot be made safely.
 pub fn output_path(source: &str, path: &str, gen_id: u64) -> Result<PathBuf, String> {
     if !valid_source_id(source) {
-        return Err(format!("invalid source id {:?}", shown::text(source)));
+        return Err(format!("invalid source id {:?}", esc(source)));
     }
     let p = Path::new(path);
     if !p.is_absolute() || path.contains('\0') {
-        return Err(format!("path {:?} is not absolute", shown::text(path)));
+        return Err(format!("path {:?} is not absolute", esc(path)));
     }
     let mut rel = PathBuf::from(source);
     let mut last = None;
@@ -214,15 +214,12 @@ pub fn output_path(source: &str, path: &str, gen_id: u64) -> Result<PathBuf, Str
                 }
             }
             _ => {
-                return Err(format!(
-                    "path {:?} has a forbidden component",
-                    shown::text(path)
-                ));
+                return Err(format!("path {:?} has a forbidden component", esc(path)));
             }
         }
     }
     let Some(name) = last else {
-        return Err(format!("path {:?} names no file", shown::text(path)));
+        return Err(format!("path {:?} names no file", esc(path)));
     };
     rel.push(format!(
         "{}.gen{gen_id}",

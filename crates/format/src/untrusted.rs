@@ -127,6 +127,18 @@ pub fn open(path: &Path) -> Result<(File, u64), Refused> {
     Ok((File::from(fd), u64::try_from(st.st_size).unwrap_or(0)))
 }
 
+/// Open a file whose path the user gave (a bundle named on the command line): links on the
+/// way to it, the last one included, are the user's choice and are followed; the file they
+/// lead to is opened as [`open`] opens every file of an input (only a regular file, never
+/// blocking).
+pub fn open_given(path: &Path) -> Result<(File, u64), Refused> {
+    match std::fs::canonicalize(path) {
+        Ok(real) => open(&real),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Refused::Missing),
+        Err(e) => Err(Refused::Io(e)),
+    }
+}
+
 /// [`open`], refusing a file larger than `max` bytes without reading it. The file returned is
 /// wrapped so that no more than `max + 1` bytes can be read from it even if it grows.
 pub fn open_bounded(path: &Path, max: u64) -> Result<(io::Take<File>, u64), Refused> {

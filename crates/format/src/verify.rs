@@ -14,8 +14,8 @@ use crate::hash::Sha256;
 use crate::layout::{self, Head, StoreInfo};
 use crate::record::{Event, FORMAT_VERSION, MAX_RECORD_BYTES, Record};
 use crate::segment::{self, MemberSink};
-use crate::shown;
 use crate::shown::Shown;
+use crate::shown::text as esc;
 use crate::untrusted::{self, Refused};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -134,7 +134,7 @@ pub fn parse_store_info(bytes: &[u8]) -> Result<StoreInfo, String> {
     if info.format != "logkeep-store" || info.v != FORMAT_VERSION {
         return Err(format!(
             "unsupported store format {:?} version {} (this logkeep reads version {FORMAT_VERSION})",
-            shown::text(&info.format),
+            esc(&info.format),
             info.v
         ));
     }
@@ -371,7 +371,7 @@ impl ChainChecker {
                 }
                 LinkFault::Store { expected, says } => self.report.problem(
                     &rel,
-                    format!("belongs to store {} not {expected}", shown::text(&says)),
+                    format!("belongs to store {} not {expected}", esc(&says)),
                 ),
             }
         }
@@ -405,9 +405,9 @@ impl ChainChecker {
                     file: rel.clone(),
                     what: format!(
                         "gap in {} ({}) from offset {from}: {}",
-                        shown::text(path),
-                        shown::text(source),
-                        shown::text(reason)
+                        esc(path),
+                        esc(source),
+                        esc(reason)
                     ),
                 });
             }
@@ -423,9 +423,9 @@ impl ChainChecker {
                     file: rel.clone(),
                     what: format!(
                         "{} ({}) {}: {captured} bytes had been captured, size now {}",
-                        shown::text(path),
-                        shown::text(source),
-                        shown::text(what),
+                        esc(path),
+                        esc(source),
+                        esc(what),
                         size_now.map_or("gone".to_string(), |s| s.to_string())
                     ),
                 });
@@ -487,12 +487,7 @@ impl ChainChecker {
         else {
             return Ok(());
         };
-        let rel = format!(
-            "{}{}/{}",
-            self.prefix,
-            layout::SEGMENTS_DIR,
-            shown::text(name)
-        );
+        let rel = format!("{}{}/{}", self.prefix, layout::SEGMENTS_DIR, esc(name));
         let rec_rel = self.record_rel(record.seq);
         self.report.segments += 1;
         let observed =
@@ -559,7 +554,7 @@ impl ChainChecker {
                     format!(
                         "captures generation {} of {} after it was closed",
                         m.gen_id,
-                        shown::text(&m.path)
+                        esc(&m.path)
                     ),
                 );
             }
@@ -572,7 +567,7 @@ impl ChainChecker {
                         m.end.min(g.end) - m.start,
                         m.start,
                         m.end.min(g.end),
-                        shown::text(&m.path),
+                        esc(&m.path),
                         m.gen_id
                     ),
                 );
@@ -583,7 +578,7 @@ impl ChainChecker {
                         "bytes [{}, {}) of {} generation {} are missing before this member",
                         g.end,
                         m.start,
-                        shown::text(&m.path),
+                        esc(&m.path),
                         m.gen_id
                     ),
                 );
@@ -628,11 +623,7 @@ impl ChainChecker {
                     rel,
                     format!(
                         "pruned from this copy after being copied to media {}",
-                        media
-                            .iter()
-                            .map(|m| shown::text(m))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        media.iter().map(|m| esc(m)).collect::<Vec<_>>().join(", ")
                     ),
                 ),
                 None => self
@@ -734,13 +725,13 @@ pub fn verify_store_with(
                         rel,
                         format!(
                             "names segment file {} which does not match its seq and hash",
-                            shown::text(file)
+                            esc(file)
                         ),
                     );
                     continue;
                 }
             }
-            let rel = format!("{}/{}", layout::SEGMENTS_DIR, shown::text(file));
+            let rel = format!("{}/{}", layout::SEGMENTS_DIR, esc(file));
             if !segments_dir {
                 visitor.segment_absent(&record);
                 checker.segment_missing(&record, rel);
@@ -836,7 +827,7 @@ fn check_listing(
         let name = entry.file_name().to_string_lossy().into_owned();
         match name.as_str() {
             layout::STORE_FILE | layout::HEAD_FILE | layout::MEDIUM_FILE | layout::SEEN_FILE => {
-                if !not_a_file(&entry, &shown::text(&name), report) {
+                if !not_a_file(&entry, &esc(&name), report) {
                     let max = if name == layout::STORE_FILE {
                         MAX_STORE_INFO_BYTES
                     } else {
@@ -846,7 +837,7 @@ fn check_listing(
                     // head.json is judged where it is read.
                     if size > max && name != layout::HEAD_FILE {
                         report.problem(
-                            shown::text(&name),
+                            esc(&name),
                             format!(
                                 "is {size} bytes, more than the {max} bytes allowed here (not read)"
                             ),
@@ -863,7 +854,7 @@ fn check_listing(
                     && !t.is_dir()
                 {
                     report.problem(
-                        shown::text(&name),
+                        esc(&name),
                         format!(
                             "is {}, not a directory (not followed)",
                             untrusted::type_name(t)
@@ -872,10 +863,10 @@ fn check_listing(
                 }
             }
             n if n.starts_with(layout::TMP_PREFIX) => report.note(
-                shown::text(n),
+                esc(n),
                 "left-over temporary file (an interrupted write; not part of the evidence)",
             ),
-            n => report.problem(shown::text(n), "extra file not part of the store"),
+            n => report.problem(esc(n), "extra file not part of the store"),
         }
     }
     let chain_entries = match chain {
@@ -885,7 +876,7 @@ fn check_listing(
     for entry in chain_entries {
         let entry = entry.map_err(|e| at(root)(e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = format!("{}/{}", layout::CHAIN_DIR, shown::text(&name));
+        let rel = format!("{}/{}", layout::CHAIN_DIR, esc(&name));
         if name.starts_with(layout::TMP_PREFIX) {
             report.note(rel, "left-over temporary file");
             continue;
@@ -908,7 +899,7 @@ fn check_listing(
     for entry in std::fs::read_dir(segments).map_err(at(segments))? {
         let entry = entry.map_err(at(segments))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = format!("{}/{}", layout::SEGMENTS_DIR, shown::text(&name));
+        let rel = format!("{}/{}", layout::SEGMENTS_DIR, esc(&name));
         if name.starts_with(layout::TMP_PREFIX) {
             report.note(rel, "left-over temporary file");
             continue;
@@ -1023,6 +1014,15 @@ pub fn classify_input(path: &Path) -> Result<Input, VerifyError> {
                 ),
             ));
         }
+        if std::fs::symlink_metadata(path.join(layout::MEDIUM_FILE)).is_ok() {
+            return Err(not_input(
+                path,
+                format!(
+                    "a medium that holds no copy of a store yet (no {})",
+                    layout::STORE_FILE
+                ),
+            ));
+        }
         return Err(not_input(
             path,
             format!("{NOT_INPUT} (a directory without {})", layout::STORE_FILE),
@@ -1032,7 +1032,7 @@ pub fn classify_input(path: &Path) -> Result<Input, VerifyError> {
         let what = untrusted::type_name(meta.file_type());
         return Err(not_input(path, format!("{NOT_INPUT}: it is {what}")));
     }
-    let (file, _) = untrusted::open(path).map_err(|e| at(path)(e.into_io()))?;
+    let (file, _) = untrusted::open_given(path).map_err(|e| at(path)(e.into_io()))?;
     let mut head = Vec::with_capacity(512);
     file.take(512).read_to_end(&mut head).map_err(at(path))?;
     if head.is_empty() {
