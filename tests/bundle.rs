@@ -682,7 +682,14 @@ impl Table {
         if v.code != Some(exit) {
             problems.push(format!("verify exit {:?}, expected {exit}", v.code));
         }
-        if !v.stdout.lines().any(|l| l.contains(expected)) {
+        // A verdict is on standard output; an input that is not a bundle is an error on
+        // standard error.
+        if !v
+            .stdout
+            .lines()
+            .chain(v.stderr.lines())
+            .any(|l| l.contains(expected))
+        {
             problems.push(format!("no line contains {expected:?}"));
         }
         if exit != 0 && v.stdout.contains("OK: the bundle verified") {
@@ -896,10 +903,11 @@ fn tamper_table(t: &mut Table, key: &Key, other: &Key) {
     t.check("bundle.json v 2, re-sealed (fail closed)", edit(|b| { let mut i = b.info(); i.v = 2; b.set_info(&i); b.reseal(key); }), 1, "FAIL bundle.json: unsupported bundle format \"logkeep-bundle\" version 2");
     t.check("unknown signature scheme, re-sealed", edit(|b| { let mut i = b.info(); i.signature.scheme = "ed25519-v9".into(); b.set_info(&i); b.reseal(key); }), 1, "FAIL bundle.json: unsupported signature scheme");
     t.check("chain tail cut off, re-sealed", edit(|b| { b.remove(&last_rec); b.reseal(key); }), 1, "FAIL bundle.json: says the head is record");
-    // Damaged files: all readable, so judged (exit 1), never an I/O error.
-    t.check("empty tar", |_, _| vec![0u8; 10240], 1, "FAIL bundle.json: missing or unreadable");
-    t.check("zero-length file", |_, _| Vec::new(), 1, "FAIL bundle.json: missing or unreadable");
-    t.check("not a tar archive", |_, _| b"not a tar archive at all\n".repeat(100), 1, "FAIL bundle: ");
+    // Files that are not bundles at all: a wrong input (exit 2) named as such, not a verdict.
+    t.check("empty tar", |_, _| vec![0u8; 10240], 2, "not a logkeep store, medium or bundle: an empty tar archive");
+    t.check("zero-length file", |_, _| Vec::new(), 2, "not a logkeep store, medium or bundle: the file is empty");
+    t.check("not a tar archive", |_, _| b"not a tar archive at all\n".repeat(100), 2, "not a logkeep store, medium or bundle");
+    // Damaged bundles whose first member is intact: judged (exit 1), never an I/O error.
     t.check("truncated in a segment", |g, _| g[..(end_pos + end_size / 2) as usize].to_vec(), 1, &format!("FAIL {s_last}: "));
     t.check("truncated before SHA256SUMS", |g, _| g[..(sums_pos - 512) as usize].to_vec(), 1, "FAIL SHA256SUMS: missing: the bundle is not sealed");
 }

@@ -242,7 +242,7 @@ fn error_messages_say_the_cause_once() {
     fs::write(&file, b"mine").expect("write");
     let mut repeated = Vec::new();
     for (run, cause) in [
-        (verify(&empty, &[]), "No such file or directory"),
+        (verify(&empty, &[]), "not a logkeep store"),
         (extract(&site.store(), &busy), "not empty"),
         (extract(&site.store(), &file), "Not a directory"),
     ] {

@@ -5,6 +5,8 @@ mod support;
 mod bundle;
 mod cli_errors;
 mod control;
+mod extract;
+mod hostile;
 mod killloop;
 mod media;
 mod model;

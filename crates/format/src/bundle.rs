@@ -24,19 +24,20 @@
 //! signature and the custody log are checked. A bundle is hostile input: member names are
 //! matched against the layout above and never used as paths.
 
-use crate::extract::{self, Extracted, Extractor};
+use crate::extract::{self, Extracted, Extractor, Filter};
 use crate::hash::{HashReader, HashWriter, Sha256};
 use crate::layout::{self, Head};
 use crate::record::{Event, MAX_RECORD_BYTES};
-use crate::segment::esc;
+use crate::shown::text as esc;
+use crate::untrusted;
 use crate::verify::{
-    self, ChainChecker, ChainVisitor, NoVisitor, Report, VerifyError, VerifyOptions,
+    self, ChainChecker, ChainVisitor, NoVisitor, Report, Tee, VerifyError, VerifyOptions,
 };
 use ed25519_dalek::pkcs8::DecodePublicKey;
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
@@ -433,7 +434,13 @@ fn read_bounded(r: &mut dyn Read, max: u64) -> io::Result<Option<Vec<u8>>> {
 /// The segment of record `r` is not in the bundle. A bundle of the whole store must hold every
 /// segment the chain commits, except those a later `pruned` record says left the store for
 /// media (the checker reports any other as missing); a selection leaves the rest out.
-fn absent(c: &mut ChainChecker, r: &crate::Record, info: Option<&BundleInfo>) {
+fn absent(
+    c: &mut ChainChecker,
+    r: &crate::Record,
+    info: Option<&BundleInfo>,
+    visitor: &mut dyn ChainVisitor,
+) {
+    visitor.segment_absent(r);
     match (&r.event, info) {
         (Event::Segment { file, .. }, Some(i)) if i.selection == Selection::default() => {
             c.segment_missing(r, format!("store/{}/{}", layout::SEGMENTS_DIR, esc(file)))
@@ -463,7 +470,7 @@ pub fn verify_bundle(
     let mut dir: Option<String> = None;
     let mut keys = KeyStatements::default();
     {
-        let mut archive = tar::Archive::new(&mut outer);
+        let mut archive = tar::Archive::new(untrusted::TarGuard::new(&mut outer));
         let entries = match archive.entries() {
             Ok(e) => e,
             Err(e) => {
@@ -525,7 +532,7 @@ pub fn verify_bundle(
             if !matches!(kind, Kind::Segment(_))
                 && let (Some(c), Some(r)) = (checker.as_mut(), pending.take())
             {
-                absent(c, &r, out.info.as_ref());
+                absent(c, &r, out.info.as_ref(), visitor);
             }
             let mut hashed = HashReader::with_limit(&mut entry, u64::MAX);
             match kind {
@@ -609,6 +616,7 @@ pub fn verify_bundle(
                                 esc(&rel),
                                 format!("is not the segment record {} commits", r.seq),
                             );
+                            visitor.segment_absent(&r);
                             c.segment_omitted(&r);
                         }
                     }
@@ -669,7 +677,7 @@ pub fn verify_bundle(
     out.bundle_sha256 = Some(whole);
     out.bundle_size = size;
     if let (Some(c), Some(r)) = (checker.as_mut(), pending.take()) {
-        absent(c, &r, out.info.as_ref());
+        absent(c, &r, out.info.as_ref(), visitor);
     }
     let mut report = match checker {
         Some(c) => c.finish(),
@@ -1061,48 +1069,60 @@ fn check_custody(out: &mut BundleReport, sums: &Option<Vec<u8>>, custody: &Optio
 
 /// Verify the bundle file at `path`.
 pub fn verify_bundle_file(path: &Path, opts: &BundleOptions) -> Result<BundleReport, VerifyError> {
+    verify_bundle_with(path, opts, &mut NoVisitor)
+}
+
+/// Verify the bundle file at `path` (opened as untrusted input), handing every member of
+/// every included segment to `visitor`.
+pub fn verify_bundle_with(
+    path: &Path,
+    opts: &BundleOptions,
+    visitor: &mut dyn ChainVisitor,
+) -> Result<BundleReport, VerifyError> {
     let err = |source| VerifyError {
         path: path.to_owned(),
         source,
     };
-    let f = File::open(path).map_err(err)?;
-    verify_bundle(
-        io::BufReader::with_capacity(1 << 20, f),
-        opts,
-        &mut NoVisitor,
-    )
-    .map_err(err)
+    let (f, _) = untrusted::open_given(path).map_err(|e| err(e.into_io()))?;
+    verify_bundle(io::BufReader::with_capacity(1 << 20, f), opts, visitor).map_err(err)
 }
 
 /// Verify the bundle at `path` and, if it verified (or `force`), write the captured files
-/// under `out` (new or empty), as [`extract::extract_store`] does for a store.
+/// `filter` selects under `out` (new or empty), as [`extract::extract_store`] does for a store.
 pub fn extract_bundle(
     path: &Path,
     out: &Path,
     opts: &BundleOptions,
     force: bool,
+    filter: &Filter,
+    progress: &mut dyn ChainVisitor,
 ) -> Result<(BundleReport, Vec<Extracted>), VerifyError> {
-    let first = verify_bundle_file(path, opts)?;
+    let first = verify_bundle_with(path, opts, progress)?;
     if !first.ok() && !force {
         return Ok((first, Vec::new()));
     }
-    let err = |source| VerifyError {
+    extract::prepare_out(out).map_err(|source| VerifyError {
         path: out.to_owned(),
         source,
-    };
-    extract::prepare_out(out).map_err(err)?;
-    let mut ex = Extractor::new(out);
-    let f = File::open(path).map_err(|source| VerifyError {
+    })?;
+    let mut ex = Extractor::new(out, filter.clone());
+    let (f, _) = untrusted::open_given(path).map_err(|e| VerifyError {
+        path: path.to_owned(),
+        source: e.into_io(),
+    })?;
+    let walked = verify_bundle(
+        io::BufReader::with_capacity(1 << 20, f),
+        opts,
+        &mut Tee(&mut ex, progress),
+    );
+    if let Some(e) = ex.take_failure() {
+        return Err(e);
+    }
+    let report = walked.map_err(|source| VerifyError {
         path: path.to_owned(),
         source,
     })?;
-    let report = verify_bundle(io::BufReader::with_capacity(1 << 20, f), opts, &mut ex).map_err(
-        |source| VerifyError {
-            path: path.to_owned(),
-            source,
-        },
-    )?;
-    let list = ex.finish().map_err(err)?;
+    let list = ex.finish()?;
     Ok((report, list))
 }
 

@@ -13,10 +13,10 @@
 use crate::hash::Sha256;
 use crate::layout::{self, Head};
 use crate::record::{MAX_RECORD_BYTES, Record, RecordError};
-use crate::segment::esc;
+use crate::shown::text as esc;
+use crate::untrusted::{self, Refused};
 use std::fmt;
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// Why a chain could not be read further. Every variant names the record file concerned.
@@ -35,6 +35,15 @@ pub enum ChainError {
     TooLarge {
         /// The record file.
         path: PathBuf,
+    },
+    /// The record file is not a regular file (a link, a FIFO, a device, a directory): it was
+    /// not opened or not read, and no link was followed.
+    #[error("{}: {what}", path.display())]
+    Refused {
+        /// The record file.
+        path: PathBuf,
+        /// What it is, in one line.
+        what: String,
     },
     /// The file is not a valid record.
     #[error("{}: {source}", path.display())]
@@ -60,6 +69,7 @@ impl ChainError {
         match self {
             ChainError::Io { path, .. }
             | ChainError::TooLarge { path }
+            | ChainError::Refused { path, .. }
             | ChainError::Invalid { path, .. }
             | ChainError::Broken { path, .. } => path,
         }
@@ -72,6 +82,7 @@ impl ChainError {
             ChainError::TooLarge { .. } => {
                 format!("record is larger than {MAX_RECORD_BYTES} bytes")
             }
+            ChainError::Refused { what, .. } => what.clone(),
             ChainError::Invalid { source, .. } => source.to_string(),
             ChainError::Broken { fault, .. } => fault.to_string(),
         }
@@ -149,32 +160,25 @@ pub fn link_faults<'a>(
     [seq, prev, store].into_iter().flatten()
 }
 
-/// Read a record file's bytes, refusing one larger than [`MAX_RECORD_BYTES`]. `Ok(None)` when
-/// it does not exist.
+/// Read a record file's bytes as untrusted input ([`untrusted::read_bounded`]): only a regular
+/// file, never through a link, refusing one larger than [`MAX_RECORD_BYTES`]. `Ok(None)` when it
+/// does not exist.
 pub fn read_record_file(path: &Path) -> Result<Option<Vec<u8>>, ChainError> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(ChainError::Io {
-                path: path.to_owned(),
-                source,
-            });
-        }
-    };
-    let mut bytes = Vec::new();
-    file.take(MAX_RECORD_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| ChainError::Io {
+    match untrusted::read_bounded(path, MAX_RECORD_BYTES) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(Refused::Missing) => Ok(None),
+        Err(Refused::TooLarge { .. }) => Err(ChainError::TooLarge {
+            path: path.to_owned(),
+        }),
+        Err(r @ Refused::NotRegular(_)) => Err(ChainError::Refused {
+            path: path.to_owned(),
+            what: r.to_string(),
+        }),
+        Err(Refused::Io(source)) => Err(ChainError::Io {
             path: path.to_owned(),
             source,
-        })?;
-    if bytes.len() as u64 > MAX_RECORD_BYTES {
-        return Err(ChainError::TooLarge {
-            path: path.to_owned(),
-        });
+        }),
     }
-    Ok(Some(bytes))
 }
 
 /// One record file of a chain, as read from the disk (not yet parsed).
@@ -204,6 +208,15 @@ impl ChainFiles {
             dir: root.join(layout::CHAIN_DIR),
             next: first.max(1),
             done: false,
+        }
+    }
+
+    /// A walk that yields nothing (a `chain/` that cannot be walked safely).
+    pub fn empty() -> ChainFiles {
+        ChainFiles {
+            dir: PathBuf::new(),
+            next: 1,
+            done: true,
         }
     }
 

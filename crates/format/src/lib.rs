@@ -25,6 +25,7 @@
 
 pub mod bundle;
 pub mod chain;
+pub mod contents;
 pub mod extract;
 pub mod generation;
 pub mod hash;
@@ -35,6 +36,7 @@ pub mod seal;
 pub mod segment;
 pub mod shown;
 pub mod time;
+pub mod untrusted;
 pub mod verify;
 
 pub use generation::GenPos;

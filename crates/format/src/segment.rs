@@ -436,7 +436,7 @@ fn read_tar<R: Read>(
     sink: &mut dyn MemberSink,
     flaws: &mut Vec<Flaw>,
 ) -> io::Result<Option<(Manifest, Sha256)>> {
-    let mut archive = tar::Archive::new(plain);
+    let mut archive = tar::Archive::new(crate::untrusted::TarGuard::new(plain));
     let mut seen: Vec<(String, u64, Sha256)> = Vec::new();
     let mut manifest: Option<(Manifest, Sha256)> = None;
     for (index, entry) in archive.entries()?.enumerate() {

@@ -12,12 +12,14 @@
 use crate::chain::{self, ChainError, ChainFiles, LinkFault, link_faults};
 use crate::hash::Sha256;
 use crate::layout::{self, Head, StoreInfo};
-use crate::record::{Event, FORMAT_V2, FORMAT_VERSION, Record, known_version};
+use crate::record::{Event, FORMAT_V2, FORMAT_VERSION, MAX_RECORD_BYTES, Record, known_version};
 use crate::seal::{SealSummary, SealWalk};
-use crate::segment::{self, MemberSink, esc};
+use crate::segment::{self, MemberSink};
+use crate::shown::Shown;
+use crate::shown::text as esc;
+use crate::untrusted::{self, Refused};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -87,7 +89,7 @@ impl Report {
 /// An error that stops verification before it can judge the data: the path is not a store, or
 /// it cannot be read. Exit code 2, not 1.
 #[derive(Debug, thiserror::Error)]
-#[error("{}", path.display())]
+#[error("{}", Shown::path(path))]
 pub struct VerifyError {
     /// The file or directory concerned.
     pub path: PathBuf,
@@ -145,13 +147,31 @@ pub fn parse_store_info(bytes: &[u8]) -> Result<StoreInfo, String> {
     Ok(info)
 }
 
-/// Read `logkeep-store.json` of the store at `root`.
+/// Largest `logkeep-store.json` a reader reads (docs/FORMAT.md §1, *Limits*).
+pub const MAX_STORE_INFO_BYTES: u64 = 1 << 20;
+
+/// Largest `head.json` a reader reads: a hint of one line.
+pub const MAX_HEAD_BYTES: u64 = 64 << 10;
+
+/// Read `logkeep-store.json` of the store at `root`, as untrusted input.
 pub fn read_store_info(root: &Path) -> Result<StoreInfo, VerifyError> {
     let path = root.join(layout::STORE_FILE);
-    let mut bytes = Vec::new();
-    File::open(&path)
-        .and_then(|f| f.take(1 << 20).read_to_end(&mut bytes))
-        .map_err(at(&path))?;
+    let bytes = match untrusted::read_bounded(&path, MAX_STORE_INFO_BYTES) {
+        Ok(b) => b,
+        Err(Refused::Missing) => {
+            return Err(VerifyError {
+                path: root.to_owned(),
+                source: io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!(
+                        "not a logkeep store, medium or bundle (it holds no {})",
+                        layout::STORE_FILE
+                    ),
+                ),
+            });
+        }
+        Err(e) => return Err(at(&path)(e.into_io())),
+    };
     parse_store_info(&bytes).map_err(|e| VerifyError {
         path,
         source: io::Error::new(io::ErrorKind::InvalidData, e),
@@ -169,6 +189,19 @@ pub trait ChainVisitor {
         size: u64,
         data: &mut dyn Read,
     ) -> io::Result<()>;
+
+    /// The segment committed by `record` has been read and checked; `verified` says whether
+    /// it was found intact (no problem about it). Members handed over before a problem was
+    /// found are not to be trusted when it was not.
+    fn segment_end(&mut self, record: &Record, verified: bool) {
+        let _ = (record, verified);
+    }
+
+    /// The segment committed by `record` was not read: not in a partial bundle, missing, or
+    /// refused (not a regular file, larger than its record says).
+    fn segment_absent(&mut self, record: &Record) {
+        let _ = record;
+    }
 }
 
 /// A visitor that ignores the members.
@@ -184,6 +217,33 @@ impl ChainVisitor for NoVisitor {
         _: &mut dyn Read,
     ) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// Two visitors fed as one: every call goes to the first, then the second (an extraction and
+/// a progress display, say).
+pub struct Tee<'a>(pub &'a mut dyn ChainVisitor, pub &'a mut dyn ChainVisitor);
+
+impl ChainVisitor for Tee<'_> {
+    fn member(
+        &mut self,
+        record: &Record,
+        index: usize,
+        name: &str,
+        size: u64,
+        data: &mut dyn Read,
+    ) -> io::Result<()> {
+        self.0.member(record, index, name, size, data)
+    }
+
+    fn segment_end(&mut self, record: &Record, verified: bool) {
+        self.0.segment_end(record, verified);
+        self.1.segment_end(record, verified);
+    }
+
+    fn segment_absent(&mut self, record: &Record) {
+        self.0.segment_absent(record);
+        self.1.segment_absent(record);
     }
 }
 
@@ -457,8 +517,22 @@ impl ChainChecker {
     }
 
     /// Check the segment committed by `record` (a segment record just passed to
-    /// [`record`](Self::record)), reading the segment file from `file`.
+    /// [`record`](Self::record)), reading the segment file from `file`. The visitor is told
+    /// at the end whether the segment verified.
     pub fn segment<R: Read>(
+        &mut self,
+        record: &Record,
+        file: R,
+        visitor: &mut dyn ChainVisitor,
+    ) -> io::Result<()> {
+        let before = self.report.problems.len();
+        self.segment_checks(record, file, visitor)?;
+        let verified = self.report.problems.len() == before;
+        visitor.segment_end(record, verified);
+        Ok(())
+    }
+
+    fn segment_checks<R: Read>(
         &mut self,
         record: &Record,
         file: R,
@@ -504,6 +578,12 @@ impl ChainChecker {
             );
         }
         let Some((manifest, manifest_digest)) = observed.manifest else {
+            // Unreadable: the record's spans say how far its generations reach, so the next
+            // segment is judged on its own and not blamed for this one's bytes.
+            for s in spans {
+                let g = self.gens.entry(s.gen_id).or_default();
+                g.end = g.end.max(s.end);
+            }
             return Ok(());
         };
         if manifest_digest != *manifest_sha256 {
@@ -697,13 +777,31 @@ pub fn verify_store_with(
     let chain = root.join(layout::CHAIN_DIR);
     let segments = root.join(layout::SEGMENTS_DIR);
     let mut checker = ChainChecker::new(&info.store, "", opts.clone(), None).with_format(info.v);
-    for file in ChainFiles::new(root, 1) {
+    // The layout's directories must be directories themselves: a link is never followed.
+    let chain_dir = dir_finding(&chain, layout::CHAIN_DIR, checker.report_mut());
+    let segments_dir = dir_finding(&segments, layout::SEGMENTS_DIR, checker.report_mut());
+    let walk = if chain_dir {
+        ChainFiles::new(root, 1)
+    } else {
+        ChainFiles::empty()
+    };
+    for file in walk {
         let seq = checker.next_seq();
         let bytes = match file {
             Ok(f) => f.bytes,
             Err(ChainError::TooLarge { .. }) => {
                 let rel = checker.record_rel(seq);
-                checker.report_mut().problem(rel, "record is too large");
+                checker.report_mut().problem(
+                    rel,
+                    format!(
+                        "is larger than the {MAX_RECORD_BYTES} bytes a record may have (not read)"
+                    ),
+                );
+                break;
+            }
+            Err(ChainError::Refused { what, .. }) => {
+                let rel = checker.record_rel(seq);
+                checker.report_mut().problem(rel, what);
                 break;
             }
             Err(e) => {
@@ -734,28 +832,94 @@ pub fn verify_store_with(
                     continue;
                 }
             }
+            let rel = format!("{}/{}", layout::SEGMENTS_DIR, esc(file));
+            if !segments_dir {
+                visitor.segment_absent(&record);
+                checker.segment_missing(&record, rel);
+                continue;
+            }
+            let Event::Segment { size, .. } = &record.event else {
+                continue;
+            };
             let path = segments.join(file);
-            match File::open(&path) {
-                Ok(f) => checker.segment(&record, f, visitor).map_err(at(&path))?,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    let rel = format!("{}/{}", layout::SEGMENTS_DIR, esc(file));
+            match untrusted::open_bounded(&path, *size) {
+                Ok((f, _)) => checker.segment(&record, f, visitor).map_err(at(&path))?,
+                Err(Refused::Missing) => {
+                    visitor.segment_absent(&record);
                     checker.segment_missing(&record, rel);
                 }
-                Err(e) => return Err(at(&path)(e)),
+                Err(e) if e.is_finding() => {
+                    visitor.segment_absent(&record);
+                    checker.segment_omitted(&record);
+                    let what = match e {
+                        Refused::TooLarge { size: n, max } => format!(
+                            "is {n} bytes, more than the {max} bytes record {} says (not read)",
+                            record.seq
+                        ),
+                        other => other.to_string(),
+                    };
+                    checker.report_mut().problem(rel, what);
+                }
+                Err(e) => return Err(at(&path)(e.into_io())),
             }
         }
     }
     let mut report = checker.finish();
     let last = report.head.map_or(0, |h| h.seq);
-    check_listing(root, &chain, &segments, last, &mut report)?;
+    check_listing(
+        root,
+        chain_dir.then_some(chain.as_path()),
+        segments_dir.then_some(segments.as_path()),
+        last,
+        &mut report,
+    )?;
     check_head_file(root, report.head, &mut report);
     Ok(report)
 }
 
+/// Whether the layout directory `path` (named `rel`) is a directory that can be walked; a
+/// problem in `report` when it is missing or not a directory itself (a link is not followed).
+fn dir_finding(path: &Path, rel: &str, report: &mut Report) -> bool {
+    match untrusted::check_dir(path) {
+        Ok(()) => true,
+        Err(Refused::Missing) => {
+            report.problem(rel, "missing");
+            false
+        }
+        Err(e) => {
+            report.problem(rel, format!("{e}: not a directory of the store"));
+            false
+        }
+    }
+}
+
+/// The type of a directory entry, without following it (`None` if it cannot be told).
+fn entry_type(entry: &std::fs::DirEntry) -> Option<std::fs::FileType> {
+    entry.file_type().ok()
+}
+
+/// A problem when a directory entry named like a file of the layout is not a regular file.
+fn not_a_file(entry: &std::fs::DirEntry, rel: &str, report: &mut Report) -> bool {
+    match entry_type(entry) {
+        Some(t) if t.is_file() => false,
+        Some(t) => {
+            report.problem(
+                rel,
+                format!(
+                    "is {}, not a regular file (not opened, not followed)",
+                    untrusted::type_name(t)
+                ),
+            );
+            true
+        }
+        None => false,
+    }
+}
+
 fn check_listing(
     root: &Path,
-    chain: &Path,
-    segments: &Path,
+    chain: Option<&Path>,
+    segments: Option<&Path>,
     last: u64,
     report: &mut Report,
 ) -> Result<(), VerifyError> {
@@ -763,16 +927,42 @@ fn check_listing(
         let entry = entry.map_err(at(root))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         match name.as_str() {
-            layout::STORE_FILE
-            | layout::HEAD_FILE
-            | layout::MEDIUM_FILE
-            | layout::SEEN_FILE
-            | "lost+found"
-            | layout::CHAIN_DIR
-            | layout::SEGMENTS_DIR
+            layout::STORE_FILE | layout::HEAD_FILE | layout::MEDIUM_FILE | layout::SEEN_FILE => {
+                if !not_a_file(&entry, &esc(&name), report) {
+                    let max = if name == layout::STORE_FILE {
+                        MAX_STORE_INFO_BYTES
+                    } else {
+                        MAX_HEAD_BYTES
+                    };
+                    let size = entry.metadata().map_or(0, |m| m.len());
+                    // head.json is judged where it is read.
+                    if size > max && name != layout::HEAD_FILE {
+                        report.problem(
+                            esc(&name),
+                            format!(
+                                "is {size} bytes, more than the {max} bytes allowed here (not read)"
+                            ),
+                        );
+                    }
+                }
+            }
+            // The layout directories were checked before the walk.
+            layout::CHAIN_DIR | layout::SEGMENTS_DIR => {}
             // The syslog write-ahead log: working files of the daemon, not evidence. What they
             // hold is checked where it counts, in the segments that captured it.
-            | layout::WAL_DIR => {}
+            "lost+found" | layout::WAL_DIR => {
+                if let Some(t) = entry_type(&entry)
+                    && !t.is_dir()
+                {
+                    report.problem(
+                        esc(&name),
+                        format!(
+                            "is {}, not a directory (not followed)",
+                            untrusted::type_name(t)
+                        ),
+                    );
+                }
+            }
             n if n.starts_with(layout::TMP_PREFIX) => report.note(
                 esc(n),
                 "left-over temporary file (an interrupted write; not part of the evidence)",
@@ -780,12 +970,19 @@ fn check_listing(
             n => report.problem(esc(n), "extra file not part of the store"),
         }
     }
-    for entry in std::fs::read_dir(chain).map_err(at(chain))? {
-        let entry = entry.map_err(at(chain))?;
+    let chain_entries = match chain {
+        Some(c) => std::fs::read_dir(c).map_err(at(c))?.collect(),
+        None => Vec::new(),
+    };
+    for entry in chain_entries {
+        let entry = entry.map_err(|e| at(root)(e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let rel = format!("{}/{}", layout::CHAIN_DIR, esc(&name));
         if name.starts_with(layout::TMP_PREFIX) {
             report.note(rel, "left-over temporary file");
+            continue;
+        }
+        if layout::parse_record_name(&name).is_some() && not_a_file(&entry, &rel, report) {
             continue;
         }
         match layout::parse_record_name(&name) {
@@ -797,6 +994,9 @@ fn check_listing(
             None => report.problem(rel, "extra file not part of the chain"),
         }
     }
+    let (Some(chain), Some(segments)) = (chain, segments) else {
+        return Ok(());
+    };
     for entry in std::fs::read_dir(segments).map_err(at(segments))? {
         let entry = entry.map_err(at(segments))?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -809,6 +1009,9 @@ fn check_listing(
             report.problem(rel, "extra file not part of the store");
             continue;
         };
+        if not_a_file(&entry, &rel, report) {
+            continue;
+        }
         if s > last {
             report.problem(
                 rel,
@@ -828,11 +1031,20 @@ fn check_listing(
 }
 
 fn check_head_file(root: &Path, head: Option<Head>, report: &mut Report) {
-    let Ok(bytes) = std::fs::read(root.join(layout::HEAD_FILE)) else {
-        if head.is_some() {
-            report.note(layout::HEAD_FILE, "missing");
+    let bytes = match untrusted::read_bounded(&root.join(layout::HEAD_FILE), MAX_HEAD_BYTES) {
+        Ok(b) => b,
+        // Named already by the listing check.
+        Err(Refused::NotRegular(_)) => return,
+        Err(e @ Refused::TooLarge { .. }) => {
+            report.problem(layout::HEAD_FILE, e.to_string());
+            return;
         }
-        return;
+        Err(_) => {
+            if head.is_some() {
+                report.note(layout::HEAD_FILE, "missing");
+            }
+            return;
+        }
     };
     let Ok(hint) = serde_json::from_slice::<Head>(&bytes) else {
         report.problem(layout::HEAD_FILE, "not valid");
@@ -853,4 +1065,137 @@ fn check_head_file(root: &Path, head: Option<Head>, report: &mut Report) {
             format!("names a different record {} than the chain holds", hint.seq),
         );
     }
+}
+
+/// What a path given to `verify`, `extract` or `list` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// A store or a medium: a directory with `logkeep-store.json`.
+    Store,
+    /// A bundle: a tar archive whose first member is `logkeep-bundle-ID/bundle.json` (or the
+    /// long-name header that precedes it).
+    Bundle,
+}
+
+fn not_input(path: &Path, why: impl Into<String>) -> VerifyError {
+    VerifyError {
+        path: path.to_owned(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, why.into()),
+    }
+}
+
+const NOT_INPUT: &str = "not a logkeep store, medium or bundle";
+
+/// Tell what `path` is before reading it as a store or a bundle, so that a wrong input (a
+/// missing path, an empty file, a segment, a plain directory, a FIFO) is a usage error naming
+/// the reason, never an integrity finding. The path itself is the user's: a link to a store or
+/// a bundle is followed; nothing under it is.
+pub fn classify_input(path: &Path) -> Result<Input, VerifyError> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(not_input(path, "does not exist"));
+        }
+        Err(e) => return Err(at(path)(e)),
+    };
+    if meta.is_dir() {
+        if std::fs::symlink_metadata(path.join(layout::STORE_FILE)).is_ok() {
+            return Ok(Input::Store);
+        }
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let name = path.file_name().and_then(|n| n.to_str());
+        if let (Some(parent), Some(n @ (layout::CHAIN_DIR | layout::SEGMENTS_DIR))) = (parent, name)
+            && parent.join(layout::STORE_FILE).exists()
+        {
+            return Err(not_input(
+                path,
+                format!(
+                    "is the {n}/ directory of a store: give the store directory {}",
+                    Shown::path(parent)
+                ),
+            ));
+        }
+        if std::fs::symlink_metadata(path.join(layout::MEDIUM_FILE)).is_ok() {
+            return Err(not_input(
+                path,
+                format!(
+                    "a medium that holds no copy of a store yet (no {})",
+                    layout::STORE_FILE
+                ),
+            ));
+        }
+        return Err(not_input(
+            path,
+            format!("{NOT_INPUT} (a directory without {})", layout::STORE_FILE),
+        ));
+    }
+    if !meta.is_file() {
+        let what = untrusted::type_name(meta.file_type());
+        return Err(not_input(path, format!("{NOT_INPUT}: it is {what}")));
+    }
+    let (file, _) = untrusted::open_given(path).map_err(|e| at(path)(e.into_io()))?;
+    let mut head = Vec::with_capacity(512);
+    file.take(512).read_to_end(&mut head).map_err(at(path))?;
+    if head.is_empty() {
+        return Err(not_input(path, format!("{NOT_INPUT}: the file is empty")));
+    }
+    if head.starts_with(&segment::ZSTD_MAGIC) {
+        return Err(not_input(
+            path,
+            format!(
+                "{NOT_INPUT}: it is a zstd file (a segment?); verify the store or bundle that holds it"
+            ),
+        ));
+    }
+    if head.len() == 512 && tar_checksum_ok(&head) {
+        let name_end = head[..100].iter().position(|&b| b == 0).unwrap_or(100);
+        let name = &head[..name_end];
+        let long_name = head[156] == b'L';
+        if name.starts_with(b"logkeep-bundle-") || long_name {
+            return Ok(Input::Bundle);
+        }
+        return Err(not_input(
+            path,
+            format!(
+                "{NOT_INPUT}: a tar archive whose first member is {}, not logkeep-bundle-ID/bundle.json",
+                Shown::bytes(name)
+            ),
+        ));
+    }
+    if head.len() == 512 && head.iter().all(|&b| b == 0) {
+        return Err(not_input(
+            path,
+            format!("{NOT_INPUT}: an empty tar archive (no members)"),
+        ));
+    }
+    if head.first() == Some(&b'{') {
+        return Err(not_input(
+            path,
+            format!(
+                "{NOT_INPUT}: a JSON file (a record or an identity file?); give the directory that holds it"
+            ),
+        ));
+    }
+    Err(not_input(path, format!("{NOT_INPUT}: unknown content")))
+}
+
+/// Whether a 512-byte block is a tar header with a valid checksum.
+fn tar_checksum_ok(block: &[u8]) -> bool {
+    let field = String::from_utf8_lossy(&block[148..156]);
+    let digits = field.trim_matches(|c| c == ' ' || c == '\0');
+    let Ok(stated) = u32::from_str_radix(digits, 8) else {
+        return false;
+    };
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    sum == stated
 }

@@ -81,19 +81,21 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         against: Option<PathBuf>,
     },
-    /// Write every captured file generation, byte for byte, under a new directory.
-    Extract {
+    /// Write every captured file generation, byte for byte, under a new directory. A
+    /// generation that is not whole is marked in its name (.INCOMPLETE, .DAMAGED) and its
+    /// ranges are named in the index and on the console.
+    Extract(ExtractArgs),
+    /// List what a store, a medium or a bundle holds (verifying it): every file generation with
+    /// its source, original path, byte ranges and times.
+    List {
         /// Store directory, medium directory, or bundle file.
         path: PathBuf,
         /// The signing key's fingerprint, received out of band (bundles).
         #[arg(long, value_name = "FP")]
         fingerprint: Option<String>,
-        /// Output directory (must not exist or be empty).
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// Extract even if verification finds problems (the report still says so).
+        /// Print the listing and the verification report as JSON.
         #[arg(long)]
-        force: bool,
+        json: bool,
     },
     /// Seal an evidence bundle from a store.
     Export(ExportArgs),
@@ -251,4 +253,33 @@ pub struct ExportArgs {
     /// Free text for the custody record (no secrets).
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
+}
+
+/// `logkeep extract`.
+#[derive(Debug, clap::Args)]
+pub struct ExtractArgs {
+    /// Store directory, medium directory, or bundle file.
+    pub path: PathBuf,
+    /// The signing key's fingerprint, received out of band (bundles).
+    #[arg(long, value_name = "FP")]
+    pub fingerprint: Option<String>,
+    /// Output directory (must not exist or be empty).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Extract even if verification finds problems (the report still says so, and damaged
+    /// generations are marked .DAMAGED).
+    #[arg(long)]
+    pub force: bool,
+    /// Only this source (repeat for several).
+    #[arg(long, value_name = "ID")]
+    pub source: Vec<String>,
+    /// Only segments with a read at or after this time (RFC 3339, e.g. 2026-11-20T03:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only segments with a read at or before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Print the result (files written, ranges, report) or the error as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -60,7 +60,7 @@ pub fn fetch_status(socket: &Path) -> Result<Status> {
 /// `logkeep status`.
 pub fn status(socket: &Path, json_out: bool) -> Result<u8> {
     let v = fetch_status(socket)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     if json_out {
         serde_json::to_writer_pretty(&mut out, &crate::status::to_value(&v))?;
         writeln!(out)?;
@@ -244,7 +244,7 @@ pub fn snapshot(socket: &Path, reason: Option<String>, json_out: bool) -> Result
             socket.display()
         )
     })?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     if json_out {
         serde_json::to_writer_pretty(&mut out, &crate::status::to_value(&v))?;
         writeln!(out)?;

@@ -2,6 +2,34 @@
 //! module (`daemon` for `run`, `*_cmd` and `check_config` for the rest). Not a library.
 //!
 //! Exit codes: 0 ok, 1 an integrity problem was found, 2 usage, configuration or I/O error.
+//!
+//! Everything the binary prints goes through `out`: the macros below shadow the standard
+//! library's in every module, so that a closed pipe (`logkeep verify STORE | head -1`) ends a
+//! command quietly with its own exit code instead of a panic.
+
+/// `print!` through `out::print` (see `out`).
+#[allow(unused_macros)]
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::out::print(format_args!($($arg)*)) };
+}
+
+/// `println!` through `out::print` (see `out`).
+macro_rules! println {
+    () => { $crate::out::print(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::out::print(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `eprint!` through `out::eprint` (see `out`).
+#[allow(unused_macros)]
+macro_rules! eprint {
+    ($($arg:tt)*) => { $crate::out::eprint(format_args!($($arg)*)) };
+}
+
+/// `eprintln!` through `out::eprint` (see `out`).
+macro_rules! eprintln {
+    () => { $crate::out::eprint(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::out::eprint(format_args!("{}\n", format_args!($($arg)*))) };
+}
 
 mod check_config;
 mod cli;
@@ -16,9 +44,11 @@ mod extract_cmd;
 mod inventory;
 mod keygen_cmd;
 mod keys;
+mod list_cmd;
 mod logging;
 mod media_cmd;
 mod media_link;
+mod out;
 mod snapshot;
 mod status;
 mod verify_cmd;
@@ -37,13 +67,18 @@ fn main() -> ExitCode {
         }
     };
     logging::init();
-    match dispatch(cli.command) {
-        Ok(code) => ExitCode::from(code),
+    let code = match dispatch(cli.command) {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("logkeep: error: {e:#}");
-            ExitCode::from(2)
+            2
         }
+    };
+    if let Some(e) = out::failure() {
+        eprintln!("logkeep: error: standard output: {e}");
+        return ExitCode::from(2);
     }
+    ExitCode::from(code)
 }
 
 fn dispatch(command: Command) -> Result<u8> {
@@ -76,12 +111,12 @@ fn dispatch(command: Command) -> Result<u8> {
             expect_head,
             against,
         } => verify_cmd::run(path, json, fingerprint, expect_head, against),
-        Command::Extract {
+        Command::Extract(args) => extract_cmd::run(args),
+        Command::List {
             path,
             fingerprint,
-            out,
-            force,
-        } => extract_cmd::run(path, fingerprint, out, force),
+            json,
+        } => list_cmd::run(path, fingerprint, json),
         Command::Keygen(args) => keygen_cmd::run(args),
         Command::Fingerprint {
             config,

@@ -4,12 +4,15 @@
 use anyhow::{Context, Result, bail};
 use logkeep_format::bundle::{self, BundleOptions};
 use logkeep_format::layout::Head;
-use logkeep_format::segment::{esc, esc_controls};
-use logkeep_format::verify::{self, Report, VerifyOptions};
-use std::io::Write;
+use logkeep_format::shown::Shown;
+use logkeep_format::shown::text as esc;
+use logkeep_format::verify::{self, ChainVisitor, Input, Report, VerifyError, VerifyOptions};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-/// `logkeep verify PATH`: 0 when it verified, 1 when a problem was found.
+/// `logkeep verify PATH`: 0 when it verified, 1 when a problem was found. With `--json`, an
+/// error is a JSON object too (and still exit 2).
 pub fn run(
     path: PathBuf,
     json: bool,
@@ -17,20 +20,41 @@ pub fn run(
     expect_head: Option<String>,
     against: Option<PathBuf>,
 ) -> Result<u8> {
+    json_errors(json, || {
+        verify(path, json, fingerprint, expect_head, against)
+    })
+}
+
+fn verify(
+    path: PathBuf,
+    json: bool,
+    fingerprint: Option<String>,
+    expect_head: Option<String>,
+    against: Option<PathBuf>,
+) -> Result<u8> {
     let mut expect = parse_head(expect_head.as_deref())?;
+    let input = input_kind(&path)?;
     if let Some(other) = &against {
+        if input_kind(other).context("--against")? != Input::Store {
+            bail!(
+                "--against: {} is a bundle; give another copy of the store (a store or a medium)",
+                Shown::path(other)
+            );
+        }
         let h = logkeep_media::known_head(other)
-            .with_context(|| format!("{}: cannot read", other.display()))?
-            .with_context(|| format!("{}: holds no chain to compare with", other.display()))?;
+            .with_context(|| format!("{}: cannot read", Shown::path(other)))?
+            .with_context(|| format!("{}: holds no chain to compare with", Shown::path(other)))?;
         if expect.is_some_and(|e| e.seq > h.seq) {
             // Keep the newer of the two known heads.
-        } else {
+        } else if !json {
             println!(
                 "comparing with {}: its head is record {} sha256 {}",
-                other.display(),
+                Shown::path(other),
                 h.seq,
                 h.hash
             );
+            expect = Some(h);
+        } else {
             expect = Some(h);
         }
     }
@@ -38,27 +62,133 @@ pub fn run(
         expect_head: expect,
         ..VerifyOptions::default()
     };
-    if is_bundle(&path)? {
-        let opts = BundleOptions {
-            fingerprint: check_fp(fingerprint)?,
-            chain,
-        };
-        let report = bundle::verify_bundle_file(&path, &opts)?;
-        print_bundle_report(&report, json)?;
-        Ok(if report.ok() { 0 } else { 1 })
-    } else {
-        chain.fingerprint = check_fp(fingerprint)?;
-        let report = verify::verify_store(&path, &chain)?;
-        print_report(&report, json)?;
-        Ok(if report.ok() { 0 } else { 1 })
+    let mut progress = Progress::new("verify");
+    match input {
+        Input::Bundle => {
+            let opts = BundleOptions {
+                fingerprint: check_fp(fingerprint)?,
+                chain,
+            };
+            let report = bundle::verify_bundle_with(&path, &opts, &mut progress)?;
+            progress.done();
+            print_bundle_report(&report, json)?;
+            Ok(if report.ok() { 0 } else { 1 })
+        }
+        Input::Store => {
+            chain.fingerprint = check_fp(fingerprint)?;
+            let report = verify::verify_store_with(&path, &chain, &mut progress)?;
+            progress.done();
+            print_report(&report, json)?;
+            Ok(if report.ok() { 0 } else { 1 })
+        }
     }
 }
 
-/// Whether `path` is a bundle file (as opposed to a store directory).
-pub fn is_bundle(path: &Path) -> Result<bool> {
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    Ok(meta.is_file())
+/// Run `body`; with `--json`, print an error it returns as `{"ok": false, "error": ...}` on
+/// standard output as well (the message still goes to standard error and the exit code is 2).
+pub fn json_errors(json: bool, body: impl FnOnce() -> Result<u8>) -> Result<u8> {
+    let result = body();
+    if json && let Err(e) = &result {
+        let (path, what) = match e.downcast_ref::<VerifyError>() {
+            Some(v) => (Some(Shown::path(&v.path).to_string()), v.source.to_string()),
+            None => (None, format!("{e:#}")),
+        };
+        let v = serde_json::json!({
+            "ok": false,
+            "exit": 2,
+            "error": { "path": path, "what": what },
+        });
+        let mut out = crate::out::stdout();
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+    }
+    result
+}
+
+/// What `path` is: a store (or medium) or a bundle; anything else is a usage error naming the
+/// path and why (exit 2).
+pub fn input_kind(path: &Path) -> Result<Input> {
+    Ok(verify::classify_input(path)?)
+}
+
+/// Progress on standard error while a large input is read, only when standard error is a
+/// terminal: segments and bytes so far, at most five times a second, erased at the end.
+pub struct Progress {
+    what: &'static str,
+    on: bool,
+    segments: u64,
+    bytes: u64,
+    last: Option<Instant>,
+    shown: bool,
+}
+
+impl Progress {
+    /// Progress of `what` ("verify", "extract").
+    pub fn new(what: &'static str) -> Progress {
+        Progress {
+            what,
+            on: std::io::stderr().is_terminal(),
+            segments: 0,
+            bytes: 0,
+            last: None,
+            shown: false,
+        }
+    }
+
+    fn tick(&mut self, record: &logkeep_format::Record) {
+        if let logkeep_format::Event::Segment { size, .. } = &record.event {
+            self.segments += 1;
+            self.bytes += size;
+        }
+        if !self.on {
+            return;
+        }
+        let now = Instant::now();
+        let due = self
+            .last
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_millis(200));
+        // Only an input that takes a moment is worth a line.
+        let started = self.last.get_or_insert(now);
+        if due && now.duration_since(*started) >= Duration::from_millis(200) {
+            self.last = Some(now);
+            self.shown = true;
+            eprint!(
+                "\r{}: {} segments, {} MiB read",
+                self.what,
+                self.segments,
+                self.bytes >> 20
+            );
+        }
+    }
+
+    /// Erase the progress line, if one was shown.
+    pub fn done(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+            self.shown = false;
+        }
+    }
+}
+
+impl ChainVisitor for Progress {
+    fn member(
+        &mut self,
+        _: &logkeep_format::Record,
+        _: usize,
+        _: &str,
+        _: u64,
+        _: &mut dyn std::io::Read,
+    ) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn segment_end(&mut self, record: &logkeep_format::Record, _: bool) {
+        self.tick(record);
+    }
+
+    fn segment_absent(&mut self, record: &logkeep_format::Record) {
+        self.tick(record);
+    }
 }
 
 /// `--fingerprint` as given, once it is known to be a fingerprint.
@@ -80,14 +210,14 @@ pub fn phone_form(h: &logkeep_format::Sha256) -> String {
 
 /// A bundle's verification report, as text or JSON, on stdout.
 pub fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     if json {
         return print_json(&mut out, b, b.ok());
     }
     let r = &b.report;
     print_findings(&mut out, "FAIL", &r.problems)?;
     for p in &b.custody_problems {
-        writeln!(out, "FAIL custody.jsonl: {}", esc(p))?;
+        writeln!(out, "FAIL custody.jsonl: {}", one_line(p))?;
     }
     print_findings(&mut out, "alert", &r.alerts)?;
     print_findings(&mut out, "note", &r.notes)?;
@@ -261,6 +391,24 @@ fn parse_head(s: Option<&str>) -> Result<Option<Head>> {
     Ok(Some(Head { seq, hash }))
 }
 
+/// A finding's text for one line of a report. Strings from the data are already escaped where
+/// the finding was made (by `logkeep_format::shown`); what else may reach here (an error text
+/// of a library quoting hostile bytes) has every character the escaping rule hides escaped by
+/// the same rule, and nothing else touched.
+pub fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut buf = [0u8; 4];
+    for c in s.chars() {
+        let one = c.encode_utf8(&mut buf);
+        if c != '\\' && Shown::text(one).to_string() != *one {
+            out.push_str(&Shown::text(one).to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// One line per finding, `LABEL FILE: WHAT`, with control characters from the data escaped.
 fn print_findings(
     out: &mut impl Write,
@@ -268,12 +416,7 @@ fn print_findings(
     list: &[logkeep_format::verify::Problem],
 ) -> std::io::Result<()> {
     for p in list {
-        writeln!(
-            out,
-            "{label} {}: {}",
-            esc_controls(&p.file),
-            esc_controls(&p.what)
-        )?;
+        writeln!(out, "{label} {}: {}", one_line(&p.file), one_line(&p.what))?;
     }
     Ok(())
 }
@@ -289,7 +432,7 @@ fn print_json(out: &mut impl Write, report: &impl serde::Serialize, ok: bool) ->
 
 /// A store's verification report, as text or JSON, on stdout.
 pub fn print_report(report: &Report, json: bool) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     if json {
         return print_json(&mut out, report, report.ok());
     }

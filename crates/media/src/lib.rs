@@ -14,11 +14,13 @@
 
 use logkeep_format::chain::{self, ChainError, ChainReader};
 use logkeep_format::layout::{self, Head};
+use logkeep_format::untrusted;
+use logkeep_format::verify::MAX_HEAD_BYTES;
 use logkeep_format::{Event, Sha256, Timestamp};
 use logkeep_store::durable;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -147,13 +149,20 @@ pub fn init(path: &Path, id: &str, force: bool) -> Result<MediumInfo, MediaError
     Ok(info)
 }
 
-/// Read a medium's identity.
+/// Read a medium's identity, as untrusted input (a regular file, never through a link, at most
+/// 64 KiB).
 pub fn read_info(path: &Path) -> Result<MediumInfo, MediaError> {
     let p = path.join(MEDIUM_FILE);
-    let mut bytes = Vec::new();
-    File::open(&p)
-        .and_then(|f| f.take(64 << 10).read_to_end(&mut bytes))
-        .map_err(io_at(&p))?;
+    let bytes = match untrusted::read_bounded(&p, 64 << 10) {
+        Ok(b) => b,
+        Err(e) if e.is_finding() => {
+            return Err(MediaError::Refused {
+                path: p,
+                what: e.to_string(),
+            });
+        }
+        Err(e) => return Err(io_at(&p)(e.into_io())),
+    };
     let info: MediumInfo = serde_json::from_slice(&bytes).map_err(|e| MediaError::Refused {
         path: p.clone(),
         what: format!("not a medium identity: {e}"),
@@ -203,7 +212,7 @@ pub fn probe(path: &Path, id: &str, store: &str) -> Presence {
 
 /// The head of the chain copied to the medium so far (verified to exist with that hash).
 pub fn medium_head(path: &Path) -> Option<Head> {
-    let bytes = fs::read(path.join(layout::HEAD_FILE)).ok()?;
+    let bytes = untrusted::read_bounded(&path.join(layout::HEAD_FILE), MAX_HEAD_BYTES).ok()?;
     let head: Head = serde_json::from_slice(&bytes).ok()?;
     holds(path, head).then_some(head)
 }
@@ -215,7 +224,7 @@ fn holds(root: &Path, head: Head) -> bool {
 
 /// The newest head of its store a medium has seen (`seen-head.json`), if any.
 pub fn seen_head(medium: &Path) -> Option<Head> {
-    let bytes = fs::read(medium.join(layout::SEEN_FILE)).ok()?;
+    let bytes = untrusted::read_bounded(&medium.join(layout::SEEN_FILE), MAX_HEAD_BYTES).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -233,7 +242,7 @@ pub fn known_head(root: &Path) -> io::Result<Option<Head>> {
 /// The head of a store or medium as its chain says: walk the records from the head hint (or
 /// from 1) checking each link, and return the last one that continues the chain.
 pub fn chain_head(root: &Path) -> io::Result<Option<Head>> {
-    let hint = fs::read(root.join(layout::HEAD_FILE))
+    let hint = untrusted::read_bounded(&root.join(layout::HEAD_FILE), MAX_HEAD_BYTES)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<Head>(&bytes).ok())
         .filter(|h| holds(root, *h));
@@ -482,8 +491,11 @@ pub fn prune_candidates(
             let holders: Vec<String> = present
                 .iter()
                 .filter(|m| {
-                    fs::metadata(m.path.join(layout::SEGMENTS_DIR).join(file))
-                        .is_ok_and(|md| md.len() == *size)
+                    // A copy is a regular file on the medium itself: a link there (to a file of
+                    // the right size anywhere) is not one.
+                    untrusted::check_dir(&m.path.join(layout::SEGMENTS_DIR)).is_ok()
+                        && fs::symlink_metadata(m.path.join(layout::SEGMENTS_DIR).join(file))
+                            .is_ok_and(|md| md.file_type().is_file() && md.len() == *size)
                 })
                 .map(|m| m.id.clone())
                 .collect();
