@@ -121,7 +121,10 @@ mod tests {
 
     #[test]
     fn plain_text_is_unchanged() {
-        assert_eq!(text("/var/log/openvpn/ログ.log"), "/var/log/openvpn/ログ.log");
+        assert_eq!(
+            text("/var/log/openvpn/ログ.log"),
+            "/var/log/openvpn/ログ.log"
+        );
     }
 
     #[test]
@@ -134,7 +137,10 @@ mod tests {
 
     #[test]
     fn layout_controls_and_invalid_bytes_are_escaped() {
-        assert_eq!(text("a\u{202E}b\u{2028}c\u{0085}"), r"a\u{202E}b\u{2028}c\u{0085}");
+        assert_eq!(
+            text("a\u{202E}b\u{2028}c\u{0085}"),
+            r"a\u{202E}b\u{2028}c\u{0085}"
+        );
         assert_eq!(Shown::bytes(b"\xc3(\xff").to_string(), r"\xC3(\xFF");
         assert_eq!(text(r"a\b"), r"a\\b");
     }

@@ -157,7 +157,8 @@ pub enum MediaAction {
 /// Custody log actions.
 #[derive(Debug, Subcommand)]
 pub enum CustodyAction {
-    /// Append a hand-over (or any custody event) to a bundle's custody log.
+    /// Add a hand-over (or any custody event) to a bundle's custody log: the companion file
+    /// BUNDLE.custody.jsonl beside it. The bundle file itself is never changed.
     Add {
         /// Bundle file.
         bundle: PathBuf,
@@ -170,6 +171,13 @@ pub enum CustodyAction {
         /// Free text (no secrets).
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
+        /// The signing key's fingerprint, received out of band: the bundle must be signed by
+        /// that key.
+        #[arg(long, value_name = "FP")]
+        fingerprint: Option<String>,
+        /// Print JSON (errors too, as {"error": ...}).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -188,9 +196,20 @@ pub struct ExportArgs {
     #[arg(long, value_name = "PATH", conflicts_with = "store")]
     pub socket: Option<PathBuf>,
     /// Configuration file: the signing key, inventory and the configuration itself go into
-    /// the bundle.
+    /// the bundle (default: /etc/logkeep/logkeep.toml when it exists).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Export without any configuration, even if /etc/logkeep/logkeep.toml exists (the bundle
+    /// then holds no inventory and no configuration).
+    #[arg(long, conflicts_with = "config")]
+    pub no_config: bool,
+    /// Replace an existing bundle file (and its custody companion). The configuration, the
+    /// signing key and files inside a store or medium are never replaced.
+    #[arg(long)]
+    pub force: bool,
+    /// Print JSON (errors too, as {"error": ...}).
+    #[arg(long)]
+    pub json: bool,
     /// Signing key (default: from the configuration, else /etc/logkeep/signing.key).
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,

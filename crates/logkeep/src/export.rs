@@ -44,6 +44,8 @@ pub struct ExportArgs {
     pub config: Option<(PathBuf, Vec<u8>)>,
     /// The operator's inventory from the configuration.
     pub inventory: Inventory,
+    /// Replace an existing bundle file (the caller has checked it may be replaced).
+    pub force: bool,
 }
 
 /// What was written.
@@ -60,6 +62,19 @@ pub struct Exported {
     pub segments: u64,
     /// Key fingerprint.
     pub fingerprint: String,
+    /// When the bundle was sealed (the time of its first custody entry).
+    pub created: String,
+    /// Who exported it (the actor of its first custody entry).
+    pub actor: String,
+}
+
+/// Who exports: `--examiner`, else the user who ran sudo, else the user.
+pub fn actor(examiner: Option<&str>) -> String {
+    examiner.map(str::to_owned).unwrap_or_else(|| {
+        std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| format!("uid {}", rustix::process::getuid().as_raw()))
+    })
 }
 
 fn hash_file(path: &Path) -> Option<Sha256> {
@@ -249,8 +264,7 @@ pub fn export(args: &ExportArgs) -> Result<Exported> {
     };
     file.sync_all()?;
     drop(file);
-    std::fs::rename(&temp, &args.out)
-        .with_context(|| format!("{}: cannot create", args.out.display()))?;
+    crate::no_clobber::rename(&temp, &args.out, args.force)?;
     logkeep_store::durable::sync_dir(&out_dir)?;
     Ok(Exported {
         bundle_id,
@@ -259,6 +273,8 @@ pub fn export(args: &ExportArgs) -> Result<Exported> {
         first_seq,
         segments: count_sel,
         fingerprint,
+        actor: actor(args.examiner.as_deref()),
+        created,
     })
 }
 
@@ -360,11 +376,7 @@ fn write_bundle(
         bundle::VERIFY_TXT,
         bundle::verify_txt(binfo, &dir).as_bytes(),
     )?;
-    let actor = args.examiner.clone().unwrap_or_else(|| {
-        std::env::var("SUDO_USER")
-            .or_else(|_| std::env::var("USER"))
-            .unwrap_or_else(|_| format!("uid {}", rustix::process::getuid().as_raw()))
-    });
+    let actor = actor(args.examiner.as_deref());
     let (buf, sha256) = w.seal(
         |m| key.sign(m).to_bytes(),
         public_pem,

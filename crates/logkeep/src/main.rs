@@ -19,6 +19,8 @@ mod keys;
 mod logging;
 mod media_cmd;
 mod media_link;
+mod no_clobber;
+mod output;
 mod snapshot;
 mod status;
 mod verify_cmd;
@@ -92,7 +94,9 @@ fn dispatch(command: Command) -> Result<u8> {
                     actor,
                     action,
                     note,
+                    fingerprint,
+                    json,
                 },
-        } => custody_cmd::add(bundle, actor, action, note),
+        } => custody_cmd::add(bundle, actor, action, note, fingerprint, json),
     }
 }

@@ -93,6 +93,10 @@ pub fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
     for p in &b.custody_problems {
         writeln!(out, "FAIL custody.jsonl: {}", esc(p))?;
     }
+    for p in &b.companion_problems {
+        let name = b.companion.as_deref().unwrap_or("custody companion");
+        writeln!(out, "FAIL {name}: {}", esc(p))?;
+    }
     print_findings(&mut out, "alert", &r.alerts)?;
     print_findings(&mut out, "note", &r.notes)?;
     if let Some(i) = &b.info {
@@ -170,7 +174,7 @@ pub fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
         b.custody.len(),
         if b.custody.len() == 1 { "y" } else { "ies" }
     )?;
-    for e in &b.custody {
+    let entry = |out: &mut std::io::StdoutLock, e: &bundle::CustodyEntry| {
         writeln!(
             out,
             "  {}. {}  {}  {}{}",
@@ -182,7 +186,31 @@ pub fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
                 .as_deref()
                 .map(|n| format!("  ({})", esc(n)))
                 .unwrap_or_default()
-        )?;
+        )
+    };
+    for e in &b.custody {
+        entry(&mut out, e)?;
+    }
+    match &b.companion {
+        Some(name) => {
+            writeln!(
+                out,
+                "custody companion {name}: {} entr{}, chained to the bundle file's sha256{}",
+                b.companion_custody.len(),
+                if b.companion_custody.len() == 1 {
+                    "y"
+                } else {
+                    "ies"
+                },
+                b.companion_sha256
+                    .map(|h| format!("; companion sha256 {h}"))
+                    .unwrap_or_default()
+            )?;
+            for e in &b.companion_custody {
+                entry(&mut out, e)?;
+            }
+        }
+        None => writeln!(out, "custody companion: none beside the bundle file")?,
     }
     if let Some(h) = b.bundle_sha256 {
         writeln!(
@@ -198,7 +226,7 @@ pub fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
         writeln!(
             out,
             "FAILED: {} problem(s) found",
-            r.problems.len() + b.custody_problems.len()
+            r.problems.len() + b.custody_problems.len() + b.companion_problems.len()
         )?;
     }
     Ok(())
