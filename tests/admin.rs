@@ -1,0 +1,255 @@
+//! What an administrator does besides running the daemon: export with nothing overwritten and
+//! the installed configuration found, `media init` and `check-config` telling the truth, and
+//! `--json` on every command with a result.
+
+use crate::support::bundle::*;
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Build an argument list from mixed strings and paths.
+fn args(parts: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
+    parts.iter().map(|p| p.as_ref().to_os_string()).collect()
+}
+
+/// A small stopped store of one source.
+fn store() -> Capture {
+    let mut cap = Capture::start(&[("vpn", "openvpn.log")]);
+    cap.append("openvpn.log", &log_bytes(7, 3000, false));
+    cap.stop();
+    cap
+}
+
+/// `logkeep export --store S --key K --out OUT` plus `extra`.
+fn export(cap: &Capture, key: &Key, out: &Path, extra: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let mut a = args(&[
+        &"export",
+        &"--store",
+        &cap.store,
+        &"--key",
+        &key.path,
+        &"--out",
+        &out,
+        &"--no-config",
+    ]);
+    a.extend(args(extra));
+    logkeep(a)
+}
+
+fn companion(bundle: &Path) -> PathBuf {
+    let mut name = bundle.file_name().unwrap().to_os_string();
+    name.push(".custody.jsonl");
+    bundle.with_file_name(name)
+}
+
+#[test]
+fn export_never_overwrites_without_force_and_never_the_config_key_or_store() {
+    let cap = store();
+    let dir = cap.root.path().to_owned();
+    let key = Key::generate(&dir, "host");
+    let out = dir.join("case-001.tar");
+    export(&cap, &key, &out, &[]).expect(0);
+    let bundle = fs::read(&out).unwrap();
+    let log = fs::read(companion(&out)).unwrap();
+
+    // Again to the same name: refused, and the bundle with its custody log is intact.
+    let again = export(&cap, &key, &out, &[]);
+    again.expect(2);
+    assert!(
+        again.stderr.contains("exists") && again.stderr.contains("--force"),
+        "{}",
+        again.describe()
+    );
+    assert_eq!(fs::read(&out).unwrap(), bundle, "the bundle was replaced");
+    assert_eq!(
+        fs::read(companion(&out)).unwrap(),
+        log,
+        "its custody log was replaced"
+    );
+
+    // A custody log left without its bundle is not overwritten either.
+    let lonely = dir.join("case-002.tar");
+    fs::write(companion(&lonely), b"kept\n").unwrap();
+    export(&cap, &key, &lonely, &[]).expect(2);
+    assert!(!lonely.exists());
+    assert_eq!(fs::read(companion(&lonely)).unwrap(), b"kept\n");
+
+    // With --force it is replaced (a new bundle id, so new bytes), with a new custody log.
+    let forced = export(&cap, &key, &out, &[&"--force"]);
+    forced.expect(0);
+    assert_ne!(fs::read(&out).unwrap(), bundle);
+    logkeep(args(&[&"verify", &out])).expect(0);
+
+    // Never the configuration, the key, or a file in the store, even with --force.
+    let config_before = fs::read(&cap.config).unwrap();
+    let key_before = fs::read(&key.path).unwrap();
+    let store_file = cap.store.join("logkeep-store.json");
+    let store_before = fs::read(&store_file).unwrap();
+    let cases: Vec<(&str, PathBuf, Vec<OsString>)> = vec![
+        (
+            "the loaded configuration",
+            cap.config.clone(),
+            args(&[
+                &"export",
+                &"--store",
+                &cap.store,
+                &"--key",
+                &key.path,
+                &"--config",
+                &cap.config,
+                &"--force",
+                &"--out",
+                &cap.config,
+            ]),
+        ),
+        (
+            "the key",
+            key.path.clone(),
+            args(&[
+                &"export",
+                &"--store",
+                &cap.store,
+                &"--key",
+                &key.path,
+                &"--no-config",
+                &"--force",
+                &"--out",
+                &key.path,
+            ]),
+        ),
+        (
+            "a store file",
+            store_file.clone(),
+            args(&[
+                &"export",
+                &"--store",
+                &cap.store,
+                &"--key",
+                &key.path,
+                &"--no-config",
+                &"--force",
+                &"--out",
+                &store_file,
+            ]),
+        ),
+        (
+            "a new file inside the store",
+            cap.store.join("segments/new.tar"),
+            args(&[
+                &"export",
+                &"--store",
+                &cap.store,
+                &"--key",
+                &key.path,
+                &"--no-config",
+                &"--force",
+                &"--out",
+                &cap.store.join("segments/new.tar"),
+            ]),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (label, target, a) in cases {
+        let run = logkeep(a);
+        if run.code != Some(2) || !run.stderr.contains("even with --force") {
+            wrong.push(format!(
+                "{label}: expected exit 2, refused even with --force\n{}",
+                run.describe()
+            ));
+        }
+        if label.starts_with("a new") && target.exists() {
+            wrong.push(format!("{label}: written"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+    assert_eq!(fs::read(&cap.config).unwrap(), config_before);
+    assert_eq!(fs::read(&key.path).unwrap(), key_before);
+    assert_eq!(fs::read(&store_file).unwrap(), store_before);
+    crate::support::store::assert_verifies(&cap.store);
+}
+
+#[test]
+fn export_uses_the_configuration_and_says_which_and_json() {
+    let cap = store();
+    let dir = cap.root.path().to_owned();
+    let key = Key::generate(&dir, "configured");
+    // A configuration naming the key: export takes the key, the inventory and the file itself
+    // from it, and says so.
+    let config = dir.join("with-key.toml");
+    let mut text = fs::read_to_string(&cap.config).unwrap();
+    text = text.replace(
+        "path = \"store\"",
+        &format!("path = {:?}", cap.store.display().to_string()),
+    );
+    text.push_str(&format!(
+        "\n[signing]\nkey = {:?}\n",
+        key.path.display().to_string()
+    ));
+    fs::write(&config, text).unwrap();
+    let out = dir.join("configured.tar");
+    let run = logkeep(args(&[
+        &"export",
+        &"--store",
+        &cap.store,
+        &"--config",
+        &config,
+        &"--out",
+        &out,
+        &"--json",
+    ]));
+    run.expect(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("export --json");
+    assert_eq!(
+        v["key_fingerprint"].as_str(),
+        Some(key.fingerprint.as_str()),
+        "{v}"
+    );
+    assert!(
+        v["config"].as_str().unwrap().contains("with-key.toml"),
+        "{v}"
+    );
+    assert_eq!(
+        v["sha256"].as_str(),
+        Some(sha256sum_hex(&fs::read(&out).unwrap()).as_str())
+    );
+    let b = Bundle::parse(&fs::read(&out).unwrap());
+    assert_eq!(b.get("config/logkeep.toml"), fs::read(&config).unwrap());
+    assert!(
+        String::from_utf8_lossy(b.get("inventory/devices.json")).contains("vpn-gw-1"),
+        "the inventory is in the bundle"
+    );
+    // The text form names the configuration used too.
+    let out2 = dir.join("configured-2.tar");
+    let run = logkeep(args(&[
+        &"export",
+        &"--store",
+        &cap.store,
+        &"--config",
+        &config,
+        &"--out",
+        &out2,
+    ]));
+    run.expect(0);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("config:") && l.contains("with-key.toml")),
+        "{}",
+        run.describe()
+    );
+    // Errors under --json are JSON too, with the exit code.
+    let run = logkeep(args(&[
+        &"export",
+        &"--store",
+        &cap.store,
+        &"--config",
+        &config,
+        &"--out",
+        &out2,
+        &"--json",
+    ]));
+    run.expect(2);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("error as JSON");
+    assert!(v["error"].as_str().unwrap().contains("exists"), "{v}");
+    assert_eq!(v["exit"], 2);
+}
