@@ -253,3 +253,100 @@ fn export_uses_the_configuration_and_says_which_and_json() {
     assert!(v["error"].as_str().unwrap().contains("exists"), "{v}");
     assert_eq!(v["exit"], 2);
 }
+
+#[test]
+fn snapshot_prints_the_head_as_expect_head_takes_it() {
+    use crate::support::control::started;
+    let (mut site, _open) = started("");
+    site.append("a.log", b"one line\n");
+    let config = site.config();
+    let run = crate::support::store::logkeep(&[
+        "snapshot".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    let head = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("expect-head: "))
+        .unwrap_or_else(|| panic!("no expect-head line:\n{run}"))
+        .to_owned();
+    let json = crate::support::store::logkeep(&[
+        "snapshot".as_ref(),
+        "--json".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ]);
+    assert_eq!(json.code, 0, "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("snapshot --json");
+    let json_head = v["expect_head"].as_str().expect("expect_head").to_owned();
+    assert_eq!(
+        json_head,
+        format!(
+            "{}:{}",
+            v["head"]["seq"],
+            v["head"]["hash"].as_str().unwrap()
+        )
+    );
+    site.term();
+    // Both, exactly as printed, are what verify --expect-head takes.
+    for h in [head, json_head] {
+        let run = crate::support::store::verify(&site.store(), &["--expect-head", &h]);
+        assert_eq!(run.code, 0, "--expect-head {h}: {run}");
+    }
+}
+
+#[test]
+fn media_init_suggests_valid_toml_with_an_absolute_path() {
+    let dir = tempfile::tempdir().unwrap();
+    // A name TOML must escape, given relative to the working directory.
+    let name = "usb \"a\"\\b";
+    fs::create_dir(dir.path().join(name)).unwrap();
+    let mut cmd = std::process::Command::new(crate::support::bin());
+    cmd.current_dir(dir.path())
+        .args(["media", "init", name, "--id", "usb-a", "--force"]);
+    let out = run(&mut cmd, None, STEP);
+    out.expect(0);
+    let at = out
+        .stdout
+        .find("[[media]]")
+        .unwrap_or_else(|| panic!("no [[media]] suggestion\n{}", out.describe()));
+    let suggestion: toml::Table = toml::from_str(&out.stdout[at..])
+        .unwrap_or_else(|e| panic!("not valid TOML: {e}\n{}", out.describe()));
+    let media = suggestion["media"].as_array().expect("[[media]]");
+    assert_eq!(media[0]["id"].as_str(), Some("usb-a"));
+    let path = media[0]["path"].as_str().expect("path");
+    assert!(Path::new(path).is_absolute(), "{path}");
+    assert_eq!(
+        Path::new(path),
+        fs::canonicalize(dir.path().join(name)).unwrap()
+    );
+}
+
+#[test]
+fn media_init_and_extract_never_write_into_a_store() {
+    let cap = store();
+    let inside = cap.store.join("new-medium");
+    fs::create_dir(&inside).unwrap();
+    let run = logkeep(args(&[
+        &"media", &"init", &inside, &"--id", &"usb-a", &"--force",
+    ]));
+    run.expect(2);
+    assert!(run.stderr.contains("inside a store"), "{}", run.describe());
+    assert_eq!(fs::read_dir(&inside).unwrap().count(), 0);
+    fs::remove_dir(&inside).unwrap();
+    // extract into a new directory inside the store: refused, nothing created.
+    let out = cap.store.join("extracted");
+    let run = logkeep(args(&[&"extract", &cap.store, &"--out", &out]));
+    run.expect(2);
+    assert!(run.stderr.contains("inside a store"), "{}", run.describe());
+    assert!(!out.exists());
+    crate::support::store::assert_verifies(&cap.store);
+    // keygen does not replace an existing key.
+    let key = cap.root.path().join("k.pem");
+    logkeep(args(&[&"keygen", &"--key", &key])).expect(0);
+    let before = fs::read(&key).unwrap();
+    logkeep(args(&[&"keygen", &"--key", &key])).expect(2);
+    assert_eq!(fs::read(&key).unwrap(), before);
+}

@@ -133,6 +133,9 @@ pub enum MediaAction {
         /// Initialise even if the directory is not a mount point.
         #[arg(long)]
         force: bool,
+        /// Print JSON (errors too, as {"error": ...}).
+        #[arg(long)]
+        json: bool,
     },
     /// Show each configured medium: present or absent, last sync, records behind, free space.
     List {

@@ -10,6 +10,9 @@ use std::path::PathBuf;
 
 /// `logkeep extract PATH --out DIR`: 0 when everything verified, 1 otherwise.
 pub fn run(path: PathBuf, fingerprint: Option<String>, out: PathBuf, force: bool) -> Result<u8> {
+    // Never into a store, a medium, or over the configuration or a key (a non-empty --out is
+    // refused below).
+    crate::no_clobber::check_place(&out, "--out", &crate::no_clobber::Protected::new())?;
     let (ok, files) = if is_bundle(&path)? {
         let opts = BundleOptions {
             fingerprint: check_fp(fingerprint)?,

@@ -59,6 +59,22 @@ fn resolve(path: &Path) -> PathBuf {
 /// whatever `force` says; refused when it exists unless `force`. `flag` names the option the
 /// path came from, for the message.
 pub fn check(out: &Path, flag: &str, force: bool, protected: &Protected) -> Result<()> {
+    check_place(out, flag, protected)?;
+    let shown_out = shown::path(out);
+    match std::fs::symlink_metadata(out) {
+        Ok(m) if m.is_dir() => {
+            bail!("{flag} {shown_out}: is a directory; give a file name")
+        }
+        Ok(_) if !force => bail!(
+            "{flag} {shown_out}: exists; refusing to overwrite it (use --force to replace it)"
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Whether anything may be written at `out` (a file or a directory to fill) at all: refused
+/// when it is or lies under a protected path, or inside a store or a medium.
+pub fn check_place(out: &Path, flag: &str, protected: &Protected) -> Result<()> {
     let shown_out = shown::path(out);
     let target = resolve(out);
     for (p, what) in &protected.paths {
@@ -86,15 +102,7 @@ pub fn check(out: &Path, flag: &str, force: bool, protected: &Protected) -> Resu
             }
         }
     }
-    match std::fs::symlink_metadata(out) {
-        Ok(m) if m.is_dir() => {
-            bail!("{flag} {shown_out}: is a directory; give a file name")
-        }
-        Ok(_) if !force => bail!(
-            "{flag} {shown_out}: exists; refusing to overwrite it (use --force to replace it)"
-        ),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 /// Move the finished temporary file `temp` to `out`: atomically refused when `out` appeared
