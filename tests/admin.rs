@@ -350,3 +350,178 @@ fn media_init_and_extract_never_write_into_a_store() {
     logkeep(args(&[&"keygen", &"--key", &key])).expect(2);
     assert_eq!(fs::read(&key).unwrap(), before);
 }
+
+/// `check-config --config FILE` plus `extra`, on a site.
+fn check_config(site: &crate::support::Site, extra: &[&str]) -> crate::support::Run {
+    let config = site.config();
+    let mut a: Vec<&std::ffi::OsStr> = vec![
+        "check-config".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ];
+    a.extend(extra.iter().map(|s| std::ffi::OsStr::new(*s)));
+    crate::support::store::logkeep(&a)
+}
+
+#[test]
+fn check_config_fails_for_what_will_fail_and_names_the_field() {
+    use crate::support::{FAST_STORE, Site, source};
+    let base = |extra: &str| format!("{FAST_STORE}{}{extra}", source("vpn", &["logs/*.log"]));
+    let mut wrong = Vec::new();
+    let mut expect = |label: &str, site: &Site, code: i32, want: &str| {
+        let run = check_config(site, &[]);
+        if run.code != code || !run.stdout.contains(want) {
+            wrong.push(format!("{label}: expected exit {code} and {want:?}\n{run}"));
+        }
+    };
+    // A socket directory that does not exist (the daemon does not create it).
+    let site = Site::new(&base(
+        "\n[control]\nsocket = \"no-such-dir/control.sock\"\n",
+    ));
+    site.append("a.log", b"x\n");
+    expect(
+        "socket directory missing",
+        &site,
+        2,
+        "PROBLEM: [control] socket",
+    );
+    // A store that cannot be created: its parent is a file.
+    let site = Site::new(&base("").replace("path = \"store\"", "path = \"file/store\""));
+    site.append("a.log", b"x\n");
+    fs::write(site.path("file"), b"not a directory").unwrap();
+    expect("store not creatable", &site, 2, "PROBLEM: [store] path");
+    // A medium present but holding another medium.
+    let site = Site::new(&base("\n[[media]]\nid = \"usb-a\"\npath = \"usb\"\n"));
+    site.append("a.log", b"x\n");
+    crate::support::media::init(&site.path("usb"), "usb-b");
+    expect("another medium", &site, 2, "PROBLEM: [[media]] usb-a");
+    // Warnings are printed, exit 0: a pattern matching nothing, a key not made yet, a medium
+    // not initialised.
+    let site = Site::new(&format!(
+        "{}\n[signing]\nkey = \"no-key.pem\"\n[[media]]\nid = \"usb-a\"\npath = \"usb\"\n",
+        base("")
+    ));
+    fs::create_dir(site.path("usb")).unwrap();
+    expect(
+        "nothing matched",
+        &site,
+        0,
+        "warning: [[source]] vpn pattern",
+    );
+    expect("no key", &site, 0, "warning: [signing] key");
+    expect(
+        "medium not initialised",
+        &site,
+        0,
+        "warning: [[media]] usb-a",
+    );
+    expect(
+        "warnings counted",
+        &site,
+        0,
+        "is valid, with ",
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+    // A valid configuration says valid only when nothing will fail, and lists every section.
+    let key = site.path("key.pem");
+    crate::support::store::logkeep(&["keygen", "--key", key.to_str().unwrap()]);
+    let site = Site::new(&format!(
+        "{}\n[control]\nsocket = \"ctl.sock\"\n[signing]\nkey = {:?}\n[[media]]\nid = \"usb-a\"\npath = \"usb\"\n[inventory]\norganisation = \"Example K.K.\"\n",
+        base(""),
+        key.to_str().unwrap()
+    ));
+    site.append("a.log", b"x\n");
+    crate::support::media::init(&site.path("usb"), "usb-a");
+    let run = check_config(&site, &[]);
+    assert_eq!(run.code, 0, "{run}");
+    for want in [
+        "[store] path ",
+        "[control] socket ",
+        "[signing] key ",
+        "a key file (PEM, format v1), readable by ",
+        "[[source]] vpn",
+        "[[media]] usb-a",
+        "present: medium usb-a, writable",
+        "[inventory] organisation Example K.K.",
+        "is valid\n",
+    ] {
+        assert!(run.stdout.contains(want), "{want:?} missing\n{run}");
+    }
+    assert!(!run.stdout.contains("warning"), "{run}");
+    // --json: the same findings, and errors as JSON.
+    let run = check_config(&site, &["--json"]);
+    assert_eq!(run.code, 0, "{run}");
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["media"][0]["state"], "present", "{v}");
+    assert_eq!(
+        v["sources"][0]["patterns"][0]["files"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    fs::remove_file(site.config()).unwrap();
+    let run = check_config(&site, &["--json"]);
+    assert_eq!(run.code, 2, "{run}");
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("error as JSON");
+    assert!(v["error"].as_str().unwrap().contains("logkeep.toml"), "{v}");
+}
+
+#[test]
+fn check_config_lists_every_file_the_daemon_captures_escaped() {
+    use crate::support::{FAST_STORE, Site, source};
+    use std::os::unix::ffi::OsStrExt;
+    let mut site = Site::new(&format!("{FAST_STORE}{}", source("app", &["logs/*"])));
+    let names: Vec<&[u8]> = vec![
+        b"plain.log",
+        b"esc\x1b[2J.log",
+        b"cr\rFAIL.log",
+        b"nl\nconfig x is valid.log",
+        b"bad\xff\xfe.log",
+    ];
+    for n in &names {
+        fs::write(
+            site.path("logs").join(std::ffi::OsStr::from_bytes(n)),
+            b"line\n",
+        )
+        .unwrap();
+    }
+    let run = check_config(&site, &[]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.stdout
+            .contains(&format!("({} file(s) now)", names.len())),
+        "every name listed, UTF-8 or not\n{run}"
+    );
+    assert!(
+        !run.stdout.bytes().any(|b| b == 0x1b || b == b'\r'),
+        "raw control bytes printed\n{run}"
+    );
+    for n in &names {
+        let p = site.path("logs").join(std::ffi::OsStr::from_bytes(n));
+        let shown = logkeep_format::shown::path(&p);
+        assert!(
+            run.stdout.lines().any(|l| l.trim() == shown),
+            "{shown} not on a line of its own\n{run}"
+        );
+    }
+    // Exactly what the daemon captures: as many files, under the same names.
+    site.start();
+    site.wait_captured(5 * names.len() as u64);
+    site.term();
+    let captured: std::collections::BTreeSet<String> =
+        crate::support::store::records(&site.store())
+            .iter()
+            .filter(|r| r["event"]["kind"] == "segment")
+            .flat_map(|r| {
+                r["event"]["spans"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| s["path"].as_str().unwrap_or_default().to_owned())
+            })
+            .collect();
+    assert_eq!(captured.len(), names.len(), "{captured:?}");
+}

@@ -183,7 +183,7 @@ fn check_config_accepts_a_valid_config_and_lists_matched_files() {
     assert_eq!(run.code, 0, "{run}");
     let out = &run.stdout;
     assert!(
-        out.contains(&format!("store: {}\n", site.store().display())),
+        out.contains(&format!("[store] path {}\n", site.store().display())),
         "{run}"
     );
     let line = |p: &Path| format!("\n    {}\n", p.display());
@@ -191,7 +191,7 @@ fn check_config_accepts_a_valid_config_and_lists_matched_files() {
     assert!(out.contains(&line(&site.log("auth.log"))), "{run}");
     assert!(!out.contains("ignored.txt"), "{run}");
     assert!(
-        out.contains("source vpn:\n") && out.contains("source auth:\n"),
+        out.contains("[[source]] vpn\n") && out.contains("[[source]] auth\n"),
         "{run}"
     );
     assert!(

@@ -27,11 +27,16 @@ pub enum Command {
         #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
-    /// Validate a configuration file and print the resolved sources.
+    /// Validate a configuration file and check what the daemon will need: the store and media
+    /// writable, the control socket's directory, the signing key; list every section and the
+    /// files each source captures now. Exit 2 when something will fail; warnings exit 0.
     CheckConfig {
         /// Configuration file.
         #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Print JSON (errors too, as {"error": ...}).
+        #[arg(long)]
+        json: bool,
     },
     /// Ask the running daemon for its state: sources, positions and lag, chain head, last
     /// seal, recent tamper events, media, version and uptime.

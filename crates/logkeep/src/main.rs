@@ -55,7 +55,7 @@ fn dispatch(command: Command) -> Result<u8> {
             daemon::run(&config)?;
             Ok(0)
         }
-        Command::CheckConfig { config } => check_config::run(&config),
+        Command::CheckConfig { config, json } => check_config::run(&config, json),
         Command::Status {
             json,
             socket,
