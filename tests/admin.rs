@@ -415,12 +415,7 @@ fn check_config_fails_for_what_will_fail_and_names_the_field() {
         0,
         "warning: [[media]] usb-a",
     );
-    expect(
-        "warnings counted",
-        &site,
-        0,
-        "is valid, with ",
-    );
+    expect("warnings counted", &site, 0, "is valid, with ");
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
     // A valid configuration says valid only when nothing will fail, and lists every section.
     let key = site.path("key.pem");
@@ -524,4 +519,64 @@ fn check_config_lists_every_file_the_daemon_captures_escaped() {
             })
             .collect();
     assert_eq!(captured.len(), names.len(), "{captured:?}");
+}
+
+#[test]
+fn man_pages_and_completions_name_every_command_and_ship_in_the_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_logkeep-docs"));
+    cmd.arg(dir.path());
+    run(&mut cmd, None, STEP).expect(0);
+    let help = logkeep(args(&[&"--help"]));
+    help.expect(0);
+    let commands: Vec<String> = help
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect();
+    assert!(commands.len() >= 10, "{commands:?}\n{}", help.describe());
+    let man = fs::read_to_string(dir.path().join("man/logkeep.1")).expect("logkeep.1");
+    let completions: Vec<String> = ["logkeep.bash", "_logkeep", "logkeep.fish"]
+        .iter()
+        .map(|f| fs::read_to_string(dir.path().join("completions").join(f)).expect(f))
+        .collect();
+    let mut missing = Vec::new();
+    for c in &commands {
+        // roff writes each hyphen as `\-`.
+        if !man.contains(&format!("logkeep\\-{}(1)", c.replace('-', "\\-"))) {
+            missing.push(format!("logkeep.1 does not name {c}"));
+        }
+        let page = dir.path().join(format!("man/logkeep-{c}.1"));
+        if !page.exists() {
+            missing.push(format!("no {}", page.display()));
+        }
+        for (f, text) in ["bash", "zsh", "fish"].iter().zip(&completions) {
+            if !text.contains(c.as_str()) {
+                missing.push(format!("the {f} completion lacks {c}"));
+            }
+        }
+    }
+    // Options reach the pages too.
+    let export = fs::read_to_string(dir.path().join("man/logkeep-export.1")).unwrap();
+    if !export.contains("\\-\\-force") {
+        missing.push("logkeep-export.1 lacks --force".into());
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+    // The package ships them (scripts/deb-build generates them where these assets point;
+    // scripts/deb-check installs the package and checks them in place).
+    let manifest =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    for want in [
+        "\"usr/share/man/man1/\"",
+        "usr/share/bash-completion/completions/logkeep",
+        "usr/share/zsh/vendor-completions/_logkeep",
+        "usr/share/fish/vendor_completions.d/logkeep.fish",
+    ] {
+        assert!(manifest.contains(want), "the package lacks {want}");
+    }
 }
