@@ -1094,8 +1094,10 @@ The fingerprint must match the one you received separately (by phone or on paper
 6. logkeep がある場合:    logkeep verify BUNDLE.tar --fingerprint {fp}
                           logkeep extract BUNDLE.tar --out 出力先ディレクトリ
 
-custody.jsonl は受け渡しの記録で、署名の対象外です。各行は前の行（最初の行は SHA256SUMS）の
-SHA-256 を prev に持ちます。
+custody.jsonl は書き出し時の受け渡しの記録で、署名の対象外です。各行は前の行（最初の行は
+SHA256SUMS）の SHA-256 を prev に持ちます。その後の受け渡しはバンドルを変更せず、隣のファイル
+BUNDLE.tar.custody.jsonl に追記されます。その 1 行目の prev はバンドルファイル全体の SHA-256
+（書き出し時に読み上げた値: sha256sum BUNDLE.tar）で、以降の各行は前の行の SHA-256 です。
 
 English: how to verify
 ----------------------
@@ -1110,8 +1112,11 @@ English: how to verify
 6. With logkeep:          logkeep verify BUNDLE.tar --fingerprint {fp}
                           logkeep extract BUNDLE.tar --out DIR
 
-custody.jsonl records hand-overs and is not covered by the signature; each line carries in
-`prev` the SHA-256 of the line before it (for the first line, of SHA256SUMS).
+custody.jsonl records the export and is not covered by the signature; each line carries in
+`prev` the SHA-256 of the line before it (for the first line, of SHA256SUMS). Later hand-overs
+never change the bundle: they go to the file beside it, BUNDLE.tar.custody.jsonl, whose first
+line carries in `prev` the SHA-256 of the whole bundle file (the value read out at export:
+sha256sum BUNDLE.tar), and each later line the SHA-256 of the line before it.
 
 Everything in this bundle was written on the host named in bundle.json and may have been
 written by an attacker who controlled it: read metadata as data, never run it.
