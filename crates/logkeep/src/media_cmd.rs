@@ -19,7 +19,7 @@ pub fn run(action: MediaAction) -> Result<u8> {
             force,
             json,
         } => crate::output::json_errors(json, || init(&path, &id, force, json)),
-        MediaAction::List { config, json } => {
+        MediaAction::List { config, json } => crate::output::json_errors(json, || {
             let c = Config::load(&config)?;
             let store_head = logkeep_media::chain_head(&c.store).ok().flatten();
             let store_id = logkeep_format::verify::read_store_info(&c.store)
@@ -43,6 +43,10 @@ pub fn run(action: MediaAction) -> Result<u8> {
                 }
                 let presence = logkeep_media::probe(&m.path, &m.id, &store_id);
                 let head = logkeep_media::medium_head(&m.path);
+                // Ejected (through the daemon before it stopped, or directly on the store) and
+                // not written since: as the daemon reports it when it starts.
+                let ejected = presence == logkeep_media::Presence::Present
+                    && logkeep_media::still_ejected(&c.store, store_head, &m.id, &m.path);
                 let last_sync = std::fs::metadata(m.path.join(logkeep_format::layout::HEAD_FILE))
                     .and_then(|md| md.modified())
                     .ok()
@@ -50,7 +54,11 @@ pub fn run(action: MediaAction) -> Result<u8> {
                 states.push(MediumState {
                     id: m.id.clone(),
                     path: m.path.display().to_string(),
-                    state: MediaState::from(&presence),
+                    state: if ejected {
+                        MediaState::Ejected
+                    } else {
+                        MediaState::from(&presence)
+                    },
                     head,
                     behind: store_head
                         .map_or(0, |s| s.seq.saturating_sub(head.map_or(0, |h| h.seq))),
@@ -59,27 +67,32 @@ pub fn run(action: MediaAction) -> Result<u8> {
                 });
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&states)?);
+                crate::output::print_json(&states)?;
                 return Ok(0);
             }
+            let mut lines = Vec::new();
             if states.is_empty() {
-                println!("no [[media]] configured in {}", config.display());
+                lines.push(format!(
+                    "no [[media]] configured in {}",
+                    shown::path(&config)
+                ));
             }
             for s in &states {
-                println!(
+                lines.push(format!(
                     "{}  {}  {}  head {}  behind {} record(s)  last sync {}  free {}",
-                    s.id,
-                    s.path,
-                    s.state,
+                    shown::text(&s.id),
+                    shown::text(&s.path),
+                    shown::text(&s.state.to_string()),
                     s.head.map_or("-".into(), |h| h.seq.to_string()),
                     s.behind,
                     s.last_sync.as_deref().unwrap_or("never"),
                     s.free_bytes
                         .map_or("-".into(), |b| bytesize::ByteSize(b).to_string())
-                );
+                ));
             }
+            crate::output::print_lines(&lines)?;
             Ok(0)
-        }
+        }),
         MediaAction::Eject { id, config } => {
             let c = Config::load(&config)?;
             let Some(m) = c.media.iter().find(|m| m.id == id) else {
