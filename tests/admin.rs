@@ -580,3 +580,40 @@ fn man_pages_and_completions_name_every_command_and_ship_in_the_package() {
         assert!(manifest.contains(want), "the package lacks {want}");
     }
 }
+
+#[test]
+fn no_color_turns_colours_off_on_a_terminal() {
+    // `script` gives the command a terminal; a debug line is logged because no daemon answers.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    fs::write(
+        &config,
+        "[store]\npath = \"store\"\n[control]\nsocket = \"ctl.sock\"\n[[source]]\nid = \"a\"\npaths = [\"/nonexistent/*.log\"]\n",
+    )
+    .unwrap();
+    let line = |no_color: bool| {
+        let mut cmd = std::process::Command::new("script");
+        cmd.arg("-qec")
+            .arg(format!(
+                "{} media list --config '{}'",
+                crate::support::bin(),
+                config.display()
+            ))
+            .arg("/dev/null")
+            .env("LOGKEEP_LOG", "debug");
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        let out = run(&mut cmd, None, STEP);
+        out.expect(0);
+        assert!(out.stdout.contains("DEBUG"), "{}", out.describe());
+        out.stdout
+    };
+    assert!(
+        line(false).contains('\u{1b}'),
+        "colours on a terminal (else this test proves nothing)"
+    );
+    assert!(!line(true).contains('\u{1b}'), "NO_COLOR set: no colours");
+}

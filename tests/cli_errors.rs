@@ -380,3 +380,48 @@ fn malformed_expect_head_on_a_store_that_verifies_is_a_usage_error_naming_the_fl
         );
     }
 }
+
+/// Under `--json` an error is JSON too: `{"error": ..., "exit": 2}` on standard output, with
+/// exit code 2, for every command with a JSON result.
+#[test]
+fn json_errors_are_json_with_the_exit_code() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let absent = dir.path().join("absent");
+    let a = absent.to_str().expect("utf-8");
+    let bundle = dir.path().join("b.tar");
+    let b = bundle.to_str().expect("utf-8");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["status", "--json", "--socket", a],
+        vec!["snapshot", "--json", "--socket", a],
+        vec!["check-config", "--json", "--config", a],
+        vec!["media", "list", "--json", "--config", a],
+        vec!["media", "init", a, "--id", "usb-a", "--json"],
+        vec![
+            "export",
+            "--json",
+            "--store",
+            a,
+            "--key",
+            a,
+            "--no-config",
+            "--out",
+            b,
+        ],
+        vec![
+            "custody", "add", a, "--actor", "x", "--action", "y", "--json",
+        ],
+    ];
+    let mut wrong = Vec::new();
+    for c in cases {
+        let run = logkeep(&c);
+        let v: Option<serde_json::Value> = serde_json::from_str(&run.stdout).ok();
+        let ok = run.code == 2
+            && v.as_ref().is_some_and(|v| {
+                v["exit"] == 2 && v["error"].as_str().is_some_and(|e| e.contains("absent"))
+            });
+        if !ok {
+            wrong.push(format!("{c:?}: {run}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+}

@@ -60,17 +60,21 @@ fn dispatch(command: Command) -> Result<u8> {
             json,
             socket,
             config,
-        } => control_cmd::status(&control_cmd::socket_path(socket, config.as_deref())?, json),
+        } => output::json_errors(json, || {
+            control_cmd::status(&control_cmd::socket_path(socket, config.as_deref())?, json)
+        }),
         Command::Snapshot {
             reason,
             json,
             socket,
             config,
-        } => control_cmd::snapshot(
-            &control_cmd::socket_path(socket, config.as_deref())?,
-            reason,
-            json,
-        ),
+        } => output::json_errors(json, || {
+            control_cmd::snapshot(
+                &control_cmd::socket_path(socket, config.as_deref())?,
+                reason,
+                json,
+            )
+        }),
         Command::Verify {
             path,
             json,
