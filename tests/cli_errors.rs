@@ -425,3 +425,33 @@ fn json_errors_are_json_with_the_exit_code() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 }
+
+/// `check-config | head -1` with more output than a pipe holds: no panic (exit 101), whatever
+/// the closed pipe does to the rest of the output.
+#[test]
+fn check_config_into_a_closed_pipe_does_not_panic() {
+    let site = Site::new(&format!("{FAST_STORE}{}", source("many", &["logs/*.log"])));
+    for i in 0..3000 {
+        fs::write(
+            site.log(&format!("file-with-a-long-name-{i:05}.log")),
+            b"x\n",
+        )
+        .expect("log");
+    }
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' check-config --config '{}' | head -1; exit ${{PIPESTATUS[0]}}",
+            crate::support::bin(),
+            site.config().display()
+        ))
+        .output()
+        .expect("bash");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("config "),
+        "{stderr}"
+    );
+}
