@@ -617,3 +617,26 @@ fn no_color_turns_colours_off_on_a_terminal() {
     );
     assert!(!line(true).contains('\u{1b}'), "NO_COLOR set: no colours");
 }
+
+#[test]
+fn check_config_tries_the_listen_addresses() {
+    use crate::support::{FAST_STORE, Site};
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let site = Site::new(&format!(
+        "{FAST_STORE}\n[[source]]\nid = \"fw\"\nlisten = \"tcp://127.0.0.1:{port}\"\n"
+    ));
+    let run = check_config(&site, &[]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.stdout
+            .contains("warning: [[source]] fw listen tcp://127.0.0.1:")
+            && run.stdout.contains("cannot be bound now"),
+        "{run}"
+    );
+    drop(taken);
+    let run = check_config(&site, &["--json"]);
+    assert_eq!(run.code, 0, "{run}");
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["sources"][0]["bindable"], true, "{v}");
+}

@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// `format` value of `bundle.json`.
@@ -990,13 +990,20 @@ pub fn append_companion(
     let entry = next_entry(&log, bundle_sha256, time, actor, action, note);
     let line = entry.to_line();
     let mut f = if old.is_some() {
-        let mut f = OpenOptions::new().append(true).open(&path)?;
-        // Still the log that was read: appending to anything else would chain wrongly.
-        if f.seek(SeekFrom::End(0))? != log.len() as u64 {
-            return Err(io::Error::other("changed while being read; try again"));
+        let mut f = OpenOptions::new().read(true).append(true).open(&path)?;
+        // One writer at a time, and still the log that was read: appending to anything else
+        // would chain wrongly.
+        f.lock()?;
+        let mut now = Vec::new();
+        (&mut f).take(MAX_CUSTODY_BYTES + 1).read_to_end(&mut now)?;
+        if now != log {
+            return Err(io::Error::other(
+                "changed while the entry was being added; try again",
+            ));
         }
         f
     } else {
+        // A new log: never through a link, never over a file that appeared meanwhile.
         OpenOptions::new()
             .write(true)
             .create_new(true)

@@ -350,7 +350,22 @@ fn check_sources(c: &Config, f: &mut Findings, out: &mut serde_json::Map<String,
                     }
                 }
             }
+            // Cheap to try: bind the address and let it go at once.
+            let bound = if l.transport == logkeep_syslog::Transport::Udp {
+                std::net::UdpSocket::bind(l.addr).map(drop)
+            } else {
+                std::net::TcpListener::bind(l.addr).map(drop)
+            };
+            match &bound {
+                Ok(()) => f.line(format!("  {} can be bound now", l.addr)),
+                Err(e) => f.warn(format!(
+                    "[[source]] {} listen {}: cannot be bound now: {e} (in use by a running daemon? a port below 1024 needs root or CAP_NET_BIND_SERVICE, which the unit grants)",
+                    shown::text(&s.id),
+                    shown::text(&l.url)
+                )),
+            }
             js.insert("listen".into(), json!(l.url));
+            js.insert("bindable".into(), json!(bound.is_ok()));
             f.line("  its write-ahead log, captured as files:".into());
         }
         let mut patterns = Vec::new();
