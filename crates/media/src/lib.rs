@@ -253,7 +253,7 @@ pub fn chain_head(root: &Path) -> io::Result<Option<Head>> {
 }
 
 /// How many records back from the head [`still_ejected`] looks for the medium's last event.
-pub const EJECT_LOOKBACK: u64 = 100_000;
+pub const EJECT_LOOKBACK: u64 = 20_000;
 
 /// Whether the medium `id` at `path` is still as `logkeep media eject` left it: the store's last
 /// record about that medium (looking at most [`EJECT_LOOKBACK`] records back from the head
