@@ -640,3 +640,48 @@ fn check_config_tries_the_listen_addresses() {
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["sources"][0]["bindable"], true, "{v}");
 }
+
+#[test]
+fn check_config_lists_the_rotated_copies_a_new_store_captures() {
+    use crate::support::{FAST_STORE, Site, source};
+    let mut site = Site::new(&format!("{FAST_STORE}{}", source("app", &["logs/a.log"])));
+    site.append("a.log.1", b"the generation before\n");
+    site.append("a.log", b"the current one\n");
+    let gz = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("printf 'two generations ago\\n' | gzip -n > a.log.2.gz")
+        .current_dir(site.path("logs"))
+        .status()
+        .expect("gzip");
+    assert!(gz.success());
+    let run = check_config(&site, &[]);
+    assert_eq!(run.code, 0, "{run}");
+    let listed: std::collections::BTreeSet<String> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("    /"))
+        .map(|l| l.trim().to_owned())
+        .collect();
+    assert!(run.stdout.contains("and 2 rotated copies"), "{run}");
+    site.start();
+    site.wait_captured(
+        ("the generation before\n".len()
+            + "the current one\n".len()
+            + "two generations ago\n".len()) as u64,
+    );
+    site.term();
+    let captured: std::collections::BTreeSet<String> =
+        crate::support::store::records(&site.store())
+            .iter()
+            .filter(|r| r["event"]["kind"] == "segment")
+            .flat_map(|r| {
+                r["event"]["spans"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| s["path"].as_str().unwrap_or_default().to_owned())
+            })
+            .collect();
+    assert_eq!(listed, captured, "check-config:\n{run}");
+}

@@ -13,7 +13,7 @@ use logkeep_format::shown;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What the check found, as it prints it.
 #[derive(Default)]
@@ -376,13 +376,27 @@ fn check_sources(c: &Config, f: &mut Findings, out: &mut serde_json::Map<String,
                 shown::text(p),
                 files.len()
             ));
-            for (name, _) in &files {
+            for (name, _, _) in &files {
                 f.line(format!("    {name}"));
+            }
+            let rotated = rotated_siblings(&files, &mut claimed, &s.id);
+            if !rotated.is_empty() {
+                f.line(format!(
+                    "    and {} rotated cop{} beside them, captured when they hold bytes the store has not (all of them on a new store):",
+                    rotated.len(),
+                    if rotated.len() == 1 { "y" } else { "ies" }
+                ));
+                for r in &rotated {
+                    f.line(format!("    {r}"));
+                }
             }
             for n in &notes {
                 f.line(format!("    {n}"));
             }
-            for (name, why) in files.iter().filter_map(|(n, w)| w.as_ref().map(|w| (n, w))) {
+            for (name, why) in files
+                .iter()
+                .filter_map(|(n, w, _)| w.as_ref().map(|w| (n, w)))
+            {
                 f.warn(format!(
                     "[[source]] {} file {name}: {why}: it will be an alert, not captured",
                     shown::text(&s.id)
@@ -398,8 +412,9 @@ fn check_sources(c: &Config, f: &mut Findings, out: &mut serde_json::Map<String,
             }
             patterns.push(json!({
                 "pattern": p,
-                "files": files.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-                "unreadable": files.iter().filter(|(_, w)| w.is_some()).map(|(n, _)| n).collect::<Vec<_>>(),
+                "files": files.iter().map(|(n, _, _)| n).collect::<Vec<_>>(),
+                "rotated": rotated,
+                "unreadable": files.iter().filter(|(_, w, _)| w.is_some()).map(|(n, _, _)| n).collect::<Vec<_>>(),
                 "notes": notes,
             }));
         }
@@ -420,7 +435,7 @@ fn matched(
     p: &str,
     id: &str,
     claimed: &mut HashMap<(u64, u64), String>,
-) -> (Vec<(String, Option<String>)>, Vec<String>) {
+) -> (Vec<(String, Option<String>, PathBuf)>, Vec<String>) {
     let mut files = Vec::new();
     let mut notes = Vec::new();
     let found = match names::expand(p) {
@@ -438,8 +453,9 @@ fn matched(
     }
     for path in found.paths {
         let name = shown::path(&path);
+        // A pattern never captures a .gz itself; as a rotated copy of a file it does capture,
+        // it is listed with the rotated copies.
         if logkeep_capture::copies::is_gz(&path) {
-            notes.push(format!("(not captured: compressed rotation {name})"));
             continue;
         }
         let plain = path.is_absolute()
@@ -471,9 +487,46 @@ fn matched(
         let why = std::fs::File::open(&path)
             .err()
             .map(|e| format!("cannot be opened by {}: {e}", who()));
-        files.push((name, why));
+        files.push((name, why, path));
     }
     (files, notes)
+}
+
+/// The rotated copies beside the files a pattern found (`app.log.1`, `app.log.2.gz`,
+/// `app.log-20261126`, as the capture layer names rotations), that no pattern found
+/// themselves: the daemon captures those holding bytes the store has not, which on a new
+/// store is all of them.
+fn rotated_siblings(
+    files: &[(String, Option<String>, PathBuf)],
+    claimed: &mut HashMap<(u64, u64), String>,
+    id: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (_, _, path) in files {
+        let (Some(dir), Some(base)) = (path.parent(), path.file_name()) else {
+            continue;
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| names::is_rotation_of(&e.file_name(), base))
+            .map(|e| e.path())
+            .collect();
+        found.sort();
+        for p in found {
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if !m.is_file() || claimed.contains_key(&(m.dev(), m.ino())) {
+                continue;
+            }
+            claimed.insert((m.dev(), m.ino()), id.to_owned());
+            out.push(shown::path(&p));
+        }
+    }
+    out
 }
 
 fn check_media(c: &Config, f: &mut Findings, out: &mut serde_json::Map<String, Value>) {
