@@ -1771,3 +1771,88 @@ fn hostile_bundles_fail_cleanly_and_write_nothing_outside() {
     );
     assert!(v.fail_lines().is_empty(), "{}", v.describe());
 }
+
+#[test]
+fn custody_entries_can_be_signed_with_the_actors_own_key() {
+    let (cap, _) = small_store();
+    let dir = cap.root.path().to_owned();
+    let key = Key::generate(&dir, "host");
+    let actor = Key::generate(&dir, "tanaka");
+    let bundle = export_all(&cap, &key, "signed.tar");
+    let add = logkeep(args(&[
+        &"custody",
+        &"add",
+        &bundle,
+        &"--actor",
+        &"Tanaka",
+        &"--action",
+        &"received",
+        &"--key",
+        &actor.path,
+    ]));
+    add.expect(0);
+    assert!(
+        add.stdout.contains(&format!(
+            "signed by the key with fingerprint {}",
+            actor.fingerprint
+        )),
+        "{}",
+        add.describe()
+    );
+    let v = logkeep(args(&[&"verify", &bundle]));
+    v.expect(0);
+    assert!(
+        v.stdout.contains(&format!(
+            "signed by the key with fingerprint {}",
+            actor.fingerprint
+        )),
+        "{}",
+        v.describe()
+    );
+    // The signed entry changed (its actor), or its signature changed: caught.
+    let log_path = companion(&bundle);
+    let good = fs::read_to_string(&log_path).unwrap();
+    let last = good.lines().last().unwrap().to_owned();
+    let e: serde_json::Value = serde_json::from_str(&last).unwrap();
+    let sig = e["sig"].as_str().unwrap().to_owned();
+    let flipped = format!(
+        "{}{}",
+        if sig.starts_with('0') { "1" } else { "0" },
+        &sig[1..]
+    );
+    for (label, text) in [
+        (
+            "actor changed",
+            good.replacen("\"actor\":\"Tanaka\"", "\"actor\":\"Nobody\"", 1),
+        ),
+        ("signature changed", good.replacen(&sig, &flipped, 1)),
+    ] {
+        fs::write(&log_path, &text).unwrap();
+        let v = logkeep(args(&[&"verify", &bundle]));
+        assert_eq!(v.code, Some(1), "{label}\n{}", v.describe());
+        assert!(
+            v.stdout
+                .contains("FAIL signed.tar.custody.jsonl: entry 2: its signature does not verify"),
+            "{label}\n{}",
+            v.describe()
+        );
+    }
+    fs::write(&log_path, &good).unwrap();
+    // A key others can read is refused, and nothing is added.
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&actor.path, fs::Permissions::from_mode(0o644)).unwrap();
+    let add = logkeep(args(&[
+        &"custody",
+        &"add",
+        &bundle,
+        &"--actor",
+        &"Tanaka",
+        &"--action",
+        &"x",
+        &"--key",
+        &actor.path,
+    ]));
+    add.expect(2);
+    assert!(add.stderr.contains("--key"), "{}", add.describe());
+    assert_eq!(fs::read_to_string(&log_path).unwrap(), good);
+}

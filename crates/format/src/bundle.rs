@@ -205,6 +205,80 @@ impl CustodyEntry {
     }
 }
 
+/// One line of a custody companion: a custody entry, optionally signed by the actor's own key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompanionEntry {
+    /// 1, 2, ...
+    pub seq: u64,
+    /// When, RFC 3339 UTC.
+    pub time: String,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// Free text.
+    pub note: Option<String>,
+    /// SHA-256 of the previous line (with its newline); for entry 1, of the bundle file.
+    pub prev: Sha256,
+    /// The actor's Ed25519 public key (64 hex digits), when the entry is signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    /// Ed25519 signature (128 hex digits) by `signer` over the line written without `sig`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<String>,
+}
+
+impl CompanionEntry {
+    /// The line as written: compact JSON and a newline.
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec(self).unwrap_or_default();
+        v.push(b'\n');
+        v
+    }
+
+    /// The entry's custody fields.
+    pub fn entry(&self) -> CustodyEntry {
+        CustodyEntry {
+            seq: self.seq,
+            time: self.time.clone(),
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            note: self.note.clone(),
+            prev: self.prev,
+        }
+    }
+
+    /// Check the signature, if any: `Ok(None)` unsigned, `Ok(Some(fingerprint))` signed and
+    /// valid, `Err(why)` otherwise.
+    pub fn check_signature(&self) -> Result<Option<String>, String> {
+        let (signer, sig) = match (&self.signer, &self.sig) {
+            (None, None) => return Ok(None),
+            (Some(k), Some(s)) => (k, s),
+            _ => {
+                return Err(
+                    "has a signer without a signature, or a signature without a signer".into(),
+                );
+            }
+        };
+        let key: [u8; 32] = hex::decode(signer)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or("signer is not 64 hex digits")?;
+        let vk =
+            VerifyingKey::from_bytes(&key).map_err(|_| "signer is not an Ed25519 public key")?;
+        let sig: [u8; 64] = hex::decode(sig)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or("sig is not 128 hex digits")?;
+        let mut unsigned = self.clone();
+        unsigned.sig = None;
+        vk.verify_strict(&unsigned.to_line(), &Signature::from_bytes(&sig))
+            .map_err(|_| "its signature does not verify".to_string())?;
+        Ok(Some(fingerprint(&vk)))
+    }
+}
+
 /// The short fingerprint of an Ed25519 public key: the first 16 bytes of SHA-256 of the raw
 /// 32-byte key, as 8 groups of 4 lowercase hex digits joined by `-`.
 pub fn fingerprint(key: &VerifyingKey) -> String {
@@ -366,6 +440,8 @@ pub struct BundleReport {
     pub companion: Option<String>,
     /// The companion's entries (chained to the bundle file's SHA-256).
     pub companion_custody: Vec<CustodyEntry>,
+    /// For each companion entry, the fingerprint of the actor's key that signed it, if signed.
+    pub companion_signers: Vec<Option<String>>,
     /// SHA-256 of the companion file as read.
     pub companion_sha256: Option<Sha256>,
     /// Problems of the companion; reported apart from the sealed content, and failing.
@@ -873,6 +949,47 @@ fn check_log(log: &[u8], first: Sha256, anchor: &str) -> (Vec<CustodyEntry>, Vec
     (entries, problems)
 }
 
+/// Check a companion's lines as [`check_log`] does, and each signature.
+fn check_companion_log(out: &mut BundleReport, log: &[u8], first: Sha256) {
+    let mut prev = first;
+    for (i, line) in log.split_inclusive(|&b| b == b'\n').enumerate() {
+        let n = i as u64 + 1;
+        let problems = &mut out.companion_problems;
+        if !line.ends_with(b"\n") {
+            problems.push(format!("entry {n} is not a complete line"));
+            break;
+        }
+        let e: CompanionEntry = match serde_json::from_slice(&line[..line.len() - 1]) {
+            Ok(e) => e,
+            Err(err) => {
+                problems.push(format!("entry {n} is not valid: {err}"));
+                break;
+            }
+        };
+        if e.seq != n {
+            problems.push(format!("entry {n} says seq {}", e.seq));
+        }
+        if e.prev != prev {
+            problems.push(format!(
+                "entry {n} is not chained to the entry before it (or, for the first, to the bundle file)"
+            ));
+        }
+        if e.to_line() != line {
+            problems.push(format!("entry {n} is not in canonical form"));
+        }
+        let signer = match e.check_signature() {
+            Ok(s) => s,
+            Err(why) => {
+                problems.push(format!("entry {n}: {why}"));
+                None
+            }
+        };
+        prev = Sha256::of(line);
+        out.companion_custody.push(e.entry());
+        out.companion_signers.push(signer);
+    }
+}
+
 /// The custody companion of the bundle file at `bundle`: the same name with
 /// [`COMPANION_SUFFIX`] added (`case-001.tar` → `case-001.tar.custody.jsonl`).
 pub fn companion_path(bundle: &Path) -> PathBuf {
@@ -924,9 +1041,7 @@ pub fn check_companion(out: &mut BundleReport, bundle: &Path, bundle_sha256: Sha
         Ok(Some(log)) => {
             out.companion = Some(name);
             out.companion_sha256 = Some(Sha256::of(&log));
-            let (entries, problems) = check_log(&log, bundle_sha256, "the bundle file");
-            out.companion_custody = entries;
-            out.companion_problems = problems;
+            check_companion_log(out, &log, bundle_sha256);
         }
         Err(e) => {
             out.companion = Some(name);
@@ -936,7 +1051,7 @@ pub fn check_companion(out: &mut BundleReport, bundle: &Path, bundle_sha256: Sha
 }
 
 /// A custody entry to append to the companion log `log` (its current bytes) of a bundle
-/// file whose SHA-256 is `bundle_sha256`.
+/// file whose SHA-256 is `bundle_sha256`, signed with `key` if given.
 pub fn next_entry(
     log: &[u8],
     bundle_sha256: Sha256,
@@ -944,7 +1059,8 @@ pub fn next_entry(
     actor: &str,
     action: &str,
     note: Option<&str>,
-) -> CustodyEntry {
+    key: Option<&ed25519_dalek::SigningKey>,
+) -> CompanionEntry {
     let (seq, prev) = match log.split_inclusive(|&b| b == b'\n').next_back() {
         Some(last) => (
             log.split_inclusive(|&b| b == b'\n').count() as u64 + 1,
@@ -952,14 +1068,21 @@ pub fn next_entry(
         ),
         None => (1, bundle_sha256),
     };
-    CustodyEntry {
+    let mut e = CompanionEntry {
         seq,
         time: time.to_owned(),
         actor: actor.to_owned(),
         action: action.to_owned(),
         note: note.map(str::to_owned),
         prev,
+        signer: key.map(|k| hex::encode(k.verifying_key().as_bytes())),
+        sig: None,
+    };
+    if let Some(k) = key {
+        use ed25519_dalek::Signer;
+        e.sig = Some(hex::encode(k.sign(&e.to_line()).to_bytes()));
     }
+    e
 }
 
 /// What [`append_companion`] wrote.
@@ -968,7 +1091,7 @@ pub struct Appended {
     /// The companion file.
     pub path: PathBuf,
     /// The entry added.
-    pub entry: CustodyEntry,
+    pub entry: CompanionEntry,
     /// SHA-256 of the companion after the entry was added.
     pub companion_sha256: Sha256,
 }
@@ -983,11 +1106,12 @@ pub fn append_companion(
     actor: &str,
     action: &str,
     note: Option<&str>,
+    key: Option<&ed25519_dalek::SigningKey>,
 ) -> io::Result<Appended> {
     let path = companion_path(bundle);
     let old = read_companion(&path)?;
     let log = old.clone().unwrap_or_default();
-    let entry = next_entry(&log, bundle_sha256, time, actor, action, note);
+    let entry = next_entry(&log, bundle_sha256, time, actor, action, note, key);
     let line = entry.to_line();
     let mut f = if old.is_some() {
         let mut f = OpenOptions::new().read(true).append(true).open(&path)?;

@@ -183,6 +183,11 @@ pub enum CustodyAction {
         /// that key.
         #[arg(long, value_name = "FP")]
         fingerprint: Option<String>,
+        /// Sign the entry with the actor's own Ed25519 key (a PKCS#8 PEM file, mode 0600, as
+        /// `openssl genpkey -algorithm ed25519` or `logkeep keygen --key` make it); its
+        /// fingerprint is printed and shown by `verify`.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
         /// Print JSON (errors too, as {"error": ...}).
         #[arg(long)]
         json: bool,

@@ -8,32 +8,44 @@ use anyhow::{Context, Result, bail};
 use logkeep_format::Timestamp;
 use logkeep_format::bundle::{self, BundleOptions};
 use logkeep_format::shown;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// `logkeep custody add BUNDLE --actor NAME --action TEXT [--note TEXT]`: 0 when added, 1 when
-/// the bundle or its custody log fails verification (nothing is added), 2 on a usage or I/O
-/// error.
-pub fn add(
-    path: PathBuf,
-    actor: String,
-    action: String,
-    note: Option<String>,
-    fingerprint: Option<String>,
-    json: bool,
-) -> Result<u8> {
-    crate::output::json_errors(json, || {
-        add_entry(path, actor, action, note, fingerprint, json)
-    })
+/// What `logkeep custody add` was given.
+pub struct Add {
+    /// Bundle file.
+    pub bundle: PathBuf,
+    /// Who.
+    pub actor: String,
+    /// What happened.
+    pub action: String,
+    /// Free text.
+    pub note: Option<String>,
+    /// The bundle's signing key fingerprint, received out of band.
+    pub fingerprint: Option<String>,
+    /// The actor's own key, to sign the entry.
+    pub key: Option<PathBuf>,
+    /// Print JSON.
+    pub json: bool,
 }
 
-fn add_entry(
-    path: PathBuf,
-    actor: String,
-    action: String,
-    note: Option<String>,
-    fingerprint: Option<String>,
-    json: bool,
-) -> Result<u8> {
+/// `logkeep custody add BUNDLE --actor NAME --action TEXT [--note TEXT] [--key FILE]`: 0 when
+/// added, 1 when the bundle or its custody log fails verification (nothing is added), 2 on a
+/// usage or I/O error.
+pub fn add(a: Add) -> Result<u8> {
+    let json = a.json;
+    crate::output::json_errors(json, || add_entry(a))
+}
+
+fn add_entry(a: Add) -> Result<u8> {
+    let Add {
+        bundle: path,
+        actor,
+        action,
+        note,
+        fingerprint,
+        key,
+        json,
+    } = a;
     if actor.trim().is_empty() {
         bail!("--actor: must name who (a person and an organisation), not be empty");
     }
@@ -55,6 +67,7 @@ fn add_entry(
         true,
         &no_clobber::Protected::new(),
     )?;
+    let key = key.as_deref().map(load_key).transpose()?;
     let opts = BundleOptions {
         fingerprint: check_fp(fingerprint)?,
         ..Default::default()
@@ -84,8 +97,12 @@ fn add_entry(
         &actor,
         &action,
         note.as_deref(),
+        key.as_ref(),
     )
     .with_context(|| format!("{}: cannot add to the custody log", shown::path(&companion)))?;
+    let signed_by = key
+        .as_ref()
+        .map(|k| bundle::fingerprint(&k.verifying_key()));
     if json {
         crate::output::print_json(&serde_json::json!({
             "bundle": shown_bundle,
@@ -95,6 +112,7 @@ fn add_entry(
             "custody_sha256": added.companion_sha256,
             "custody_previous_sha256": previous,
             "entry": added.entry,
+            "signer_fingerprint": signed_by,
         }))?;
         return Ok(0);
     }
@@ -116,6 +134,10 @@ fn add_entry(
                 .map(|n| format!("  ({})", shown::text(n)))
                 .unwrap_or_default()
         ),
+        match &signed_by {
+            Some(fp) => format!("  signed by the key with fingerprint {fp}"),
+            None => "  not signed (--key FILE signs with the actor's own key)".into(),
+        },
         format!(
             "custody log sha256: {} (before: {})",
             added.companion_sha256,
@@ -127,4 +149,27 @@ fn add_entry(
         ),
     ])?;
     Ok(0)
+}
+
+/// The actor's key: an Ed25519 PKCS#8 PEM file that others cannot read (never a key on the
+/// command line).
+fn load_key(path: &Path) -> Result<ed25519_dalek::SigningKey> {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    use std::os::unix::fs::PermissionsExt;
+    let shown_key = shown::path(path);
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("--key {shown_key}: cannot read"))?;
+    if !meta.is_file() {
+        bail!("--key {shown_key}: not a key file");
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        bail!(
+            "--key {shown_key}: readable by others (mode {:o}); chmod 600 it",
+            meta.permissions().mode() & 0o777
+        );
+    }
+    let pem =
+        std::fs::read_to_string(path).with_context(|| format!("--key {shown_key}: cannot read"))?;
+    ed25519_dalek::SigningKey::from_pkcs8_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("--key {shown_key}: not an Ed25519 PKCS#8 PEM key: {e}"))
 }

@@ -152,6 +152,7 @@ fn export(args: ExportArgs) -> Result<u8> {
         &e.actor,
         "exported",
         args.note.as_deref(),
+        None,
     );
     write_companion(&companion, &entry.to_line(), force)
         .with_context(|| format!("{}: cannot write the custody log", shown::path(&companion)))?;

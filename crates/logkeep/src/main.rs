@@ -99,8 +99,17 @@ fn dispatch(command: Command) -> Result<u8> {
                     action,
                     note,
                     fingerprint,
+                    key,
                     json,
                 },
-        } => custody_cmd::add(bundle, actor, action, note, fingerprint, json),
+        } => custody_cmd::add(custody_cmd::Add {
+            bundle,
+            actor,
+            action,
+            note,
+            fingerprint,
+            key,
+            json,
+        }),
     }
 }

@@ -206,8 +206,11 @@ pub fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
                     .map(|h| format!("; companion sha256 {h}"))
                     .unwrap_or_default()
             )?;
-            for e in &b.companion_custody {
+            for (i, e) in b.companion_custody.iter().enumerate() {
                 entry(&mut out, e)?;
+                if let Some(Some(fp)) = b.companion_signers.get(i) {
+                    writeln!(out, "     signed by the key with fingerprint {fp}")?;
+                }
             }
         }
         None => writeln!(out, "custody companion: none beside the bundle file")?,
