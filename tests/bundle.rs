@@ -912,14 +912,38 @@ fn tamper_table(t: &mut Table, key: &Key, other: &Key) {
     t.check("truncated before SHA256SUMS", |g, _| g[..(sums_pos - 512) as usize].to_vec(), 1, "FAIL SHA256SUMS: missing: the bundle is not sealed");
 }
 
+/// The custody companion of a bundle file: its name with `.custody.jsonl` added.
+fn companion(bundle: &Path) -> PathBuf {
+    let mut name = bundle.file_name().unwrap().to_os_string();
+    name.push(".custody.jsonl");
+    bundle.with_file_name(name)
+}
+
+/// Check that every line of a custody log carries the SHA-256 of the line before it, the
+/// first one `first`, with sha256sum as an investigator would.
+fn assert_chained(log: &[u8], first: &str) {
+    let mut prev = first.to_owned();
+    for line in log.split_inclusive(|&c| c == b'\n') {
+        let e: serde_json::Value = serde_json::from_slice(line).unwrap();
+        assert_eq!(e["prev"].as_str(), Some(prev.as_str()), "{e}");
+        prev = sha256sum_hex(line);
+    }
+}
+
 #[test]
-fn custody_log_grows_outside_the_seal_and_its_history_is_chained() {
+fn custody_log_grows_beside_the_bundle_which_never_changes() {
     require_investigator_tools();
     let (cap, _) = small_store();
     let dir = cap.root.path().to_owned();
     let key = Key::generate(&dir, "host");
     let bundle = export_all(&cap, &key, "custody.tar");
     let original = fs::read(&bundle).unwrap();
+    let said = sha256sum_hex(&original);
+    let log_path = companion(&bundle);
+    // The export wrote the companion: its first entry is chained to the bundle's SHA-256.
+    let first_log = fs::read(&log_path).expect("export writes the custody companion");
+    assert_eq!(first_log.iter().filter(|&&c| c == b'\n').count(), 1);
+    assert_chained(&first_log, &said);
     let add = |actor: &str, action: &str, note: Option<&str>| {
         let mut a = args(&[
             &"custody",
@@ -942,20 +966,28 @@ fn custody_log_grows_outside_the_seal_and_its_history_is_chained() {
         Some("sealed bag 12"),
     );
     first.expect(0);
-    assert!(
-        first.stdout.contains("custody entry 2 added"),
-        "{}",
-        first.describe()
-    );
+    // It says what changed: the entry, the custody log's new hash, the bundle's unchanged one.
+    for want in [
+        "custody entry 2 added to ".to_owned(),
+        "Tanaka (Osaka Pref. Police)  received on USB stick  (sealed bag 12)".to_owned(),
+        format!(
+            "custody log sha256: {}",
+            sha256sum_hex(&fs::read(&log_path).unwrap())
+        ),
+        format!("bundle sha256:      {said} (unchanged"),
+    ] {
+        assert!(
+            first.stdout.contains(&want),
+            "missing {want:?}\n{}",
+            first.describe()
+        );
+    }
     add("Suzuki", "copied to the forensic lab", None).expect(0);
 
-    // The sealed members and their signature are byte-for-byte what export wrote: only the
-    // end-of-archive marker was replaced by the new custody versions.
-    let now = fs::read(&bundle).unwrap();
-    let sealed_len = original.len() - 1024;
+    // The bundle file is byte for byte what export wrote: the hash read out still holds.
     assert!(
-        now[..sealed_len] == original[..sealed_len],
-        "sealed part unchanged"
+        fs::read(&bundle).unwrap() == original,
+        "custody add changed the bundle file"
     );
 
     let v = logkeep(args(&[
@@ -966,7 +998,8 @@ fn custody_log_grows_outside_the_seal_and_its_history_is_chained() {
     ]));
     v.expect(0);
     for want in [
-        "custody log: 3 entries",
+        "custody log: 1 entry",
+        "custody companion custody.tar.custody.jsonl: 3 entries",
         "Tanaka (Osaka Pref. Police)  received on USB stick  (sealed bag 12)",
         "Suzuki  copied to the forensic lab",
         "signature: valid",
@@ -977,19 +1010,12 @@ fn custody_log_grows_outside_the_seal_and_its_history_is_chained() {
             v.describe()
         );
     }
-    let b = Bundle::parse(&now);
-    let versions: Vec<&[u8]> = (0..b.members.len())
-        .filter(|&i| b.rel(i) == "custody.jsonl")
-        .map(|i| &b.members[i].data[..])
-        .collect();
-    assert_eq!(versions.len(), 3, "one custody version per entry");
-    assert!(
-        versions.windows(2).all(|w| w[1].starts_with(w[0])),
-        "each version extends the last"
-    );
 
-    // With only tar, sha256sum and openssl: the seal still holds, and each custody line
-    // carries the SHA-256 of the line before it (of SHA256SUMS for the first).
+    // With only sha256sum: the first line is chained to the bundle file's SHA-256, each later
+    // line to the line before it; and inside the bundle the seal holds as exported.
+    let log = fs::read(&log_path).unwrap();
+    assert!(log.starts_with(&first_log), "the companion only grows");
+    assert_chained(&log, &said);
     let top = untar(&bundle, &dir.join("x"));
     bash("sha256sum -c SHA256SUMS", &top).expect(0);
     let sig = bash(
@@ -1002,19 +1028,20 @@ fn custody_log_grows_outside_the_seal_and_its_history_is_chained() {
         "{}",
         sig.describe()
     );
-    let log = fs::read(top.join("custody.jsonl")).unwrap();
-    assert_eq!(log, versions[2], "tar keeps the last version");
-    let mut prev = sha256sum_hex(&fs::read(top.join("SHA256SUMS")).unwrap());
-    for line in log.split_inclusive(|&c| c == b'\n') {
-        let e: serde_json::Value = serde_json::from_slice(line).unwrap();
-        assert_eq!(e["prev"].as_str(), Some(prev.as_str()), "{e}");
-        prev = sha256sum_hex(line);
-    }
+    assert_chained(
+        &fs::read(top.join("custody.jsonl")).unwrap(),
+        &sha256sum_hex(&fs::read(top.join("SHA256SUMS")).unwrap()),
+    );
 
     // Metadata in the custody log is printed escaped: it cannot forge report lines or drive
     // the terminal.
     let hostile = add("Eve\nFAIL bundle.json: forged\u{1b}[2J", "x\u{7}", None);
     hostile.expect(0);
+    assert!(
+        !hostile.stdout.contains('\u{1b}') && !hostile.stdout.contains('\u{7}'),
+        "{}",
+        hostile.describe()
+    );
     let v = logkeep(args(&[
         &"verify",
         &bundle,
@@ -1038,99 +1065,231 @@ fn custody_log_grows_outside_the_seal_and_its_history_is_chained() {
         v.describe()
     );
 
-    // Rewriting history: change who received the bundle in entry 2.
-    let good = Bundle::parse(&fs::read(&bundle).unwrap());
-    let rewrite = |data: &[u8]| -> Vec<u8> {
-        let text = String::from_utf8(data.to_vec()).unwrap();
-        text.replacen("Tanaka (Osaka Pref. Police)", "Nobody", 1)
-            .into_bytes()
-    };
-    let cases: Vec<(&str, Bundle, &str)> = vec![
+    // Rewriting history in the companion, or tying it to another bundle, fails verification
+    // (apart from the sealed content, which still verifies).
+    let good = fs::read(&log_path).unwrap();
+    let lines: Vec<&[u8]> = good.split_inclusive(|&c| c == b'\n').collect();
+    let rewritten = String::from_utf8(good.clone())
+        .unwrap()
+        .replacen("Tanaka (Osaka Pref. Police)", "Nobody", 1)
+        .into_bytes();
+    let without_second: Vec<u8> = lines
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| *n != 1)
+        .flat_map(|(_, l)| l.to_vec())
+        .collect();
+    let other = export_all(&cap, &key, "other.tar");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
-            "an earlier custody version rewritten",
-            {
-                let mut b = good.clone();
-                let i = (0..b.members.len())
-                    .filter(|&i| b.rel(i) == "custody.jsonl")
-                    .nth(1)
-                    .unwrap();
-                b.members[i].data = rewrite(&b.members[i].data);
-                b
-            },
-            "FAIL custody.jsonl: a later custody log does not extend the earlier one",
+            "an entry rewritten",
+            rewritten,
+            "FAIL custody.tar.custody.jsonl: entry 3 is not chained to the entry before it",
         ),
         (
-            "an earlier entry rewritten in the current version",
-            {
-                let mut b = good.clone();
-                let i = b.find_last("custody.jsonl");
-                b.members[i].data = rewrite(&b.members[i].data);
-                b
-            },
-            "FAIL custody.jsonl: entry 3 is not chained to the entry before it",
+            "an entry removed",
+            without_second,
+            "FAIL custody.tar.custody.jsonl: entry 2 says seq 3",
         ),
         (
-            "an earlier entry rewritten in every version",
-            {
-                let mut b = good.clone();
-                for i in 0..b.members.len() {
-                    if b.rel(i) == "custody.jsonl" {
-                        b.members[i].data = rewrite(&b.members[i].data);
-                    }
-                }
-                b
-            },
-            "FAIL custody.jsonl: entry 3 is not chained to the entry before it",
+            "the log of another bundle",
+            fs::read(companion(&other)).unwrap(),
+            "FAIL custody.tar.custody.jsonl: entry 1 is not chained to the entry before it (or, for the first, to the bundle file)",
         ),
         (
-            "an entry removed from every version",
-            {
-                let mut b = good.clone();
-                for i in 0..b.members.len() {
-                    if b.rel(i) == "custody.jsonl" {
-                        let lines: Vec<&[u8]> =
-                            b.members[i].data.split_inclusive(|&c| c == b'\n').collect();
-                        let kept: Vec<u8> = lines
-                            .iter()
-                            .enumerate()
-                            .filter(|(n, _)| *n != 1)
-                            .flat_map(|(_, l)| l.to_vec())
-                            .collect();
-                        b.members[i].data = kept;
-                    }
-                }
-                b
-            },
-            "FAIL custody.jsonl: entry 2 says seq 3",
-        ),
-        (
-            "the custody log removed",
-            {
-                let mut b = good.clone();
-                b.remove("custody.jsonl");
-                b
-            },
-            "FAIL custody.jsonl: custody log missing",
+            "a cut line",
+            good[..good.len() - 3].to_vec(),
+            "FAIL custody.tar.custody.jsonl: entry 4 is not a complete line",
         ),
     ];
     let mut wrong = Vec::new();
-    for (n, (label, b, expected)) in cases.into_iter().enumerate() {
-        let path = dir.join(format!("custody-case-{n}.tar"));
-        fs::write(&path, b.to_bytes()).unwrap();
+    for (label, log, expected) in cases {
+        fs::write(&log_path, &log).unwrap();
         let v = logkeep(args(&[
             &"verify",
-            &path,
+            &bundle,
             &"--fingerprint",
             &key.fingerprint,
         ]));
-        if v.code != Some(1) || !v.stdout.lines().any(|l| l.contains(expected)) {
+        if v.code != Some(1)
+            || !v.stdout.lines().any(|l| l.contains(expected))
+            || !v.stdout.contains("signature: valid")
+        {
             wrong.push(format!(
                 "{label}: expected exit 1 and {expected:?}\n{}",
                 v.describe()
             ));
         }
+        // And custody add refuses to chain onto it.
+        let a = add("Mallory", "hid the gap", None);
+        if a.code != Some(1) || fs::read(&log_path).unwrap() != log {
+            wrong.push(format!(
+                "{label}: custody add should refuse (exit 1) and leave the log alone\n{}",
+                a.describe()
+            ));
+        }
+    }
+    // A link in the place of the companion is not followed.
+    fs::remove_file(&log_path).unwrap();
+    std::os::unix::fs::symlink(companion(&other), &log_path).unwrap();
+    let v = logkeep(args(&[&"verify", &bundle]));
+    if v.code != Some(1)
+        || !v
+            .stdout
+            .contains("FAIL custody.tar.custody.jsonl: not a regular file")
+    {
+        wrong.push(format!("a link as the companion\n{}", v.describe()));
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+    fs::remove_file(&log_path).unwrap();
+
+    // Without its companion the bundle still verifies, and says there is none.
+    let v = logkeep(args(&[&"verify", &bundle]));
+    v.expect(0);
+    assert!(
+        v.stdout
+            .contains("custody companion: none beside the bundle file"),
+        "{}",
+        v.describe()
+    );
+}
+
+#[test]
+fn custody_add_requires_its_fields_and_a_bundle_that_verifies() {
+    require_investigator_tools();
+    let (cap, _) = small_store();
+    let dir = cap.root.path().to_owned();
+    let key = Key::generate(&dir, "host");
+    let bundle = export_all(&cap, &key, "case.tar");
+    let log_path = companion(&bundle);
+    let log = fs::read(&log_path).unwrap();
+    let add = |actor: &str, action: &str| {
+        logkeep(args(&[
+            &"custody",
+            &"add",
+            &bundle,
+            &"--actor",
+            &actor,
+            &"--action",
+            &action,
+        ]))
+    };
+    for (actor, action, field) in [
+        ("", "received", "--actor"),
+        ("  ", "received", "--actor"),
+        ("Tanaka", "", "--action"),
+    ] {
+        let a = add(actor, action);
+        a.expect(2);
+        assert!(a.stderr.contains(field), "{}", a.describe());
+        assert_eq!(fs::read(&log_path).unwrap(), log, "nothing added");
+    }
+    // A bundle that fails verification gets no entry (exit 1), and is left alone.
+    let mut b = Bundle::parse(&fs::read(&bundle).unwrap());
+    let seg = b.names("store/segments/")[0].clone();
+    b.flip(&seg);
+    let damaged = dir.join("damaged.tar");
+    fs::write(&damaged, b.to_bytes()).unwrap();
+    let before = fs::read(&damaged).unwrap();
+    let a = add_to(&damaged);
+    a.expect(1);
+    assert!(a.stderr.contains("fails verification"), "{}", a.describe());
+    assert_eq!(fs::read(&damaged).unwrap(), before);
+    assert!(!companion(&damaged).exists(), "no companion started for it");
+    // A bundle signed by another key than the one named is refused too.
+    let other = Key::generate(&dir, "other");
+    let a = logkeep(args(&[
+        &"custody",
+        &"add",
+        &bundle,
+        &"--actor",
+        &"x",
+        &"--action",
+        &"y",
+        &"--fingerprint",
+        &other.fingerprint,
+    ]));
+    a.expect(1);
+    // --json: the entry, the hashes, and errors as JSON.
+    let a = logkeep(args(&[
+        &"custody",
+        &"add",
+        &bundle,
+        &"--actor",
+        &"x",
+        &"--action",
+        &"y",
+        &"--json",
+    ]));
+    a.expect(0);
+    let v: serde_json::Value = serde_json::from_str(&a.stdout).expect("JSON");
+    assert_eq!(v["entry"]["seq"], 2);
+    assert_eq!(v["bundle_changed"], false);
+    assert_eq!(
+        v["bundle_sha256"].as_str(),
+        Some(sha256sum_hex(&fs::read(&bundle).unwrap()).as_str())
+    );
+    let a = logkeep(args(&[
+        &"custody",
+        &"add",
+        &bundle,
+        &"--actor",
+        &"",
+        &"--action",
+        &"y",
+        &"--json",
+    ]));
+    a.expect(2);
+    let v: serde_json::Value = serde_json::from_str(&a.stdout).expect("JSON error");
+    assert!(v["error"].as_str().unwrap().contains("--actor"), "{v}");
+
+    // A bundle of an earlier release, whose custody versions were appended to the archive,
+    // still verifies, and a rewritten earlier version is still found.
+    let mut legacy = Bundle::parse(&fs::read(&bundle).unwrap());
+    let first = legacy.get("custody.jsonl").to_vec();
+    // The canonical form: the fields in the writer's order.
+    let entry = format!(
+        "{{\"seq\":2,\"time\":\"2026-11-21T00:00:00Z\",\"actor\":\"Tanaka\",\"action\":\"received\",\"note\":null,\"prev\":\"{}\"}}",
+        sha256sum_hex(&first)
+    );
+    let mut second = first.clone();
+    second.extend(entry.as_bytes());
+    second.push(b'\n');
+    let top = legacy.dir();
+    legacy
+        .members
+        .push(Member::file(&format!("{top}/custody.jsonl"), second));
+    let legacy_path = dir.join("legacy.tar");
+    fs::write(&legacy_path, legacy.to_bytes()).unwrap();
+    let v = logkeep(args(&[
+        &"verify",
+        &legacy_path,
+        &"--fingerprint",
+        &key.fingerprint,
+    ]));
+    v.expect(0);
+    assert!(
+        v.stdout.contains("custody log: 2 entries"),
+        "{}",
+        v.describe()
+    );
+    let mut broken = legacy.clone();
+    let i = (0..broken.members.len())
+        .find(|&i| broken.rel(i) == "custody.jsonl")
+        .unwrap();
+    broken.members[i].data = String::from_utf8(first)
+        .unwrap()
+        .replacen("\"exported\"", "\"lost\"", 1)
+        .into_bytes();
+    fs::write(&legacy_path, broken.to_bytes()).unwrap();
+    let v = logkeep(args(&[&"verify", &legacy_path]));
+    v.expect(1);
+    assert!(
+        v.stdout
+            .contains("FAIL custody.jsonl: a later custody log does not extend the earlier one"),
+        "{}",
+        v.describe()
+    );
 
     // Adding to something that is not a bundle is an error, and leaves it alone.
     let junk = dir.join("junk.tar");
@@ -1138,6 +1297,7 @@ fn custody_log_grows_outside_the_seal_and_its_history_is_chained() {
     let j = add_to(&junk);
     j.expect(2);
     assert_eq!(fs::read(&junk).unwrap(), b"not a bundle");
+    assert!(!companion(&junk).exists());
 }
 
 fn add_to(path: &Path) -> Output {
@@ -1647,4 +1807,89 @@ fn hostile_bundles_fail_cleanly_and_write_nothing_outside() {
         v.describe()
     );
     assert!(v.fail_lines().is_empty(), "{}", v.describe());
+}
+
+#[test]
+fn custody_entries_can_be_signed_with_the_actors_own_key() {
+    let (cap, _) = small_store();
+    let dir = cap.root.path().to_owned();
+    let key = Key::generate(&dir, "host");
+    let actor = Key::generate(&dir, "tanaka");
+    let bundle = export_all(&cap, &key, "signed.tar");
+    let add = logkeep(args(&[
+        &"custody",
+        &"add",
+        &bundle,
+        &"--actor",
+        &"Tanaka",
+        &"--action",
+        &"received",
+        &"--key",
+        &actor.path,
+    ]));
+    add.expect(0);
+    assert!(
+        add.stdout.contains(&format!(
+            "signed by the key with fingerprint {}",
+            actor.fingerprint
+        )),
+        "{}",
+        add.describe()
+    );
+    let v = logkeep(args(&[&"verify", &bundle]));
+    v.expect(0);
+    assert!(
+        v.stdout.contains(&format!(
+            "signed by the key with fingerprint {}",
+            actor.fingerprint
+        )),
+        "{}",
+        v.describe()
+    );
+    // The signed entry changed (its actor), or its signature changed: caught.
+    let log_path = companion(&bundle);
+    let good = fs::read_to_string(&log_path).unwrap();
+    let last = good.lines().last().unwrap().to_owned();
+    let e: serde_json::Value = serde_json::from_str(&last).unwrap();
+    let sig = e["sig"].as_str().unwrap().to_owned();
+    let flipped = format!(
+        "{}{}",
+        if sig.starts_with('0') { "1" } else { "0" },
+        &sig[1..]
+    );
+    for (label, text) in [
+        (
+            "actor changed",
+            good.replacen("\"actor\":\"Tanaka\"", "\"actor\":\"Nobody\"", 1),
+        ),
+        ("signature changed", good.replacen(&sig, &flipped, 1)),
+    ] {
+        fs::write(&log_path, &text).unwrap();
+        let v = logkeep(args(&[&"verify", &bundle]));
+        assert_eq!(v.code, Some(1), "{label}\n{}", v.describe());
+        assert!(
+            v.stdout
+                .contains("FAIL signed.tar.custody.jsonl: entry 2: its signature does not verify"),
+            "{label}\n{}",
+            v.describe()
+        );
+    }
+    fs::write(&log_path, &good).unwrap();
+    // A key others can read is refused, and nothing is added.
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&actor.path, fs::Permissions::from_mode(0o644)).unwrap();
+    let add = logkeep(args(&[
+        &"custody",
+        &"add",
+        &bundle,
+        &"--actor",
+        &"Tanaka",
+        &"--action",
+        &"x",
+        &"--key",
+        &actor.path,
+    ]));
+    add.expect(2);
+    assert!(add.stderr.contains("--key"), "{}", add.describe());
+    assert_eq!(fs::read_to_string(&log_path).unwrap(), good);
 }

@@ -183,7 +183,7 @@ fn check_config_accepts_a_valid_config_and_lists_matched_files() {
     assert_eq!(run.code, 0, "{run}");
     let out = &run.stdout;
     assert!(
-        out.contains(&format!("store: {}\n", site.store().display())),
+        out.contains(&format!("[store] path {}\n", site.store().display())),
         "{run}"
     );
     let line = |p: &Path| format!("\n    {}\n", p.display());
@@ -191,7 +191,7 @@ fn check_config_accepts_a_valid_config_and_lists_matched_files() {
     assert!(out.contains(&line(&site.log("auth.log"))), "{run}");
     assert!(!out.contains("ignored.txt"), "{run}");
     assert!(
-        out.contains("source vpn:\n") && out.contains("source auth:\n"),
+        out.contains("[[source]] vpn\n") && out.contains("[[source]] auth\n"),
         "{run}"
     );
     assert!(
@@ -379,4 +379,79 @@ fn malformed_expect_head_on_a_store_that_verifies_is_a_usage_error_naming_the_fl
             "a usage error verifies nothing (--expect-head {bad}):\n{run}"
         );
     }
+}
+
+/// Under `--json` an error is JSON too: `{"error": ..., "exit": 2}` on standard output, with
+/// exit code 2, for every command with a JSON result.
+#[test]
+fn json_errors_are_json_with_the_exit_code() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let absent = dir.path().join("absent");
+    let a = absent.to_str().expect("utf-8");
+    let bundle = dir.path().join("b.tar");
+    let b = bundle.to_str().expect("utf-8");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["status", "--json", "--socket", a],
+        vec!["snapshot", "--json", "--socket", a],
+        vec!["check-config", "--json", "--config", a],
+        vec!["media", "list", "--json", "--config", a],
+        vec!["media", "init", a, "--id", "usb-a", "--json"],
+        vec![
+            "export",
+            "--json",
+            "--store",
+            a,
+            "--key",
+            a,
+            "--no-config",
+            "--out",
+            b,
+        ],
+        vec![
+            "custody", "add", a, "--actor", "x", "--action", "y", "--json",
+        ],
+    ];
+    let mut wrong = Vec::new();
+    for c in cases {
+        let run = logkeep(&c);
+        let v: Option<serde_json::Value> = serde_json::from_str(&run.stdout).ok();
+        let ok = run.code == 2
+            && v.as_ref().is_some_and(|v| {
+                v["exit"] == 2 && v["error"].as_str().is_some_and(|e| e.contains("absent"))
+            });
+        if !ok {
+            wrong.push(format!("{c:?}: {run}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+}
+
+/// `check-config | head -1` with more output than a pipe holds: no panic (exit 101), whatever
+/// the closed pipe does to the rest of the output.
+#[test]
+fn check_config_into_a_closed_pipe_does_not_panic() {
+    let site = Site::new(&format!("{FAST_STORE}{}", source("many", &["logs/*.log"])));
+    for i in 0..3000 {
+        fs::write(
+            site.log(&format!("file-with-a-long-name-{i:05}.log")),
+            b"x\n",
+        )
+        .expect("log");
+    }
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' check-config --config '{}' | head -1; exit ${{PIPESTATUS[0]}}",
+            crate::support::bin(),
+            site.config().display()
+        ))
+        .output()
+        .expect("bash");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("config "),
+        "{stderr}"
+    );
 }

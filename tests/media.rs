@@ -398,3 +398,113 @@ fn eject_through_the_running_daemon() {
     assert_eq!(extracted(&usb, "a.log"), written);
     site.term();
 }
+
+/// The state of medium `id` as `status --json` and as `media list --json` report it (`status`
+/// only when the daemon runs).
+fn states_of(site: &Site, id: &str, daemon: bool) -> (serde_json::Value, serde_json::Value) {
+    let config = site.config();
+    let find = |v: &serde_json::Value| {
+        v.as_array()
+            .and_then(|a| a.iter().find(|m| m["id"] == id))
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
+    };
+    let status = if daemon {
+        let run = logkeep(&[
+            "status".as_ref(),
+            "--json".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+        ]);
+        assert_eq!(run.code, 0, "status: {run}\n{}", site.stderr());
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("status JSON");
+        find(&v["media"])
+    } else {
+        serde_json::Value::Null
+    };
+    let run = logkeep(&[
+        "media".as_ref(),
+        "list".as_ref(),
+        "--json".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ]);
+    assert_eq!(run.code, 0, "media list: {run}");
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("media list JSON");
+    (status, find(&v))
+}
+
+const EJECTED: &str = "ejected (safe to unplug)";
+
+#[test]
+fn an_ejected_medium_stays_ejected_across_a_restart_until_it_is_unplugged() {
+    let media_root = tempfile::tempdir().expect("tmp");
+    let usb = media_root.path().join("usb");
+    init(&usb, "usb-a");
+    let mut site = media_site(&[("usb-a", &usb)], "");
+    let cfg = fs::read_to_string(site.config()).expect("config");
+    fs::write(
+        site.config(),
+        format!("[control]\nsocket = \"ctl.sock\"\n{cfg}"),
+    )
+    .expect("config");
+    site.append("a.log", &noise(20_000, 5));
+    site.start();
+    site.wait_record("\"what\":\"caught_up\"");
+    site.term();
+    // Ejected directly on the store: media list agrees with what eject said.
+    eject(&site, "usb-a");
+    let medium_head = fs::read(usb.join("head.json")).expect("medium head");
+    let (_, list) = states_of(&site, "usb-a", false);
+    assert_eq!(list["state"], EJECTED, "without the daemon: {list}");
+
+    // The daemon starts: still ejected, in status and in media list alike, and not written to
+    // while the store grows (what it misses shows as behind).
+    site.start();
+    crate::support::control::wait_socket(&site.path("ctl.sock"), &site);
+    site.append("a.log", b"after the eject\n");
+    site.wait_captured(20_000 + 16);
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let (status, list) = states_of(&site, "usb-a", true);
+        assert_eq!(status["state"], EJECTED, "{status}\n{}", site.stderr());
+        assert_eq!(status["state"], list["state"], "{status} {list}");
+        if status["behind"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "behind never grew: {status}\n{}",
+            site.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        fs::read(usb.join("head.json")).unwrap(),
+        medium_head,
+        "an ejected medium was written to"
+    );
+    assert!(
+        !crate::support::store::record_texts(&site.store())
+            .iter()
+            .rev()
+            .take_while(|r| !r.contains("\"what\":\"detached\""))
+            .any(|r| r.contains("\"what\":\"attached\"")),
+        "the restart recorded the ejected medium as attached"
+    );
+
+    // Unplugged and plugged back in: copied to again.
+    let away = media_root.path().join("away");
+    fs::rename(&usb, &away).expect("unplug");
+    site.wait_until(30, "the medium seen absent", |s| {
+        states_of(s, "usb-a", true).0["state"] == "absent"
+    });
+    fs::rename(&away, &usb).expect("plug");
+    site.wait_until(30, "the medium caught up again", |s| {
+        let (status, _) = states_of(s, "usb-a", true);
+        status["state"] == "present" && status["behind"] == 0
+    });
+    site.term();
+    let (code, out) = verify(&usb, &[]).code_and_text();
+    assert_eq!(code, 0, "{out}");
+}

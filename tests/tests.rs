@@ -2,6 +2,7 @@
 //! module finds its daemon, store, CLI and random numbers through [`support`].
 mod support;
 
+mod admin;
 mod bundle;
 mod cli_errors;
 mod control;

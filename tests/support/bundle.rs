@@ -611,14 +611,6 @@ impl Bundle {
             .unwrap_or_else(|| panic!("no member {rel}"))
     }
 
-    /// Index of the last member named `rel` (the current custody log).
-    pub fn find_last(&self, rel: &str) -> usize {
-        (0..self.members.len())
-            .rev()
-            .find(|&i| self.rel(i) == rel)
-            .unwrap_or_else(|| panic!("no member {rel}"))
-    }
-
     /// The content of the first member named `rel`.
     pub fn get(&self, rel: &str) -> &[u8] {
         &self.members[self.find(rel)].data

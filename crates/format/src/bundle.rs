@@ -16,8 +16,14 @@
 //! SHA256SUMS                  sha256sum listing of every member above
 //! SHA256SUMS.sig              Ed25519 signature (64 raw bytes) over SHA256SUMS
 //! signing-key.pub.pem         the public key (SubjectPublicKeyInfo PEM)
-//! custody.jsonl               custody log, outside the seal; later versions are appended
+//! custody.jsonl               custody log, outside the seal: the entry of the export itself
 //! ```
+//!
+//! Later custody entries never change the bundle file, whose SHA-256 was read out at export:
+//! they go to a companion file beside it, `BUNDLE.custody.jsonl` (see [`companion_path`]),
+//! whose first line is chained to the bundle file's SHA-256 and every later line to the line
+//! before it. Bundles of earlier releases appended versions of `custody.jsonl` to the archive
+//! instead; they still verify.
 //!
 //! Reading streams the tar once with bounded memory: the chain is checked as records and
 //! segments pass by, every member is hashed on the way, and at the end the listing, the
@@ -37,9 +43,10 @@ use ed25519_dalek::pkcs8::DecodePublicKey;
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
 
 /// `format` value of `bundle.json`.
 pub const BUNDLE_FORMAT: &str = "logkeep-bundle";
@@ -74,6 +81,8 @@ pub const MAX_META_BYTES: u64 = 4 << 20;
 pub const MAX_SUMS_BYTES: u64 = 256 << 20;
 /// Largest custody log a reader accepts.
 pub const MAX_CUSTODY_BYTES: u64 = 16 << 20;
+/// What the custody companion's name adds to the bundle file's name.
+pub const COMPANION_SUFFIX: &str = ".custody.jsonl";
 
 /// Contents of `bundle.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,6 +216,80 @@ impl CustodyEntry {
         let mut v = serde_json::to_vec(self).unwrap_or_default();
         v.push(b'\n');
         v
+    }
+}
+
+/// One line of a custody companion: a custody entry, optionally signed by the actor's own key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompanionEntry {
+    /// 1, 2, ...
+    pub seq: u64,
+    /// When, RFC 3339 UTC.
+    pub time: String,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// Free text.
+    pub note: Option<String>,
+    /// SHA-256 of the previous line (with its newline); for entry 1, of the bundle file.
+    pub prev: Sha256,
+    /// The actor's Ed25519 public key (64 hex digits), when the entry is signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    /// Ed25519 signature (128 hex digits) by `signer` over the line written without `sig`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<String>,
+}
+
+impl CompanionEntry {
+    /// The line as written: compact JSON and a newline.
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec(self).unwrap_or_default();
+        v.push(b'\n');
+        v
+    }
+
+    /// The entry's custody fields.
+    pub fn entry(&self) -> CustodyEntry {
+        CustodyEntry {
+            seq: self.seq,
+            time: self.time.clone(),
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            note: self.note.clone(),
+            prev: self.prev,
+        }
+    }
+
+    /// Check the signature, if any: `Ok(None)` unsigned, `Ok(Some(fingerprint))` signed and
+    /// valid, `Err(why)` otherwise.
+    pub fn check_signature(&self) -> Result<Option<String>, String> {
+        let (signer, sig) = match (&self.signer, &self.sig) {
+            (None, None) => return Ok(None),
+            (Some(k), Some(s)) => (k, s),
+            _ => {
+                return Err(
+                    "has a signer without a signature, or a signature without a signer".into(),
+                );
+            }
+        };
+        let key: [u8; 32] = hex::decode(signer)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or("signer is not 64 hex digits")?;
+        let vk =
+            VerifyingKey::from_bytes(&key).map_err(|_| "signer is not an Ed25519 public key")?;
+        let sig: [u8; 64] = hex::decode(sig)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or("sig is not 128 hex digits")?;
+        let mut unsigned = self.clone();
+        unsigned.sig = None;
+        vk.verify_strict(&unsigned.to_line(), &Signature::from_bytes(&sig))
+            .map_err(|_| "its signature does not verify".to_string())?;
+        Ok(Some(fingerprint(&vk)))
     }
 }
 
@@ -367,12 +450,22 @@ pub struct BundleReport {
     pub custody: Vec<CustodyEntry>,
     /// Problems of the custody log; reported apart from the sealed content.
     pub custody_problems: Vec<String>,
+    /// The custody companion beside the bundle file (its file name), if there is one.
+    pub companion: Option<String>,
+    /// The companion's entries (chained to the bundle file's SHA-256).
+    pub companion_custody: Vec<CustodyEntry>,
+    /// For each companion entry, the fingerprint of the actor's key that signed it, if signed.
+    pub companion_signers: Vec<Option<String>>,
+    /// SHA-256 of the companion file as read.
+    pub companion_sha256: Option<Sha256>,
+    /// Problems of the companion; reported apart from the sealed content, and failing.
+    pub companion_problems: Vec<String>,
 }
 
 impl BundleReport {
-    /// Whether the sealed content and the custody log verified.
+    /// Whether the sealed content and the custody logs verified.
     pub fn ok(&self) -> bool {
-        self.report.ok() && self.custody_problems.is_empty()
+        self.report.ok() && self.custody_problems.is_empty() && self.companion_problems.is_empty()
     }
 }
 
@@ -1033,41 +1126,244 @@ fn check_custody(out: &mut BundleReport, sums: &Option<Vec<u8>>, custody: &Optio
         out.custody_problems.push("custody log missing".into());
         return;
     };
-    let mut prev = sums.as_deref().map(Sha256::of).unwrap_or(Sha256::ZERO);
-    for (i, line) in c.split_inclusive(|&b| b == b'\n').enumerate() {
+    let first = sums.as_deref().map(Sha256::of).unwrap_or(Sha256::ZERO);
+    let (entries, problems) = check_log(c, first, "SHA256SUMS");
+    out.custody = entries;
+    out.custody_problems.extend(problems);
+}
+
+/// Check a custody log: complete canonical lines, numbered from 1, the first chained to
+/// `first` (the SHA-256 of `anchor`), every later one to the line before it.
+fn check_log(log: &[u8], first: Sha256, anchor: &str) -> (Vec<CustodyEntry>, Vec<String>) {
+    let mut entries = Vec::new();
+    let mut problems = Vec::new();
+    let mut prev = first;
+    for (i, line) in log.split_inclusive(|&b| b == b'\n').enumerate() {
         let n = i as u64 + 1;
         if !line.ends_with(b"\n") {
-            out.custody_problems
-                .push(format!("entry {n} is not a complete line"));
+            problems.push(format!("entry {n} is not a complete line"));
             break;
         }
         let e: CustodyEntry = match serde_json::from_slice(&line[..line.len() - 1]) {
             Ok(e) => e,
             Err(err) => {
-                out.custody_problems
-                    .push(format!("entry {n} is not valid: {err}"));
+                problems.push(format!("entry {n} is not valid: {err}"));
                 break;
             }
         };
         if e.seq != n {
-            out.custody_problems
-                .push(format!("entry {n} says seq {}", e.seq));
+            problems.push(format!("entry {n} says seq {}", e.seq));
         }
         if e.prev != prev {
-            out.custody_problems.push(format!(
-                "entry {n} is not chained to the entry before it (or, for the first, to SHA256SUMS)"
+            problems.push(format!(
+                "entry {n} is not chained to the entry before it (or, for the first, to {anchor})"
             ));
         }
         if e.to_line() != line {
-            out.custody_problems
-                .push(format!("entry {n} is not in canonical form"));
+            problems.push(format!("entry {n} is not in canonical form"));
         }
         prev = Sha256::of(line);
-        out.custody.push(e);
+        entries.push(e);
+    }
+    (entries, problems)
+}
+
+/// Check a companion's lines as [`check_log`] does, and each signature.
+fn check_companion_log(out: &mut BundleReport, log: &[u8], first: Sha256) {
+    let mut prev = first;
+    for (i, line) in log.split_inclusive(|&b| b == b'\n').enumerate() {
+        let n = i as u64 + 1;
+        let problems = &mut out.companion_problems;
+        if !line.ends_with(b"\n") {
+            problems.push(format!("entry {n} is not a complete line"));
+            break;
+        }
+        let e: CompanionEntry = match serde_json::from_slice(&line[..line.len() - 1]) {
+            Ok(e) => e,
+            Err(err) => {
+                problems.push(format!("entry {n} is not valid: {err}"));
+                break;
+            }
+        };
+        if e.seq != n {
+            problems.push(format!("entry {n} says seq {}", e.seq));
+        }
+        if e.prev != prev {
+            problems.push(format!(
+                "entry {n} is not chained to the entry before it (or, for the first, to the bundle file)"
+            ));
+        }
+        if e.to_line() != line {
+            problems.push(format!("entry {n} is not in canonical form"));
+        }
+        let signer = match e.check_signature() {
+            Ok(s) => s,
+            Err(why) => {
+                problems.push(format!("entry {n}: {why}"));
+                None
+            }
+        };
+        prev = Sha256::of(line);
+        out.companion_custody.push(e.entry());
+        out.companion_signers.push(signer);
     }
 }
 
-/// Verify the bundle file at `path`.
+/// The custody companion of the bundle file at `bundle`: the same name with
+/// [`COMPANION_SUFFIX`] added (`case-001.tar` → `case-001.tar.custody.jsonl`).
+pub fn companion_path(bundle: &Path) -> PathBuf {
+    let mut name = bundle.file_name().map(OsString::from).unwrap_or_default();
+    name.push(COMPANION_SUFFIX);
+    bundle.with_file_name(name)
+}
+
+/// Read the companion at `path`, bounded, never through a link or from a special file.
+/// `Ok(None)` when there is none.
+fn read_companion(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !meta.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file (a link, a directory or a special file); not read",
+        ));
+    }
+    if meta.len() > MAX_CUSTODY_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than the {MAX_CUSTODY_BYTES} bytes a custody log may have"),
+        ));
+    }
+    let mut f = File::open(path)?;
+    match read_bounded(&mut f, MAX_CUSTODY_BYTES)? {
+        Some(v) => Ok(Some(v)),
+        None => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than the {MAX_CUSTODY_BYTES} bytes a custody log may have"),
+        )),
+    }
+}
+
+/// Check the custody companion beside the bundle file `bundle` whose SHA-256 (as read by the
+/// verification) is `bundle_sha256`, and put what it found into `out`.
+pub fn check_companion(out: &mut BundleReport, bundle: &Path, bundle_sha256: Sha256) {
+    let path = companion_path(bundle);
+    let name = path
+        .file_name()
+        .map(|n| crate::shown::path(Path::new(n)))
+        .unwrap_or_default();
+    match read_companion(&path) {
+        Ok(None) => {}
+        Ok(Some(log)) => {
+            out.companion = Some(name);
+            out.companion_sha256 = Some(Sha256::of(&log));
+            check_companion_log(out, &log, bundle_sha256);
+        }
+        Err(e) => {
+            out.companion = Some(name);
+            out.companion_problems.push(e.to_string());
+        }
+    }
+}
+
+/// A custody entry to append to the companion log `log` (its current bytes) of a bundle
+/// file whose SHA-256 is `bundle_sha256`, signed with `key` if given.
+pub fn next_entry(
+    log: &[u8],
+    bundle_sha256: Sha256,
+    time: &str,
+    actor: &str,
+    action: &str,
+    note: Option<&str>,
+    key: Option<&ed25519_dalek::SigningKey>,
+) -> CompanionEntry {
+    let (seq, prev) = match log.split_inclusive(|&b| b == b'\n').next_back() {
+        Some(last) => (
+            log.split_inclusive(|&b| b == b'\n').count() as u64 + 1,
+            Sha256::of(last),
+        ),
+        None => (1, bundle_sha256),
+    };
+    let mut e = CompanionEntry {
+        seq,
+        time: time.to_owned(),
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        note: note.map(str::to_owned),
+        prev,
+        signer: key.map(|k| hex::encode(k.verifying_key().as_bytes())),
+        sig: None,
+    };
+    if let Some(k) = key {
+        use ed25519_dalek::Signer;
+        e.sig = Some(hex::encode(k.sign(&e.to_line()).to_bytes()));
+    }
+    e
+}
+
+/// What [`append_companion`] wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct Appended {
+    /// The companion file.
+    pub path: PathBuf,
+    /// The entry added.
+    pub entry: CompanionEntry,
+    /// SHA-256 of the companion after the entry was added.
+    pub companion_sha256: Sha256,
+}
+
+/// Append an entry to the custody companion of the bundle file at `bundle` (whose SHA-256 is
+/// `bundle_sha256`), creating the companion if there is none. The bundle file is not touched.
+/// The caller verifies the bundle and the companion first.
+pub fn append_companion(
+    bundle: &Path,
+    bundle_sha256: Sha256,
+    time: &str,
+    actor: &str,
+    action: &str,
+    note: Option<&str>,
+    key: Option<&ed25519_dalek::SigningKey>,
+) -> io::Result<Appended> {
+    let path = companion_path(bundle);
+    let old = read_companion(&path)?;
+    let log = old.clone().unwrap_or_default();
+    let entry = next_entry(&log, bundle_sha256, time, actor, action, note, key);
+    let line = entry.to_line();
+    let mut f = if old.is_some() {
+        let mut f = OpenOptions::new().read(true).append(true).open(&path)?;
+        // One writer at a time, and still the log that was read: appending to anything else
+        // would chain wrongly.
+        f.lock()?;
+        let mut now = Vec::new();
+        (&mut f).take(MAX_CUSTODY_BYTES + 1).read_to_end(&mut now)?;
+        if now != log {
+            return Err(io::Error::other(
+                "changed while the entry was being added; try again",
+            ));
+        }
+        f
+    } else {
+        // A new log: never through a link, never over a file that appeared meanwhile.
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?
+    };
+    f.write_all(&line)?;
+    f.sync_all()?;
+    let mut all = log;
+    all.extend_from_slice(&line);
+    Ok(Appended {
+        path,
+        entry,
+        companion_sha256: Sha256::of(&all),
+    })
+}
+
+/// Verify the bundle file at `path`, and the custody companion beside it if there is one.
 pub fn verify_bundle_file(path: &Path, opts: &BundleOptions) -> Result<BundleReport, VerifyError> {
     verify_bundle_with(path, opts, &mut NoVisitor)
 }
@@ -1084,7 +1380,12 @@ pub fn verify_bundle_with(
         source,
     };
     let (f, _) = untrusted::open_given(path).map_err(|e| err(e.into_io()))?;
-    verify_bundle(io::BufReader::with_capacity(1 << 20, f), opts, visitor).map_err(err)
+    let mut report =
+        verify_bundle(io::BufReader::with_capacity(1 << 20, f), opts, visitor).map_err(err)?;
+    if let Some(h) = report.bundle_sha256 {
+        check_companion(&mut report, path, h);
+    }
+    Ok(report)
 }
 
 /// Verify the bundle at `path` and, if it verified (or `force`), write the captured files
@@ -1122,77 +1423,12 @@ pub fn extract_bundle(
         path: path.to_owned(),
         source,
     })?;
+    let mut report = report;
+    if let Some(h) = report.bundle_sha256 {
+        check_companion(&mut report, path, h);
+    }
     let list = ex.finish()?;
     Ok((report, list))
-}
-
-/// Append an entry to the custody log of the bundle file at `path`: a new version of
-/// `custody.jsonl` is added at the end of the archive, so the sealed members and their
-/// signature are untouched. Returns the entry written.
-pub fn append_custody(
-    path: &Path,
-    actor: &str,
-    action: &str,
-    note: Option<&str>,
-    time: &str,
-) -> io::Result<CustodyEntry> {
-    let mut f = OpenOptions::new().read(true).write(true).open(path)?;
-    let mut end = 0u64;
-    let mut dir = None;
-    let mut sums: Option<Vec<u8>> = None;
-    let mut custody: Option<Vec<u8>> = None;
-    {
-        let mut archive = tar::Archive::new(&mut f);
-        for entry in archive.entries()? {
-            let mut entry = entry?;
-            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let size = entry.size();
-            end = entry.raw_file_position() + size.div_ceil(512) * 512;
-            let Some((d, rel)) = name.split_once('/') else {
-                continue;
-            };
-            dir.get_or_insert_with(|| d.to_owned());
-            if rel == SUMS {
-                sums = read_bounded(&mut entry, MAX_SUMS_BYTES)?;
-            } else if rel == CUSTODY {
-                custody = read_bounded(&mut entry, MAX_CUSTODY_BYTES)?;
-            }
-        }
-    }
-    let (Some(dir), Some(sums)) = (dir, sums) else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "not a logkeep bundle (no SHA256SUMS)",
-        ));
-    };
-    let old = custody.unwrap_or_default();
-    let (seq, prev) = match old.split_inclusive(|&b| b == b'\n').next_back() {
-        Some(last) => (
-            old.split_inclusive(|&b| b == b'\n').count() as u64 + 1,
-            Sha256::of(last),
-        ),
-        None => (1, Sha256::of(&sums)),
-    };
-    let entry = CustodyEntry {
-        seq,
-        time: time.to_owned(),
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        note: note.map(str::to_owned),
-        prev,
-    };
-    let mut content = old;
-    content.extend_from_slice(&entry.to_line());
-    f.seek(SeekFrom::Start(end))?;
-    let mut b = tar::Builder::new(&mut f);
-    let mut h = header(content.len() as u64, 0);
-    b.append_data(&mut h, format!("{dir}/{CUSTODY}"), &content[..])?;
-    b.finish()?;
-    drop(b);
-    let pos = f.stream_position()?;
-    f.set_len(pos)?;
-    f.sync_all()?;
-    Ok(entry)
 }
 
 /// The text of VERIFY.txt for a bundle, in Japanese and English.
@@ -1226,8 +1462,10 @@ The fingerprint must match the one you received separately (by phone or on paper
 6. logkeep がある場合:    logkeep verify BUNDLE.tar --fingerprint {fp}
                           logkeep extract BUNDLE.tar --out 出力先ディレクトリ
 
-custody.jsonl は受け渡しの記録で、署名の対象外です。各行は前の行（最初の行は SHA256SUMS）の
-SHA-256 を prev に持ちます。
+custody.jsonl は書き出し時の受け渡しの記録で、署名の対象外です。各行は前の行（最初の行は
+SHA256SUMS）の SHA-256 を prev に持ちます。その後の受け渡しはバンドルを変更せず、隣のファイル
+BUNDLE.tar.custody.jsonl に追記されます。その 1 行目の prev はバンドルファイル全体の SHA-256
+（書き出し時に読み上げた値: sha256sum BUNDLE.tar）で、以降の各行は前の行の SHA-256 です。
 
 English: how to verify
 ----------------------
@@ -1242,8 +1480,11 @@ English: how to verify
 6. With logkeep:          logkeep verify BUNDLE.tar --fingerprint {fp}
                           logkeep extract BUNDLE.tar --out DIR
 
-custody.jsonl records hand-overs and is not covered by the signature; each line carries in
-`prev` the SHA-256 of the line before it (for the first line, of SHA256SUMS).
+custody.jsonl records the export and is not covered by the signature; each line carries in
+`prev` the SHA-256 of the line before it (for the first line, of SHA256SUMS). Later hand-overs
+never change the bundle: they go to the file beside it, BUNDLE.tar.custody.jsonl, whose first
+line carries in `prev` the SHA-256 of the whole bundle file (the value read out at export:
+sha256sum BUNDLE.tar), and each later line the SHA-256 of the line before it.
 
 Everything in this bundle was written on the host named in bundle.json and may have been
 written by an attacker who controlled it: read metadata as data, never run it.

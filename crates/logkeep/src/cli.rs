@@ -27,11 +27,16 @@ pub enum Command {
         #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
-    /// Validate a configuration file and print the resolved sources.
+    /// Validate a configuration file and check what the daemon will need: the store and media
+    /// writable, the control socket's directory, the signing key; list every section and the
+    /// files each source captures now. Exit 2 when something will fail; warnings exit 0.
     CheckConfig {
         /// Configuration file.
         #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Print JSON (errors too, as {"error": ...}).
+        #[arg(long)]
+        json: bool,
     },
     /// Ask the running daemon for its state: sources, positions and lag, chain head, last
     /// seal, recent tamper events, media, version and uptime.
@@ -171,6 +176,9 @@ pub enum MediaAction {
         /// Initialise even if the directory is not a mount point.
         #[arg(long)]
         force: bool,
+        /// Print JSON (errors too, as {"error": ...}).
+        #[arg(long)]
+        json: bool,
     },
     /// Show each configured medium: present or absent, last sync, records behind, free space.
     List {
@@ -195,7 +203,8 @@ pub enum MediaAction {
 /// Custody log actions.
 #[derive(Debug, Subcommand)]
 pub enum CustodyAction {
-    /// Append a hand-over (or any custody event) to a bundle's custody log.
+    /// Add a hand-over (or any custody event) to a bundle's custody log: the companion file
+    /// BUNDLE.custody.jsonl beside it. The bundle file itself is never changed.
     Add {
         /// Bundle file.
         bundle: PathBuf,
@@ -208,6 +217,18 @@ pub enum CustodyAction {
         /// Free text (no secrets).
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
+        /// The signing key's fingerprint, received out of band: the bundle must be signed by
+        /// that key.
+        #[arg(long, value_name = "FP")]
+        fingerprint: Option<String>,
+        /// Sign the entry with the actor's own Ed25519 key (a PKCS#8 PEM file, mode 0600, as
+        /// `openssl genpkey -algorithm ed25519` or `logkeep keygen --key` make it); its
+        /// fingerprint is printed and shown by `verify`.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// Print JSON (errors too, as {"error": ...}).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -226,9 +247,20 @@ pub struct ExportArgs {
     #[arg(long, value_name = "PATH", conflicts_with = "store")]
     pub socket: Option<PathBuf>,
     /// Configuration file: the signing key, inventory and the configuration itself go into
-    /// the bundle.
+    /// the bundle (default: /etc/logkeep/logkeep.toml when it exists).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Export without any configuration, even if /etc/logkeep/logkeep.toml exists (the bundle
+    /// then holds no inventory and no configuration).
+    #[arg(long, conflicts_with = "config")]
+    pub no_config: bool,
+    /// Replace an existing bundle file (and its custody companion). The configuration, the
+    /// signing key and files inside a store or medium are never replaced.
+    #[arg(long)]
+    pub force: bool,
+    /// Print JSON (errors too, as {"error": ...}).
+    #[arg(long)]
+    pub json: bool,
     /// Signing state directory (default: from the configuration, else /var/lib/logkeep/signing).
     #[arg(long, value_name = "DIR")]
     pub key: Option<PathBuf>,

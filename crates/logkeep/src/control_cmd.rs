@@ -245,8 +245,12 @@ pub fn snapshot(socket: &Path, reason: Option<String>, json_out: bool) -> Result
         )
     })?;
     let mut out = crate::out::stdout();
+    // The head as `verify --expect-head` takes it.
+    let expect_head = format!("{}:{}", v.head.seq, v.head.hash);
     if json_out {
-        serde_json::to_writer_pretty(&mut out, &crate::status::to_value(&v))?;
+        let mut value = crate::status::to_value(&v);
+        value["expect_head"] = Value::String(expect_head);
+        serde_json::to_writer_pretty(&mut out, &value)?;
         writeln!(out)?;
         return Ok(0);
     }
@@ -256,6 +260,7 @@ pub fn snapshot(socket: &Path, reason: Option<String>, json_out: bool) -> Result
         "chain head: record {} sha256 {}",
         v.head.seq, v.head.hash
     )?;
+    writeln!(out, "expect-head: {expect_head}")?;
     writeln!(
         out,
         "everything read up to record {} is sealed; host context in record {}:",
@@ -266,7 +271,7 @@ pub fn snapshot(socket: &Path, reason: Option<String>, json_out: bool) -> Result
     }
     writeln!(
         out,
-        "Write the head down (or photograph it): with it, `logkeep verify --expect-head SEQ:SHA256` proves later that the chain was not cut back."
+        "Write the head down (or photograph it): with it, `logkeep verify STORE --expect-head {expect_head}` proves later that the chain was not cut back."
     )?;
     Ok(0)
 }

@@ -43,6 +43,8 @@ pub struct ExportArgs {
     pub config: Option<(PathBuf, Vec<u8>)>,
     /// The operator's inventory from the configuration.
     pub inventory: Inventory,
+    /// Replace an existing bundle file (the caller has checked it may be replaced).
+    pub force: bool,
 }
 
 /// Who signs a bundle: the epoch key current at export, which is destroyed right after (the
@@ -102,6 +104,19 @@ pub struct Exported {
     pub fingerprint: String,
     /// The epoch whose key signed (and ended with the export).
     pub epoch: u64,
+    /// When the bundle was sealed (the time of its first custody entry).
+    pub created: String,
+    /// Who exported it (the actor of its first custody entry).
+    pub actor: String,
+}
+
+/// Who exports: `--examiner`, else the user who ran sudo, else the user.
+pub fn actor(examiner: Option<&str>) -> String {
+    examiner.map(str::to_owned).unwrap_or_else(|| {
+        std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| format!("uid {}", rustix::process::getuid().as_raw()))
+    })
 }
 
 fn hash_file(path: &Path) -> Option<Sha256> {
@@ -322,8 +337,7 @@ pub fn export(args: &mut ExportArgs) -> Result<Exported> {
     };
     file.sync_all()?;
     drop(file);
-    std::fs::rename(&temp, &args.out)
-        .with_context(|| format!("{}: cannot create", args.out.display()))?;
+    crate::no_clobber::rename(&temp, &args.out, args.force)?;
     logkeep_store::durable::sync_dir(&out_dir)?;
     Ok(Exported {
         bundle_id,
@@ -333,6 +347,8 @@ pub fn export(args: &mut ExportArgs) -> Result<Exported> {
         segments: count_sel,
         fingerprint,
         epoch,
+        actor: actor(args.examiner.as_deref()),
+        created,
     })
 }
 
@@ -436,11 +452,7 @@ fn write_bundle(
         bundle::verify_txt(binfo, &dir).as_bytes(),
     )?;
     w.add_bytes(bundle::SCRIPT, logkeep_format::openssl::SCRIPT.as_bytes())?;
-    let actor = args.examiner.clone().unwrap_or_else(|| {
-        std::env::var("SUDO_USER")
-            .or_else(|_| std::env::var("USER"))
-            .unwrap_or_else(|_| format!("uid {}", rustix::process::getuid().as_raw()))
-    });
+    let actor = actor(args.examiner.as_deref());
     // The signature is made (and the epoch ended) once SHA256SUMS is final; the public key is
     // the one the chain introduced for this epoch, checked against what signed.
     let want = logkeep_format::seal::parse_key(epoch_key)

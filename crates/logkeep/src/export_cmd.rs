@@ -5,18 +5,62 @@ use crate::cli::ExportArgs;
 use crate::config;
 use crate::control_cmd;
 use crate::export;
+use crate::no_clobber;
 use crate::verify_cmd::phone_form;
 use anyhow::{Context, Result};
-use logkeep_format::Timestamp;
-use logkeep_format::bundle::Selection;
+use logkeep_format::bundle::{self, Selection};
+use logkeep_format::shown;
+use logkeep_format::{Sha256, Timestamp};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// `logkeep export`.
 pub fn run(args: ExportArgs) -> Result<u8> {
+    let json = args.json;
+    crate::output::json_errors(json, || export(args))
+}
+
+/// The configuration an export uses: `--config FILE`; none with `--no-config`; else the
+/// installed one when it exists, as every other command finds it.
+fn find_config(
+    config: Option<PathBuf>,
+    no_config: bool,
+) -> Result<(Option<config::Config>, String)> {
+    if let Some(p) = config {
+        let c = config::Config::load(&p)?;
+        let said = format!("{} (--config)", shown::path(&c.file));
+        return Ok((Some(c), said));
+    }
+    let default = Path::new(crate::cli::DEFAULT_CONFIG);
+    if no_config {
+        return Ok((None, "none (--no-config)".into()));
+    }
+    if std::fs::symlink_metadata(default).is_err() {
+        return Ok((
+            None,
+            format!(
+                "none ({} does not exist; the bundle holds no inventory or configuration)",
+                shown::path(default)
+            ),
+        ));
+    }
+    let c = config::Config::load(default).with_context(|| {
+        "the installed configuration is used by default (its signing key, inventory and \
+         configuration go into the bundle): pass --config FILE, or --no-config to export without it"
+    })?;
+    let said = format!("{} (installed)", shown::path(&c.file));
+    Ok((Some(c), said))
+}
+
+fn export(args: ExportArgs) -> Result<u8> {
     let ExportArgs {
         out,
         store,
         socket,
         config,
+        no_config,
+        force,
+        json,
         key,
         since,
         until,
@@ -26,10 +70,27 @@ pub fn run(args: ExportArgs) -> Result<u8> {
         examiner,
         note,
     } = args;
-    let cfg = config.as_deref().map(config::Config::load).transpose()?;
+    let (cfg, config_said) = find_config(config, no_config)?;
+    // Nothing overwritten: the bundle and its custody companion.
     let key = key
         .or_else(|| cfg.as_ref().map(|c| c.signing_key.clone()))
         .unwrap_or_else(|| config::DEFAULT_KEY.into());
+    let mut protected = no_clobber::Protected::new();
+    if let Some(c) = &cfg {
+        protected.add_config(c);
+    }
+    protected.add(&key, "the signing key");
+    if let Some(s) = &store {
+        protected.add(s, "the store");
+    }
+    let companion = bundle::companion_path(&out);
+    no_clobber::check(&out, "--out", force, &protected)?;
+    no_clobber::check(
+        &companion,
+        "--out (its custody companion)",
+        force,
+        &protected,
+    )?;
     let (store, sealer) = match store {
         Some(s) => {
             // Without the daemon this process signs: it locks the signing state and the host's
@@ -58,7 +119,7 @@ pub fn run(args: ExportArgs) -> Result<u8> {
                     if e.downcast_ref::<logkeep_seal::SealError>()
                         .is_some_and(|e| matches!(e, logkeep_seal::SealError::Locked { .. })) =>
                 {
-                    export::Sealer::Daemon(control_cmd::socket_path(socket, config.as_deref())?)
+                    export::Sealer::Daemon(control_cmd::socket_path(socket.clone(), cfg.as_ref().map(|c| c.file.as_path()))?)
                 }
                 Err(e) => return Err(e),
             };
@@ -67,15 +128,23 @@ pub fn run(args: ExportArgs) -> Result<u8> {
         None => {
             // From the running daemon: it seals what it has read, then the bundle is
             // made from its store (reading a store is safe while the daemon writes).
-            let path = control_cmd::socket_path(socket, config.as_deref())?;
+            let path = control_cmd::socket_path(socket, cfg.as_ref().map(|c| c.file.as_path()))?;
             let (dir, head) = control_cmd::seal(&path).context(
                 "cannot export from the running daemon (or export from a store directory with --store DIR)",
             )?;
             eprintln!(
                 "the daemon sealed its store {} at record {}",
-                dir.display(),
+                shown::path(&dir),
                 head.seq
             );
+            protected.add(&dir, "the store");
+            no_clobber::check(&out, "--out", force, &protected)?;
+            no_clobber::check(
+                &companion,
+                "--out (its custody companion)",
+                force,
+                &protected,
+            )?;
             (dir, export::Sealer::Daemon(path))
         }
     };
@@ -101,21 +170,80 @@ pub fn run(args: ExportArgs) -> Result<u8> {
         note,
         config: cfg.as_ref().map(|c| (c.file.clone(), c.bytes.clone())),
         inventory: cfg.map(|c| c.inventory).unwrap_or_default(),
+        force,
     };
     let e = export::export(&mut args)?;
-    println!("bundle:      {}", out.display());
-    println!("bundle id:   {}", e.bundle_id);
-    println!("sha256:      {}", e.sha256);
-    println!("read-out:    {}", phone_form(&e.sha256));
-    println!(
-        "chain head:  record {} sha256 {} (records {}..={}, {} segment(s))",
-        e.head.seq, e.head.hash, e.first_seq, e.head.seq, e.segments
+    // The custody log goes on beside the sealed bundle, chained to its SHA-256: adding to it
+    // later never changes the hash read out now.
+    let entry = bundle::next_entry(
+        &[],
+        e.sha256,
+        &e.created,
+        &e.actor,
+        "exported",
+        args.note.as_deref(),
+        None,
     );
-    println!(
-        "signing key: {} (root fingerprint), epoch {} (its secret is now destroyed)",
-        e.fingerprint, e.epoch
-    );
+    write_companion(&companion, &entry.to_line(), force)
+        .with_context(|| format!("{}: cannot write the custody log", shown::path(&companion)))?;
+    if json {
+        crate::output::print_json(&serde_json::json!({
+            "bundle": shown::path(&out),
+            "bundle_id": e.bundle_id,
+            "sha256": e.sha256,
+            "read_out": phone_form(&e.sha256),
+            "custody": shown::path(&companion),
+            "custody_sha256": Sha256::of(&entry.to_line()),
+            "head": e.head,
+            "first_seq": e.first_seq,
+            "segments": e.segments,
+            "key": shown::path(&key),
+            "key_fingerprint": e.fingerprint,
+            "epoch": e.epoch,
+            "config": config_said,
+        }))?;
+        return Ok(0);
+    }
+    crate::output::print_lines(&[
+        format!("bundle:      {}", shown::path(&out)),
+        format!("bundle id:   {}", e.bundle_id),
+        format!("sha256:      {}", e.sha256),
+        format!("read-out:    {}", phone_form(&e.sha256)),
+        format!(
+            "custody log: {} (entry 1 chained to the sha256 above)",
+            shown::path(&companion)
+        ),
+        format!(
+            "chain head:  record {} sha256 {} (records {}..={}, {} segment(s))",
+            e.head.seq, e.head.hash, e.first_seq, e.head.seq, e.segments
+        ),
+        format!(
+            "signing key: {} (root fingerprint; {}), epoch {} (its secret is now destroyed)",
+            e.fingerprint,
+            shown::path(&key),
+            e.epoch
+        ),
+        format!("config:      {config_said}"),
+    ])?;
     Ok(0)
+}
+
+/// Write the companion's first version through a temporary file in its directory.
+fn write_companion(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let (temp, mut file) = logkeep_store::durable::create_temp(&dir, "custody")?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e.into());
+    }
+    drop(file);
+    no_clobber::rename(&temp, path, force)?;
+    logkeep_store::durable::sync_dir(&dir)?;
+    Ok(())
 }
 
 /// `--since`/`--until` as the store writes times (RFC 3339 UTC, nanoseconds); `flag` names the

@@ -43,6 +43,9 @@ fn extract(args: ExtractArgs) -> Result<u8> {
         until,
         json,
     } = args;
+    // Never into a store, a medium, or over the configuration or a key (a non-empty --out is
+    // refused below).
+    crate::no_clobber::check_place(&out, "--out", &crate::no_clobber::Protected::new())?;
     for s in &source {
         if !valid_source_id(s) {
             bail!("--source: {} is not a source id", Shown::text(s));

@@ -1,6 +1,6 @@
 //! Where log lines go: stderr, in a form that suits who reads it.
 //!
-//! On a terminal: tracing's usual format with colours. Under systemd, stderr is a stream to
+//! On a terminal: tracing's usual format with colours (none when `NO_COLOR` is set). Under systemd, stderr is a stream to
 //! journald (`JOURNAL_STREAM` names its device and inode): each line starts with a `<N>`
 //! syslog priority, which journald turns into the entry's priority (so `journalctl -p warning`
 //! shows tampering and loss), with no timestamp (journald stamps entries) and no colours.
@@ -82,7 +82,11 @@ pub fn init() {
     } else {
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
-            .with_ansi(std::io::stderr().is_terminal())
+            // Colours on a terminal, unless NO_COLOR is set (https://no-color.org).
+            .with_ansi(
+                std::io::stderr().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            )
             .with_env_filter(filter)
             .init();
     }

@@ -49,6 +49,8 @@ mod logging;
 mod media_cmd;
 mod media_link;
 mod out;
+mod no_clobber;
+mod output;
 mod snapshot;
 mod status;
 mod verify_cmd;
@@ -88,22 +90,26 @@ fn dispatch(command: Command) -> Result<u8> {
             daemon::run(&config)?;
             Ok(0)
         }
-        Command::CheckConfig { config } => check_config::run(&config),
+        Command::CheckConfig { config, json } => check_config::run(&config, json),
         Command::Status {
             json,
             socket,
             config,
-        } => control_cmd::status(&control_cmd::socket_path(socket, config.as_deref())?, json),
+        } => output::json_errors(json, || {
+            control_cmd::status(&control_cmd::socket_path(socket, config.as_deref())?, json)
+        }),
         Command::Snapshot {
             reason,
             json,
             socket,
             config,
-        } => control_cmd::snapshot(
-            &control_cmd::socket_path(socket, config.as_deref())?,
-            reason,
-            json,
-        ),
+        } => output::json_errors(json, || {
+            control_cmd::snapshot(
+                &control_cmd::socket_path(socket, config.as_deref())?,
+                reason,
+                json,
+            )
+        }),
         Command::Verify {
             path,
             json,
@@ -132,7 +138,18 @@ fn dispatch(command: Command) -> Result<u8> {
                     actor,
                     action,
                     note,
+                    fingerprint,
+                    key,
+                    json,
                 },
-        } => custody_cmd::add(bundle, actor, action, note),
+        } => custody_cmd::add(custody_cmd::Add {
+            bundle,
+            actor,
+            action,
+            note,
+            fingerprint,
+            key,
+            json,
+        }),
     }
 }

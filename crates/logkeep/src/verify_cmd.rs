@@ -219,6 +219,10 @@ pub fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
     for p in &b.custody_problems {
         writeln!(out, "FAIL custody.jsonl: {}", one_line(p))?;
     }
+    for p in &b.companion_problems {
+        let name = b.companion.as_deref().unwrap_or("custody companion");
+        writeln!(out, "FAIL {name}: {}", esc(p))?;
+    }
     print_findings(&mut out, "alert", &r.alerts)?;
     print_findings(&mut out, "note", &r.notes)?;
     if let Some(i) = &b.info {
@@ -299,7 +303,7 @@ pub fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
         b.custody.len(),
         if b.custody.len() == 1 { "y" } else { "ies" }
     )?;
-    for e in &b.custody {
+    let entry = |out: &mut crate::out::Stdout, e: &bundle::CustodyEntry| {
         writeln!(
             out,
             "  {}. {}  {}  {}{}",
@@ -311,7 +315,34 @@ pub fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
                 .as_deref()
                 .map(|n| format!("  ({})", esc(n)))
                 .unwrap_or_default()
-        )?;
+        )
+    };
+    for e in &b.custody {
+        entry(&mut out, e)?;
+    }
+    match &b.companion {
+        Some(name) => {
+            writeln!(
+                out,
+                "custody companion {name}: {} entr{}, chained to the bundle file's sha256{}",
+                b.companion_custody.len(),
+                if b.companion_custody.len() == 1 {
+                    "y"
+                } else {
+                    "ies"
+                },
+                b.companion_sha256
+                    .map(|h| format!("; companion sha256 {h}"))
+                    .unwrap_or_default()
+            )?;
+            for (i, e) in b.companion_custody.iter().enumerate() {
+                entry(&mut out, e)?;
+                if let Some(Some(fp)) = b.companion_signers.get(i) {
+                    writeln!(out, "     signed by the key with fingerprint {fp}")?;
+                }
+            }
+        }
+        None => writeln!(out, "custody companion: none beside the bundle file")?,
     }
     if let Some(h) = b.bundle_sha256 {
         writeln!(
@@ -327,7 +358,7 @@ pub fn print_bundle_report(b: &bundle::BundleReport, json: bool) -> Result<()> {
         writeln!(
             out,
             "FAILED: {} problem(s) found",
-            r.problems.len() + b.custody_problems.len()
+            r.problems.len() + b.custody_problems.len() + b.companion_problems.len()
         )?;
     }
     Ok(())

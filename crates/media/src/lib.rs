@@ -261,6 +261,34 @@ pub fn chain_head(root: &Path) -> io::Result<Option<Head>> {
     Ok(reader.head())
 }
 
+/// How many records back from the head [`still_ejected`] looks for the medium's last event.
+pub const EJECT_LOOKBACK: u64 = 20_000;
+
+/// Whether the medium `id` at `path` is still as `logkeep media eject` left it: the store's last
+/// record about that medium (looking at most [`EJECT_LOOKBACK`] records back from the head
+/// `upto`) says `detached` at a head, and the medium holds exactly that head (nothing was copied
+/// to it since). Such a medium is reported as ejected and not written to until it has been
+/// seen absent, whether the eject went through the daemon or was done directly on the store.
+pub fn still_ejected(store: &Path, upto: Option<Head>, id: &str, path: &Path) -> bool {
+    let Some(upto) = upto else {
+        return false;
+    };
+    let low = upto.seq.saturating_sub(EJECT_LOOKBACK).max(1);
+    for seq in (low..=upto.seq).rev() {
+        let Ok(Some(link)) = chain::read_link(store, seq) else {
+            return false;
+        };
+        if let Event::Medium {
+            medium, what, head, ..
+        } = &link.record.event
+            && medium == id
+        {
+            return what == "detached" && head.is_some() && medium_head(path) == *head;
+        }
+    }
+    false
+}
+
 /// Free bytes on the filesystem holding `path`.
 pub fn free_bytes(path: &Path) -> Option<u64> {
     let s = rustix::fs::statvfs(path).ok()?;

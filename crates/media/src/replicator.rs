@@ -255,6 +255,26 @@ fn run(
             catching_up: false,
         })
         .collect();
+    // A medium ejected before this start (by a daemon that stopped since, or directly on the
+    // store) and not written since stays ejected until it is seen absent: not written to, not
+    // reported as attached, and reported as `media list` reports it without a daemon.
+    let upto = crate::chain_head(&store).ok().flatten();
+    for slot in &mut slots {
+        if crate::probe(&slot.spec.path, &slot.spec.id, &store_id) == Presence::Present
+            && crate::still_ejected(&store, upto, &slot.spec.id, &slot.spec.path)
+        {
+            slot.present = true;
+            slot.ejected = true;
+            slot.state.head = crate::medium_head(&slot.spec.path);
+            slot.state.state = MediaState::Ejected;
+            slot.state.last_sync =
+                std::fs::metadata(slot.spec.path.join(logkeep_format::layout::HEAD_FILE))
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .map(|t| Timestamp::from(t).to_rfc3339());
+            tracing::info!(medium = %slot.spec.id, "medium still ejected since before this start; not written to until it is unplugged");
+        }
+    }
     // The first look is at once, so that `status` reports every medium from the start.
     let mut first = true;
     loop {
@@ -343,6 +363,10 @@ fn step(
     slot.state.free_bytes = crate::free_bytes(&path);
     if slot.ejected {
         slot.state.state = MediaState::Ejected;
+        // What the store committed since is not on the medium: behind grows.
+        if let Some(u) = upto {
+            slot.state.behind = u.seq.saturating_sub(slot.state.head.map_or(0, |h| h.seq));
+        }
         return slot.state.head.ok_or_else(|| "ejected".into());
     }
     if let (Some(err), Some((free_then, when))) = (&slot.failed, slot.failed_at) {
