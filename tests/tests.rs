@@ -5,6 +5,7 @@ mod support;
 mod bundle;
 mod cli_errors;
 mod control;
+mod docs;
 mod killloop;
 mod media;
 mod model;
