@@ -1457,10 +1457,19 @@ The fingerprint must match the one you received separately (by phone or on paper
                           （"Signature Verified Successfully" と表示されること）
 4. 鍵の指紋:              openssl pkey -pubin -in signing-key.pub.pem -outform DER | tail -c 32 | sha256sum
                           （先頭 32 桁が上記の指紋と一致すること。区切りの "-" は除いて比較）
-5. セグメントの中身:      zstd -d < store/segments/ファイル名.tar.zst | tar -xv
-                          （元のログのバイト列が、元のパスに対応する名前で取り出されます）
+5. 記録されたファイル:    mkdir ../files && for f in store/segments/*.tar.zst; do zstd -d < "$f" | tar -xv -C ../files; done
+                          find ../files -type d -name '*.gen[0-9]*' -exec sh -c 'cat "$1"/* > "$1.joined" && echo "$1.joined"' sh {{}} \;
+                          （このディレクトリの外に展開します。つなぎ方は下の説明を参照）
 6. logkeep がある場合:    logkeep verify BUNDLE.tar --fingerprint {fp}
                           logkeep extract BUNDLE.tar --out 出力先ディレクトリ
+
+手順 5 について: 各セグメントは、記録されたファイルのバイト範囲を持ちます。メンバー
+SOURCE/PATH.genN/OFFSET は、ファイル /PATH の世代 N の、OFFSET バイト目（20 桁）からの内容です。
+すべてのセグメントを一つのディレクトリに展開すると、同じ世代の範囲がその世代のディレクトリに
+集まり、シェルの * がオフセット順に並べるので、cat でつなぐと元のファイルになります
+（../files/SOURCE/PATH.genN.joined）。各範囲は前の範囲の終わり（OFFSET + サイズ）から始まります。
+そうでない所のバイトは記録されていないか、書き出されていません（理由は store/chain の gap
+レコード）。その場合、つないだファイルは元のファイルの全体ではありません。
 
 custody.jsonl は書き出し時の受け渡しの記録で、署名の対象外です。各行は前の行（最初の行は
 SHA256SUMS）の SHA-256 を prev に持ちます。その後の受け渡しはバンドルを変更せず、隣のファイル
@@ -1475,10 +1484,19 @@ English: how to verify
                           (must print "Signature Verified Successfully")
 4. The key fingerprint:   openssl pkey -pubin -in signing-key.pub.pem -outform DER | tail -c 32 | sha256sum
                           (the first 32 hex digits must equal the fingerprint above, without the dashes)
-5. A segment's content:   zstd -d < store/segments/NAME.tar.zst | tar -xv
-                          (yields the original log bytes, named after their original paths)
+5. The captured files:    mkdir ../files && for f in store/segments/*.tar.zst; do zstd -d < "$f" | tar -xv -C ../files; done
+                          find ../files -type d -name '*.gen[0-9]*' -exec sh -c 'cat "$1"/* > "$1.joined" && echo "$1.joined"' sh {{}} \;
+                          (unpacked outside this directory; how the pieces join is explained below)
 6. With logkeep:          logkeep verify BUNDLE.tar --fingerprint {fp}
                           logkeep extract BUNDLE.tar --out DIR
+
+Step 5: each segment holds byte ranges of the captured files. The member
+SOURCE/PATH.genN/OFFSET holds generation N of the file /PATH from byte OFFSET (20 digits) on.
+Unpacked into one directory, the ranges of a generation from every segment meet in its
+directory, and the shell's * sorts them by offset, so cat joins them into the file
+../files/SOURCE/PATH.genN.joined. Each range starts where the one before it ended (OFFSET plus
+its size); where one does not, the bytes in between were not captured or not exported (a gap
+record in store/chain says why), and the joined file is not the whole original.
 
 custody.jsonl records the export and is not covered by the signature; each line carries in
 `prev` the SHA-256 of the line before it (for the first line, of SHA256SUMS). Later hand-overs

@@ -1177,7 +1177,7 @@ fn format_md_names_every_kind_and_its_example_verifies() {
     for line in block_after(&doc, "<!-- example:sha256sum -->") {
         if let Some((hash, name)) = line.split_once("  ")
             && let Some(seq) = name
-                .strip_prefix("chain/")
+                .strip_prefix("store/chain/")
                 .and_then(layout::parse_record_name)
         {
             assert_eq!(
@@ -1192,5 +1192,98 @@ fn format_md_names_every_kind_and_its_example_verifies() {
         sums,
         lines.len(),
         "the example shows sha256sum of every record"
+    );
+}
+
+/// What a transcript printed: its lines that are not `$ ` commands.
+fn output_lines(block: &[String]) -> Vec<&str> {
+    block
+        .iter()
+        .filter(|l| !l.starts_with("$ "))
+        .map(String::as_str)
+        .collect()
+}
+
+/// The worked example's segments, manifest and verification agree with its records: what
+/// `sha256sum`, `tar -xO logkeep-manifest.json` and `logkeep verify` print there is what the
+/// records bind (a transcript made up or cut from a failed command cannot pass).
+#[test]
+fn format_md_example_segments_and_manifest_match_its_records() {
+    let doc = format_md();
+    let records: Vec<Record> = block_after(&doc, "<!-- example:records -->")
+        .iter()
+        .map(|l| Record::parse(format!("{l}\n").as_bytes()).expect("example record"))
+        .collect();
+    let segments: Vec<(&Record, String, Sha256, Sha256)> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Segment {
+                file,
+                sha256,
+                manifest_sha256,
+                ..
+            } => Some((r, file.clone(), *sha256, *manifest_sha256)),
+            _ => None,
+        })
+        .collect();
+    assert!(!segments.is_empty(), "the example has segment records");
+
+    // sha256sum of every segment file: the hash in its name and in its record.
+    let seg_block = block_after(&doc, "<!-- example:segments -->");
+    let out = output_lines(&seg_block);
+    for (_, file, sha, _) in &segments {
+        let line = format!("{sha}  store/segments/{file}");
+        assert!(
+            out.contains(&line.as_str()),
+            "the example's sha256sum of segments lacks {line:?}"
+        );
+        assert!(file.contains(&sha.to_hex()), "{file}: name and hash");
+    }
+    // The manifest's hash as `tar -xO ... | sha256sum` printed it: the first segment's.
+    let (first, _, _, manifest_sha) = &segments[0];
+    let at = seg_block
+        .iter()
+        .position(|l| l.starts_with("$ ") && l.ends_with("logkeep-manifest.json | sha256sum"))
+        .expect("the example shows the manifest's sha256sum");
+    assert_eq!(
+        seg_block.get(at + 1).map(String::as_str),
+        Some(format!("{manifest_sha}  -").as_str()),
+        "the manifest's sha256sum in the example is not record {}'s manifest_sha256",
+        first.seq
+    );
+
+    // The manifest itself: its bytes hash to the record's manifest_sha256, and it names the
+    // record's seq and prev.
+    let man_block = block_after(&doc, "<!-- example:manifest -->");
+    let man_lines = output_lines(&man_block);
+    assert_eq!(
+        man_lines.len(),
+        1,
+        "the manifest is one line: {man_lines:?}"
+    );
+    let bytes = format!("{}\n", man_lines[0]).into_bytes();
+    assert_eq!(
+        Sha256::of(&bytes),
+        *manifest_sha,
+        "the example's manifest does not hash to record {}'s manifest_sha256",
+        first.seq
+    );
+    let manifest: Manifest = serde_json::from_slice(&bytes).expect("the manifest is JSON");
+    assert_eq!(manifest.seq, first.seq);
+    assert_eq!(manifest.prev, first.prev);
+    assert_eq!(manifest.store, first.store);
+
+    // verify's verdict names the head the records end at.
+    let last = records.last().expect("records");
+    let head = Sha256::of(&last.to_bytes());
+    let verify = block_after(&doc, "<!-- example:verify -->");
+    let verdict = format!("chain head: record {} sha256 {head}", last.seq);
+    assert!(
+        output_lines(&verify).contains(&verdict.as_str()),
+        "the example's verify output lacks {verdict:?}"
+    );
+    assert!(
+        output_lines(&verify).contains(&"OK: the store verified"),
+        "{verify:?}"
     );
 }
