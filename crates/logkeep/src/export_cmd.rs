@@ -119,7 +119,10 @@ fn export(args: ExportArgs) -> Result<u8> {
                     if e.downcast_ref::<logkeep_seal::SealError>()
                         .is_some_and(|e| matches!(e, logkeep_seal::SealError::Locked { .. })) =>
                 {
-                    export::Sealer::Daemon(control_cmd::socket_path(socket.clone(), cfg.as_ref().map(|c| c.file.as_path()))?)
+                    export::Sealer::Daemon(control_cmd::socket_path(
+                        socket.clone(),
+                        cfg.as_ref().map(|c| c.file.as_path()),
+                    )?)
                 }
                 Err(e) => return Err(e),
             };
