@@ -82,7 +82,7 @@ fn export_never_overwrites_without_force_and_never_the_config_key_or_store() {
 
     // Never the configuration, the key, or a file in the store, even with --force.
     let config_before = fs::read(&cap.config).unwrap();
-    let key_before = fs::read(&key.path).unwrap();
+    let key_before = fs::read(key.path.join("root.pub")).unwrap();
     let store_file = cap.store.join("logkeep-store.json");
     let store_before = fs::read(&store_file).unwrap();
     let cases: Vec<(&str, PathBuf, Vec<OsString>)> = vec![
@@ -163,7 +163,7 @@ fn export_never_overwrites_without_force_and_never_the_config_key_or_store() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
     assert_eq!(fs::read(&cap.config).unwrap(), config_before);
-    assert_eq!(fs::read(&key.path).unwrap(), key_before);
+    assert_eq!(fs::read(key.path.join("root.pub")).unwrap(), key_before);
     assert_eq!(fs::read(&store_file).unwrap(), store_before);
     crate::support::store::assert_verifies(&cap.store);
 }
@@ -346,9 +346,9 @@ fn media_init_and_extract_never_write_into_a_store() {
     // keygen does not replace an existing key.
     let key = cap.root.path().join("k.pem");
     logkeep(args(&[&"keygen", &"--key", &key])).expect(0);
-    let before = fs::read(&key).unwrap();
+    let before = fs::read(key.join("root.pub")).unwrap();
     logkeep(args(&[&"keygen", &"--key", &key])).expect(2);
-    assert_eq!(fs::read(&key).unwrap(), before);
+    assert_eq!(fs::read(key.join("root.pub")).unwrap(), before);
 }
 
 /// `check-config --config FILE` plus `extra`, on a site.
@@ -433,7 +433,7 @@ fn check_config_fails_for_what_will_fail_and_names_the_field() {
         "[store] path ",
         "[control] socket ",
         "[signing] key ",
-        "a key file (PEM, format v1), readable by ",
+        "a directory of signing state (format v2), readable by ",
         "[[source]] vpn",
         "[[media]] usb-a",
         "present: medium usb-a, writable",

@@ -1825,7 +1825,8 @@ fn custody_entries_can_be_signed_with_the_actors_own_key() {
         &"--action",
         &"received",
         &"--key",
-        &actor.path,
+        // The actor's own Ed25519 key: a PKCS#8 PEM file (here a kept root key).
+        &actor.path.join("root.key"),
     ]));
     add.expect(0);
     assert!(
@@ -1877,7 +1878,7 @@ fn custody_entries_can_be_signed_with_the_actors_own_key() {
     fs::write(&log_path, &good).unwrap();
     // A key others can read is refused, and nothing is added.
     use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&actor.path, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::set_permissions(actor.path.join("root.key"), fs::Permissions::from_mode(0o644)).unwrap();
     let add = logkeep(args(&[
         &"custody",
         &"add",
@@ -1887,7 +1888,7 @@ fn custody_entries_can_be_signed_with_the_actors_own_key() {
         &"--action",
         &"x",
         &"--key",
-        &actor.path,
+        &actor.path.join("root.key"),
     ]));
     add.expect(2);
     assert!(add.stderr.contains("--key"), "{}", add.describe());

@@ -20,7 +20,7 @@ pub fn json_errors(json: bool, body: impl FnOnce() -> Result<u8>) -> Result<u8> 
 
 /// Print `value` as pretty JSON and a newline on standard output.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
     out.flush()?;
@@ -29,7 +29,7 @@ pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
 
 /// Print lines on standard output, failing (not panicking) if it is closed.
 pub fn print_lines(lines: &[String]) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     for l in lines {
         writeln!(out, "{l}")?;
     }
