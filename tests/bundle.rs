@@ -1878,7 +1878,11 @@ fn custody_entries_can_be_signed_with_the_actors_own_key() {
     fs::write(&log_path, &good).unwrap();
     // A key others can read is refused, and nothing is added.
     use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(actor.path.join("root.key"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::set_permissions(
+        actor.path.join("root.key"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     let add = logkeep(args(&[
         &"custody",
         &"add",

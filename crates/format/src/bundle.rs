@@ -1537,7 +1537,9 @@ The fingerprint must match the one you received separately (by phone or on paper
 1. 展開します:          tar -xf BUNDLE.tar && cd {dir}
 2. 一括検証:            sh verify-with-openssl.sh {fp}
                         （指紋は受け取った値を使うこと。最後に "OK:" と表示され終了コード 0 であること）
-3. セグメントの中身:    zstd -d < store/segments/ファイル名.tar.zst | tar -xv
+3. 記録されたファイル:  mkdir ../files && for f in store/segments/*.tar.zst; do zstd -d < "$f" | tar -xv -C ../files; done
+                        find ../files -type d -name '*.gen[0-9]*' -exec sh -c 'cat "$1"/* > "$1.joined" && echo "$1.joined"' sh {{}} \;
+                        （このディレクトリの外に展開します。範囲のつなぎ方は英語の説明を参照）
 4. logkeep がある場合:  logkeep verify BUNDLE.tar --fingerprint {fp}
                         logkeep extract BUNDLE.tar --out 出力先ディレクトリ
 
@@ -1557,12 +1559,22 @@ verify-with-openssl.sh は sha256sum, openssl, zstd と標準的なシェルコ�
 
 English: how to verify
 ----------------------
-1. Unpack:              tar -xf BUNDLE.tar && cd {dir}
-2. Check everything:    sh verify-with-openssl.sh {fp}
-                        (with the fingerprint you received; it must end with "OK:" and exit 0)
-3. A segment's content: zstd -d < store/segments/NAME.tar.zst | tar -xv
-4. With logkeep:        logkeep verify BUNDLE.tar --fingerprint {fp}
-                        logkeep extract BUNDLE.tar --out DIR
+1. Unpack:                tar -xf BUNDLE.tar && cd {dir}
+2. Check everything:      sh verify-with-openssl.sh {fp}
+                          (with the fingerprint you received; it must end with "OK:" and exit 0)
+3. The captured files:    mkdir ../files && for f in store/segments/*.tar.zst; do zstd -d < "$f" | tar -xv -C ../files; done
+                          find ../files -type d -name '*.gen[0-9]*' -exec sh -c 'cat "$1"/* > "$1.joined" && echo "$1.joined"' sh {{}} \;
+                          (unpacked outside this directory; how the pieces join is explained below)
+4. With logkeep:          logkeep verify BUNDLE.tar --fingerprint {fp}
+                          logkeep extract BUNDLE.tar --out DIR
+
+Step 3: each segment holds byte ranges of the captured files. The member
+SOURCE/PATH.genN/OFFSET holds generation N of the file /PATH from byte OFFSET (20 digits) on.
+Unpacked into one directory, the ranges of a generation from every segment meet in its
+directory, and the shell's * sorts them by offset, so cat joins them into the file
+../files/SOURCE/PATH.genN.joined. Each range starts where the one before it ended (OFFSET plus
+its size); where one does not, the bytes in between were not captured or not exported (a gap
+record in store/chain says why), and the joined file is not the whole original.
 
 verify-with-openssl.sh uses only sha256sum, openssl, zstd and standard shell commands, and
 checks in this order (each step can be done by hand; every line of a signed text ends in a
