@@ -401,10 +401,19 @@ pub fn print_seal(
             esc(&u.why)
         )?;
     } else if let Some((a, z)) = s.unsealed {
-        writeln!(
-            out,
-            "unsealed tail: records {a} to {z} were written after the last checkpoint (not a failure: the next seal covers them)"
-        )?;
+        if s.statements == 0 {
+            // No key statement at all: the store was written without a signing state, and no
+            // later seal will cover these records unless the host is enrolled.
+            writeln!(
+                out,
+                "unsealed: records {a} to {z} carry no checkpoint (the store was written without a signing state; once `logkeep keygen` has enrolled the host, its first checkpoint covers them)"
+            )?;
+        } else {
+            writeln!(
+                out,
+                "unsealed tail: records {a} to {z} were written after the last checkpoint (not a failure: the next seal covers them)"
+            )?;
+        }
     }
     Ok(())
 }
