@@ -898,24 +898,8 @@ fn check_signature(
     opts: &BundleOptions,
     report: &mut Report,
 ) {
-    let (Some(sums), Some(sig), Some(key)) = (sums, sig, key) else {
-        if sig.is_none() {
-            report.problem(SIG, "missing: the bundle is not signed");
-        }
-        if key.is_none() {
-            report.problem(PUBKEY, "missing");
-        }
+    let Some((sums, sig, vk)) = signed_parts(sums, sig, key, report) else {
         return;
-    };
-    let vk = match std::str::from_utf8(key)
-        .ok()
-        .and_then(|k| VerifyingKey::from_public_key_pem(k).ok())
-    {
-        Some(k) => k,
-        None => {
-            report.problem(PUBKEY, "not an Ed25519 public key in PEM form");
-            return;
-        }
     };
     let fp = fingerprint(&vk);
     out.key_fingerprint = Some(fp.clone());
@@ -940,17 +924,62 @@ fn check_signature(
             );
         }
     }
-    let Ok(bytes) = <[u8; 64]>::try_from(sig.as_slice()) else {
-        report.problem(SIG, "not a 64-byte Ed25519 signature");
-        return;
+    out.signature_ok = signature_holds(
+        &vk,
+        sums,
+        sig,
+        report,
+        "does not verify: SHA256SUMS was changed or signed by another key".into(),
+    );
+}
+
+/// The parts a bundle signature is checked with: `SHA256SUMS`, the signature and the public
+/// key, each present, the key parsed. What is missing or unreadable is a problem, and `None`.
+fn signed_parts<'a>(
+    sums: &'a Option<Vec<u8>>,
+    sig: &'a Option<Vec<u8>>,
+    key: &Option<Vec<u8>>,
+    report: &mut Report,
+) -> Option<(&'a [u8], &'a [u8], VerifyingKey)> {
+    let (Some(sums), Some(sig), Some(key)) = (sums, sig, key) else {
+        if sig.is_none() {
+            report.problem(SIG, "missing: the bundle is not signed");
+        }
+        if key.is_none() {
+            report.problem(PUBKEY, "missing");
+        }
+        return None;
     };
-    match vk.verify_strict(sums, &Signature::from_bytes(&bytes)) {
-        Ok(()) => out.signature_ok = true,
-        Err(_) => report.problem(
-            SIG,
-            "does not verify: SHA256SUMS was changed or signed by another key",
-        ),
+    let Some(vk) = std::str::from_utf8(key)
+        .ok()
+        .and_then(|k| VerifyingKey::from_public_key_pem(k).ok())
+    else {
+        report.problem(PUBKEY, "not an Ed25519 public key in PEM form");
+        return None;
+    };
+    Some((sums, sig, vk))
+}
+
+/// Whether `sig` is a strict Ed25519 signature of `message` by `vk`; if not, a problem
+/// (`failure` when it does not verify).
+fn signature_holds(
+    vk: &VerifyingKey,
+    message: &[u8],
+    sig: &[u8],
+    report: &mut Report,
+    failure: String,
+) -> bool {
+    let Ok(bytes) = <[u8; 64]>::try_from(sig) else {
+        report.problem(SIG, "not a 64-byte Ed25519 signature");
+        return false;
+    };
+    let holds = vk
+        .verify_strict(message, &Signature::from_bytes(&bytes))
+        .is_ok();
+    if !holds {
+        report.problem(SIG, failure);
     }
+    holds
 }
 
 /// Format 2: `store/keys.jsonl`, every key statement of the chain up to the head. Those before
@@ -1058,20 +1087,7 @@ fn check_signature_v2(
     opts: &BundleOptions,
     report: &mut Report,
 ) {
-    let (Some(sums), Some(sig), Some(key)) = (sums, sig, key) else {
-        if sig.is_none() {
-            report.problem(SIG, "missing: the bundle is not signed");
-        }
-        if key.is_none() {
-            report.problem(PUBKEY, "missing");
-        }
-        return;
-    };
-    let Some(vk) = std::str::from_utf8(key)
-        .ok()
-        .and_then(|k| VerifyingKey::from_public_key_pem(k).ok())
-    else {
-        report.problem(PUBKEY, "not an Ed25519 public key in PEM form");
+    let Some((sums, sig, vk)) = signed_parts(sums, sig, key, report) else {
         return;
     };
     let seal = report.seal.clone().unwrap_or_default();
@@ -1107,18 +1123,16 @@ fn check_signature_v2(
             return;
         }
     }
-    let Ok(bytes) = <[u8; 64]>::try_from(sig.as_slice()) else {
-        report.problem(SIG, "not a 64-byte Ed25519 signature");
-        return;
-    };
     let text = crate::seal::bundle_text(&Sha256::of(sums), epoch);
-    match vk.verify_strict(text.as_bytes(), &Signature::from_bytes(&bytes)) {
-        Ok(()) => out.signature_ok = true,
-        Err(_) => report.problem(
-            SIG,
-            format!("does not verify with epoch {epoch}'s key: SHA256SUMS was changed or signed by another key"),
+    out.signature_ok = signature_holds(
+        &vk,
+        text.as_bytes(),
+        sig,
+        report,
+        format!(
+            "does not verify with epoch {epoch}'s key: SHA256SUMS was changed or signed by another key"
         ),
-    }
+    );
 }
 
 fn check_custody(out: &mut BundleReport, sums: &Option<Vec<u8>>, custody: &Option<Vec<u8>>) {

@@ -11,7 +11,6 @@ use crate::record::{Event, Record};
 use crate::verify::{self, ChainVisitor, Report, VerifyError, VerifyOptions};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::io::{self, Read};
 use std::path::Path;
 
 /// What became of one captured range in the input.
@@ -113,17 +112,6 @@ impl Lister {
 }
 
 impl ChainVisitor for Lister {
-    fn member(
-        &mut self,
-        _: &Record,
-        _: usize,
-        _: &str,
-        _: u64,
-        _: &mut dyn Read,
-    ) -> io::Result<()> {
-        Ok(())
-    }
-
     fn segment_end(&mut self, record: &Record, verified: bool) {
         let state = if verified {
             RangeState::Verified

@@ -180,7 +180,8 @@ pub fn read_store_info(root: &Path) -> Result<StoreInfo, VerifyError> {
 
 /// Receives every data member of every checked segment while it is verified.
 pub trait ChainVisitor {
-    /// One member of the segment committed by `record`, in archive order.
+    /// One member of the segment committed by `record`, in archive order. The default
+    /// ignores it (the reader skips what the visitor does not read).
     fn member(
         &mut self,
         record: &Record,
@@ -188,7 +189,10 @@ pub trait ChainVisitor {
         name: &str,
         size: u64,
         data: &mut dyn Read,
-    ) -> io::Result<()>;
+    ) -> io::Result<()> {
+        let _ = (record, index, name, size, data);
+        Ok(())
+    }
 
     /// The segment committed by `record` has been read and checked; `verified` says whether
     /// it was found intact (no problem about it). Members handed over before a problem was
@@ -207,18 +211,7 @@ pub trait ChainVisitor {
 /// A visitor that ignores the members.
 pub struct NoVisitor;
 
-impl ChainVisitor for NoVisitor {
-    fn member(
-        &mut self,
-        _: &Record,
-        _: usize,
-        _: &str,
-        _: u64,
-        _: &mut dyn Read,
-    ) -> io::Result<()> {
-        Ok(())
-    }
-}
+impl ChainVisitor for NoVisitor {}
 
 /// Two visitors fed as one: every call goes to the first, then the second (an extraction and
 /// a progress display, say).

@@ -171,17 +171,6 @@ impl Progress {
 }
 
 impl ChainVisitor for Progress {
-    fn member(
-        &mut self,
-        _: &logkeep_format::Record,
-        _: usize,
-        _: &str,
-        _: u64,
-        _: &mut dyn std::io::Read,
-    ) -> std::io::Result<()> {
-        Ok(())
-    }
-
     fn segment_end(&mut self, record: &logkeep_format::Record, _: bool) {
         self.tick(record);
     }
