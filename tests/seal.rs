@@ -325,6 +325,24 @@ fn the_openssl_script_checks_a_real_bundle_and_names_what_is_wrong() {
             "FAIL SHA256SUMS".into(),
         ));
     }
+    // A line that is not "HASH  NAME" must fail the check, not be skipped with a warning
+    // (a flipped byte in SHA256SUMS lands in a name or a separator as often as in a hash).
+    cases.push((
+        "a line of SHA256SUMS that is not a hash and a name".into(),
+        Box::new(|d: &Path| {
+            let p = d.join("SHA256SUMS");
+            let mut b = fs::read(&p).expect("sums");
+            // The separator before a chain record's name, one bit flipped: "  " becomes " !".
+            let at = b
+                .windows(14)
+                .position(|w| w == b"  store/chain/")
+                .expect("a chain record in SHA256SUMS");
+            b[at + 1] ^= 0x01;
+            writable(&p);
+            fs::write(&p, b).expect("write");
+        }),
+        "FAIL SHA256SUMS:".into(),
+    ));
     cases.push((
         "flipped signature".into(),
         Box::new(|d: &Path| flip(&d.join("SHA256SUMS.sig"))),

@@ -1559,7 +1559,7 @@ The fingerprint must match the one you received separately (by phone or on paper
 
 verify-with-openssl.sh は sha256sum, openssl, zstd と標準的なシェルコマンドだけを使い、次を順に
 確認します（手でも再現できます。各文字列の行末は改行）:
- a. sha256sum -c SHA256SUMS で全ファイルのハッシュ。
+ a. sha256sum -c --strict SHA256SUMS で全ファイルのハッシュ。
  b. store/keys.jsonl の鍵宣言。最初はルート鍵（指紋が一致する鍵）の署名、以降は一つ前の
    エポック鍵の署名。署名対象: logkeep epoch / epoch <E> / key <公開鍵 base64> /
    head <seq> <sha256>（登録時は head none）。
@@ -1593,7 +1593,7 @@ record in store/chain says why), and the joined file is not the whole original.
 verify-with-openssl.sh uses only sha256sum, openssl, zstd and standard shell commands, and
 checks in this order (each step can be done by hand; every line of a signed text ends in a
 newline):
- a. every file against SHA256SUMS (sha256sum -c SHA256SUMS);
+ a. every file against SHA256SUMS (sha256sum -c --strict SHA256SUMS: a line that is not a hash and a name fails too);
  b. the key statements in store/keys.jsonl: the first signed by the root key (the one with
    your fingerprint), each later one by the epoch key before it, over the text
    logkeep epoch / epoch <E> / key <public key, base64> / head <seq> <sha256>

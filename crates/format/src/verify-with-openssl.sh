@@ -69,7 +69,7 @@ sha() {
 }
 
 # 1. Every file against SHA256SUMS.
-sha256sum -c --quiet SHA256SUMS || fail "SHA256SUMS: a file does not match its hash (see above)"
+sha256sum -c --strict --quiet SHA256SUMS || fail "SHA256SUMS: a file does not match its hash (see above)"
 say "ok   every file matches SHA256SUMS"
 
 store=$(sed -n 's/^  "store": "\([0-9a-f]*\)",$/\1/p' store/logkeep-store.json | head -n 1)
