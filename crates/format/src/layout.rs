@@ -10,6 +10,21 @@
 //!                                          into segments like any log file, then deleted)
 //! ```
 //!
+//! That is layout 1 ("flat"), which every store written before layout 2 has. Layout 2
+//! (`"layout": 2` in `logkeep-store.json`) keeps the same file names but puts them in shard
+//! directories of [`SHARD_RECORDS`] sequence numbers each, and packs every complete run of
+//! [`PACK_RECORDS`] records into one immutable file:
+//!
+//! ```text
+//!   chain/000000000000/0000000000000001.json        a record not packed yet (the newest ones)
+//!   chain/000000000000/0000000000004096.pack        records 4096..=8191, one per line, exact bytes
+//!   segments/000000000000/0000000000000002-<sha256>.tar.zst
+//! ```
+//!
+//! Shard `k` holds sequence numbers `k * 65536 ..= k * 65536 + 65535`, so no directory ever
+//! holds more than 65,536 segments, or 16 packs plus 4,096 records, whatever the seal rate:
+//! [`Layout`] answers where a record or segment lives, and every reader asks it.
+//!
 //! Names starting with `.tmp-` are files being written; a crash can leave them behind and the
 //! daemon removes them on start. Verification reports any other name as an extra file.
 
@@ -46,6 +61,137 @@ pub struct StoreInfo {
     pub store: String,
     /// When the store was created, RFC 3339 UTC.
     pub created: String,
+    /// The directory layout: absent for layout 1 (flat), `2` for sharded and packed
+    /// ([`Layout`]). Readers refuse any other value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<u32>,
+}
+
+/// Sequence numbers per shard directory (layout 2): `2^16`.
+pub const SHARD_RECORDS: u64 = 1 << 16;
+/// Records per pack file (layout 2): `2^12`. A pack holds the records `k * 4096 ..= k * 4096 +
+/// 4095` (the first one, which has no record 0, `1 ..= 4095`).
+pub const PACK_RECORDS: u64 = 1 << 12;
+/// The `layout` value of a sharded and packed store.
+pub const LAYOUT_SHARDED: u32 = 2;
+/// Extension of a pack file.
+pub const PACK_SUFFIX: &str = ".pack";
+/// Largest pack a reader reads: every one of its records at the record limit.
+pub const MAX_PACK_BYTES: u64 = PACK_RECORDS * crate::record::MAX_RECORD_BYTES;
+
+/// Where a store's records and segments live (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// Layout 1: `chain/` and `segments/` hold every file directly, one file per record.
+    #[default]
+    Flat,
+    /// Layout 2: shard directories of [`SHARD_RECORDS`], records packed by [`PACK_RECORDS`].
+    Sharded,
+}
+
+impl Layout {
+    /// The layout a `logkeep-store.json` declares; `Err` with the value when it is not one
+    /// this logkeep knows.
+    pub fn of(info: &StoreInfo) -> Result<Layout, u32> {
+        match info.layout {
+            None | Some(1) => Ok(Layout::Flat),
+            Some(LAYOUT_SHARDED) => Ok(Layout::Sharded),
+            Some(n) => Err(n),
+        }
+    }
+
+    /// The layout of the store (or medium) at `root`, from its `logkeep-store.json`: flat when
+    /// the file is absent or cannot be read (verification reports that on its own).
+    pub fn detect(root: &std::path::Path) -> Layout {
+        let path = root.join(STORE_FILE);
+        crate::untrusted::read_bounded(&path, 1 << 20)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<StoreInfo>(&b).ok())
+            .and_then(|i| Layout::of(&i).ok())
+            .unwrap_or_default()
+    }
+
+    /// The directory holding record `seq`'s file (and its pack), relative to the store.
+    pub fn record_dir(self, seq: u64) -> String {
+        match self {
+            Layout::Flat => CHAIN_DIR.to_owned(),
+            Layout::Sharded => format!("{CHAIN_DIR}/{}", shard_name(seq)),
+        }
+    }
+
+    /// The file of record `seq` while it is not packed, relative to the store.
+    pub fn record_rel(self, seq: u64) -> String {
+        format!("{}/{}", self.record_dir(seq), record_name(seq))
+    }
+
+    /// The pack that holds record `seq` once its run is complete, relative to the store
+    /// (`None` in the flat layout).
+    pub fn pack_rel(self, seq: u64) -> Option<String> {
+        match self {
+            Layout::Flat => None,
+            Layout::Sharded => Some(format!(
+                "{}/{}",
+                self.record_dir(seq),
+                pack_name(pack_first(seq))
+            )),
+        }
+    }
+
+    /// The directory holding the segment committed by record `seq`, relative to the store.
+    pub fn segment_dir(self, seq: u64) -> String {
+        match self {
+            Layout::Flat => SEGMENTS_DIR.to_owned(),
+            Layout::Sharded => format!("{SEGMENTS_DIR}/{}", shard_name(seq)),
+        }
+    }
+
+    /// The segment file `file` (its name, as the record gives it) committed by record `seq`,
+    /// relative to the store.
+    pub fn segment_rel(self, seq: u64, file: &str) -> String {
+        format!("{}/{file}", self.segment_dir(seq))
+    }
+
+    /// The value `logkeep-store.json` carries for this layout.
+    pub fn value(self) -> Option<u32> {
+        match self {
+            Layout::Flat => None,
+            Layout::Sharded => Some(LAYOUT_SHARDED),
+        }
+    }
+}
+
+/// Name of the shard directory holding sequence number `seq`: `seq / 65536` in 12 digits.
+pub fn shard_name(seq: u64) -> String {
+    format!("{:012}", seq / SHARD_RECORDS)
+}
+
+/// The shard number of a shard directory name, if it is one.
+pub fn parse_shard_name(name: &str) -> Option<u64> {
+    if name.len() != 12 || !name.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    name.parse().ok()
+}
+
+/// The first record of the pack holding record `seq`.
+pub fn pack_first(seq: u64) -> u64 {
+    (seq / PACK_RECORDS * PACK_RECORDS).max(1)
+}
+
+/// The last record of the pack holding record `seq`.
+pub fn pack_last(seq: u64) -> u64 {
+    seq / PACK_RECORDS * PACK_RECORDS + (PACK_RECORDS - 1)
+}
+
+/// File name of the pack whose first record is `first`.
+pub fn pack_name(first: u64) -> String {
+    format!("{first:016}{PACK_SUFFIX}")
+}
+
+/// The first record of a pack file name, if it is one (and starts a pack).
+pub fn parse_pack_name(name: &str) -> Option<u64> {
+    let first = parse_seq(name.strip_suffix(PACK_SUFFIX)?)?;
+    (pack_first(first) == first).then_some(first)
 }
 
 /// Contents of `head.json`.
@@ -114,5 +260,39 @@ mod tests {
         assert!(valid_source_id("openvpn-1.a_b"));
         assert!(!valid_source_id(".."));
         assert!(!valid_source_id("a/b"));
+    }
+
+    #[test]
+    fn sharded_names_are_bounded_by_construction() {
+        let l = Layout::Sharded;
+        assert_eq!(l.record_rel(1), "chain/000000000000/0000000000000001.json");
+        assert_eq!(
+            l.record_rel(65_536),
+            "chain/000000000001/0000000000065536.json"
+        );
+        assert_eq!(
+            l.pack_rel(5).as_deref(),
+            Some("chain/000000000000/0000000000000001.pack")
+        );
+        assert_eq!(
+            l.pack_rel(8191).as_deref(),
+            Some("chain/000000000000/0000000000004096.pack")
+        );
+        assert_eq!((pack_first(4096), pack_last(4096)), (4096, 8191));
+        assert_eq!((pack_first(4095), pack_last(4095)), (1, 4095));
+        // A pack never straddles two shards.
+        assert_eq!(
+            shard_name(pack_first(65_535)),
+            shard_name(pack_last(65_535))
+        );
+        assert_eq!(parse_pack_name(&pack_name(4096)), Some(4096));
+        assert_eq!(parse_pack_name("0000000000004097.pack"), None);
+        assert_eq!(parse_shard_name(&shard_name(3 << 16)), Some(3));
+        assert_eq!(
+            l.segment_rel(70_000, "x"),
+            "segments/000000000001/x".to_owned()
+        );
+        assert_eq!(Layout::Flat.record_rel(7), "chain/0000000000000007.json");
+        assert_eq!(Layout::Flat.pack_rel(7), None);
     }
 }
