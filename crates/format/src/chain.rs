@@ -14,7 +14,7 @@
 //! lets its checker apply the same [`link_faults`].
 
 use crate::hash::Sha256;
-use crate::layout::{self, Head, Layout};
+use crate::layout::{Head, Layout};
 use crate::record::{MAX_RECORD_BYTES, Record, RecordError};
 use crate::shown::text as esc;
 use crate::untrusted::{self, Refused};
@@ -281,14 +281,14 @@ impl ChainFiles {
 
     /// Record `seq` from its pack, opening the pack when the cursor is not on it. `Ok(None)`
     /// when there is no pack.
-    fn from_pack(&mut self, seq: u64) -> Result<Option<RecordFile>, ChainError> {
+    fn packed(&mut self, seq: u64) -> Result<Option<RecordFile>, ChainError> {
         let Some(rel) = self.layout.pack_rel(seq) else {
             return Ok(None);
         };
         if self.pack.as_ref().is_none_or(|p| p.next != seq) {
             self.pack = None;
             let path = self.root.join(&rel);
-            let (f, _) = match untrusted::open_bounded(&path, layout::MAX_PACK_BYTES) {
+            let (f, _) = match untrusted::open_bounded(&path, self.layout.max_pack_bytes()) {
                 Ok(x) => x,
                 Err(Refused::Missing) => return Ok(None),
                 Err(Refused::Io(source)) => return Err(ChainError::Io { path, source }),
@@ -299,7 +299,7 @@ impl ChainFiles {
                     });
                 }
             };
-            let first = layout::pack_first(seq);
+            let first = self.layout.pack_first(seq);
             let mut cursor = PackCursor {
                 path,
                 reader: io::BufReader::with_capacity(64 << 10, f),
@@ -317,7 +317,7 @@ impl ChainFiles {
         let line = cursor.next - cursor.first + 1;
         let bytes = cursor.line()?;
         let path = cursor.path.clone();
-        if seq == layout::pack_last(seq) {
+        if seq == self.layout.pack_last(seq) {
             // The run's last record: nothing may follow it in the pack.
             let mut rest = [0u8; 1];
             let more = cursor
@@ -396,7 +396,7 @@ impl Iterator for ChainFiles {
             })
         };
         let found = match single {
-            Ok(None) => self.from_pack(seq),
+            Ok(None) => self.packed(seq),
             other => other,
         };
         match found {
@@ -561,6 +561,7 @@ impl Iterator for ChainReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout;
     use crate::record::{Event, Host};
 
     const STORE: &str = "0123456789abcdef0123456789abcdef";

@@ -65,19 +65,21 @@ pub struct StoreInfo {
     /// ([`Layout`]). Readers refuse any other value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<u32>,
+    /// Layout 2: records per pack, a power of two from 2 to [`SHARD_RECORDS`] (new stores:
+    /// [`PACK_RECORDS`]). Absent in layout 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack: Option<u64>,
 }
 
 /// Sequence numbers per shard directory (layout 2): `2^16`.
 pub const SHARD_RECORDS: u64 = 1 << 16;
-/// Records per pack file (layout 2): `2^12`. A pack holds the records `k * 4096 ..= k * 4096 +
-/// 4095` (the first one, which has no record 0, `1 ..= 4095`).
+/// Records per pack file of new stores (layout 2): `2^12`. A pack of `P` records holds the
+/// records `k * P ..= k * P + P - 1` (the first one, which has no record 0, `1 ..= P - 1`).
 pub const PACK_RECORDS: u64 = 1 << 12;
 /// The `layout` value of a sharded and packed store.
 pub const LAYOUT_SHARDED: u32 = 2;
 /// Extension of a pack file.
 pub const PACK_SUFFIX: &str = ".pack";
-/// Largest pack a reader reads: every one of its records at the record limit.
-pub const MAX_PACK_BYTES: u64 = PACK_RECORDS * crate::record::MAX_RECORD_BYTES;
 
 /// Where a store's records and segments live (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -85,19 +87,71 @@ pub enum Layout {
     /// Layout 1: `chain/` and `segments/` hold every file directly, one file per record.
     #[default]
     Flat,
-    /// Layout 2: shard directories of [`SHARD_RECORDS`], records packed by [`PACK_RECORDS`].
-    Sharded,
+    /// Layout 2: shard directories of [`SHARD_RECORDS`], records packed by runs of `pack`.
+    Sharded {
+        /// Records per pack (`logkeep-store.json`'s `pack`).
+        pack: u64,
+    },
 }
 
 impl Layout {
-    /// The layout a `logkeep-store.json` declares; `Err` with the value when it is not one
-    /// this logkeep knows.
-    pub fn of(info: &StoreInfo) -> Result<Layout, u32> {
-        match info.layout {
-            None | Some(1) => Ok(Layout::Flat),
-            Some(LAYOUT_SHARDED) => Ok(Layout::Sharded),
-            Some(n) => Err(n),
+    /// Layout 2 with the pack size of new stores.
+    pub const SHARDED: Layout = Layout::Sharded { pack: PACK_RECORDS };
+
+    /// The layout a `logkeep-store.json` declares; `Err` saying why when it is not one this
+    /// logkeep knows.
+    pub fn of(info: &StoreInfo) -> Result<Layout, String> {
+        match (info.layout, info.pack) {
+            (None | Some(1), None) => Ok(Layout::Flat),
+            (Some(LAYOUT_SHARDED), Some(pack))
+                if pack.is_power_of_two() && (2..=SHARD_RECORDS).contains(&pack) =>
+            {
+                Ok(Layout::Sharded { pack })
+            }
+            (Some(LAYOUT_SHARDED), pack) => Err(format!(
+                "layout 2 needs \"pack\", a power of two from 2 to {SHARD_RECORDS} (it has {pack:?})"
+            )),
+            (None | Some(1), Some(_)) => Err("\"pack\" belongs to layout 2 only".into()),
+            (Some(n), _) => Err(format!(
+                "unsupported store layout {n} (this logkeep reads layouts 1 and {LAYOUT_SHARDED})"
+            )),
         }
+    }
+
+    /// Whether this is layout 2.
+    pub fn is_sharded(self) -> bool {
+        matches!(self, Layout::Sharded { .. })
+    }
+
+    /// Records per pack (1 in the flat layout, where nothing is packed).
+    pub fn pack_records(self) -> u64 {
+        match self {
+            Layout::Flat => 1,
+            Layout::Sharded { pack } => pack,
+        }
+    }
+
+    /// The first record of the pack holding record `seq`.
+    pub fn pack_first(self, seq: u64) -> u64 {
+        let p = self.pack_records();
+        (seq / p * p).max(1)
+    }
+
+    /// The last record of the pack holding record `seq`.
+    pub fn pack_last(self, seq: u64) -> u64 {
+        let p = self.pack_records();
+        seq / p * p + (p - 1)
+    }
+
+    /// The first record of a pack file name, if it is one (and starts a pack).
+    pub fn parse_pack_name(self, name: &str) -> Option<u64> {
+        let first = parse_seq(name.strip_suffix(PACK_SUFFIX)?)?;
+        (self.is_sharded() && self.pack_first(first) == first).then_some(first)
+    }
+
+    /// Largest pack a reader reads: every one of its records at the record limit.
+    pub fn max_pack_bytes(self) -> u64 {
+        self.pack_records() * crate::record::MAX_RECORD_BYTES
     }
 
     /// The layout of the store (or medium) at `root`, from its `logkeep-store.json`: flat when
@@ -115,7 +169,7 @@ impl Layout {
     pub fn record_dir(self, seq: u64) -> String {
         match self {
             Layout::Flat => CHAIN_DIR.to_owned(),
-            Layout::Sharded => format!("{CHAIN_DIR}/{}", shard_name(seq)),
+            Layout::Sharded { .. } => format!("{CHAIN_DIR}/{}", shard_name(seq)),
         }
     }
 
@@ -129,10 +183,10 @@ impl Layout {
     pub fn pack_rel(self, seq: u64) -> Option<String> {
         match self {
             Layout::Flat => None,
-            Layout::Sharded => Some(format!(
+            Layout::Sharded { .. } => Some(format!(
                 "{}/{}",
                 self.record_dir(seq),
-                pack_name(pack_first(seq))
+                pack_name(self.pack_first(seq))
             )),
         }
     }
@@ -141,7 +195,7 @@ impl Layout {
     pub fn segment_dir(self, seq: u64) -> String {
         match self {
             Layout::Flat => SEGMENTS_DIR.to_owned(),
-            Layout::Sharded => format!("{SEGMENTS_DIR}/{}", shard_name(seq)),
+            Layout::Sharded { .. } => format!("{SEGMENTS_DIR}/{}", shard_name(seq)),
         }
     }
 
@@ -151,11 +205,11 @@ impl Layout {
         format!("{}/{file}", self.segment_dir(seq))
     }
 
-    /// The value `logkeep-store.json` carries for this layout.
-    pub fn value(self) -> Option<u32> {
+    /// The values of `layout` and `pack` `logkeep-store.json` carries for this layout.
+    pub fn values(self) -> (Option<u32>, Option<u64>) {
         match self {
-            Layout::Flat => None,
-            Layout::Sharded => Some(LAYOUT_SHARDED),
+            Layout::Flat => (None, None),
+            Layout::Sharded { pack } => (Some(LAYOUT_SHARDED), Some(pack)),
         }
     }
 }
@@ -173,25 +227,9 @@ pub fn parse_shard_name(name: &str) -> Option<u64> {
     name.parse().ok()
 }
 
-/// The first record of the pack holding record `seq`.
-pub fn pack_first(seq: u64) -> u64 {
-    (seq / PACK_RECORDS * PACK_RECORDS).max(1)
-}
-
-/// The last record of the pack holding record `seq`.
-pub fn pack_last(seq: u64) -> u64 {
-    seq / PACK_RECORDS * PACK_RECORDS + (PACK_RECORDS - 1)
-}
-
 /// File name of the pack whose first record is `first`.
 pub fn pack_name(first: u64) -> String {
     format!("{first:016}{PACK_SUFFIX}")
-}
-
-/// The first record of a pack file name, if it is one (and starts a pack).
-pub fn parse_pack_name(name: &str) -> Option<u64> {
-    let first = parse_seq(name.strip_suffix(PACK_SUFFIX)?)?;
-    (pack_first(first) == first).then_some(first)
 }
 
 /// Contents of `head.json`.
@@ -264,7 +302,7 @@ mod tests {
 
     #[test]
     fn sharded_names_are_bounded_by_construction() {
-        let l = Layout::Sharded;
+        let l = Layout::SHARDED;
         assert_eq!(l.record_rel(1), "chain/000000000000/0000000000000001.json");
         assert_eq!(
             l.record_rel(65_536),
@@ -278,15 +316,31 @@ mod tests {
             l.pack_rel(8191).as_deref(),
             Some("chain/000000000000/0000000000004096.pack")
         );
-        assert_eq!((pack_first(4096), pack_last(4096)), (4096, 8191));
-        assert_eq!((pack_first(4095), pack_last(4095)), (1, 4095));
+        assert_eq!((l.pack_first(4096), l.pack_last(4096)), (4096, 8191));
+        assert_eq!((l.pack_first(4095), l.pack_last(4095)), (1, 4095));
         // A pack never straddles two shards.
         assert_eq!(
-            shard_name(pack_first(65_535)),
-            shard_name(pack_last(65_535))
+            shard_name(l.pack_first(65_535)),
+            shard_name(l.pack_last(65_535))
         );
-        assert_eq!(parse_pack_name(&pack_name(4096)), Some(4096));
-        assert_eq!(parse_pack_name("0000000000004097.pack"), None);
+        assert_eq!(l.parse_pack_name(&pack_name(4096)), Some(4096));
+        assert_eq!(l.parse_pack_name("0000000000004097.pack"), None);
+        let small = Layout::Sharded { pack: 8 };
+        assert_eq!((small.pack_first(9), small.pack_last(9)), (8, 15));
+        let info = |layout, pack| StoreInfo {
+            format: "logkeep-store".into(),
+            v: 2,
+            store: "s".into(),
+            created: "c".into(),
+            layout,
+            pack,
+        };
+        assert_eq!(Layout::of(&info(None, None)), Ok(Layout::Flat));
+        assert_eq!(Layout::of(&info(Some(2), Some(8))), Ok(small));
+        assert!(Layout::of(&info(Some(2), None)).is_err());
+        assert!(Layout::of(&info(Some(2), Some(12))).is_err());
+        assert!(Layout::of(&info(Some(3), Some(8))).is_err());
+        assert!(Layout::of(&info(None, Some(8))).is_err());
         assert_eq!(parse_shard_name(&shard_name(3 << 16)), Some(3));
         assert_eq!(
             l.segment_rel(70_000, "x"),

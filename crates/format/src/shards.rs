@@ -58,6 +58,7 @@ fn shard_dirs(
 /// are `None` when they are not directories, already reported).
 pub(crate) fn check_listing(
     root: &Path,
+    lay: Layout,
     chain: Option<&Path>,
     segments: Option<&Path>,
     last: u64,
@@ -66,12 +67,12 @@ pub(crate) fn check_listing(
     check_root_listing(root, report)?;
     if let Some(chain) = chain {
         for (k, dir) in shard_dirs(chain, layout::CHAIN_DIR, report)? {
-            check_chain_shard(root, k, &dir, last, report)?;
+            check_chain_shard(root, lay, k, &dir, last, report)?;
         }
     }
     if let (Some(_), Some(segments)) = (chain, segments) {
         for (k, dir) in shard_dirs(segments, layout::SEGMENTS_DIR, report)? {
-            check_segment_shard(root, k, &dir, last, report)?;
+            check_segment_shard(root, lay, k, &dir, last, report)?;
         }
     }
     Ok(())
@@ -79,6 +80,7 @@ pub(crate) fn check_listing(
 
 fn check_chain_shard(
     root: &Path,
+    lay: Layout,
     k: u64,
     dir: &Path,
     last: u64,
@@ -96,10 +98,7 @@ fn check_chain_shard(
             report.note(rel, "left-over temporary file");
             continue;
         }
-        let (seq, pack) = match (
-            layout::parse_record_name(&name),
-            layout::parse_pack_name(&name),
-        ) {
+        let (seq, pack) = match (layout::parse_record_name(&name), lay.parse_pack_name(&name)) {
             (Some(s), _) => (s, false),
             (None, Some(f)) => (f, true),
             (None, None) => {
@@ -133,7 +132,7 @@ fn check_chain_shard(
         }
     }
     for s in singles {
-        if let Some(run) = packs.get_mut(&layout::pack_first(s)) {
+        if let Some(run) = packs.get_mut(&lay.pack_first(s)) {
             run.push(s);
         }
     }
@@ -142,7 +141,7 @@ fn check_chain_shard(
             continue;
         }
         run.sort_unstable();
-        compare_leftovers(root, first, &run, report)?;
+        compare_leftovers(root, lay, first, &run, report)?;
     }
     Ok(())
 }
@@ -151,16 +150,16 @@ fn check_chain_shard(
 /// line of the pack.
 fn compare_leftovers(
     root: &Path,
+    lay: Layout,
     first: u64,
     run: &[u64],
     report: &mut Report,
 ) -> Result<(), VerifyError> {
-    let lay = Layout::Sharded;
     let Some(prel) = lay.pack_rel(first) else {
         return Ok(());
     };
     let ppath = root.join(&prel);
-    let (f, _) = match untrusted::open_bounded(&ppath, layout::MAX_PACK_BYTES) {
+    let (f, _) = match untrusted::open_bounded(&ppath, lay.max_pack_bytes()) {
         Ok(x) => x,
         Err(Refused::Io(e)) => return Err(at(&ppath)(e)),
         // Reported by the walk, which reads the records of this pack from it.
@@ -213,6 +212,7 @@ fn compare_leftovers(
 
 fn check_segment_shard(
     root: &Path,
+    lay: Layout,
     k: u64,
     dir: &Path,
     last: u64,
@@ -257,7 +257,7 @@ fn check_segment_shard(
     let Some(&(from, _)) = wanted.first() else {
         return Ok(());
     };
-    let mut walk = ChainFiles::with_layout(root, Layout::Sharded, from);
+    let mut walk = ChainFiles::with_layout(root, lay, from);
     let mut found: Option<(u64, Vec<u8>)> = None;
     for (s, name) in wanted {
         let rel = format!("{srel}/{}", esc(&name));

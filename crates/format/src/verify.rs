@@ -144,12 +144,7 @@ pub fn parse_store_info(bytes: &[u8]) -> Result<StoreInfo, String> {
             info.v
         ));
     }
-    if let Err(n) = Layout::of(&info) {
-        return Err(format!(
-            "unsupported store layout {n} (this logkeep reads layouts 1 and {})",
-            layout::LAYOUT_SHARDED
-        ));
-    }
+    Layout::of(&info)?;
     Ok(info)
 }
 
@@ -906,8 +901,9 @@ pub fn verify_store_with(
             last,
             &mut report,
         )?,
-        Layout::Sharded => crate::shards::check_listing(
+        Layout::Sharded { .. } => crate::shards::check_listing(
             root,
+            lay,
             chain_dir.then_some(chain.as_path()),
             segments_dir.then_some(segments.as_path()),
             last,

@@ -173,6 +173,8 @@ fn build_store(root_dir: &Path) {
         v: FORMAT_V2,
         store: STORE.into(),
         created: T0.into(),
+        layout: None,
+        pack: None,
     };
     let mut bytes = serde_json::to_vec_pretty(&info).expect("json");
     bytes.push(b'\n');

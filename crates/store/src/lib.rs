@@ -183,9 +183,9 @@ impl Replay {
     }
 }
 
-/// The layout new stores are created in ([`Layout::Sharded`], docs/FORMAT.md §2). A store keeps
+/// The layout new stores are created in ([`Layout::SHARDED`], docs/FORMAT.md §2). A store keeps
 /// the layout it was created in: a flat store is extended flat.
-pub const NEW_STORE_LAYOUT: Layout = Layout::Sharded;
+pub const NEW_STORE_LAYOUT: Layout = Layout::SHARDED;
 
 /// An open store directory, locked for writing.
 pub struct Store {
@@ -297,7 +297,7 @@ impl Store {
             ..Replay::default()
         };
         store.replay(&mut replay)?;
-        if store.layout == Layout::Sharded {
+        if store.layout.is_sharded() {
             store.settle_newest()?;
         }
         store.check_nothing_beyond()?;
@@ -337,7 +337,11 @@ impl Store {
     /// head are listed, so that opening costs the same whatever the store's age.
     fn settle_newest(&mut self) -> Result<(), StoreError> {
         let head = self.head.seq;
-        let shards = [head.saturating_sub(layout::PACK_RECORDS), head, head + 1];
+        let shards = [
+            head.saturating_sub(self.layout.pack_records()),
+            head,
+            head + 1,
+        ];
         let mut seen = Vec::new();
         for seq in shards {
             let k = seq / layout::SHARD_RECORDS;
@@ -351,7 +355,7 @@ impl Store {
                     remove_temps(&dir)?;
                 }
             }
-            let settled = pack::settle_shard(&self.root, seq, head).map_err(|e| {
+            let settled = pack::settle_shard(&self.root, self.layout, seq, head).map_err(|e| {
                 let path = self.root.join(self.layout.record_dir(seq));
                 if e.kind() == io::ErrorKind::InvalidData {
                     StoreError::Corrupt {
@@ -407,7 +411,7 @@ impl Store {
                 let e = e.map_err(io_at(&dir))?;
                 let name = e.file_name().to_string_lossy().into_owned();
                 if let Some(seq) =
-                    layout::parse_record_name(&name).or_else(|| layout::parse_pack_name(&name))
+                    layout::parse_record_name(&name).or_else(|| self.layout.parse_pack_name(&name))
                     && seq > next
                 {
                     return Err(StoreError::Corrupt {
@@ -668,11 +672,11 @@ impl Store {
             hash: Sha256::of(&bytes),
         };
         self.write_head_hint();
-        if self.layout == Layout::Sharded && record.seq == layout::pack_last(record.seq) {
+        if self.layout.is_sharded() && record.seq == self.layout.pack_last(record.seq) {
             // The run is complete. The records are committed whatever happens here: a failed
             // packing leaves them as files, which every reader accepts, and the next start
             // finishes it.
-            if let Err(e) = pack::settle_run(&self.root, record.seq) {
+            if let Err(e) = pack::settle_run(&self.root, self.layout, record.seq) {
                 tracing::warn!(dir = %dir.display(), "cannot pack the chain records of the run ending at {}: {e}", record.seq);
             }
         }
@@ -737,7 +741,8 @@ pub fn init(root: &Path, lay: Layout) -> Result<(), StoreError> {
         v: logkeep_format::FORMAT_V2,
         store: hex::encode(id),
         created: Timestamp::now().to_rfc3339(),
-        layout: lay.value(),
+        layout: lay.values().0,
+        pack: lay.values().1,
     };
     let mut bytes = serde_json::to_vec_pretty(&info).unwrap_or_default();
     bytes.push(b'\n');

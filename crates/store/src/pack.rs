@@ -2,8 +2,8 @@
 //! what a crash during packing left.
 //!
 //! A record is committed as its own durable file (the commit point stays one `link` of one
-//! small file). When the run of [`PACK_RECORDS`](logkeep_format::layout::PACK_RECORDS) records
-//! a pack holds is complete, [`settle_run`] writes the pack — the records' exact bytes, one per
+//! small file). When the run of records a pack holds (`pack` in `logkeep-store.json`) is
+//! complete, [`settle_run`] writes the pack — the records' exact bytes, one per
 //! line, in order — durably under its final name, and only then removes the record files it
 //! replaces. A crash in between leaves both; the next [`settle_run`] of that run finds the pack,
 //! checks that every record file left beside it holds the same bytes as its line, and removes
@@ -38,14 +38,13 @@ fn invalid(path: &Path, what: String) -> io::Error {
     )
 }
 
-/// Pack the run of records holding record `first` in the layout 2 store (or medium) at
-/// `root`, or finish a packing a crash interrupted (see the module documentation). Every
+/// Pack the run of records holding record `first` in the store (or medium) at `root`, of
+/// layout 2 `lay`, or finish a packing a crash interrupted (see the module documentation). Every
 /// record of the run must be committed. A record file that differs from its pack's line is
 /// an error (`InvalidData`, naming both): the store is damaged and nothing is removed.
-pub fn settle_run(root: &Path, first: u64) -> io::Result<Settled> {
-    let lay = Layout::Sharded;
-    let first = layout::pack_first(first);
-    let last = layout::pack_last(first);
+pub fn settle_run(root: &Path, lay: Layout, first: u64) -> io::Result<Settled> {
+    let first = lay.pack_first(first);
+    let last = lay.pack_last(first);
     let dir = root.join(lay.record_dir(first));
     let Some(prel) = lay.pack_rel(first) else {
         return Ok(Settled::Nothing);
@@ -132,8 +131,12 @@ pub fn settle_run(root: &Path, first: u64) -> io::Result<Settled> {
 /// Settle every run of the shard directory holding record `seq` that ends at or before
 /// `head` and still has record files: what a crash during packing (or a packing that failed)
 /// left. Lists that one shard directory only.
-pub fn settle_shard(root: &Path, seq: u64, head: u64) -> io::Result<Vec<(u64, Settled)>> {
-    let lay = Layout::Sharded;
+pub fn settle_shard(
+    root: &Path,
+    lay: Layout,
+    seq: u64,
+    head: u64,
+) -> io::Result<Vec<(u64, Settled)>> {
     let dir = root.join(lay.record_dir(seq));
     let mut runs = std::collections::BTreeSet::new();
     match fs::read_dir(&dir) {
@@ -141,9 +144,9 @@ pub fn settle_shard(root: &Path, seq: u64, head: u64) -> io::Result<Vec<(u64, Se
             for e in rd {
                 let e = e?;
                 if let Some(s) = layout::parse_record_name(&e.file_name().to_string_lossy())
-                    && layout::pack_last(s) <= head
+                    && lay.pack_last(s) <= head
                 {
-                    runs.insert(layout::pack_first(s));
+                    runs.insert(lay.pack_first(s));
                 }
             }
         }
@@ -152,7 +155,7 @@ pub fn settle_shard(root: &Path, seq: u64, head: u64) -> io::Result<Vec<(u64, Se
     }
     let mut out = Vec::new();
     for first in runs {
-        out.push((first, settle_run(root, first)?));
+        out.push((first, settle_run(root, lay, first)?));
     }
     Ok(out)
 }

@@ -8,45 +8,23 @@ use logkeep_format::{Event, Sha256};
 use logkeep_store::{Store, StoreError};
 use std::fs;
 use std::path::Path;
-use std::sync::OnceLock;
 
+/// Records per pack in these stores (new stores have 4096; the format allows any power of
+/// two, and a small one lets the tests fill runs quickly).
+const P: u64 = 16;
+const LAY: Layout = Layout::Sharded { pack: P };
 const PACK1: &str = "chain/000000000000/0000000000000001.pack";
 
-/// A copy of a store with one complete run packed and one record after it (4096 records),
-/// written once per test run through the real store (about 4 fsyncs a record) and copied
-/// for each test, which may break its copy.
+/// A new layout 2 store of pack size [`P`] with `n` records (heartbeats), closed again.
 fn store_with(n: u64) -> tempfile::TempDir {
-    static TEMPLATE: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let template = TEMPLATE.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("store");
-        let (mut store, _) = Store::open(&root, true, 1).expect("open");
-        for _ in 0..4096 {
-            store.append(Event::Heartbeat {}).expect("append");
-        }
-        dir
-    });
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("store");
-    copy_tree(&template.path().join("store"), &root);
+    logkeep_store::init(&root, LAY).expect("init");
     let (mut store, _) = Store::open(&root, true, 1).expect("open");
-    for _ in 4096..n {
+    for _ in 0..n {
         store.append(Event::Heartbeat {}).expect("append");
     }
     dir
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("mkdir");
-    for e in fs::read_dir(from).expect("read_dir") {
-        let e = e.expect("entry");
-        let dest = to.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            fs::copy(e.path(), &dest).expect("copy");
-        }
-    }
 }
 
 fn problems(root: &Path) -> Vec<String> {
@@ -65,26 +43,43 @@ fn restore_singles(root: &Path) {
     let pack = fs::read(root.join(PACK1)).expect("pack");
     for (i, line) in pack.split_inclusive(|b| *b == b'\n').enumerate() {
         let seq = i as u64 + 1;
-        fs::write(root.join(Layout::Sharded.record_rel(seq)), line).expect("single");
+        fs::write(root.join(LAY.record_rel(seq)), line).expect("single");
     }
 }
 
 #[test]
-fn a_complete_run_is_packed_line_for_record_and_reads_back_the_same() {
-    let dir = store_with(4100);
+fn a_new_store_is_created_in_layout_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("store");
+    let (mut store, _) = Store::open(&root, true, 1).expect("open");
+    store.append(Event::Heartbeat {}).expect("append");
     let info = fs::read_to_string(root.join(layout::STORE_FILE)).expect("info");
     assert!(info.contains("\"layout\": 2"), "{info}");
+    assert!(info.contains("\"pack\": 4096"), "{info}");
+    assert!(
+        root.join("chain/000000000000/0000000000000001.json")
+            .exists()
+    );
+}
+
+#[test]
+fn a_complete_run_is_packed_line_for_record_and_reads_back_the_same() {
+    let dir = store_with(2 * P + 4);
+    let root = dir.path().join("store");
     let pack = fs::read(root.join(PACK1)).expect("the first run is packed");
     let lines: Vec<&[u8]> = pack.split_inclusive(|b| *b == b'\n').collect();
-    assert_eq!(lines.len(), 4095);
-    // The run's single files are gone; the records after it are files.
-    assert!(!root.join(Layout::Sharded.record_rel(1)).exists());
-    assert!(!root.join(Layout::Sharded.record_rel(4095)).exists());
-    assert!(root.join(Layout::Sharded.record_rel(4096)).exists());
+    assert_eq!(lines.len() as u64, P - 1);
+    assert!(
+        root.join("chain/000000000000/0000000000000016.pack")
+            .exists()
+    );
+    // The runs' single files are gone; the records after them are files.
+    assert!(!root.join(LAY.record_rel(1)).exists());
+    assert!(!root.join(LAY.record_rel(2 * P - 1)).exists());
+    assert!(root.join(LAY.record_rel(2 * P)).exists());
     // Line N is record N's exact bytes: its hash is what record N + 1 names as prev.
     let links: Vec<_> = ChainReader::new(&root).map(|l| l.expect("link")).collect();
-    assert_eq!(links.len(), 4100);
+    assert_eq!(links.len() as u64, 2 * P + 4);
     for (i, line) in lines.iter().enumerate() {
         assert_eq!(links[i].bytes, *line);
         assert_eq!(links[i + 1].record.prev, Sha256::of(line));
@@ -92,14 +87,14 @@ fn a_complete_run_is_packed_line_for_record_and_reads_back_the_same() {
     assert!(problems(&root).is_empty(), "{:?}", problems(&root));
     // Reopening replays through the pack.
     let (store, replay) = Store::open(&root, true, 1).expect("reopen");
-    assert_eq!(replay.records, 4100);
-    assert_eq!(store.head().seq, 4100);
-    assert_eq!(store.head().hash, links[4099].hash);
+    assert_eq!(replay.records, 2 * P + 4);
+    assert_eq!(store.head().seq, 2 * P + 4);
+    assert_eq!(store.head().hash, links[links.len() - 1].hash);
 }
 
 #[test]
 fn packing_interrupted_before_or_after_removal_is_finished_on_open() {
-    let dir = store_with(4096);
+    let dir = store_with(P);
     let root = dir.path().join("store");
     // A crash after the pack was linked but before its records' files were removed.
     restore_singles(&root);
@@ -112,25 +107,25 @@ fn packing_interrupted_before_or_after_removal_is_finished_on_open() {
         notes(&root)
     );
     drop(Store::open(&root, true, 1).expect("open"));
-    assert!(!root.join(Layout::Sharded.record_rel(7)).exists());
+    assert!(!root.join(LAY.record_rel(7)).exists());
     assert!(root.join(PACK1).exists());
     // A crash before the pack was linked: the run is all single files, packed on open.
     restore_singles(&root);
     fs::remove_file(root.join(PACK1)).expect("rm pack");
     assert!(problems(&root).is_empty(), "{:?}", problems(&root));
     let (_, replay) = Store::open(&root, true, 1).expect("open");
-    assert_eq!(replay.records, 4096);
+    assert_eq!(replay.records, P);
     assert!(root.join(PACK1).exists());
-    assert!(!root.join(Layout::Sharded.record_rel(7)).exists());
+    assert!(!root.join(LAY.record_rel(7)).exists());
     assert!(problems(&root).is_empty(), "{:?}", problems(&root));
 }
 
 #[test]
 fn a_record_file_that_differs_from_its_pack_line_is_refused_and_reported() {
-    let dir = store_with(4096);
+    let dir = store_with(P);
     let root = dir.path().join("store");
     restore_singles(&root);
-    let single = root.join(Layout::Sharded.record_rel(9));
+    let single = root.join(LAY.record_rel(9));
     let mut bytes = fs::read(&single).expect("read");
     bytes[20] ^= 1;
     fs::write(&single, &bytes).expect("write");
@@ -155,7 +150,7 @@ fn a_record_file_that_differs_from_its_pack_line_is_refused_and_reported() {
 
 #[test]
 fn damage_inside_a_pack_is_reported_naming_the_pack_and_line() {
-    let dir = store_with(4097);
+    let dir = store_with(P + 1);
     let root = dir.path().join("store");
     let path = root.join(PACK1);
     let clean = fs::read(&path).expect("pack");
@@ -164,10 +159,10 @@ fn damage_inside_a_pack_is_reported_naming_the_pack_and_line() {
         fs::set_permissions(p, fs::Permissions::from_mode(0o644)).expect("chmod");
     };
     writable(&path);
-    // A flipped byte in record 100's line.
+    // A flipped byte in record 10's line.
     let start: usize = clean
         .split_inclusive(|b| *b == b'\n')
-        .take(99)
+        .take(9)
         .map(<[u8]>::len)
         .sum();
     let mut flipped = clean.clone();
@@ -177,8 +172,8 @@ fn damage_inside_a_pack_is_reported_naming_the_pack_and_line() {
     assert!(
         found
             .iter()
-            .any(|p| p.contains(&format!("{PACK1} line 100"))
-                || p.contains(&format!("{PACK1} line 101"))),
+            .any(|p| p.contains(&format!("{PACK1} line 10"))
+                || p.contains(&format!("{PACK1} line 11"))),
         "{found:?}"
     );
     // A pack cut short: the records after the cut are missing, and that is said.
@@ -187,7 +182,7 @@ fn damage_inside_a_pack_is_reported_naming_the_pack_and_line() {
     assert!(
         found
             .iter()
-            .any(|p| p.contains(PACK1) && p.contains("ends before record 100")),
+            .any(|p| p.contains(PACK1) && p.contains("ends before record 10")),
         "{found:?}"
     );
     // A line too many.
