@@ -46,6 +46,10 @@ pub const WAL_DIR: &str = "wal";
 pub const MEDIUM_FILE: &str = "logkeep-medium.json";
 /// On a medium: the newest head of its source store it has seen (it may hold less).
 pub const SEEN_FILE: &str = "seen-head.json";
+/// The store's start-up cache (layout 2 stores and flat ones alike): the state the daemon
+/// derives from the chain, tagged with the head it was derived from. Not evidence: never
+/// copied to media or bundles, never verified; a reader that does not know it ignores it.
+pub const CACHE_FILE: &str = "replay-cache.json";
 /// Prefix of files being written.
 pub const TMP_PREFIX: &str = ".tmp-";
 

@@ -991,6 +991,8 @@ pub(crate) fn check_root_listing(root: &Path, report: &mut Report) -> Result<(),
             }
             // The layout directories were checked before the walk.
             layout::CHAIN_DIR | layout::SEGMENTS_DIR => {}
+            // The daemon's start-up cache: derived from the chain, not evidence.
+            layout::CACHE_FILE => {}
             // The syslog write-ahead log: working files of the daemon, not evidence. What they
             // hold is checked where it counts, in the segments that captured it.
             "lost+found" | layout::WAL_DIR => {

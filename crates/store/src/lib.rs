@@ -14,6 +14,7 @@
 //! replays it; it only knows its path, so that the listeners' files are not kept among the
 //! finished generations of rotated log files.
 
+pub mod cache;
 pub mod clock;
 pub mod durable;
 pub mod pack;
@@ -79,7 +80,8 @@ pub use logkeep_format::GenPos;
 pub const FINISHED_KEPT: usize = 8192;
 
 /// What replaying the chain found.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Replay {
     /// Committed end of every generation still followed when the chain ended (not closed, not
     /// superseded after a truncation), by generation number.
@@ -97,6 +99,7 @@ pub struct Replay {
     /// Recorded paths under this prefix (the store's own write-ahead logs) are never rotated
     /// files: their generations are not kept in `finished`, where they would crowd out those
     /// of log files.
+    #[serde(skip)]
     wal_prefix: Option<String>,
     /// Highest generation number used.
     pub max_gen: u64,
@@ -197,6 +200,11 @@ pub struct Store {
     head: Head,
     host: Host,
     level: i32,
+    /// The replay state as of the head, kept up to date with every commit, for the start-up
+    /// cache ([`cache`]).
+    state: Replay,
+    /// Head of the last cache written.
+    cached: u64,
     _lock: File,
 }
 
@@ -290,24 +298,87 @@ impl Store {
             },
             host: clock::host(),
             level,
+            state: Replay::default(),
+            cached: 0,
             _lock: lock,
         };
         let mut replay = Replay {
             wal_prefix: root.join(layout::WAL_DIR).to_str().map(|w| format!("{w}/")),
             ..Replay::default()
         };
+        store.start_from_cache(&mut replay);
         store.replay(&mut replay)?;
+        store.state = replay.clone();
         if store.layout.is_sharded() {
             store.settle_newest()?;
         }
         store.check_nothing_beyond()?;
         store.recover_orphan(&mut replay)?;
         store.write_head_hint();
+        if store.cached != store.head.seq {
+            store.save_cache();
+        }
         Ok((store, replay))
     }
 
+    /// Take the state from the start-up cache when it matches the chain (see [`cache`]):
+    /// then `self.head` is the cached head and the replay goes on after it.
+    fn start_from_cache(&mut self, replay: &mut Replay) {
+        let (head, cached) = match cache::load(&self.root, &self.info.store) {
+            cache::Loaded::Found(h, r) => (h, r),
+            cache::Loaded::Absent => {
+                if self.root.join(layout::HEAD_FILE).exists() {
+                    tracing::info!(store = %self.root.display(), "no start-up cache: replaying the whole chain (it is written for the next start)");
+                }
+                return;
+            }
+            cache::Loaded::Unusable(why) => {
+                tracing::info!(store = %self.root.display(), "start-up cache not used ({why}): rebuilding it from the whole chain");
+                return;
+            }
+        };
+        match logkeep_format::chain::read_link(&self.root, head.seq) {
+            Ok(Some(l)) if l.hash == head.hash && l.record.store == self.info.store => {
+                tracing::debug!(
+                    seq = head.seq,
+                    "start-up cache matches the chain: replaying only the records after it"
+                );
+                let wal_prefix = replay.wal_prefix.take();
+                *replay = *cached;
+                replay.wal_prefix = wal_prefix;
+                self.head = head;
+                self.cached = head.seq;
+            }
+            _ => tracing::info!(
+                store = %self.root.display(),
+                seq = head.seq,
+                "start-up cache does not match the chain (its record {} is missing or differs): rebuilding it from the whole chain",
+                head.seq
+            ),
+        }
+    }
+
+    /// Write the start-up cache for the current head; a failure is logged (the cache only
+    /// saves time).
+    fn save_cache(&mut self) {
+        if self.head.seq == 0 {
+            return;
+        }
+        match cache::save(&self.root, &self.info.store, self.head, &self.state) {
+            Ok(()) => self.cached = self.head.seq,
+            Err(e) => {
+                tracing::warn!(file = %self.root.join(layout::CACHE_FILE).display(), "cannot write the start-up cache: {e}")
+            }
+        }
+    }
+
     fn replay(&mut self, replay: &mut Replay) -> Result<(), StoreError> {
-        for link in ChainReader::new(&self.root).of_store(&self.info.store) {
+        let reader = if self.head.seq > 0 {
+            ChainReader::after(&self.root, self.head)
+        } else {
+            ChainReader::new(&self.root)
+        };
+        for link in reader.of_store(&self.info.store) {
             let link = match link {
                 Ok(l) => l,
                 Err(ChainError::Io { path, source }) => {
@@ -672,6 +743,10 @@ impl Store {
             hash: Sha256::of(&bytes),
         };
         self.write_head_hint();
+        self.state.apply(&record);
+        if record.seq >= self.cached + cache::SAVE_EVERY {
+            self.save_cache();
+        }
         if self.layout.is_sharded() && record.seq == self.layout.pack_last(record.seq) {
             // The run is complete. The records are committed whatever happens here: a failed
             // packing leaves them as files, which every reader accepts, and the next start
@@ -699,6 +774,15 @@ impl Store {
         bytes.push(b'\n');
         if let Err(e) = durable::write_atomic(&self.root, layout::HEAD_FILE, &bytes) {
             tracing::warn!(file = %self.root.join(layout::HEAD_FILE).display(), "cannot update the head hint: {e}");
+        }
+    }
+}
+
+impl Drop for Store {
+    /// A store closed cleanly leaves a start-up cache of its head.
+    fn drop(&mut self) {
+        if self.cached != self.head.seq {
+            self.save_cache();
         }
     }
 }

@@ -136,9 +136,13 @@ fn a_record_file_that_differs_from_its_pack_line_is_refused_and_reported() {
             .any(|p| p.contains("0000000000000009.json") && p.contains("differs from line 9")),
         "{found:?}"
     );
-    // The record file is read first, no longer parses, and the store is not extended.
+    // Whether the start-up cache spares reading record 9 (then finishing the packing finds
+    // it differs) or not (then it no longer parses), the store is not extended.
     match Store::open(&root, true, 1) {
-        Err(StoreError::Corrupt { path, .. }) => assert!(path.ends_with("0000000000000009.json")),
+        Err(StoreError::Corrupt { path, what }) => {
+            let said = format!("{} {what}", path.display());
+            assert!(said.contains("0000000000000009.json"), "{said}");
+        }
         other => panic!(
             "opened a store whose pack and record differ: {:?}",
             other.err()
@@ -211,4 +215,60 @@ fn a_flat_store_is_extended_flat() {
     assert!(root.join("chain/0000000000000001.json").exists());
     let info = fs::read_to_string(root.join(layout::STORE_FILE)).expect("info");
     assert!(!info.contains("layout"), "{info}");
+}
+
+/// The replay state as comparable JSON.
+fn state(r: &logkeep_store::Replay) -> serde_json::Value {
+    serde_json::to_value(r).expect("json")
+}
+
+#[test]
+fn the_start_up_cache_is_used_when_it_matches_and_rebuilt_when_not() {
+    let dir = store_with(P + 3);
+    let root = dir.path().join("store");
+    let cache = root.join(layout::CACHE_FILE);
+    assert!(cache.exists(), "a closed store leaves its start-up cache");
+    fs::remove_file(&cache).expect("rm");
+    let (_, full) = Store::open(&root, true, 1).expect("open without a cache");
+    let full = state(&full);
+    // The cache of an earlier head, then more records: only those after it are replayed.
+    let early = fs::read(&cache).expect("written on open");
+    {
+        let (mut store, _) = Store::open(&root, true, 1).expect("open");
+        for _ in 0..5 {
+            store.append(Event::Heartbeat {}).expect("append");
+        }
+    }
+    fs::remove_file(&cache).expect("rm");
+    let (_, longer) = Store::open(&root, true, 1).expect("open without a cache");
+    let longer = state(&longer);
+    assert_ne!(longer, full);
+    fs::write(&cache, &early).expect("put back the early cache");
+    let (_, resumed) = Store::open(&root, true, 1).expect("open from the early cache");
+    assert_eq!(state(&resumed), longer);
+    // A record before the cached head is not read at all: remove one (a full replay would
+    // refuse the store) and the cached start still opens it.
+    let head = {
+        let (store, _) = Store::open(&root, true, 1).expect("open");
+        store.head()
+    };
+    let gone = root.join(LAY.record_rel(head.seq - 2));
+    let kept = fs::read(&gone).expect("record");
+    fs::remove_file(&gone).expect("rm");
+    let (_, cached) = Store::open(&root, true, 1).expect("open from the cache");
+    assert_eq!(state(&cached), longer);
+    fs::write(&gone, &kept).expect("restore");
+    // A cache whose head is not the chain's record (another hash): rebuilt from the chain.
+    let text = fs::read_to_string(&cache).expect("cache");
+    let h = head.hash.to_string();
+    assert!(text.contains(&h));
+    fs::write(&cache, text.replace(&h, &Sha256::of(b"x").to_string())).expect("write");
+    let (_, rebuilt) = Store::open(&root, true, 1).expect("open");
+    assert_eq!(state(&rebuilt), longer);
+    // And one that is not JSON.
+    fs::write(&cache, b"{").expect("write");
+    let (_, rebuilt) = Store::open(&root, true, 1).expect("open");
+    assert_eq!(state(&rebuilt), longer);
+    // The cache is not evidence: verification does not mind it.
+    assert!(problems(&root).is_empty(), "{:?}", problems(&root));
 }
