@@ -272,3 +272,61 @@ fn the_start_up_cache_is_used_when_it_matches_and_rebuilt_when_not() {
     // The cache is not evidence: verification does not mind it.
     assert!(problems(&root).is_empty(), "{:?}", problems(&root));
 }
+
+/// The shell loop of docs/FORMAT.md §8.1, as it stands in the document.
+fn chain_loop_of_the_format_document() -> String {
+    let doc = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/FORMAT.md"))
+        .expect("FORMAT.md");
+    let section = doc
+        .split("### 8.1 ")
+        .nth(1)
+        .and_then(|s| s.split("```sh\n").nth(1))
+        .and_then(|s| s.split("\n```").next())
+        .expect("the §8.1 block");
+    section.to_owned()
+}
+
+fn run_sh(script: &str, store: &Path) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-eu")
+        .arg("-c")
+        .arg(script)
+        .env("STORE", store)
+        .output()
+        .expect("sh (coreutils, grep, sed)");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_standard_tools_loop_walks_packs_line_by_line() {
+    let dir = store_with(2 * P + 3);
+    let root = dir.path().join("store");
+    let script = chain_loop_of_the_format_document();
+    let head = {
+        let (store, _) = Store::open(&root, true, 1).expect("open");
+        store.head()
+    };
+    let out = run_sh(&script, &root);
+    assert!(!out.contains("BROKEN"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "chain head: chain/000000000000/{:016}.json {}",
+            head.seq, head.hash
+        )),
+        "{out}"
+    );
+    // A flipped byte in a pack line breaks the link to the next line, and the loop says where.
+    let pack = root.join("chain/000000000000/0000000000000016.pack");
+    let mut bytes = fs::read(&pack).expect("pack");
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&pack, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let at = bytes.iter().position(|b| *b == b'\n').expect("line") + 40;
+    bytes[at] ^= 0x01;
+    fs::write(&pack, &bytes).expect("write");
+    let out = run_sh(&script, &root);
+    assert!(
+        out.contains("BROKEN LINK at chain/000000000000/0000000000000016.pack line 3"),
+        "{out}"
+    );
+}
