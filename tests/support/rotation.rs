@@ -32,6 +32,8 @@ pub struct Knobs {
     pub scan_interval: &'static str,
     pub seal_interval: &'static str,
     pub segment_max_bytes: &'static str,
+    /// More `[store]` lines, as they are written.
+    pub store_extra: &'static str,
 }
 
 impl Default for Knobs {
@@ -40,6 +42,7 @@ impl Default for Knobs {
             scan_interval: "100ms",
             seal_interval: "200ms",
             segment_max_bytes: "64KiB",
+            store_extra: "",
         }
     }
 }
@@ -229,8 +232,8 @@ impl Rig {
             .expect("temp dir");
         fs::create_dir_all(dir.path().join("logs")).expect("logs dir");
         let mut c = format!(
-            "[store]\npath = \"store\"\nscan_interval = \"{}\"\nseal_interval = \"{}\"\nsegment_max_bytes = \"{}\"\n",
-            knobs.scan_interval, knobs.seal_interval, knobs.segment_max_bytes
+            "[store]\npath = \"store\"\nscan_interval = \"{}\"\nseal_interval = \"{}\"\nsegment_max_bytes = \"{}\"\n{}",
+            knobs.scan_interval, knobs.seal_interval, knobs.segment_max_bytes, knobs.store_extra
         );
         for (id, patterns) in sources {
             let list: Vec<String> = patterns.iter().map(|p| format!("{p:?}")).collect();

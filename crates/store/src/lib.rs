@@ -252,15 +252,33 @@ impl Store {
     /// from a crash, and replay the chain. With `create` (the daemon, which extends the chain)
     /// a format 1 store is refused before anything is written to it.
     pub fn open(root: &Path, create: bool, level: i32) -> Result<(Store, Replay), StoreError> {
+        Store::open_with(root, create.then_some(NEW_STORE_LAYOUT), level)
+    }
+
+    /// [`Store::open`] with `create`, creating an absent store in layout `new_layout` (the
+    /// daemon's `[store] pack_records`). An existing store keeps its own layout.
+    pub fn open_as(
+        root: &Path,
+        new_layout: Layout,
+        level: i32,
+    ) -> Result<(Store, Replay), StoreError> {
+        Store::open_with(root, Some(new_layout), level)
+    }
+
+    fn open_with(
+        root: &Path,
+        create: Option<Layout>,
+        level: i32,
+    ) -> Result<(Store, Replay), StoreError> {
         let info_path = root.join(layout::STORE_FILE);
         if !info_path.exists() {
-            if !create {
+            let Some(new_layout) = create else {
                 return Err(StoreError::Io {
                     path: info_path,
                     source: io::Error::new(io::ErrorKind::NotFound, "not a logkeep store"),
                 });
-            }
-            init(root, NEW_STORE_LAYOUT)?;
+            };
+            init(root, new_layout)?;
         }
         let lock = File::open(root).map_err(io_at(root))?;
         match lock.try_lock() {
@@ -276,7 +294,7 @@ impl Store {
             path: e.path,
             source: e.source,
         })?;
-        if create && info.v != logkeep_format::FORMAT_V2 {
+        if create.is_some() && info.v != logkeep_format::FORMAT_V2 {
             return Err(StoreError::OldFormat {
                 path: root.to_owned(),
             });
