@@ -14,7 +14,7 @@
 //! lets its checker apply the same [`link_faults`].
 
 use crate::hash::Sha256;
-use crate::layout::{Head, Layout};
+use crate::layout::{self, Head, Layout};
 use crate::record::{MAX_RECORD_BYTES, Record, RecordError};
 use crate::shown::text as esc;
 use crate::untrusted::{self, Refused};
@@ -558,10 +558,119 @@ impl Iterator for ChainReader {
     }
 }
 
+/// One committed file of a store, as a copier (media, a remote copy) takes it: paths relative
+/// to the store, in the store's layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    /// The segment committed by record `seq`: `sha256` and `size` are its record's.
+    Segment {
+        /// The record committing it.
+        seq: u64,
+        /// Its path relative to the store.
+        rel: String,
+        /// Its SHA-256, as the record says.
+        sha256: Sha256,
+        /// Its size in bytes, as the record says.
+        size: u64,
+    },
+    /// Record `seq` as a file of its own (flat layout, or a run not packed yet).
+    Record {
+        /// The record.
+        seq: u64,
+        /// Its path relative to the store.
+        rel: String,
+        /// The SHA-256 of its bytes.
+        hash: Sha256,
+    },
+    /// A pack (layout 2), yielded once its last record is reached: it replaces the files of
+    /// records `first..=last` a copier took before (which it may then remove, after checking
+    /// the pack's lines are their bytes).
+    Pack {
+        /// Its first record.
+        first: u64,
+        /// Its last record.
+        last: u64,
+        /// Its path relative to the store.
+        rel: String,
+    },
+}
+
+/// Every committed file of the store at `root` after record `after` (from the start with
+/// `None`), in commit order: for each record, the segment it commits (if it is a segment
+/// record), then the record's own file, or — when the record is read from a pack — the pack
+/// once its last record is reached. The chain is checked as it is read ([`ChainReader`]): the
+/// walk ends at the chain's end, or after an error naming the file. Files only the store keeps
+/// (`head.json`, `logkeep-store.json`, the start-up cache) are not listed.
+pub fn committed_files(root: &Path, after: Option<Head>) -> CommittedFiles {
+    let reader = match after {
+        Some(h) if h.seq > 0 => ChainReader::after(root, h),
+        _ => ChainReader::new(root),
+    };
+    CommittedFiles {
+        layout: reader.files.layout(),
+        reader,
+        queue: std::collections::VecDeque::new(),
+    }
+}
+
+/// The iterator [`committed_files`] returns.
+#[derive(Debug)]
+pub struct CommittedFiles {
+    reader: ChainReader,
+    layout: Layout,
+    queue: std::collections::VecDeque<Committed>,
+}
+
+impl Iterator for CommittedFiles {
+    type Item = Result<Committed, ChainError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(c) = self.queue.pop_front() {
+                return Some(Ok(c));
+            }
+            let link = match self.reader.next()? {
+                Ok(l) => l,
+                Err(e) => return Some(Err(e)),
+            };
+            let seq = link.record.seq;
+            if let crate::record::Event::Segment {
+                file, sha256, size, ..
+            } = &link.record.event
+            {
+                self.queue.push_back(Committed::Segment {
+                    seq,
+                    rel: self.layout.segment_rel(seq, file),
+                    sha256: *sha256,
+                    size: *size,
+                });
+            }
+            let packed = link
+                .path
+                .extension()
+                .is_some_and(|e| e == &layout::PACK_SUFFIX[1..]);
+            if !packed {
+                self.queue.push_back(Committed::Record {
+                    seq,
+                    rel: self.layout.record_rel(seq),
+                    hash: link.hash,
+                });
+            } else if seq == self.layout.pack_last(seq)
+                && let Some(rel) = self.layout.pack_rel(seq)
+            {
+                self.queue.push_back(Committed::Pack {
+                    first: self.layout.pack_first(seq),
+                    last: seq,
+                    rel,
+                });
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout;
     use crate::record::{Event, Host};
 
     const STORE: &str = "0123456789abcdef0123456789abcdef";

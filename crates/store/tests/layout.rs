@@ -330,3 +330,37 @@ fn the_standard_tools_loop_walks_packs_line_by_line() {
         "{out}"
     );
 }
+
+#[test]
+fn committed_files_come_in_commit_order_with_packs_once_complete() {
+    use logkeep_format::chain::{Committed, committed_files};
+    let dir = store_with(2 * P + 2);
+    let root = dir.path().join("store");
+    let all: Vec<Committed> = committed_files(&root, None)
+        .map(|c| c.expect("committed"))
+        .collect();
+    let rel = |c: &Committed| match c {
+        Committed::Segment { rel, .. }
+        | Committed::Record { rel, .. }
+        | Committed::Pack { rel, .. } => rel.clone(),
+    };
+    let names: Vec<String> = all.iter().map(rel).collect();
+    assert_eq!(
+        names,
+        [
+            "chain/000000000000/0000000000000001.pack",
+            "chain/000000000000/0000000000000016.pack",
+            "chain/000000000000/0000000000000032.json",
+            "chain/000000000000/0000000000000033.json",
+            "chain/000000000000/0000000000000034.json",
+        ]
+    );
+    // Every file listed exists; a copier resuming after record 20 gets the pack it is in.
+    assert!(names.iter().all(|n| root.join(n).is_file()));
+    let links: Vec<_> = ChainReader::new(&root).map(|l| l.expect("link")).collect();
+    let resumed: Vec<String> = committed_files(&root, Some(links[19].head()))
+        .map(|c| rel(&c.expect("committed")))
+        .collect();
+    assert_eq!(resumed[0], "chain/000000000000/0000000000000016.pack");
+    assert_eq!(resumed.len(), 4);
+}
