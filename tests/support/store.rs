@@ -10,20 +10,28 @@ use std::time::{Duration, Instant};
 
 use super::{CLI_DEADLINE, bin};
 
-/// The chain's records, parsed, in sequence order (files still being written are skipped).
-pub fn records(store: &Path) -> Vec<serde_json::Value> {
-    record_files(store)
-        .iter()
-        .filter_map(|p| fs::read(p).ok())
-        .map(|b| serde_json::from_slice(&b).expect("a chain record is JSON"))
+/// The exact bytes of the chain's records, in sequence order, from their files or packs
+/// (layout 2), up to the first missing one.
+fn record_bytes(store: &Path) -> Vec<Vec<u8>> {
+    logkeep_format::chain::ChainFiles::new(store, 1)
+        .map_while(Result::ok)
+        .map(|f| f.bytes)
         .collect()
 }
 
-/// The chain's records as the exact text of their files, in sequence order.
-pub fn record_texts(store: &Path) -> Vec<String> {
-    record_files(store)
+/// The chain's records, parsed, in sequence order (files still being written are skipped).
+pub fn records(store: &Path) -> Vec<serde_json::Value> {
+    record_bytes(store)
         .iter()
-        .filter_map(|p| fs::read_to_string(p).ok())
+        .map(|b| serde_json::from_slice(b).expect("a chain record is JSON"))
+        .collect()
+}
+
+/// The chain's records as their exact text, in sequence order.
+pub fn record_texts(store: &Path) -> Vec<String> {
+    record_bytes(store)
+        .into_iter()
+        .filter_map(|b| String::from_utf8(b).ok())
         .collect()
 }
 
