@@ -315,7 +315,7 @@ fn extract_of_a_tampered_store_writes_nothing() {
     assert!(
         run.fail_lines()
             .iter()
-            .any(|l| l.starts_with(&format!("FAIL segments/{}: ", file_name(&seg)))),
+            .any(|l| l.starts_with(&format!("FAIL segments/000000000000/{}: ", file_name(&seg)))),
         "{run}"
     );
     assert!(

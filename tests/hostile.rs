@@ -6,7 +6,7 @@
 //! of hanging it.
 
 use crate::support::bundle::run;
-use crate::support::{FAST_STORE, Site, segment_files, source};
+use crate::support::{FAST_STORE, Site, file_name, segment_files, source};
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
@@ -303,14 +303,15 @@ fn layout_entries_of_the_wrong_type_are_problems() {
         ),
         (
             "a FIFO named like the next record",
-            |s, _| mkfifo(&s.join("chain/0000000000009999.json")),
-            "FAIL chain/0000000000009999.json: is a FIFO",
+            |s, _| mkfifo(&crate::support::store::record_path(s, 9999)),
+            "FAIL chain/000000000000/0000000000009999.json: is a FIFO",
         ),
         (
             "a link to /dev/zero named like a segment",
             |s, _| {
                 let name = format!("0000000000009999-{}.tar.zst", "a".repeat(64));
-                symlink("/dev/zero", s.join("segments").join(name)).expect("ln");
+                let at = crate::support::store::segment_path(s, &name);
+                symlink("/dev/zero", at).expect("ln");
             },
             "is a symbolic link, not a regular file",
         ),
@@ -683,11 +684,9 @@ fn links_on_a_medium_are_not_copies_for_retention() {
     }
     fs::create_dir(medium.join("segments")).expect("mkdir");
     for seg in &before {
-        symlink(
-            seg,
-            medium.join("segments").join(seg.file_name().expect("name")),
-        )
-        .expect("link");
+        let at = crate::support::store::segment_path(&medium, &file_name(seg));
+        fs::create_dir_all(at.parent().expect("shard")).expect("mkdir");
+        symlink(seg, at).expect("link");
     }
     site.start();
     // Past the first retention check (as the media tests wait for it).

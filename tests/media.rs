@@ -52,12 +52,7 @@ fn medium_attached_later_is_caught_up_and_verifies_alone() {
     // A store rolled back to an older state is caught against the medium.
     let rolled = site.path("rolled");
     copy_tree(&site.path("store"), &rolled);
-    let mut recs: Vec<PathBuf> = fs::read_dir(rolled.join("chain"))
-        .expect("chain")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    recs.sort();
+    let recs: Vec<PathBuf> = crate::support::store::record_files(&rolled);
     assert!(
         recs.len() > 6,
         "the store must hold more than the four records the roll-back removes: {recs:?}"
@@ -66,18 +61,14 @@ fn medium_attached_later_is_caught_up_and_verifies_alone() {
         fs::remove_file(r).expect("remove record");
     }
     fs::remove_file(rolled.join("head.json")).expect("remove head.json");
-    for s in fs::read_dir(rolled.join("segments"))
-        .expect("segments")
-        .flatten()
-    {
-        let name = s.file_name().to_string_lossy().into_owned();
+    // The cut store's start-up cache would name the removed head: it goes too, as a real
+    // roll-back of the whole directory would take it back with the rest.
+    let _ = fs::remove_file(rolled.join("replay-cache.json"));
+    for s in crate::support::segment_files(&rolled) {
+        let name = crate::support::file_name(&s);
         let seq: u64 = name[..16].parse().expect("seq");
-        if !rolled
-            .join("chain")
-            .join(format!("{seq:016}.json"))
-            .exists()
-        {
-            fs::remove_file(s.path()).expect("remove segment");
+        if !crate::support::store::record_path(&rolled, seq).exists() {
+            fs::remove_file(&s).expect("remove segment");
         }
     }
     let (code, out) = verify(&rolled, &[]).code_and_text();
@@ -347,11 +338,7 @@ fn medium_pulled_out_mid_copy_holds_only_whole_files() {
     let written = noise(24 << 20, 13);
     site.append("a.log", &written);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while fs::read_dir(usb.join("segments"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-        < 20
-    {
+    while crate::support::segment_files(&usb).len() < 20 {
         assert!(
             Instant::now() < deadline,
             "copying never started: {}",

@@ -1867,6 +1867,7 @@ fn tampering_seals_what_was_read_at_once_unless_on_tamper_is_record() {
             scan_interval: "100ms",
             seal_interval: "1h",
             segment_max_bytes: "64MiB",
+            store_extra: "",
         };
         let mut rig = Rig::with(knobs, &[("t", &["logs/t.log"])]);
         if record_only {

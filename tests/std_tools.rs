@@ -135,9 +135,10 @@ fn sha256sum_checks_segment_names_chain_links_and_head() {
             "{name}: tar -xO logkeep-manifest.json | sha256sum"
         );
     }
-    // The loop FORMAT.md gives for checking segments with standard tools alone.
+    // The loop FORMAT.md gives for checking segments with standard tools alone (layout 2:
+    // one shard directory level).
     let loop_out = sh(
-        "cd \"$1\" && for f in *.tar.zst; do h=$(sha256sum < \"$f\" | cut -c1-64)\n  \
+        "cd \"$1\" && for f in */*.tar.zst; do h=$(sha256sum < \"$f\" | cut -c1-64)\n  \
          case \"$f\" in *-\"$h\".tar.zst) echo \"OK $f\";; *) echo \"BAD $f\";; esac; done",
         &[&store.join("segments")],
     );
@@ -172,9 +173,8 @@ fn sha256sum_checks_segment_names_chain_links_and_head() {
     );
     // A segment record's sha256 and size describe the file as stored.
     for r in parsed.iter().filter(|r| r["event"]["kind"] == "segment") {
-        let file = store
-            .join("segments")
-            .join(r["event"]["file"].as_str().expect("file"));
+        let file =
+            crate::support::store::segment_path(&store, r["event"]["file"].as_str().expect("file"));
         assert_eq!(
             r["event"]["sha256"].as_str(),
             Some(sha256sum(&file).as_str())

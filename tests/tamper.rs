@@ -16,9 +16,9 @@ struct Bench {
     copies: tempfile::TempDir,
     cases: usize,
     failures: Vec<String>,
-    /// `segments/<name>` of each segment, in chain order.
+    /// `segments/<shard>/<name>` of each segment, in chain order.
     seg: Vec<String>,
-    /// `chain/<name>` of each record, in chain order.
+    /// `chain/<shard>/<name>` of each record, in chain order.
     rec: Vec<String>,
     /// The head as `SEQ:SHA256`, as a note written down elsewhere would hold it.
     head: String,
@@ -41,15 +41,12 @@ impl Bench {
         }
         site.term();
         let store = site.store();
-        let rel = |dir: &str, p: &PathBuf| format!("{dir}/{}", file_name(p));
-        let seg: Vec<String> = segment_files(&store)
-            .iter()
-            .map(|p| rel("segments", p))
-            .collect();
-        let rec: Vec<String> = record_files(&store)
-            .iter()
-            .map(|p| rel("chain", p))
-            .collect();
+        let rel = |p: &PathBuf| {
+            let r = p.strip_prefix(&store).expect("in the store");
+            r.to_string_lossy().into_owned()
+        };
+        let seg: Vec<String> = segment_files(&store).iter().map(rel).collect();
+        let rec: Vec<String> = record_files(&store).iter().map(rel).collect();
         assert!(seg.len() >= 5, "want several segments: {seg:?}");
         let head: serde_json::Value =
             serde_json::from_slice(&fs::read(store.join("head.json")).expect("head.json"))
@@ -193,6 +190,16 @@ fn cp(s: &Path, from: &str, to: &str) {
     fs::copy(s.join(from), s.join(to)).expect("cp");
 }
 
+/// The file name in a store-relative path.
+fn name_of(rel: &str) -> &str {
+    rel.rsplit('/').next().unwrap_or(rel)
+}
+
+/// The sequence number a record or segment file name starts with.
+fn seq_of(rel: &str) -> &str {
+    &name_of(rel)[..16]
+}
+
 fn put(s: &Path, rel: &str, bytes: &[u8]) {
     fs::write(s.join(rel), bytes).expect("write");
 }
@@ -204,7 +211,13 @@ fn roll_back(s: &Path, n: usize) {
     for p in &recs[recs.len() - n..] {
         let r: serde_json::Value = serde_json::from_slice(&fs::read(p).expect("r")).expect("j");
         if let Some(file) = r["event"]["file"].as_str() {
-            rm(s, &format!("segments/{file}"));
+            let at = crate::support::store::segment_path(s, file);
+            let at = at
+                .strip_prefix(s)
+                .expect("in the store")
+                .to_string_lossy()
+                .into_owned();
+            rm(s, &at);
         }
         fs::remove_file(p).expect("rm record");
     }
@@ -257,7 +270,7 @@ fn verify_fails_on_every_tampering_and_names_the_file() {
     let (seg, rec, head) = (b.seg.clone(), b.rec.clone(), b.head.clone());
     let last = rec.len() - 1;
     // The record committing seg[2], a segment record in the middle of the chain.
-    let k = rec.iter().position(|r| seg[2][9..25] == r[6..22]).expect("record of seg[2]");
+    let k = rec.iter().position(|r| seq_of(&seg[2]) == seq_of(r)).expect("record of seg[2]");
     let n = fs::metadata(b.store.join(&seg[1])).expect("segment").len() as usize;
     let rn = fs::metadata(b.store.join(&rec[k])).expect("record").len() as usize;
 
@@ -288,10 +301,10 @@ fn verify_fails_on_every_tampering_and_names_the_file() {
 
     // Injected files.
     b.fails("extra file in segments/", &[], &["segments/notes.txt"], |s| put(s, "segments/notes.txt", b"x"));
-    let fake = format!("segments/0000000000000099-{}.tar.zst", &seg[0][26..90]);
+    let fake = format!("segments/000000000000/0000000000000099-{}.tar.zst", &name_of(&seg[0])[17..81]);
     b.fails("an unrecorded segment with a valid name", &[], &[&fake], |s| cp(s, &seg[0], &fake));
     b.fails("extra file in chain/", &[], &["chain/README"], |s| put(s, "chain/README", b"x"));
-    b.fails("a record file beyond the end", &[], &["chain/0000000000000099.json"], |s| cp(s, &rec[last], "chain/0000000000000099.json"));
+    b.fails("a record file beyond the end", &[], &["chain/000000000000/0000000000000099.json"], |s| cp(s, &rec[last], "chain/000000000000/0000000000000099.json"));
     b.fails("extra file in the store root", &[], &["run.sh"], |s| put(s, "run.sh", b"x"));
 
     // A flipped byte in a record that makes it malformed (non-canonical, bad hex, bad JSON).
@@ -326,7 +339,7 @@ fn verify_fails_on_every_tampering_and_names_the_file() {
 fn verify_names_a_forged_record_not_the_next_one() {
     let mut b = Bench::new();
     let (seg, rec) = (b.seg.clone(), b.rec.clone());
-    let k = rec.iter().position(|r| seg[2][9..25] == r[6..22]).expect("record of seg[2]");
+    let k = rec.iter().position(|r| seq_of(&seg[2]) == seq_of(r)).expect("record of seg[2]");
     // The forged record is named as changed; the next one only as the other end of the broken
     // link (FORMAT.md §6.2 checks `prev` on it), never as changed itself; nothing else is
     // named, record k+2 included.

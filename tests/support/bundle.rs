@@ -262,7 +262,7 @@ impl Capture {
         };
         // The start and config records show the daemon is up and owns the store.
         c.wait_until("the daemon's first records", |c| {
-            c.store.join("chain").join("0000000000000002.json").exists()
+            super::store::record_path(&c.store, 2).exists()
         });
         c
     }

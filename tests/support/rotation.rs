@@ -32,6 +32,8 @@ pub struct Knobs {
     pub scan_interval: &'static str,
     pub seal_interval: &'static str,
     pub segment_max_bytes: &'static str,
+    /// More `[store]` lines, as they are written.
+    pub store_extra: &'static str,
 }
 
 impl Default for Knobs {
@@ -40,6 +42,7 @@ impl Default for Knobs {
             scan_interval: "100ms",
             seal_interval: "200ms",
             segment_max_bytes: "64KiB",
+            store_extra: "",
         }
     }
 }
@@ -229,8 +232,8 @@ impl Rig {
             .expect("temp dir");
         fs::create_dir_all(dir.path().join("logs")).expect("logs dir");
         let mut c = format!(
-            "[store]\npath = \"store\"\nscan_interval = \"{}\"\nseal_interval = \"{}\"\nsegment_max_bytes = \"{}\"\n",
-            knobs.scan_interval, knobs.seal_interval, knobs.segment_max_bytes
+            "[store]\npath = \"store\"\nscan_interval = \"{}\"\nseal_interval = \"{}\"\nsegment_max_bytes = \"{}\"\n{}",
+            knobs.scan_interval, knobs.seal_interval, knobs.segment_max_bytes, knobs.store_extra
         );
         for (id, patterns) in sources {
             let list: Vec<String> = patterns.iter().map(|p| format!("{p:?}")).collect();
@@ -401,25 +404,15 @@ impl Rig {
     /// Every record in the chain so far, in order.
     pub fn records(&self) -> Vec<Record> {
         let mut cache = self.cache.lock().expect("cache");
-        let names: Vec<(u64, PathBuf)> = super::store::record_files(&self.store())
-            .into_iter()
-            .filter_map(|p| {
-                let n = super::store::file_name(&p);
-                let seq = n.strip_suffix(".json")?;
-                (seq.len() == 16 && seq.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| seq.parse().ok().map(|s| (s, p)))
-                    .flatten()
-            })
-            .collect();
-        for (seq, p) in names {
-            if cache.contains_key(&seq) {
-                continue;
-            }
-            if let Ok(bytes) = fs::read(&p)
-                && let Ok(r) = Record::parse(&bytes)
-            {
-                cache.insert(seq, r);
-            }
+        // Committed records never change: read on from the newest one known, in files or
+        // packs (layout 2), up to the first that is not there (yet).
+        let next = cache.keys().next_back().map_or(1, |s| s + 1);
+        for f in logkeep_format::chain::ChainFiles::new(&self.store(), next) {
+            let Ok(f) = f else { break };
+            let Ok(r) = Record::parse(&f.bytes) else {
+                break;
+            };
+            cache.insert(f.seq, r);
         }
         // Only the unbroken run from seq 1 counts, as it does for the daemon.
         let mut out = Vec::new();

@@ -49,13 +49,8 @@ pub struct Link {
 
 /// The chain of the store at `store`, in order.
 pub fn chain(store: &Path) -> Vec<Link> {
-    let mut files: Vec<PathBuf> = fs::read_dir(store.join("chain"))
-        .map(|d| d.map(|e| e.expect("entry").path()).collect())
-        .unwrap_or_default();
-    files.sort();
-    files
+    super::store::record_files(store)
         .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .map(|path| {
             let bytes = fs::read(&path).expect("record");
             let record = Record::parse(&bytes).expect("record parses");
@@ -197,14 +192,14 @@ pub fn rewrite_segment(store: &Path, seq: u64) {
     else {
         panic!("record {seq} is not a segment record");
     };
-    let old = store.join("segments").join(&*file);
+    let old = super::store::segment_path(store, file);
     let content = zstd::decode_all(&fs::read(&old).expect("segment")[..]).expect("zstd");
     let bytes = zstd::encode_all(&content[..], 19).expect("zstd");
     let h = Sha256::of(&bytes);
     let name = logkeep_format::layout::segment_name(seq, &h);
     writable(&old);
     fs::remove_file(&old).expect("remove");
-    fs::write(store.join("segments").join(&name), &bytes).expect("segment");
+    fs::write(super::store::segment_path(store, &name), &bytes).expect("segment");
     *file = name;
     *sha256 = h;
     *size = bytes.len() as u64;

@@ -10,37 +10,79 @@ use std::time::{Duration, Instant};
 
 use super::{CLI_DEADLINE, bin};
 
+/// The exact bytes of the chain's records, in sequence order, from their files or packs
+/// (layout 2), up to the first missing one.
+fn record_bytes(store: &Path) -> Vec<Vec<u8>> {
+    logkeep_format::chain::ChainFiles::new(store, 1)
+        .map_while(Result::ok)
+        .map(|f| f.bytes)
+        .collect()
+}
+
 /// The chain's records, parsed, in sequence order (files still being written are skipped).
 pub fn records(store: &Path) -> Vec<serde_json::Value> {
-    record_files(store)
+    record_bytes(store)
         .iter()
-        .filter_map(|p| fs::read(p).ok())
-        .map(|b| serde_json::from_slice(&b).expect("a chain record is JSON"))
+        .map(|b| serde_json::from_slice(b).expect("a chain record is JSON"))
         .collect()
 }
 
-/// The chain's records as the exact text of their files, in sequence order.
+/// The chain's records as their exact text, in sequence order.
 pub fn record_texts(store: &Path) -> Vec<String> {
-    record_files(store)
-        .iter()
-        .filter_map(|p| fs::read_to_string(p).ok())
+    record_bytes(store)
+        .into_iter()
+        .filter_map(|b| String::from_utf8(b).ok())
         .collect()
 }
 
-/// Paths of the record files in `chain/`, in name (= sequence) order.
+/// Paths of the record files in `chain/` (and its shard directories, layout 2), in name
+/// (= sequence) order. Records packed (layout 2, complete runs) are not files of their own.
 pub fn record_files(store: &Path) -> Vec<PathBuf> {
-    listing(&store.join("chain"))
+    let mut v = listing(&store.join("chain"));
+    v.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    v
 }
 
-/// Paths of the segment files in `segments/`, in name (= sequence) order.
+/// Paths of the segment files in `segments/` (and its shard directories), in name
+/// (= sequence) order.
 pub fn segment_files(store: &Path) -> Vec<PathBuf> {
     listing(&store.join("segments"))
 }
 
+/// Where the store at `store` keeps the segment file `name` (flat or in its shard).
+pub fn segment_path(store: &Path, name: &str) -> PathBuf {
+    let (seq, _) = logkeep_format::layout::parse_segment_name(name).expect("a segment name");
+    store.join(logkeep_format::layout::Layout::detect(store).segment_rel(seq, name))
+}
+
+/// Where the store at `store` keeps record `seq` while it is a file of its own.
+pub fn record_path(store: &Path, seq: u64) -> PathBuf {
+    store.join(logkeep_format::layout::Layout::detect(store).record_rel(seq))
+}
+
+/// Where record `seq`'s file is, relative to the store, as `verify` names it.
+pub fn record_rel(store: &Path, seq: u64) -> String {
+    logkeep_format::layout::Layout::detect(store).record_rel(seq)
+}
+
+/// Files of `dir` and of its shard directories (12-digit names), sorted.
 fn listing(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let mut v: Vec<PathBuf> = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        let shard = logkeep_format::layout::parse_shard_name(&file_name(&p)).is_some();
+        if shard && e.file_type().is_ok_and(|t| t.is_dir()) {
+            v.extend(
+                fs::read_dir(&p)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        } else {
+            v.push(p);
+        }
+    }
     v.retain(|p| !file_name(p).starts_with(".tmp-"));
     v.sort();
     v

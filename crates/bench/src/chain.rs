@@ -2,8 +2,9 @@
 //! and when. The benchmark trusts nothing the daemon printed; the chain is the answer.
 
 use anyhow::{Context, Result};
-use logkeep_format::layout::{CHAIN_DIR, SEGMENTS_DIR, record_name};
-use logkeep_format::{Event, Record};
+use logkeep_format::Event;
+use logkeep_format::chain::ChainReader;
+use logkeep_format::layout::Layout;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -23,18 +24,15 @@ pub struct Sealed {
     pub spans: Vec<(u64, u64, u64, u64)>,
 }
 
-/// Every segment record of a store, in chain order.
+/// Every segment record of a store, in chain order (read through the format's chain reader,
+/// in whatever layout the store has).
 pub fn segments(store: &Path) -> Result<Vec<Sealed>> {
     let mut out = Vec::new();
-    for seq in 1.. {
-        let path = store.join(CHAIN_DIR).join(record_name(seq));
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-            Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
-        };
-        let record: Record = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: not a chain record", path.display()))?;
+    let lay = Layout::detect(store);
+    for link in ChainReader::new(store) {
+        let link = link.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let path = &link.path;
+        let record = link.record;
         if let Event::Segment {
             file,
             size,
@@ -46,7 +44,7 @@ pub fn segments(store: &Path) -> Result<Vec<Sealed>> {
             out.push(Sealed {
                 wall: humantime::parse_rfc3339(&record.wall)
                     .with_context(|| format!("{}: bad wall time", path.display()))?,
-                file: store.join(SEGMENTS_DIR).join(file),
+                file: store.join(lay.segment_rel(record.seq, &file)),
                 size,
                 content_size,
                 spans: spans

@@ -1,8 +1,11 @@
 //! Reading a store directory's `chain/`: the one walk over record files and the one statement
 //! of what makes a record continue the chain.
 //!
-//! [`ChainFiles`] opens record `N`, `N + 1`, ... by name until the first one that does not
-//! exist, bounding each read by [`MAX_RECORD_BYTES`]. [`ChainReader`] builds on it: it parses
+//! [`ChainFiles`] opens record `N`, `N + 1`, ... where the store's [`Layout`] puts them until
+//! the first one that does not exist, bounding each read by [`MAX_RECORD_BYTES`]. In layout 2
+//! a record is in its own file until its run is packed, and then a line of its pack; a reader
+//! takes the single file when there is one (a crash between writing a pack and removing the
+//! files it replaces leaves both, identical) and the pack's line otherwise. [`ChainReader`] builds on it: it parses
 //! each record strictly and checks its link with [`link_faults`] (the position it sits at,
 //! the hash of its predecessor, the store it belongs to), yielding [`Link`]s and stopping at
 //! the first record that does not continue the chain, with an error naming the file. The
@@ -11,12 +14,12 @@
 //! lets its checker apply the same [`link_faults`].
 
 use crate::hash::Sha256;
-use crate::layout::{self, Head};
+use crate::layout::{self, Head, Layout};
 use crate::record::{MAX_RECORD_BYTES, Record, RecordError};
 use crate::shown::text as esc;
 use crate::untrusted::{self, Refused};
 use std::fmt;
-use std::io;
+use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 
 /// Why a chain could not be read further. Every variant names the record file concerned.
@@ -53,6 +56,15 @@ pub enum ChainError {
         /// What is wrong with it.
         source: RecordError,
     },
+    /// A pack (layout 2) that does not hold its run: it ends before a record of its run, or
+    /// holds more lines than its run has.
+    #[error("{}: {what}", path.display())]
+    Pack {
+        /// The pack file.
+        path: PathBuf,
+        /// What is wrong, naming the record.
+        what: String,
+    },
     /// A valid record that does not continue the chain where it sits.
     #[error("{}: {fault}", path.display())]
     Broken {
@@ -70,6 +82,7 @@ impl ChainError {
             ChainError::Io { path, .. }
             | ChainError::TooLarge { path }
             | ChainError::Refused { path, .. }
+            | ChainError::Pack { path, .. }
             | ChainError::Invalid { path, .. }
             | ChainError::Broken { path, .. } => path,
         }
@@ -82,7 +95,7 @@ impl ChainError {
             ChainError::TooLarge { .. } => {
                 format!("record is larger than {MAX_RECORD_BYTES} bytes")
             }
-            ChainError::Refused { what, .. } => what.clone(),
+            ChainError::Refused { what, .. } | ChainError::Pack { what, .. } => what.clone(),
             ChainError::Invalid { source, .. } => source.to_string(),
             ChainError::Broken { fault, .. } => fault.to_string(),
         }
@@ -181,48 +194,182 @@ pub fn read_record_file(path: &Path) -> Result<Option<Vec<u8>>, ChainError> {
     }
 }
 
-/// One record file of a chain, as read from the disk (not yet parsed).
+/// One record of a chain, as read from the disk (not yet parsed).
 #[derive(Debug, Clone)]
 pub struct RecordFile {
     /// Its position, from its name.
     pub seq: u64,
-    /// Its path.
+    /// Its file: the record's own, or the pack holding it.
     pub path: PathBuf,
     /// Its exact bytes.
     pub bytes: Vec<u8>,
+    /// When read from a pack: its line number there (1 for the pack's first record).
+    pub line: Option<u64>,
 }
 
-/// The record files of a store's `chain/`, by position from a first one, up to the first that
-/// does not exist. Ends after an error.
+impl RecordFile {
+    /// Where the record was read, relative to the store, for messages: `chain/…/N.json`, or
+    /// `chain/…/F.pack line L`.
+    pub fn rel(&self, layout: Layout) -> String {
+        match (self.line, layout.pack_rel(self.seq)) {
+            (Some(line), Some(pack)) => format!("{pack} line {line}"),
+            _ => layout.record_rel(self.seq),
+        }
+    }
+}
+
+/// An open pack being read line by line.
+#[derive(Debug)]
+struct PackCursor {
+    path: PathBuf,
+    reader: io::BufReader<io::Take<std::fs::File>>,
+    /// The record its next line holds.
+    next: u64,
+    /// The pack's first record.
+    first: u64,
+}
+
+/// The records of a store's chain, by position from a first one, up to the first that does
+/// not exist. Ends after an error.
 #[derive(Debug)]
 pub struct ChainFiles {
-    dir: PathBuf,
+    root: PathBuf,
+    layout: Layout,
     next: u64,
     done: bool,
+    pack: Option<PackCursor>,
 }
 
 impl ChainFiles {
-    /// The record files of the store at `root`, from record `first`.
+    /// The records of the store at `root` (in the layout its `logkeep-store.json` declares),
+    /// from record `first`.
     pub fn new(root: &Path, first: u64) -> ChainFiles {
+        ChainFiles::with_layout(root, Layout::detect(root), first)
+    }
+
+    /// The records of the store at `root` in layout `layout`, from record `first`.
+    pub fn with_layout(root: &Path, layout: Layout, first: u64) -> ChainFiles {
         ChainFiles {
-            dir: root.join(layout::CHAIN_DIR),
+            root: root.to_owned(),
+            layout,
             next: first.max(1),
             done: false,
+            pack: None,
         }
     }
 
     /// A walk that yields nothing (a `chain/` that cannot be walked safely).
     pub fn empty() -> ChainFiles {
         ChainFiles {
-            dir: PathBuf::new(),
+            root: PathBuf::new(),
+            layout: Layout::Flat,
             next: 1,
             done: true,
+            pack: None,
         }
     }
 
     /// The position of the next file the walk opens.
     pub fn next_seq(&self) -> u64 {
         self.next
+    }
+
+    /// The layout walked.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Record `seq` from its pack, opening the pack when the cursor is not on it. `Ok(None)`
+    /// when there is no pack.
+    fn packed(&mut self, seq: u64) -> Result<Option<RecordFile>, ChainError> {
+        let Some(rel) = self.layout.pack_rel(seq) else {
+            return Ok(None);
+        };
+        if self.pack.as_ref().is_none_or(|p| p.next != seq) {
+            self.pack = None;
+            let path = self.root.join(&rel);
+            let (f, _) = match untrusted::open_bounded(&path, self.layout.max_pack_bytes()) {
+                Ok(x) => x,
+                Err(Refused::Missing) => return Ok(None),
+                Err(Refused::Io(source)) => return Err(ChainError::Io { path, source }),
+                Err(r) => {
+                    return Err(ChainError::Refused {
+                        what: r.to_string(),
+                        path,
+                    });
+                }
+            };
+            let first = self.layout.pack_first(seq);
+            let mut cursor = PackCursor {
+                path,
+                reader: io::BufReader::with_capacity(64 << 10, f),
+                next: first,
+                first,
+            };
+            while cursor.next < seq {
+                cursor.line()?;
+            }
+            self.pack = Some(cursor);
+        }
+        let Some(cursor) = self.pack.as_mut() else {
+            return Ok(None);
+        };
+        let line = cursor.next - cursor.first + 1;
+        let bytes = cursor.line()?;
+        let path = cursor.path.clone();
+        if seq == self.layout.pack_last(seq) {
+            // The run's last record: nothing may follow it in the pack.
+            let mut rest = [0u8; 1];
+            let more = cursor
+                .reader
+                .read(&mut rest)
+                .map_err(|source| ChainError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+            self.pack = None;
+            if more > 0 {
+                return Err(ChainError::Pack {
+                    path,
+                    what: format!("holds more lines than its run (records up to {seq})"),
+                });
+            }
+        }
+        Ok(Some(RecordFile {
+            seq,
+            path,
+            bytes,
+            line: Some(line),
+        }))
+    }
+}
+
+impl PackCursor {
+    /// The next line, with its newline: one record's exact bytes.
+    fn line(&mut self) -> Result<Vec<u8>, ChainError> {
+        let seq = self.next;
+        let mut bytes = Vec::new();
+        let mut limited = (&mut self.reader).take(MAX_RECORD_BYTES + 1);
+        limited
+            .read_until(b'\n', &mut bytes)
+            .map_err(|source| ChainError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        if bytes.is_empty() {
+            return Err(ChainError::Pack {
+                path: self.path.clone(),
+                what: format!("ends before record {seq} (its run is incomplete)"),
+            });
+        }
+        if bytes.len() as u64 > MAX_RECORD_BYTES {
+            return Err(ChainError::Pack {
+                path: self.path.clone(),
+                what: format!("record {seq} is larger than {MAX_RECORD_BYTES} bytes"),
+            });
+        }
+        self.next += 1;
+        Ok(bytes)
     }
 }
 
@@ -234,11 +381,28 @@ impl Iterator for ChainFiles {
             return None;
         }
         let seq = self.next;
-        let path = self.dir.join(layout::record_name(seq));
-        match read_record_file(&path) {
-            Ok(Some(bytes)) => {
+        let single = if self.pack.as_ref().is_some_and(|p| p.next == seq) {
+            // Reading a pack: the run's single files are gone (or identical leftovers).
+            Ok(None)
+        } else {
+            let path = self.root.join(self.layout.record_rel(seq));
+            read_record_file(&path).map(|b| {
+                b.map(|bytes| RecordFile {
+                    seq,
+                    path,
+                    bytes,
+                    line: None,
+                })
+            })
+        };
+        let found = match single {
+            Ok(None) => self.packed(seq),
+            other => other,
+        };
+        match found {
+            Ok(Some(file)) => {
                 self.next += 1;
-                Some(Ok(RecordFile { seq, path, bytes }))
+                Some(Ok(file))
             }
             Ok(None) => {
                 self.done = true;
@@ -246,6 +410,7 @@ impl Iterator for ChainFiles {
             }
             Err(e) => {
                 self.done = true;
+                self.pack = None;
                 Some(Err(e))
             }
         }
@@ -292,9 +457,8 @@ fn parse_link(file: RecordFile) -> Result<Link, ChainError> {
 /// Read and parse record `seq` of the store at `root` on its own (no link checks: there is
 /// nothing to link it to). `Ok(None)` when it does not exist.
 pub fn read_link(root: &Path, seq: u64) -> Result<Option<Link>, ChainError> {
-    let path = root.join(layout::CHAIN_DIR).join(layout::record_name(seq));
-    match read_record_file(&path)? {
-        Some(bytes) => parse_link(RecordFile { seq, path, bytes }).map(Some),
+    match ChainFiles::new(root, seq).next() {
+        Some(file) => parse_link(file?).map(Some),
         None => Ok(None),
     }
 }
@@ -391,6 +555,116 @@ impl Iterator for ChainReader {
             self.files.done = true;
         }
         Some(checked)
+    }
+}
+
+/// One committed file of a store, as a copier (media, a remote copy) takes it: paths relative
+/// to the store, in the store's layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    /// The segment committed by record `seq`: `sha256` and `size` are its record's.
+    Segment {
+        /// The record committing it.
+        seq: u64,
+        /// Its path relative to the store.
+        rel: String,
+        /// Its SHA-256, as the record says.
+        sha256: Sha256,
+        /// Its size in bytes, as the record says.
+        size: u64,
+    },
+    /// Record `seq` as a file of its own (flat layout, or a run not packed yet).
+    Record {
+        /// The record.
+        seq: u64,
+        /// Its path relative to the store.
+        rel: String,
+        /// The SHA-256 of its bytes.
+        hash: Sha256,
+    },
+    /// A pack (layout 2), yielded once its last record is reached: it replaces the files of
+    /// records `first..=last` a copier took before (which it may then remove, after checking
+    /// the pack's lines are their bytes).
+    Pack {
+        /// Its first record.
+        first: u64,
+        /// Its last record.
+        last: u64,
+        /// Its path relative to the store.
+        rel: String,
+    },
+}
+
+/// Every committed file of the store at `root` after record `after` (from the start with
+/// `None`), in commit order: for each record, the segment it commits (if it is a segment
+/// record), then the record's own file, or — when the record is read from a pack — the pack
+/// once its last record is reached. The chain is checked as it is read ([`ChainReader`]): the
+/// walk ends at the chain's end, or after an error naming the file. Files only the store keeps
+/// (`head.json`, `logkeep-store.json`, the start-up cache) are not listed.
+pub fn committed_files(root: &Path, after: Option<Head>) -> CommittedFiles {
+    let reader = match after {
+        Some(h) if h.seq > 0 => ChainReader::after(root, h),
+        _ => ChainReader::new(root),
+    };
+    CommittedFiles {
+        layout: reader.files.layout(),
+        reader,
+        queue: std::collections::VecDeque::new(),
+    }
+}
+
+/// The iterator [`committed_files`] returns.
+#[derive(Debug)]
+pub struct CommittedFiles {
+    reader: ChainReader,
+    layout: Layout,
+    queue: std::collections::VecDeque<Committed>,
+}
+
+impl Iterator for CommittedFiles {
+    type Item = Result<Committed, ChainError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(c) = self.queue.pop_front() {
+                return Some(Ok(c));
+            }
+            let link = match self.reader.next()? {
+                Ok(l) => l,
+                Err(e) => return Some(Err(e)),
+            };
+            let seq = link.record.seq;
+            if let crate::record::Event::Segment {
+                file, sha256, size, ..
+            } = &link.record.event
+            {
+                self.queue.push_back(Committed::Segment {
+                    seq,
+                    rel: self.layout.segment_rel(seq, file),
+                    sha256: *sha256,
+                    size: *size,
+                });
+            }
+            let packed = link
+                .path
+                .extension()
+                .is_some_and(|e| e == &layout::PACK_SUFFIX[1..]);
+            if !packed {
+                self.queue.push_back(Committed::Record {
+                    seq,
+                    rel: self.layout.record_rel(seq),
+                    hash: link.hash,
+                });
+            } else if seq == self.layout.pack_last(seq)
+                && let Some(rel) = self.layout.pack_rel(seq)
+            {
+                self.queue.push_back(Committed::Pack {
+                    first: self.layout.pack_first(seq),
+                    last: seq,
+                    rel,
+                });
+            }
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use crate::hash::Sha256;
 use crate::record::Span;
 
 /// How far one file generation was captured, as the chain says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GenPos {
     /// Source id.
     pub source: String,

@@ -34,6 +34,7 @@ pub mod openssl;
 pub mod record;
 pub mod seal;
 pub mod segment;
+pub mod shards;
 pub mod shown;
 pub mod time;
 pub mod untrusted;

@@ -11,7 +11,7 @@
 
 use crate::chain::{self, ChainError, ChainFiles, LinkFault, link_faults};
 use crate::hash::Sha256;
-use crate::layout::{self, Head, StoreInfo};
+use crate::layout::{self, Head, Layout, StoreInfo};
 use crate::record::{Event, FORMAT_V2, FORMAT_VERSION, MAX_RECORD_BYTES, Record, known_version};
 use crate::seal::{SealSummary, SealWalk};
 use crate::segment::{self, MemberSink};
@@ -97,7 +97,7 @@ pub struct VerifyError {
     pub source: io::Error,
 }
 
-fn at(path: &Path) -> impl FnOnce(io::Error) -> VerifyError + '_ {
+pub(crate) fn at(path: &Path) -> impl FnOnce(io::Error) -> VerifyError + '_ {
     move |source| VerifyError {
         path: path.to_owned(),
         source,
@@ -144,6 +144,7 @@ pub fn parse_store_info(bytes: &[u8]) -> Result<StoreInfo, String> {
             info.v
         ));
     }
+    Layout::of(&info)?;
     Ok(info)
 }
 
@@ -285,6 +286,10 @@ pub struct ChainChecker {
     version: Option<u32>,
     /// Format 2: the walk over key statements and checkpoints.
     seal: Option<SealWalk>,
+    /// Where records and segments live in a store directory (a bundle's are flat).
+    layout: Layout,
+    /// Where the next record was read, when not its own file (a line of a pack).
+    next_rel: Option<String>,
     report: Report,
 }
 
@@ -310,6 +315,8 @@ impl ChainChecker {
             pruned: HashMap::new(),
             version: None,
             seal: None,
+            layout: Layout::Flat,
+            next_rel: None,
             report: Report {
                 store: Some(store.to_owned()),
                 ..Report::default()
@@ -333,6 +340,18 @@ impl ChainChecker {
         self
     }
 
+    /// The records and segments are in a store directory of layout `layout` (messages name
+    /// them where they are).
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// The next record was read from `rel` rather than its own file (a line of a pack).
+    pub fn read_from(&mut self, rel: Option<String>) {
+        self.next_rel = rel;
+    }
+
     /// Format 2 chains that start after record 1: take in the key statements from before the
     /// first record (checked by their signatures alone).
     pub fn prior_statement(&mut self, record: &Record) -> Result<(), String> {
@@ -354,19 +373,17 @@ impl ChainChecker {
 
     /// Relative name of record `seq` in messages.
     pub fn record_rel(&self, seq: u64) -> String {
-        format!(
-            "{}{}/{}",
-            self.prefix,
-            layout::CHAIN_DIR,
-            layout::record_name(seq)
-        )
+        format!("{}{}", self.prefix, self.layout.record_rel(seq))
     }
 
     /// Check the next record, given its file's bytes. Returns the record if it parsed (even if
     /// a link check failed, so that its segment can still be examined).
     pub fn record(&mut self, bytes: &[u8]) -> Option<Record> {
         let next = self.seq + 1;
-        let rel = self.record_rel(next);
+        let rel = match self.next_rel.take() {
+            Some(r) => format!("{}{r}", self.prefix),
+            None => self.record_rel(next),
+        };
         let (record, hash) = match parse_record(bytes) {
             Ok(x) => x,
             Err(why) => {
@@ -544,7 +561,11 @@ impl ChainChecker {
         else {
             return Ok(());
         };
-        let rel = format!("{}{}/{}", self.prefix, layout::SEGMENTS_DIR, esc(name));
+        let rel = format!(
+            "{}{}",
+            self.prefix,
+            self.layout.segment_rel(record.seq, &esc(name))
+        );
         let rec_rel = self.record_rel(record.seq);
         self.report.segments += 1;
         let observed =
@@ -767,21 +788,27 @@ pub fn verify_store_with(
     visitor: &mut dyn ChainVisitor,
 ) -> Result<Report, VerifyError> {
     let info = read_store_info(root)?;
+    let lay = Layout::of(&info).unwrap_or_default();
     let chain = root.join(layout::CHAIN_DIR);
     let segments = root.join(layout::SEGMENTS_DIR);
-    let mut checker = ChainChecker::new(&info.store, "", opts.clone(), None).with_format(info.v);
+    let mut checker = ChainChecker::new(&info.store, "", opts.clone(), None)
+        .with_format(info.v)
+        .with_layout(lay);
     // The layout's directories must be directories themselves: a link is never followed.
     let chain_dir = dir_finding(&chain, layout::CHAIN_DIR, checker.report_mut());
     let segments_dir = dir_finding(&segments, layout::SEGMENTS_DIR, checker.report_mut());
     let walk = if chain_dir {
-        ChainFiles::new(root, 1)
+        ChainFiles::with_layout(root, lay, 1)
     } else {
         ChainFiles::empty()
     };
     for file in walk {
         let seq = checker.next_seq();
         let bytes = match file {
-            Ok(f) => f.bytes,
+            Ok(f) => {
+                checker.read_from(f.line.map(|_| f.rel(lay)));
+                f.bytes
+            }
             Err(ChainError::TooLarge { .. }) => {
                 let rel = checker.record_rel(seq);
                 checker.report_mut().problem(
@@ -795,6 +822,13 @@ pub fn verify_store_with(
             Err(ChainError::Refused { what, .. }) => {
                 let rel = checker.record_rel(seq);
                 checker.report_mut().problem(rel, what);
+                break;
+            }
+            Err(ChainError::Pack { path, what }) => {
+                let rel = path
+                    .strip_prefix(root)
+                    .map_or_else(|_| path.display().to_string(), |p| p.display().to_string());
+                checker.report_mut().problem(esc(&rel), what);
                 break;
             }
             Err(e) => {
@@ -825,7 +859,7 @@ pub fn verify_store_with(
                     continue;
                 }
             }
-            let rel = format!("{}/{}", layout::SEGMENTS_DIR, esc(file));
+            let rel = lay.segment_rel(record.seq, &esc(file));
             if !segments_dir {
                 visitor.segment_absent(&record);
                 checker.segment_missing(&record, rel);
@@ -834,7 +868,7 @@ pub fn verify_store_with(
             let Event::Segment { size, .. } = &record.event else {
                 continue;
             };
-            let path = segments.join(file);
+            let path = root.join(lay.segment_rel(record.seq, file));
             match untrusted::open_bounded(&path, *size) {
                 Ok((f, _)) => checker.segment(&record, f, visitor).map_err(at(&path))?,
                 Err(Refused::Missing) => {
@@ -859,13 +893,23 @@ pub fn verify_store_with(
     }
     let mut report = checker.finish();
     let last = report.head.map_or(0, |h| h.seq);
-    check_listing(
-        root,
-        chain_dir.then_some(chain.as_path()),
-        segments_dir.then_some(segments.as_path()),
-        last,
-        &mut report,
-    )?;
+    match lay {
+        Layout::Flat => check_listing(
+            root,
+            chain_dir.then_some(chain.as_path()),
+            segments_dir.then_some(segments.as_path()),
+            last,
+            &mut report,
+        )?,
+        Layout::Sharded { .. } => crate::shards::check_listing(
+            root,
+            lay,
+            chain_dir.then_some(chain.as_path()),
+            segments_dir.then_some(segments.as_path()),
+            last,
+            &mut report,
+        )?,
+    }
     check_head_file(root, report.head, &mut report);
     Ok(report)
 }
@@ -887,12 +931,12 @@ fn dir_finding(path: &Path, rel: &str, report: &mut Report) -> bool {
 }
 
 /// The type of a directory entry, without following it (`None` if it cannot be told).
-fn entry_type(entry: &std::fs::DirEntry) -> Option<std::fs::FileType> {
+pub(crate) fn entry_type(entry: &std::fs::DirEntry) -> Option<std::fs::FileType> {
     entry.file_type().ok()
 }
 
 /// A problem when a directory entry named like a file of the layout is not a regular file.
-fn not_a_file(entry: &std::fs::DirEntry, rel: &str, report: &mut Report) -> bool {
+pub(crate) fn not_a_file(entry: &std::fs::DirEntry, rel: &str, report: &mut Report) -> bool {
     match entry_type(entry) {
         Some(t) if t.is_file() => false,
         Some(t) => {
@@ -909,13 +953,19 @@ fn not_a_file(entry: &std::fs::DirEntry, rel: &str, report: &mut Report) -> bool
     }
 }
 
-fn check_listing(
+pub(crate) fn check_listing(
     root: &Path,
     chain: Option<&Path>,
     segments: Option<&Path>,
     last: u64,
     report: &mut Report,
 ) -> Result<(), VerifyError> {
+    check_root_listing(root, report)?;
+    check_flat_listing(root, chain, segments, last, report)
+}
+
+/// The entries of the store directory itself.
+pub(crate) fn check_root_listing(root: &Path, report: &mut Report) -> Result<(), VerifyError> {
     for entry in std::fs::read_dir(root).map_err(at(root))? {
         let entry = entry.map_err(at(root))?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -941,6 +991,8 @@ fn check_listing(
             }
             // The layout directories were checked before the walk.
             layout::CHAIN_DIR | layout::SEGMENTS_DIR => {}
+            // The daemon's start-up cache: derived from the chain, not evidence.
+            layout::CACHE_FILE => {}
             // The syslog write-ahead log: working files of the daemon, not evidence. What they
             // hold is checked where it counts, in the segments that captured it.
             "lost+found" | layout::WAL_DIR => {
@@ -963,6 +1015,17 @@ fn check_listing(
             n => report.problem(esc(n), "extra file not part of the store"),
         }
     }
+    Ok(())
+}
+
+/// The entries of a flat (layout 1) `chain/` and `segments/`.
+fn check_flat_listing(
+    root: &Path,
+    chain: Option<&Path>,
+    segments: Option<&Path>,
+    last: u64,
+    report: &mut Report,
+) -> Result<(), VerifyError> {
     let chain_entries = match chain {
         Some(c) => std::fs::read_dir(c).map_err(at(c))?.collect(),
         None => Vec::new(),

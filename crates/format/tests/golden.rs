@@ -808,6 +808,8 @@ fn build_store(root: &Path) -> Head {
         v: 1,
         store: STORE.into(),
         created: T0.into(),
+        layout: None,
+        pack: None,
     };
     let mut info_bytes = serde_json::to_vec_pretty(&info).expect("json");
     info_bytes.push(b'\n');

@@ -173,6 +173,8 @@ fn build_store(root_dir: &Path) {
         v: FORMAT_V2,
         store: STORE.into(),
         created: T0.into(),
+        layout: None,
+        pack: None,
     };
     let mut bytes = serde_json::to_vec_pretty(&info).expect("json");
     bytes.push(b'\n');
@@ -244,4 +246,74 @@ fn checked_in_v2_store_verifies_against_its_root() {
         "{:?}",
         report.problems
     );
+}
+
+/// The golden version 2 store re-laid in layout 2 with two records per pack, checked in as
+/// `store-v2-layout2`: records 1, 2–3 and 4–5 in packs, record 6 a file of its own, all in
+/// shard 0. It must verify exactly as the flat store does (same head, same seals), and every
+/// pack must be the concatenation of the flat store's record files.
+#[test]
+fn checked_in_layout_2_store_verifies_as_the_flat_one_does() {
+    let flat = dir().join("store-v2");
+    let store = dir().join("store-v2-layout2");
+    let lay = layout::Layout::Sharded { pack: 2 };
+    let rec = |n: u64| {
+        std::fs::read(flat.join(layout::CHAIN_DIR).join(layout::record_name(n))).expect("record")
+    };
+    if updating() {
+        let _ = std::fs::remove_dir_all(&store);
+        let shard = store.join(lay.record_dir(1));
+        std::fs::create_dir_all(&shard).expect("mkdir");
+        let mut info: StoreInfo =
+            serde_json::from_slice(&std::fs::read(flat.join(layout::STORE_FILE)).expect("info"))
+                .expect("info");
+        (info.layout, info.pack) = lay.values();
+        let mut bytes = serde_json::to_vec_pretty(&info).expect("json");
+        bytes.push(b'\n');
+        std::fs::write(store.join(layout::STORE_FILE), bytes).expect("write");
+        std::fs::copy(flat.join(layout::HEAD_FILE), store.join(layout::HEAD_FILE)).expect("cp");
+        for (first, last) in [(1, 1), (2, 3), (4, 5)] {
+            let pack: Vec<u8> = (first..=last).flat_map(rec).collect();
+            std::fs::write(store.join(lay.pack_rel(first).expect("pack")), pack).expect("pack");
+        }
+        std::fs::write(store.join(lay.record_rel(6)), rec(6)).expect("record");
+    }
+    for (first, last) in [(1, 1), (2, 3), (4, 5)] {
+        let pack = std::fs::read(store.join(lay.pack_rel(first).expect("pack"))).expect("pack");
+        let want: Vec<u8> = (first..=last).flat_map(rec).collect();
+        assert_eq!(
+            pack, want,
+            "pack of {first}..={last} is its records' bytes, in order"
+        );
+    }
+    let info = logkeep_format::verify::read_store_info(&store).expect("info");
+    assert_eq!(layout::Layout::of(&info), Ok(lay));
+    // git keeps no empty directory: verify a copy with its (empty) `segments/` in place.
+    let copy = std::env::temp_dir().join(format!("logkeep-golden-l2-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&copy);
+    let shard = copy.join(lay.record_dir(1));
+    std::fs::create_dir_all(&shard).expect("copy");
+    std::fs::create_dir_all(copy.join(layout::SEGMENTS_DIR)).expect("copy");
+    for name in [layout::STORE_FILE, layout::HEAD_FILE] {
+        std::fs::copy(store.join(name), copy.join(name)).expect("copy");
+    }
+    for e in std::fs::read_dir(store.join(lay.record_dir(1))).expect("shard") {
+        let e = e.expect("shard");
+        std::fs::copy(e.path(), shard.join(e.file_name())).expect("copy");
+    }
+    let fp = logkeep_format::bundle::fingerprint(&root().verifying_key());
+    let opts = VerifyOptions {
+        fingerprint: Some(fp),
+        ..VerifyOptions::default()
+    };
+    let report = verify_store(&copy, &opts).expect("verify");
+    let want = verify_store(&flat, &opts).expect("verify");
+    let _ = std::fs::remove_dir_all(&copy);
+    assert!(report.ok(), "{:?}", report.problems);
+    assert!(report.notes.is_empty(), "{:?}", report.notes);
+    assert_eq!(report.head, want.head);
+    assert_eq!(report.records, 6);
+    let s = report.seal.expect("seals");
+    assert!(s.fingerprint_checked);
+    assert_eq!((s.statements, s.checkpoints, s.epoch), (2, 2, 2));
 }

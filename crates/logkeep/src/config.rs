@@ -119,6 +119,11 @@ struct RawStore {
     /// zstd level, 1 to 19 (default 3).
     #[serde(default)]
     compression_level: Option<Spanned<i32>>,
+    /// Chain records per pack file in a store this daemon creates: a power of two from 2 to
+    /// 65536 (default 4096; docs/FORMAT.md §2). An existing store keeps the value it was
+    /// created with.
+    #[serde(default)]
+    pack_records: Option<Spanned<u64>>,
     /// Keep segments in the local store at least this long ("365d"); older ones are removed
     /// only once `min_copies` media hold them. Absent: never prune.
     #[serde(default)]
@@ -201,6 +206,8 @@ pub struct Config {
     pub scan_interval: Duration,
     /// zstd level.
     pub compression_level: i32,
+    /// Records per pack in a store created by the daemon.
+    pub pack_records: u64,
     /// Sources.
     pub sources: Vec<Source>,
     /// The signing state's directory.
@@ -449,6 +456,19 @@ impl Config {
             Some(v) if (1..=19).contains(v.get_ref()) => *v.get_ref(),
             Some(v) => bail!("{}: store.compression_level must be 1 to 19", at(v.span())),
         };
+        let pack_records = match &s.pack_records {
+            None => logkeep_format::layout::PACK_RECORDS,
+            Some(v)
+                if v.get_ref().is_power_of_two()
+                    && (2..=logkeep_format::layout::SHARD_RECORDS).contains(v.get_ref()) =>
+            {
+                *v.get_ref()
+            }
+            Some(v) => bail!(
+                "{}: store.pack_records must be a power of two from 2 to 65536",
+                at(v.span())
+            ),
+        };
         let mut sources: Vec<Source> = Vec::new();
         for src in &raw.source {
             let id = src.id.get_ref();
@@ -579,6 +599,7 @@ impl Config {
                 Duration::from_secs(1),
             )?,
             compression_level,
+            pack_records,
             sources,
             signing_key,
             signing_configured: raw.signing.is_some(),

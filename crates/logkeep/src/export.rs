@@ -14,7 +14,7 @@ use logkeep_format::bundle::{
     self, BundleInfo, BundleWriter, ConfigRef, Selection, SignatureInfo, Tool,
 };
 use logkeep_format::chain::{ChainError, ChainReader};
-use logkeep_format::layout::{self, Head};
+use logkeep_format::layout::{self, Head, Layout};
 use logkeep_format::{Event, Sha256, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -157,7 +157,6 @@ pub fn export(args: &mut ExportArgs) -> Result<Exported> {
             args.store.display()
         );
     }
-    let chain = args.store.join(layout::CHAIN_DIR);
     // Every key statement up to the head (`store/keys.jsonl`), and the epoch current at the
     // head: the key that signs must be that epoch's.
     let mut keys_jsonl: Vec<u8> = Vec::new();
@@ -319,7 +318,6 @@ pub fn export(args: &mut ExportArgs) -> Result<Exported> {
         &binfo,
         file,
         &store_info_bytes,
-        &chain,
         first_seq,
         head,
         bytes_sel,
@@ -358,7 +356,6 @@ fn write_bundle(
     binfo: &BundleInfo,
     file: File,
     store_info_bytes: &[u8],
-    chain: &Path,
     first_seq: u64,
     head: Head,
     bytes_sel: u64,
@@ -391,7 +388,7 @@ fn write_bundle(
     w.add_bytes(bundle::INFO, &info_bytes)?;
     w.add_bytes("store/logkeep-store.json", store_info_bytes)?;
     w.add_bytes(bundle::KEYS, keys_jsonl)?;
-    let segments = args.store.join(layout::SEGMENTS_DIR);
+    let lay = Layout::detect(&args.store);
     // The second pass reads the chain again, from the first record included up to the head
     // the first pass found: the links between the records, and the head's hash at the end,
     // prove it is the chain the first pass read.
@@ -404,7 +401,7 @@ fn write_bundle(
             }
             Some(Err(e)) => bail!("{}: changed during the export", e.path().display()),
             None => {
-                let path = chain.join(layout::record_name(reader.next_seq()));
+                let path = args.store.join(lay.record_rel(reader.next_seq()));
                 bail!("{}: cannot read: removed during the export", path.display());
             }
         };
@@ -419,7 +416,7 @@ fn write_bundle(
                 file, sha256, size, ..
             } = &link.record.event
         {
-            let spath = segments.join(file);
+            let spath = args.store.join(lay.segment_rel(seq, file));
             let f =
                 File::open(&spath).with_context(|| format!("{}: cannot read", spath.display()))?;
             let got = w

@@ -13,7 +13,7 @@
 //! under a real name; the next sync removes the temporary file and continues.
 
 use logkeep_format::chain::{self, ChainError, ChainReader};
-use logkeep_format::layout::{self, Head};
+use logkeep_format::layout::{self, Head, Layout};
 use logkeep_format::untrusted;
 use logkeep_format::verify::MAX_HEAD_BYTES;
 use logkeep_format::{Event, Sha256, Timestamp};
@@ -319,11 +319,22 @@ fn copy_verified(
     expect: Option<Sha256>,
 ) -> Result<u64, MediaError> {
     let mut input = File::open(src).map_err(io_at(src))?;
+    copy_verified_from(&mut input, src, dir, name, expect)
+}
+
+/// [`copy_verified`] from a reader (a record read from a pack), `src` naming it in messages.
+fn copy_verified_from(
+    input: &mut dyn io::Read,
+    src: &Path,
+    dir: &Path,
+    name: &str,
+    expect: Option<Sha256>,
+) -> Result<u64, MediaError> {
     let (temp, out) = durable::create_temp(dir, name).map_err(io_at(dir))?;
     let result = (|| {
         let mut w =
             logkeep_format::hash::HashWriter::new(io::BufWriter::with_capacity(1 << 20, out));
-        io::copy(&mut input, &mut w).map_err(io_at(&temp))?;
+        io::copy(input, &mut w).map_err(io_at(&temp))?;
         let (buf, written, n) = w.finish();
         let out = buf.into_inner().map_err(|e| io_at(&temp)(e.into_error()))?;
         if let Some(e) = expect
@@ -385,12 +396,25 @@ pub fn sync(
         let bytes = fs::read(store.join(layout::STORE_FILE)).map_err(io_at(store))?;
         durable::write_atomic(medium, layout::STORE_FILE, &bytes).map_err(io_at(medium))?;
     }
+    let lay = Layout::detect(store);
     let mut head = medium_head(medium).or_else(|| chain_head(medium).ok().flatten());
+    if lay.is_sharded() {
+        // What an interrupted copy left in the shards it was writing: temporary files, and a
+        // pack written whose records' files were not removed yet.
+        let at = head.map_or(0, |h| h.seq);
+        for rel in [lay.record_dir(at + 1), lay.segment_dir(at + 1)] {
+            let d = medium.join(rel);
+            if d.is_dir() {
+                durable::remove_temps(&d).map_err(io_at(&d))?;
+            }
+        }
+        logkeep_store::pack::settle_shard(medium, lay, at, at)
+            .map_err(io_at(&medium.join(lay.record_dir(at))))?;
+    }
     let mut done = Synced {
         head,
         ..Synced::default()
     };
-    let ssegs = store.join(layout::SEGMENTS_DIR);
     if let Some(h) = head {
         // The medium must hold a prefix of the store's chain; anything else is a different
         // history, and copying onto it would hide that.
@@ -443,27 +467,42 @@ pub fn sync(
             }
             None => {
                 // The store's chain ends before the head it was asked to copy up to.
-                let missing = store
-                    .join(layout::CHAIN_DIR)
-                    .join(layout::record_name(reader.next_seq()));
+                let missing = store.join(lay.record_rel(reader.next_seq()));
                 let gone = io::Error::from_raw_os_error(rustix::io::Errno::NOENT.raw_os_error());
                 return Err(io_at(&missing)(gone));
             }
         };
+        let seq = link.record.seq;
         if let Event::Segment { file, sha256, .. } = &link.record.event {
-            let spath = ssegs.join(file);
-            if msegs.join(file).exists() {
+            let spath = store.join(lay.segment_rel(seq, file));
+            let mdir = medium.join(lay.segment_dir(seq));
+            if mdir.join(file).exists() {
                 // Copied before an interruption, record not yet: keep it.
             } else if spath.exists() {
-                done.bytes += copy_verified(&spath, &msegs, file, Some(*sha256))?;
+                make_dir(&mdir)?;
+                done.bytes += copy_verified(&spath, &mdir, file, Some(*sha256))?;
                 done.segments += 1;
             } else {
                 done.unavailable += 1;
             }
         }
-        let name = layout::record_name(link.record.seq);
-        done.bytes += copy_verified(&link.path, &mchain, &name, Some(link.hash))?;
+        let name = layout::record_name(seq);
+        let rdir = medium.join(lay.record_dir(seq));
+        make_dir(&rdir)?;
+        // The record's exact bytes as read (from its file or its pack's line), checked again.
+        done.bytes += copy_verified_from(
+            &mut &link.bytes[..],
+            &link.path,
+            &rdir,
+            &name,
+            Some(link.hash),
+        )?;
         done.records += 1;
+        if lay.is_sharded() && seq == lay.pack_last(seq) {
+            // The run is complete on the medium too: pack it as the store does, from the
+            // copies just checked.
+            logkeep_store::pack::settle_run(medium, lay, seq).map_err(io_at(&rdir))?;
+        }
         head = Some(link.head());
         // Keep head.json current so that a medium pulled out now says how far it got.
         if done.records.is_multiple_of(64) || link.record.seq == upto.seq {
@@ -480,6 +519,18 @@ fn write_head(medium: &Path, head: Option<Head>) -> Result<(), MediaError> {
     let mut bytes = serde_json::to_vec(&h).unwrap_or_default();
     bytes.push(b'\n');
     durable::write_atomic(medium, layout::HEAD_FILE, &bytes).map_err(io_at(medium))
+}
+
+/// Create directory `dir` (a shard) if absent, durably.
+fn make_dir(dir: &Path) -> Result<(), MediaError> {
+    match fs::create_dir(dir) {
+        Ok(()) => match dir.parent() {
+            Some(p) => durable::sync_dir(p).map_err(io_at(p)),
+            None => Ok(()),
+        },
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_at(dir)(e)),
+    }
 }
 
 /// Segments of the store at `store` that may be pruned: their reads all happened before
@@ -501,7 +552,7 @@ pub fn prune_candidates(
     if present.len() < min_copies.max(1) {
         return Ok(out);
     }
-    let segs = store.join(layout::SEGMENTS_DIR);
+    let lay = Layout::detect(store);
     let before = Timestamp::parse(before).unwrap_or(Timestamp::EPOCH);
     for link in ChainReader::new(store) {
         let record = match link {
@@ -514,7 +565,7 @@ pub fn prune_candidates(
             file, size, last, ..
         } = &record.event
             && Timestamp::parse(last).is_ok_and(|l| l < before)
-            && segs.join(file).exists()
+            && store.join(lay.segment_rel(record.seq, file)).exists()
         {
             let holders: Vec<String> = present
                 .iter()
@@ -522,7 +573,7 @@ pub fn prune_candidates(
                     // A copy is a regular file on the medium itself: a link there (to a file of
                     // the right size anywhere) is not one.
                     untrusted::check_dir(&m.path.join(layout::SEGMENTS_DIR)).is_ok()
-                        && fs::symlink_metadata(m.path.join(layout::SEGMENTS_DIR).join(file))
+                        && fs::symlink_metadata(m.path.join(lay.segment_rel(record.seq, file)))
                             .is_ok_and(|md| md.file_type().is_file() && md.len() == *size)
                 })
                 .map(|m| m.id.clone())

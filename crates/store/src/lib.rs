@@ -14,11 +14,13 @@
 //! replays it; it only knows its path, so that the listeners' files are not kept among the
 //! finished generations of rotated log files.
 
+pub mod cache;
 pub mod clock;
 pub mod durable;
+pub mod pack;
 
 use logkeep_format::chain::{ChainError, ChainReader};
-use logkeep_format::layout::{self, Head, StoreInfo};
+use logkeep_format::layout::{self, Head, Layout, StoreInfo};
 use logkeep_format::segment::{self, ChunkOrigin, Discard, SegmentWriter};
 use logkeep_format::{Event, Host, Record, Sha256, SourceDecl, Span, Timestamp};
 use std::collections::{HashMap, VecDeque};
@@ -78,7 +80,8 @@ pub use logkeep_format::GenPos;
 pub const FINISHED_KEPT: usize = 8192;
 
 /// What replaying the chain found.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Replay {
     /// Committed end of every generation still followed when the chain ended (not closed, not
     /// superseded after a truncation), by generation number.
@@ -96,6 +99,7 @@ pub struct Replay {
     /// Recorded paths under this prefix (the store's own write-ahead logs) are never rotated
     /// files: their generations are not kept in `finished`, where they would crowd out those
     /// of log files.
+    #[serde(skip)]
     wal_prefix: Option<String>,
     /// Highest generation number used.
     pub max_gen: u64,
@@ -182,15 +186,25 @@ impl Replay {
     }
 }
 
+/// The layout new stores are created in ([`Layout::SHARDED`], docs/FORMAT.md §2). A store keeps
+/// the layout it was created in: a flat store is extended flat.
+pub const NEW_STORE_LAYOUT: Layout = Layout::SHARDED;
+
 /// An open store directory, locked for writing.
 pub struct Store {
     root: PathBuf,
     chain: PathBuf,
     segments: PathBuf,
+    layout: Layout,
     info: StoreInfo,
     head: Head,
     host: Host,
     level: i32,
+    /// The replay state as of the head, kept up to date with every commit, for the start-up
+    /// cache ([`cache`]).
+    state: Replay,
+    /// Head of the last cache written.
+    cached: u64,
     _lock: File,
 }
 
@@ -238,15 +252,33 @@ impl Store {
     /// from a crash, and replay the chain. With `create` (the daemon, which extends the chain)
     /// a format 1 store is refused before anything is written to it.
     pub fn open(root: &Path, create: bool, level: i32) -> Result<(Store, Replay), StoreError> {
+        Store::open_with(root, create.then_some(NEW_STORE_LAYOUT), level)
+    }
+
+    /// [`Store::open`] with `create`, creating an absent store in layout `new_layout` (the
+    /// daemon's `[store] pack_records`). An existing store keeps its own layout.
+    pub fn open_as(
+        root: &Path,
+        new_layout: Layout,
+        level: i32,
+    ) -> Result<(Store, Replay), StoreError> {
+        Store::open_with(root, Some(new_layout), level)
+    }
+
+    fn open_with(
+        root: &Path,
+        create: Option<Layout>,
+        level: i32,
+    ) -> Result<(Store, Replay), StoreError> {
         let info_path = root.join(layout::STORE_FILE);
         if !info_path.exists() {
-            if !create {
+            let Some(new_layout) = create else {
                 return Err(StoreError::Io {
                     path: info_path,
                     source: io::Error::new(io::ErrorKind::NotFound, "not a logkeep store"),
                 });
-            }
-            init(root)?;
+            };
+            init(root, new_layout)?;
         }
         let lock = File::open(root).map_err(io_at(root))?;
         match lock.try_lock() {
@@ -262,7 +294,7 @@ impl Store {
             path: e.path,
             source: e.source,
         })?;
-        if create && info.v != logkeep_format::FORMAT_V2 {
+        if create.is_some() && info.v != logkeep_format::FORMAT_V2 {
             return Err(StoreError::OldFormat {
                 path: root.to_owned(),
             });
@@ -270,15 +302,13 @@ impl Store {
         let chain = root.join(layout::CHAIN_DIR);
         let segments = root.join(layout::SEGMENTS_DIR);
         for dir in [root, chain.as_path(), segments.as_path()] {
-            let n = durable::remove_temps(dir).map_err(io_at(dir))?;
-            if n > 0 {
-                tracing::info!(dir = %dir.display(), files = n, "removed temporary files left by an interrupted write");
-            }
+            remove_temps(dir)?;
         }
         let mut store = Store {
             root: root.to_owned(),
             chain,
             segments,
+            layout: Layout::of(&info).unwrap_or_default(),
             info,
             head: Head {
                 seq: 0,
@@ -286,21 +316,87 @@ impl Store {
             },
             host: clock::host(),
             level,
+            state: Replay::default(),
+            cached: 0,
             _lock: lock,
         };
         let mut replay = Replay {
             wal_prefix: root.join(layout::WAL_DIR).to_str().map(|w| format!("{w}/")),
             ..Replay::default()
         };
+        store.start_from_cache(&mut replay);
         store.replay(&mut replay)?;
+        store.state = replay.clone();
+        if store.layout.is_sharded() {
+            store.settle_newest()?;
+        }
         store.check_nothing_beyond()?;
         store.recover_orphan(&mut replay)?;
         store.write_head_hint();
+        if store.cached != store.head.seq {
+            store.save_cache();
+        }
         Ok((store, replay))
     }
 
+    /// Take the state from the start-up cache when it matches the chain (see [`cache`]):
+    /// then `self.head` is the cached head and the replay goes on after it.
+    fn start_from_cache(&mut self, replay: &mut Replay) {
+        let (head, cached) = match cache::load(&self.root, &self.info.store) {
+            cache::Loaded::Found(h, r) => (h, r),
+            cache::Loaded::Absent => {
+                if self.root.join(layout::HEAD_FILE).exists() {
+                    tracing::info!(store = %self.root.display(), "no start-up cache: replaying the whole chain (it is written for the next start)");
+                }
+                return;
+            }
+            cache::Loaded::Unusable(why) => {
+                tracing::info!(store = %self.root.display(), "start-up cache not used ({why}): rebuilding it from the whole chain");
+                return;
+            }
+        };
+        match logkeep_format::chain::read_link(&self.root, head.seq) {
+            Ok(Some(l)) if l.hash == head.hash && l.record.store == self.info.store => {
+                tracing::debug!(
+                    seq = head.seq,
+                    "start-up cache matches the chain: replaying only the records after it"
+                );
+                let wal_prefix = replay.wal_prefix.take();
+                *replay = *cached;
+                replay.wal_prefix = wal_prefix;
+                self.head = head;
+                self.cached = head.seq;
+            }
+            _ => tracing::info!(
+                store = %self.root.display(),
+                seq = head.seq,
+                "start-up cache does not match the chain (its record {} is missing or differs): rebuilding it from the whole chain",
+                head.seq
+            ),
+        }
+    }
+
+    /// Write the start-up cache for the current head; a failure is logged (the cache only
+    /// saves time).
+    fn save_cache(&mut self) {
+        if self.head.seq == 0 {
+            return;
+        }
+        match cache::save(&self.root, &self.info.store, self.head, &self.state) {
+            Ok(()) => self.cached = self.head.seq,
+            Err(e) => {
+                tracing::warn!(file = %self.root.join(layout::CACHE_FILE).display(), "cannot write the start-up cache: {e}")
+            }
+        }
+    }
+
     fn replay(&mut self, replay: &mut Replay) -> Result<(), StoreError> {
-        for link in ChainReader::new(&self.root).of_store(&self.info.store) {
+        let reader = if self.head.seq > 0 {
+            ChainReader::after(&self.root, self.head)
+        } else {
+            ChainReader::new(&self.root)
+        };
+        for link in reader.of_store(&self.info.store) {
             let link = match link {
                 Ok(l) => l,
                 Err(ChainError::Io { path, source }) => {
@@ -325,23 +421,95 @@ impl Store {
         Ok(())
     }
 
+    /// Layout 2: remove temporary files from the newest shard directories, and finish any
+    /// packing a crash interrupted there ([`pack::settle_shard`]). Only the shards around the
+    /// head are listed, so that opening costs the same whatever the store's age.
+    fn settle_newest(&mut self) -> Result<(), StoreError> {
+        let head = self.head.seq;
+        let shards = [
+            head.saturating_sub(self.layout.pack_records()),
+            head,
+            head + 1,
+        ];
+        let mut seen = Vec::new();
+        for seq in shards {
+            let k = seq / layout::SHARD_RECORDS;
+            if seen.contains(&k) {
+                continue;
+            }
+            seen.push(k);
+            for rel in [self.layout.record_dir(seq), self.layout.segment_dir(seq)] {
+                let dir = self.root.join(rel);
+                if dir.is_dir() {
+                    remove_temps(&dir)?;
+                }
+            }
+            let settled = pack::settle_shard(&self.root, self.layout, seq, head).map_err(|e| {
+                let path = self.root.join(self.layout.record_dir(seq));
+                if e.kind() == io::ErrorKind::InvalidData {
+                    StoreError::Corrupt {
+                        path,
+                        what: e.to_string(),
+                    }
+                } else {
+                    io_at(&path)(e)
+                }
+            })?;
+            for (first, what) in settled {
+                if matches!(what, pack::Settled::Packed | pack::Settled::Tidied(_)) {
+                    tracing::info!(
+                        first,
+                        ?what,
+                        "finished packing chain records interrupted by a crash"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The directories records and segments beyond the head could be in: `chain/` and
+    /// `segments/` (flat), or the shard directories from the head's on (layout 2; a shard
+    /// directory beyond the next record's is reported as it is).
+    fn dirs_beyond(&self, top: &Path) -> Result<Vec<PathBuf>, StoreError> {
+        if self.layout == Layout::Flat {
+            return Ok(vec![top.to_owned()]);
+        }
+        let from = self.head.seq / layout::SHARD_RECORDS;
+        let mut out = Vec::new();
+        for e in fs::read_dir(top).map_err(io_at(top))? {
+            let e = e.map_err(io_at(top))?;
+            if let Some(k) = layout::parse_shard_name(&e.file_name().to_string_lossy())
+                && k >= from
+                && e.path().is_dir()
+            {
+                out.push(e.path());
+            }
+        }
+        Ok(out)
+    }
+
     /// Refuse to extend a chain that has lost records: records beyond the first missing one, a
     /// head hint beyond the chain's end, or segments beyond the one a crash can leave without
     /// its record, all mean that files in the middle were removed. Appending now would
     /// overwrite the evidence that follows the hole, so the daemon stops and says so.
     fn check_nothing_beyond(&self) -> Result<(), StoreError> {
         let next = self.head.seq + 1;
-        for e in fs::read_dir(&self.chain).map_err(io_at(&self.chain))? {
-            let e = e.map_err(io_at(&self.chain))?;
-            if let Some(seq) = layout::parse_record_name(&e.file_name().to_string_lossy())
-                && seq > next
-            {
-                return Err(StoreError::Corrupt {
-                    path: e.path(),
-                    what: format!(
-                        "exists although record {next} is missing: records were removed from the chain; run `logkeep verify` and keep this store as evidence (configure a new store path to capture on)"
-                    ),
-                });
+        for dir in self.dirs_beyond(&self.chain)? {
+            for e in fs::read_dir(&dir).map_err(io_at(&dir))? {
+                let e = e.map_err(io_at(&dir))?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(seq) =
+                    layout::parse_record_name(&name).or_else(|| self.layout.parse_pack_name(&name))
+                    && seq > next
+                {
+                    return Err(StoreError::Corrupt {
+                        path: e.path(),
+                        what: format!(
+                            "exists although record {next} is missing: records were removed from the chain; run `logkeep verify` and keep this store as evidence (configure a new store path to capture on)"
+                        ),
+                    });
+                }
             }
         }
         if let Ok(bytes) = fs::read(self.root.join(layout::HEAD_FILE))
@@ -356,18 +524,20 @@ impl Store {
                 ),
             });
         }
-        for e in fs::read_dir(&self.segments).map_err(io_at(&self.segments))? {
-            let e = e.map_err(io_at(&self.segments))?;
-            if let Some((seq, _)) = layout::parse_segment_name(&e.file_name().to_string_lossy())
-                && seq > next
-            {
-                return Err(StoreError::Corrupt {
-                    path: e.path(),
-                    what: format!(
-                        "belongs to record {seq} but the chain ends at {}: records were removed; run `logkeep verify`",
-                        self.head.seq
-                    ),
-                });
+        for dir in self.dirs_beyond(&self.segments)? {
+            for e in fs::read_dir(&dir).map_err(io_at(&dir))? {
+                let e = e.map_err(io_at(&dir))?;
+                if let Some((seq, _)) = layout::parse_segment_name(&e.file_name().to_string_lossy())
+                    && seq > next
+                {
+                    return Err(StoreError::Corrupt {
+                        path: e.path(),
+                        what: format!(
+                            "belongs to record {seq} but the chain ends at {}: records were removed; run `logkeep verify`",
+                            self.head.seq
+                        ),
+                    });
+                }
             }
         }
         Ok(())
@@ -378,7 +548,10 @@ impl Store {
     /// if it checks out, write the record now, otherwise remove it (its bytes are still in the
     /// sources, since positions only advance with records).
     fn recover_orphan(&mut self, replay: &mut Replay) -> Result<(), StoreError> {
-        let dir = self.segments.clone();
+        let dir = self.root.join(self.layout.segment_dir(self.head.seq + 1));
+        if !dir.is_dir() {
+            return Ok(());
+        }
         for e in fs::read_dir(&dir).map_err(io_at(&dir))? {
             let e = e.map_err(io_at(&dir))?;
             let name = e.file_name().to_string_lossy().into_owned();
@@ -489,7 +662,12 @@ impl Store {
         };
         let file = buf.into_inner().map_err(|e| io_at(&temp)(e.into_error()))?;
         let name = layout::segment_name(seq, &sealed.sha256);
-        durable::commit_new(file, &temp, &self.segments, &name).map_err(io_at(&temp))?;
+        let dir = self.root.join(self.layout.segment_dir(seq));
+        if let Err(e) = ensure_dir(&dir) {
+            let _ = fs::remove_file(&temp);
+            return Err(io_at(&dir)(e));
+        }
+        durable::commit_new(file, &temp, &dir, &name).map_err(io_at(&temp))?;
         let event = Event::Segment {
             file: name,
             sha256: sealed.sha256,
@@ -505,11 +683,9 @@ impl Store {
             // Without its record the segment is not evidence yet, and a retry seals the same
             // bytes again under the same sequence number: remove it so that the retry (or a
             // restart) finds a clean state.
-            let path = self
-                .segments
-                .join(layout::segment_name(seq, &sealed.sha256));
+            let path = dir.join(layout::segment_name(seq, &sealed.sha256));
             if fs::remove_file(&path).is_ok() {
-                let _ = durable::sync_dir(&self.segments);
+                let _ = durable::sync_dir(&dir);
             }
         }
         committed
@@ -524,13 +700,14 @@ impl Store {
         file: &str,
         media: Vec<String>,
     ) -> Result<Record, StoreError> {
-        let path = self.segments.join(file);
+        let dir = self.root.join(self.layout.segment_dir(seq));
+        let path = dir.join(file);
         match fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_at(&path)(e)),
         }
-        durable::sync_dir(&self.segments).map_err(io_at(&self.segments))?;
+        durable::sync_dir(&dir).map_err(io_at(&dir))?;
         self.commit_record(Event::Pruned {
             seq,
             file: file.to_owned(),
@@ -576,13 +753,32 @@ impl Store {
         };
         let bytes = record.to_bytes();
         let name = layout::record_name(record.seq);
-        durable::write_new(&self.chain, &name, &bytes).map_err(io_at(&self.chain.join(&name)))?;
+        let dir = self.root.join(self.layout.record_dir(record.seq));
+        ensure_dir(&dir).map_err(io_at(&dir))?;
+        durable::write_new(&dir, &name, &bytes).map_err(io_at(&dir.join(&name)))?;
         self.head = Head {
             seq: record.seq,
             hash: Sha256::of(&bytes),
         };
         self.write_head_hint();
+        self.state.apply(&record);
+        if record.seq >= self.cached + cache::SAVE_EVERY {
+            self.save_cache();
+        }
+        if self.layout.is_sharded() && record.seq == self.layout.pack_last(record.seq) {
+            // The run is complete. The records are committed whatever happens here: a failed
+            // packing leaves them as files, which every reader accepts, and the next start
+            // finishes it.
+            if let Err(e) = pack::settle_run(&self.root, self.layout, record.seq) {
+                tracing::warn!(dir = %dir.display(), "cannot pack the chain records of the run ending at {}: {e}", record.seq);
+            }
+        }
         Ok(record)
+    }
+
+    /// The store's directory layout.
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 
     /// Rewrite `head.json`. It is a hint: the record is already committed, so a failure here
@@ -600,8 +796,40 @@ impl Store {
     }
 }
 
-/// Create an empty store at `root`.
-fn init(root: &Path) -> Result<(), StoreError> {
+impl Drop for Store {
+    /// A store closed cleanly leaves a start-up cache of its head.
+    fn drop(&mut self) {
+        if self.cached != self.head.seq {
+            self.save_cache();
+        }
+    }
+}
+
+/// Remove temporary files a crash left in `dir`, saying so.
+fn remove_temps(dir: &Path) -> Result<(), StoreError> {
+    let n = durable::remove_temps(dir).map_err(io_at(dir))?;
+    if n > 0 {
+        tracing::info!(dir = %dir.display(), files = n, "removed temporary files left by an interrupted write");
+    }
+    Ok(())
+}
+
+/// Make sure directory `dir` exists, durably: a shard directory is created (and its parent
+/// synced) before the first file goes into it.
+fn ensure_dir(dir: &Path) -> io::Result<()> {
+    match fs::create_dir(dir) {
+        Ok(()) => match dir.parent() {
+            Some(p) => durable::sync_dir(p),
+            None => Ok(()),
+        },
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Create an empty store in layout `lay` at `root`. Public for tests and the benchmark,
+/// which make stores of both layouts; the daemon creates through [`Store::open`].
+pub fn init(root: &Path, lay: Layout) -> Result<(), StoreError> {
     fs::create_dir_all(root).map_err(io_at(root))?;
     for d in [layout::CHAIN_DIR, layout::SEGMENTS_DIR] {
         let p = root.join(d);
@@ -615,6 +843,8 @@ fn init(root: &Path) -> Result<(), StoreError> {
         v: logkeep_format::FORMAT_V2,
         store: hex::encode(id),
         created: Timestamp::now().to_rfc3339(),
+        layout: lay.values().0,
+        pack: lay.values().1,
     };
     let mut bytes = serde_json::to_vec_pretty(&info).unwrap_or_default();
     bytes.push(b'\n');

@@ -50,8 +50,12 @@ pub(super) fn start(config: &Config) -> Result<Started<'_>> {
     // or touches the store.
     let mut signer =
         crate::keys::open_configured(config).context("cannot open the signing state")?;
-    let (mut store, replay) = Store::open(&config.store, true, config.compression_level)
-        .with_context(|| format!("cannot open the store at {}", config.store.display()))?;
+    let new_layout = logkeep_format::layout::Layout::Sharded {
+        pack: config.pack_records,
+    };
+    let (mut store, replay) =
+        Store::open_as(&config.store, new_layout, config.compression_level)
+            .with_context(|| format!("cannot open the store at {}", config.store.display()))?;
     match &mut signer {
         Some(state) => {
             crate::keys::reconcile(state, &mut store, replay.epoch.as_ref())
