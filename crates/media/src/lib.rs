@@ -25,6 +25,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+pub mod committed;
+pub mod remote;
 pub mod replicator;
 
 pub use logkeep_format::layout::MEDIUM_FILE;
@@ -390,7 +392,6 @@ pub fn sync(
         head,
         ..Synced::default()
     };
-    let ssegs = store.join(layout::SEGMENTS_DIR);
     if let Some(h) = head {
         // The medium must hold a prefix of the store's chain; anything else is a different
         // history, and copying onto it would hide that.
@@ -421,17 +422,13 @@ pub fn sync(
         .map_err(|e| io_at(&e.path)(e.source))?
         .store;
     // Only records that continue the chain are copied: a medium never holds a broken one.
-    let mut reader = match head {
-        Some(h) => ChainReader::after(store, h),
-        None => ChainReader::new(store),
-    }
-    .of_store(&store_id);
+    let mut files = committed::committed_files(store, &store_id, head);
     while head.map_or(0, |h| h.seq) < upto.seq {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let link = match reader.next() {
-            Some(Ok(l)) => l,
+        let file = match files.next() {
+            Some(Ok(f)) => f,
             Some(Err(ChainError::Io { path, source })) => {
                 return Err(MediaError::Io { path, source });
             }
@@ -445,29 +442,31 @@ pub fn sync(
                 // The store's chain ends before the head it was asked to copy up to.
                 let missing = store
                     .join(layout::CHAIN_DIR)
-                    .join(layout::record_name(reader.next_seq()));
+                    .join(layout::record_name(files.next_seq()));
                 let gone = io::Error::from_raw_os_error(rustix::io::Errno::NOENT.raw_os_error());
                 return Err(io_at(&missing)(gone));
             }
         };
-        if let Event::Segment { file, sha256, .. } = &link.record.event {
-            let spath = ssegs.join(file);
-            if msegs.join(file).exists() {
-                // Copied before an interruption, record not yet: keep it.
-            } else if spath.exists() {
-                done.bytes += copy_verified(&spath, &msegs, file, Some(*sha256))?;
-                done.segments += 1;
-            } else {
-                done.unavailable += 1;
+        match file.kind {
+            committed::Kind::Segment => {
+                if msegs.join(&file.name).exists() {
+                    // Copied before an interruption, record not yet: keep it.
+                } else if file.path.exists() {
+                    done.bytes += copy_verified(&file.path, &msegs, &file.name, Some(file.sha256))?;
+                    done.segments += 1;
+                } else {
+                    done.unavailable += 1;
+                }
             }
-        }
-        let name = layout::record_name(link.record.seq);
-        done.bytes += copy_verified(&link.path, &mchain, &name, Some(link.hash))?;
-        done.records += 1;
-        head = Some(link.head());
-        // Keep head.json current so that a medium pulled out now says how far it got.
-        if done.records.is_multiple_of(64) || link.record.seq == upto.seq {
-            write_head(medium, head)?;
+            committed::Kind::Record(h) => {
+                done.bytes += copy_verified(&file.path, &mchain, &file.name, Some(file.sha256))?;
+                done.records += 1;
+                head = Some(h);
+                // Keep head.json current so that a medium pulled out now says how far it got.
+                if done.records.is_multiple_of(64) || h.seq == upto.seq {
+                    write_head(medium, head)?;
+                }
+            }
         }
     }
     write_head(medium, head)?;
@@ -493,12 +492,25 @@ pub fn prune_candidates(
     min_copies: usize,
     before: &str,
 ) -> io::Result<Vec<(u64, String, Vec<String>)>> {
+    prune_candidates_with_remotes(store, media, &[], store_id, min_copies, before)
+}
+
+/// [`prune_candidates`], counting remotes as well: `remotes` are `(id, seq)`, each remote
+/// holding, read back, every file up to record `seq`.
+pub fn prune_candidates_with_remotes(
+    store: &Path,
+    media: &[replicator::MediumSpec],
+    remotes: &[(String, u64)],
+    store_id: &str,
+    min_copies: usize,
+    before: &str,
+) -> io::Result<Vec<(u64, String, Vec<String>)>> {
     let present: Vec<&replicator::MediumSpec> = media
         .iter()
         .filter(|m| probe(&m.path, &m.id, store_id) == Presence::Present)
         .collect();
     let mut out = Vec::new();
-    if present.len() < min_copies.max(1) {
+    if present.len() + remotes.len() < min_copies.max(1) {
         return Ok(out);
     }
     let segs = store.join(layout::SEGMENTS_DIR);
@@ -526,6 +538,12 @@ pub fn prune_candidates(
                             .is_ok_and(|md| md.file_type().is_file() && md.len() == *size)
                 })
                 .map(|m| m.id.clone())
+                .chain(
+                    remotes
+                        .iter()
+                        .filter(|(_, upto)| *upto >= record.seq)
+                        .map(|(id, _)| id.clone()),
+                )
                 .collect();
             if holders.len() >= min_copies.max(1) {
                 out.push((record.seq, file.clone(), holders));
