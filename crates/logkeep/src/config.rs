@@ -350,7 +350,8 @@ fn remotes(
     media: &[Medium],
 ) -> Result<Vec<logkeep_media::remote::RemoteSpec>> {
     use logkeep_remote::LockMode;
-    let at = |span: std::ops::Range<usize>| format!("{}:{}", file.display(), line_of(text, span.start));
+    let at =
+        |span: std::ops::Range<usize>| format!("{}:{}", file.display(), line_of(text, span.start));
     let mut out: Vec<logkeep_media::remote::RemoteSpec> = Vec::new();
     for r in raw {
         let id = r.id.get_ref();
@@ -361,7 +362,10 @@ fn remotes(
             );
         }
         if out.iter().any(|x| &x.id == id) || media.iter().any(|m| &m.id == id) {
-            bail!("{}: remote id {id:?} is used twice (ids of media and remotes are one namespace)", at(r.id.span()));
+            bail!(
+                "{}: remote id {id:?} is used twice (ids of media and remotes are one namespace)",
+                at(r.id.span())
+            );
         }
         let endpoint = r.endpoint.get_ref().trim_end_matches('/').to_owned();
         let rest = endpoint
@@ -385,7 +389,11 @@ fn remotes(
                 at(r.bucket.span())
             );
         }
-        let prefix = r.prefix.as_ref().map(|p| p.get_ref().clone()).unwrap_or_default();
+        let prefix = r
+            .prefix
+            .as_ref()
+            .map(|p| p.get_ref().clone())
+            .unwrap_or_default();
         if !prefix.is_empty() && (!prefix.ends_with('/') || !logkeep_remote::valid_key(&prefix)) {
             bail!(
                 "{}: remote.prefix {prefix:?} must end in / and hold only A-Z a-z 0-9 - . _ /",

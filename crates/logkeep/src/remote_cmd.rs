@@ -78,8 +78,9 @@ fn list(config: &Path, json: bool) -> Result<u8> {
             row.remote_head = Some(n);
             row.behind = local.map(|l| l.seq.saturating_sub(n));
             if n > 0 {
-                row.last_checkpoint = remote::newest_checkpoint(&client, r, n, CHECKPOINT_LOOKBACK)?
-                    .map(|(rec, _)| rec.seq);
+                row.last_checkpoint =
+                    remote::newest_checkpoint(&client, r, n, CHECKPOINT_LOOKBACK)?
+                        .map(|(rec, _)| rec.seq);
             }
             Ok::<(), logkeep_remote::Error>(())
         })();
@@ -112,7 +113,11 @@ fn list(config: &Path, json: bool) -> Result<u8> {
             }
         }
     }
-    Ok(if rows.iter().all(|r| r.reachable) { 0 } else { 2 })
+    Ok(if rows.iter().all(|r| r.reachable) {
+        0
+    } else {
+        2
+    })
 }
 
 /// `logkeep remote pull ID --out DIR [--host PREFIX]`: rebuild a store directory from the
@@ -233,13 +238,19 @@ pub fn witness_head(config: &Path, id: &str, json: bool) -> Result<Head> {
     let client = r.client()?;
     let n = remote::listed_head_seq(&client, r)?;
     if n == 0 {
-        bail!("{id}: the remote holds no records under {}", shown::text(&r.prefix));
+        bail!(
+            "{id}: the remote holds no records under {}",
+            shown::text(&r.prefix)
+        );
     }
     let (what, head) = match remote::newest_checkpoint(&client, r, n, CHECKPOINT_LOOKBACK)? {
         Some((rec, hash)) => ("its newest signed checkpoint", Head { seq: rec.seq, hash }),
         None => {
             let (rec, hash) = remote::fetch_record(&client, r, n)?;
-            ("its newest record (it holds no checkpoint)", Head { seq: rec.seq, hash })
+            (
+                "its newest record (it holds no checkpoint)",
+                Head { seq: rec.seq, hash },
+            )
         }
     };
     if !json {

@@ -157,7 +157,11 @@ pub fn fetch_record(
 /// a row from the first, checked to be the store's own record at that position. A remote
 /// that holds more than the store, or a different record, is refused: the store was rolled
 /// back, or the prefix holds another store's copy.
-pub fn remote_head(client: &Client, spec: &RemoteSpec, store: &Path) -> Result<Option<Head>, Error> {
+pub fn remote_head(
+    client: &Client,
+    spec: &RemoteSpec,
+    store: &Path,
+) -> Result<Option<Head>, Error> {
     let n = listed_head_seq(client, spec)?;
     if n == 0 {
         return Ok(None);
@@ -195,6 +199,7 @@ pub struct Pushed {
 
 /// Copy what the store committed after `from` (where the remote stands) up to `upto`,
 /// calling `progress` with the new head after every record. Stops early when `stop` is set.
+#[allow(clippy::too_many_arguments)]
 pub fn sync(
     client: &Client,
     spec: &RemoteSpec,

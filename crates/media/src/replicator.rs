@@ -594,19 +594,10 @@ fn step_remote(
             Some(u) if known.map_or(0, |h| h.seq) < u.seq => {
                 let state = &mut slot.state;
                 let known_slot = &mut slot.known;
-                crate::remote::sync(
-                    &client,
-                    &slot.spec,
-                    store,
-                    store_id,
-                    known,
-                    u,
-                    stop,
-                    |h| {
-                        *known_slot = Some(Some(h));
-                        state.head = Some(h);
-                    },
-                )?
+                crate::remote::sync(&client, &slot.spec, store, store_id, known, u, stop, |h| {
+                    *known_slot = Some(Some(h));
+                    state.head = Some(h);
+                })?
             }
             _ => crate::remote::Pushed::default(),
         };

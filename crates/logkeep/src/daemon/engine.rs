@@ -592,7 +592,10 @@ impl Engine<'_> {
         let remotes = self.media.remotes();
         Summary {
             remotes: remotes.len(),
-            remotes_failing: remotes.iter().filter(|r| r.state.starts_with("failed")).count(),
+            remotes_failing: remotes
+                .iter()
+                .filter(|r| r.state.starts_with("failed"))
+                .count(),
             remote_lag: remotes.iter().map(|r| r.behind).max().unwrap_or(0),
             error: self.failing.as_deref(),
             files: self.tracker.files().len(),
