@@ -428,4 +428,34 @@ mod tests {
         s.error = Some("disk full");
         assert_eq!(s.line(), "STORE WRITES FAILING, retrying: disk full");
     }
+
+    #[test]
+    fn the_systemd_line_shows_the_remote_lag_and_failures() {
+        let mut s = Summary {
+            error: None,
+            files: 1,
+            sources: 1,
+            head_seq: 9,
+            alerts: 0,
+            waiting: 0,
+            unreadable: 0,
+            unmatched: 0,
+            remotes: 1,
+            remotes_failing: 0,
+            remote_lag: 0,
+        };
+        assert!(
+            s.line().ends_with("; remote lag 0 record(s)"),
+            "{}",
+            s.line()
+        );
+        s.remotes_failing = 1;
+        s.remote_lag = 5;
+        assert!(
+            s.line()
+                .ends_with("; remote lag 5 record(s) (1 REMOTE(S) FAILING, retrying)"),
+            "{}",
+            s.line()
+        );
+    }
 }
