@@ -145,11 +145,11 @@ fn pull(config: &Path, id: &str, out: &Path, host: Option<&str>) -> Result<u8> {
         fs::create_dir_all(d).with_context(|| format!("{}: cannot create", d.display()))?;
     }
     let store_key = spec.key(layout::STORE_FILE);
-    let fetch = |key: &str, dir: &Path, name: &str| -> Result<u64> {
+    let fetch = |key: &str, size: u64, dir: &Path, name: &str| -> Result<u64> {
         let (temp, file) = durable::create_temp(dir, name)
             .with_context(|| format!("{}: cannot write", dir.display()))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
-        let n = client.get(key, &mut w);
+        let n = client.get(key, size, &mut w);
         let file = w
             .into_inner()
             .map_err(|e| e.into_error())
@@ -164,7 +164,7 @@ fn pull(config: &Path, id: &str, out: &Path, host: Option<&str>) -> Result<u8> {
         }
         result
     };
-    fetch(&store_key, out, layout::STORE_FILE).with_context(|| {
+    fetch(&store_key, 1 << 20, out, layout::STORE_FILE).with_context(|| {
         format!(
             "{}: the remote holds no store under prefix {}",
             spec.id,
@@ -193,7 +193,7 @@ fn pull(config: &Path, id: &str, out: &Path, host: Option<&str>) -> Result<u8> {
                 skipped += 1;
                 return Ok(());
             }
-            match fetch(&l.key, dir, name) {
+            match fetch(&l.key, l.size, dir, name) {
                 Ok(n) => {
                     bytes += n;
                     if dir_name == layout::CHAIN_DIR {

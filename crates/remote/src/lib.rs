@@ -266,6 +266,8 @@ pub fn valid_key(key: &str) -> bool {
 
 enum Body<'a> {
     Empty,
+    /// No body; the answer's body is expected to be about this many bytes (a download).
+    Expect(u64),
     Bytes(&'a [u8]),
     Reader(&'a mut dyn Read, u64),
 }
@@ -368,7 +370,7 @@ impl Client {
             req = req.header(k, v.as_str());
         }
         let size = match &body {
-            Body::Empty => 0,
+            Body::Empty | Body::Expect(_) => 0,
             Body::Bytes(b) => b.len() as u64,
             Body::Reader(_, n) => *n,
         };
@@ -377,16 +379,21 @@ impl Client {
         }
         // Sending may take as long as the bytes need at a slow 256 KiB/s, and the timeout more.
         let send_time = self.timeout + Duration::from_secs(size >> 18);
+        // Receiving likewise, for a download.
+        let expect = if let Body::Expect(n) = body { n } else { 0 };
+        let recv_time =
+            self.timeout.max(Duration::from_secs(1)) * 4 + Duration::from_secs(expect >> 18);
         let unreachable = |e: ureq::Error| Error::Unreachable {
             endpoint: self.endpoint.clone(),
             what: e.to_string(),
         };
         let result = match body {
-            Body::Empty => {
+            Body::Empty | Body::Expect(_) => {
                 let req = req.body(()).map_err(|e| self.mismatch(key, e))?;
                 self.agent
                     .configure_request(req)
                     .timeout_send_body(Some(send_time))
+                    .timeout_recv_body(Some(recv_time))
                     .build()
                     .pipe(|r| self.agent.run(r))
             }
@@ -774,9 +781,10 @@ impl Client {
         }
     }
 
-    /// Download `key` into `out`, streaming; returns the bytes written.
-    pub fn get(&self, key: &str, out: &mut dyn Write) -> Result<u64, Error> {
-        let mut resp = self.send("GET", key, "", &[], None, Body::Empty)?;
+    /// Download `key` (about `size` bytes, as its listing said, which bounds how long the
+    /// download may take) into `out`, streaming; returns the bytes written.
+    pub fn get(&self, key: &str, size: u64, out: &mut dyn Write) -> Result<u64, Error> {
+        let mut resp = self.send("GET", key, "", &[], None, Body::Expect(size))?;
         let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
         io::copy(&mut reader, out).map_err(|e| Error::Unreachable {
             endpoint: self.endpoint.clone(),

@@ -86,7 +86,7 @@ fn an_upload_is_locked_read_back_and_cannot_be_deleted() {
     let e = c.delete_version(&key, &version).unwrap_err();
     assert_eq!(e.code(), Some("AccessDenied"), "{e}");
     let mut back = Vec::new();
-    c.get(&key, &mut back).unwrap();
+    c.get(&key, 15, &mut back).unwrap();
     assert_eq!(back, b"evidence bytes\n");
     // The listing finds it.
     let mut seen = Vec::new();
@@ -203,6 +203,6 @@ fn a_200_mb_file_goes_up_in_parts_with_bounded_memory() {
         }
     }
     let mut h = H(Sha256::new());
-    assert_eq!(c.get(&key, &mut h).unwrap(), 200 << 20);
+    assert_eq!(c.get(&key, 200 << 20, &mut h).unwrap(), 200 << 20);
     assert_eq!(<[u8; 32]>::from(h.0.finalize()), sha);
 }
