@@ -311,3 +311,42 @@ fn refused_credentials_a_readable_secret_and_a_bucket_without_lock_are_named() {
         "{run}"
     );
 }
+
+#[test]
+fn retention_counts_a_remote_as_a_copy() {
+    let s3 = server();
+    let prefix = unique_prefix("host");
+    let cfg = format!(
+        "[store]\npath = \"store\"\nseal_interval = \"200ms\"\nscan_interval = \"100ms\"\nsegment_max_bytes = \"16KiB\"\nretain_local = \"1s\"\nmin_copies = 1\n\
+         [control]\nsocket = \"control.sock\"\n\
+         [[source]]\nid = \"vpn\"\npaths = [\"logs/*.log\"]\n{}",
+        s3.remote_toml("S3_ENDPOINT", "S3_BUCKET", &prefix)
+    );
+    let mut site = Site::new(&cfg);
+    s3.credentials(&site.path("creds"), None);
+    let written = noise(40_000, 41);
+    site.append("a.log", &written);
+    site.start();
+    site.wait_record("\"kind\":\"pruned\"");
+    let pruned = record_texts(&site.store())
+        .into_iter()
+        .find(|r| r.contains("\"kind\":\"pruned\""))
+        .expect("pruned record");
+    let v: serde_json::Value = serde_json::from_str(&pruned).expect("record");
+    assert_eq!(
+        v["event"]["media"],
+        serde_json::json!(["central"]),
+        "{pruned}"
+    );
+    let file = v["event"]["file"].as_str().expect("file");
+    assert!(!site.store().join("segments").join(file).exists());
+    wait_remote_caught_up(&mut site);
+    site.term();
+    // The remote still holds what the store let go: pulled back, every byte is there.
+    let out = tempfile::tempdir().expect("tmp");
+    let pulled = out.path().join("pulled");
+    let run = pull(&site, &pulled);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(pulled.join("segments").join(file).exists());
+    assert_eq!(extracted(&pulled, "a.log"), written);
+}

@@ -26,8 +26,8 @@ pub struct CommittedFile {
     pub sha256: Sha256,
     /// Its size, when the chain says it (segments).
     pub size: Option<u64>,
-    /// The chain's head once this file is copied: the record's own head for a record, the
-    /// head before it for the segment the record commits.
+    /// The sequence number of the record: the record itself, or the one that commits the
+    /// segment.
     pub seq: u64,
 }
 
