@@ -444,7 +444,7 @@ fn check_logkeep_flags(block: &Block) -> Vec<String> {
             }
             let rest: Vec<&str> = rest.collect();
             let mut cmd = vec![sub];
-            if matches!(sub, "media" | "custody")
+            if matches!(sub, "media" | "custody" | "remote")
                 && let Some(s) = rest.first()
             {
                 cmd.push(s);

@@ -13,6 +13,7 @@ mod killloop;
 mod media;
 mod model;
 mod reload;
+mod remote;
 mod restart;
 mod rotation;
 mod roundtrip;

@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod media;
 pub mod rng;
 pub mod rotation;
+pub mod s3;
 pub mod seal;
 pub mod site;
 pub mod store;

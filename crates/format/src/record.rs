@@ -258,6 +258,17 @@ pub enum Event {
         /// Details (the error of a failure, counts of a catch-up).
         detail: Option<String>,
     },
+    /// Something happened to a remote (an S3 bucket with Object Lock holding a copy).
+    Remote {
+        /// Remote id, as configured in `[[remote]] id`.
+        remote: String,
+        /// `reachable`, `caught_up`, `failed` or `recovered`.
+        what: String,
+        /// The newest record the remote held, read back, at that moment, if known.
+        head: Option<Head>,
+        /// Details (the error of a failure, counts of a catch-up).
+        detail: Option<String>,
+    },
     /// A segment was removed from the local store after it was copied to enough media.
     Pruned {
         /// Sequence number of the segment's record.
@@ -331,6 +342,7 @@ impl Event {
             Event::Unreadable { .. } => "unreadable",
             Event::Readable { .. } => "readable",
             Event::Medium { .. } => "medium",
+            Event::Remote { .. } => "remote",
             Event::Pruned { .. } => "pruned",
             Event::Recovered { .. } => "recovered",
             Event::Snapshot { .. } => "snapshot",

@@ -278,9 +278,10 @@ fn kind_index(e: &Event) -> usize {
         Event::Recovered { .. } => 13,
         Event::Snapshot { .. } => 14,
         Event::Stop { .. } => 15,
+        Event::Remote { .. } => 16,
         // Format 2 only: pinned by `golden_v2.rs`.
-        Event::Epoch { .. } => 16,
-        Event::Checkpoint { .. } => 17,
+        Event::Epoch { .. } => 17,
+        Event::Checkpoint { .. } => 18,
     }
 }
 
@@ -399,6 +400,15 @@ fn every_kind() -> Vec<Event> {
         },
         Event::Stop {
             reason: "SIGTERM".into(),
+        },
+        Event::Remote {
+            remote: "central".into(),
+            what: "failed".into(),
+            head: Some(Head {
+                seq: 8,
+                hash: Sha256::of(b"record 8"),
+            }),
+            detail: Some("http://127.0.0.1:7480: unreachable: \"timeout\"".into()),
         },
     ]
 }

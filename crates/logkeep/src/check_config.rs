@@ -149,6 +149,8 @@ fn check(path: &Path, json: bool) -> Result<u8> {
     check_sources(&c, &mut f, &mut out);
     // [[media]]
     check_media(&c, &mut f, &mut out);
+    // [[remote]]
+    check_remotes(&c, &mut f, &mut out);
     // [inventory]
     let inv = &c.inventory;
     f.line(format!(
@@ -527,6 +529,56 @@ fn rotated_siblings(
         }
     }
     out
+}
+
+/// Every remote: its credentials (the file's mode, its contents) and that the bucket answers
+/// with Object Lock enabled. The secret is never printed.
+fn check_remotes(c: &Config, f: &mut Findings, out: &mut serde_json::Map<String, Value>) {
+    let mut remotes = Vec::new();
+    for r in &c.remotes {
+        f.line(format!(
+            "[[remote]] {}  {}/{}/{}  mode {}  retention {}",
+            shown::text(&r.id),
+            shown::text(&r.endpoint),
+            shown::text(&r.bucket),
+            shown::text(&r.prefix),
+            r.mode.as_str(),
+            humantime::format_duration(r.retention)
+        ));
+        let state = match r.client() {
+            Err(e) => {
+                f.problem(format!("[[remote]] {}: {e}", shown::text(&r.id)));
+                format!("credentials: {e}")
+            }
+            Ok(client) => match client.object_lock_enabled() {
+                Ok(true) => {
+                    f.line("  reachable; the bucket has Object Lock enabled".into());
+                    "ok".into()
+                }
+                Ok(false) => {
+                    f.problem(format!(
+                        "[[remote]] {}: bucket {} does not have Object Lock enabled: copies there could be deleted; create a bucket with Object Lock",
+                        shown::text(&r.id),
+                        shown::text(&r.bucket)
+                    ));
+                    "no object lock".into()
+                }
+                Err(e @ logkeep_remote::Error::Unreachable { .. }) => {
+                    f.warn(format!(
+                        "[[remote]] {}: {e}; the daemon copies there once it answers",
+                        shown::text(&r.id)
+                    ));
+                    "unreachable".into()
+                }
+                Err(e) => {
+                    f.problem(format!("[[remote]] {}: {e}", shown::text(&r.id)));
+                    e.to_string()
+                }
+            },
+        };
+        remotes.push(json!({"id": r.id, "endpoint": r.endpoint, "bucket": r.bucket, "prefix": r.prefix, "state": state}));
+    }
+    out.insert("remotes".into(), json!(remotes));
 }
 
 fn check_media(c: &Config, f: &mut Findings, out: &mut serde_json::Map<String, Value>) {

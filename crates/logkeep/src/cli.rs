@@ -85,6 +85,13 @@ pub enum Command {
         /// rolled back or cut short.
         #[arg(long, value_name = "DIR")]
         against: Option<PathBuf>,
+        /// A remote of the configuration: this chain must reach the newest signed checkpoint
+        /// the remote holds, or it was rolled back or cut short.
+        #[arg(long, value_name = "ID", conflicts_with = "against")]
+        against_remote: Option<String>,
+        /// Configuration naming the remote (for --against-remote).
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG, requires = "against_remote")]
+        config: PathBuf,
     },
     /// Write every captured file generation, byte for byte, under a new directory. A
     /// generation that is not whole is marked in its name (.INCOMPLETE, .DAMAGED) and its
@@ -125,6 +132,12 @@ pub enum Command {
         #[command(subcommand)]
         action: MediaAction,
     },
+    /// Remotes: S3 buckets with Object Lock holding copies nobody on the host can delete.
+    Remote {
+        /// What to do.
+        #[command(subcommand)]
+        action: RemoteAction,
+    },
     /// The custody log of an evidence bundle.
     Custody {
         /// What to do.
@@ -161,6 +174,35 @@ pub struct KeygenArgs {
     /// configured store's chain).
     #[arg(long, value_name = "N", requires = "enrol")]
     pub epoch: Option<u64>,
+}
+
+/// Remote actions.
+#[derive(Debug, Subcommand)]
+pub enum RemoteAction {
+    /// Show each configured remote: reachable, records behind the store, last checkpoint
+    /// copied (asks the remotes themselves).
+    List {
+        /// Configuration file.
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild a store directory from a remote (then `verify`, `extract` and `export` it).
+    Pull {
+        /// Remote id, as in the configuration's `[[remote]] id`.
+        id: String,
+        /// The directory to create (must not exist, or be empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Another host's key prefix in the same bucket (default: the configured prefix).
+        #[arg(long, value_name = "PREFIX")]
+        host: Option<String>,
+        /// Configuration file naming the remote.
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
 }
 
 /// Media actions.

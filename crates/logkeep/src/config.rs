@@ -25,6 +25,9 @@ struct RawConfig {
     /// Offline media: separate disks that receive verified copies of the store.
     #[serde(default)]
     media: Vec<RawMedium>,
+    /// Remotes: S3 buckets with Object Lock that receive copies nobody on the host can delete.
+    #[serde(default)]
+    remote: Vec<RawRemote>,
     /// The key that signs evidence bundles.
     #[serde(default)]
     signing: Option<RawSigning>,
@@ -40,6 +43,35 @@ struct RawMedium {
     id: Spanned<String>,
     /// Where the medium is mounted; it may be absent, logkeep catches up when it appears.
     path: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRemote {
+    /// Unique id, named in `remote` records and by `logkeep remote`.
+    id: Spanned<String>,
+    /// `https://host[:port]` (or `http://` on a trusted network).
+    endpoint: Spanned<String>,
+    /// The bucket, created by the administrator with Object Lock enabled.
+    bucket: Spanned<String>,
+    /// Key prefix, one per host (e.g. `"vpn-gw-1/"`); empty or ending in `/`.
+    #[serde(default)]
+    prefix: Option<Spanned<String>>,
+    /// Region, for signing (default `us-east-1`).
+    #[serde(default)]
+    region: Option<String>,
+    /// TOML file with `access_key_id` and `secret_access_key`, mode 0600. Absent: the standard
+    /// AWS environment variables.
+    #[serde(default)]
+    credentials: Option<String>,
+    /// Object Lock mode: `"compliance"` (default) or `"governance"`.
+    #[serde(default)]
+    mode: Option<Spanned<String>>,
+    /// How long every object is retained from its upload, e.g. `"400d"`.
+    retention: Spanned<String>,
+    /// Bound on connecting and on every wait for an answer (default `"30s"`).
+    #[serde(default)]
+    timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,6 +251,8 @@ pub struct Config {
     pub signing_epoch: Duration,
     /// Offline media.
     pub media: Vec<Medium>,
+    /// Remotes: S3 buckets with Object Lock.
+    pub remotes: Vec<logkeep_media::remote::RemoteSpec>,
     /// Local retention: prune segments older than this that enough media hold.
     pub retain_local: Option<Duration>,
     /// Media that must hold a segment before it is pruned.
@@ -314,6 +348,113 @@ fn duration(
     Ok(d)
 }
 
+/// The `[[remote]]` sections, validated.
+fn remotes(
+    raw: &[RawRemote],
+    text: &str,
+    file: &Path,
+    base: &Path,
+    media: &[Medium],
+) -> Result<Vec<logkeep_media::remote::RemoteSpec>> {
+    use logkeep_remote::LockMode;
+    let at =
+        |span: std::ops::Range<usize>| format!("{}:{}", file.display(), line_of(text, span.start));
+    let mut out: Vec<logkeep_media::remote::RemoteSpec> = Vec::new();
+    for r in raw {
+        let id = r.id.get_ref();
+        if !valid_source_id(id) {
+            bail!(
+                "{}: remote id {id:?} must be 1 to 64 of A-Z a-z 0-9 . _ - and not start with a dot",
+                at(r.id.span())
+            );
+        }
+        if out.iter().any(|x| &x.id == id) || media.iter().any(|m| &m.id == id) {
+            bail!(
+                "{}: remote id {id:?} is used twice (ids of media and remotes are one namespace)",
+                at(r.id.span())
+            );
+        }
+        let endpoint = r.endpoint.get_ref().trim_end_matches('/').to_owned();
+        let rest = endpoint
+            .strip_prefix("https://")
+            .or_else(|| endpoint.strip_prefix("http://"));
+        if rest.is_none_or(|h| h.is_empty() || h.contains(['/', '?', '#', '@'])) {
+            bail!(
+                "{}: remote.endpoint {:?} must be http(s)://HOST[:PORT], without a path or credentials",
+                at(r.endpoint.span()),
+                r.endpoint.get_ref()
+            );
+        }
+        let bucket = r.bucket.get_ref().clone();
+        if bucket.len() < 3
+            || !bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
+        {
+            bail!(
+                "{}: remote.bucket {bucket:?} must be 3 or more of a-z 0-9 - .",
+                at(r.bucket.span())
+            );
+        }
+        let prefix = r
+            .prefix
+            .as_ref()
+            .map(|p| p.get_ref().clone())
+            .unwrap_or_default();
+        if !prefix.is_empty() && (!prefix.ends_with('/') || !logkeep_remote::valid_key(&prefix)) {
+            bail!(
+                "{}: remote.prefix {prefix:?} must end in / and hold only A-Z a-z 0-9 - . _ /",
+                at(r.prefix.as_ref().map(|p| p.span()).unwrap_or_default())
+            );
+        }
+        let mode = match r.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+            None | Some(("compliance", _)) => LockMode::Compliance,
+            Some(("governance", _)) => LockMode::Governance,
+            Some((other, span)) => bail!(
+                "{}: remote.mode must be \"compliance\" or \"governance\", not {other:?}",
+                at(span)
+            ),
+        };
+        let span_duration = |v: &Spanned<String>, key: &str| -> Result<Duration> {
+            let d = humantime::parse_duration(v.get_ref()).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: remote.{key}: {:?} is not a duration like \"400d\": {e}",
+                    at(v.span()),
+                    v.get_ref()
+                )
+            })?;
+            if d.is_zero() {
+                bail!("{}: remote.{key} must be more than zero", at(v.span()));
+            }
+            Ok(d)
+        };
+        let retention = span_duration(&r.retention, "retention")?;
+        let timeout = match &r.timeout {
+            Some(t) => span_duration(t, "timeout")?,
+            None => Duration::from_secs(30),
+        };
+        let credentials = r.credentials.as_ref().map(|c| {
+            if Path::new(c).is_absolute() {
+                normalize(Path::new(c))
+            } else {
+                normalize(&base.join(c))
+            }
+        });
+        out.push(logkeep_media::remote::RemoteSpec {
+            id: id.clone(),
+            endpoint,
+            bucket,
+            prefix,
+            region: r.region.clone().unwrap_or_else(|| "us-east-1".into()),
+            credentials,
+            mode,
+            retention,
+            timeout,
+        });
+    }
+    Ok(out)
+}
+
 impl Config {
     /// Read and validate `file`.
     pub fn load(file: &Path) -> Result<Config> {
@@ -397,6 +538,7 @@ impl Config {
                 path,
             });
         }
+        let remotes = remotes(&raw.remote, &text, file, &base, &media)?;
         let s = &raw.store;
         let retain_local = match &s.retain_local {
             None => None,
@@ -426,9 +568,9 @@ impl Config {
             Some(v) if *v.get_ref() >= 1 => *v.get_ref(),
             Some(v) => bail!("{}: store.min_copies must be at least 1", at(v.span())),
         };
-        if retain_local.is_some() && (media.len() as u32) < min_copies {
+        if retain_local.is_some() && ((media.len() + remotes.len()) as u32) < min_copies {
             bail!(
-                "{}: store.retain_local needs at least min_copies = {min_copies} [[media]] configured, or nothing could ever be pruned",
+                "{}: store.retain_local needs at least min_copies = {min_copies} [[media]] and [[remote]] configured, or nothing could ever be pruned",
                 file.display()
             );
         }
@@ -605,6 +747,7 @@ impl Config {
             signing_configured: raw.signing.is_some(),
             signing_epoch,
             media,
+            remotes,
             retain_local,
             min_copies,
             seal_on_tamper,

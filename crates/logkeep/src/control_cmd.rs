@@ -210,6 +210,19 @@ pub fn status(socket: &Path, json_out: bool) -> Result<u8> {
             text(m.last_sync.as_deref())
         )?;
     }
+    for r in &v.remotes {
+        writeln!(
+            out,
+            "remote {}  {}  {}  head {}  behind {} record(s)  last checkpoint {}  last copy {}",
+            esc(&r.id),
+            esc(&r.location),
+            esc(&r.state),
+            number(r.head.map(|h| h.seq)),
+            r.behind,
+            number(r.checkpoint),
+            text(r.last_copy.as_deref())
+        )?;
+    }
     if let Some(last) = &v.snapshots.last {
         writeln!(
             out,

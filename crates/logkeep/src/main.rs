@@ -51,6 +51,7 @@ mod media_link;
 mod no_clobber;
 mod out;
 mod output;
+mod remote_cmd;
 mod snapshot;
 mod status;
 mod verify_cmd;
@@ -116,7 +117,12 @@ fn dispatch(command: Command) -> Result<u8> {
             fingerprint,
             expect_head,
             against,
-        } => verify_cmd::run(path, json, fingerprint, expect_head, against),
+            against_remote,
+            config,
+        } => match against_remote {
+            Some(id) => verify_cmd::run_against_remote(path, json, fingerprint, &config, &id),
+            None => verify_cmd::run(path, json, fingerprint, expect_head, against),
+        },
         Command::Extract(args) => extract_cmd::run(args),
         Command::List {
             path,
@@ -131,6 +137,7 @@ fn dispatch(command: Command) -> Result<u8> {
         } => keygen_cmd::fingerprint(config, key, public),
         Command::Export(args) => export_cmd::run(args),
         Command::Media { action } => media_cmd::run(action),
+        Command::Remote { action } => remote_cmd::run(action),
         Command::Custody {
             action:
                 CustodyAction::Add {

@@ -6,7 +6,8 @@ use crate::config::Config;
 use logkeep_format::Event;
 use logkeep_format::Timestamp;
 use logkeep_format::layout::Head;
-use logkeep_media::replicator::{MediaEvent, MediumSpec, MediumState, Replicator};
+use logkeep_media::remote::RemoteState;
+use logkeep_media::replicator::{MediaEvent, MediumSpec, MediumState, Replicator, TargetKind};
 use logkeep_store::Store;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -22,8 +23,16 @@ pub struct MediaLink {
     next_prune: Instant,
 }
 
-/// The chain record for a copier event.
+/// The chain record for a copier event: `medium` or `remote`.
 pub fn record_for(ev: MediaEvent) -> Event {
+    if ev.kind == TargetKind::Remote {
+        return Event::Remote {
+            remote: ev.medium,
+            what: ev.what.into(),
+            head: ev.head,
+            detail: ev.detail,
+        };
+    }
     Event::Medium {
         medium: ev.medium,
         what: ev.what.into(),
@@ -48,13 +57,14 @@ impl MediaLink {
                 path: m.path.clone(),
             })
             .collect();
-        let replicator = if specs.is_empty() {
+        let replicator = if specs.is_empty() && config.remotes.is_empty() {
             None
         } else {
-            Some(Replicator::spawn(
+            Some(Replicator::spawn_with_remotes(
                 config.store.clone(),
                 store_id.to_owned(),
                 specs.clone(),
+                config.remotes.clone(),
                 POLL,
                 notify,
             )?)
@@ -81,6 +91,14 @@ impl MediaLink {
             .unwrap_or_default()
     }
 
+    /// The remotes' states.
+    pub fn remotes(&self) -> Vec<RemoteState> {
+        self.replicator
+            .as_ref()
+            .map(Replicator::remotes)
+            .unwrap_or_default()
+    }
+
     /// Finish copying to medium `id` and flush it (blocks until done).
     pub fn eject(&self, id: &str) -> Result<Head, String> {
         match &self.replicator {
@@ -101,9 +119,17 @@ impl MediaLink {
         // Look again in half the retention time, between 5 s and an hour.
         self.next_prune = Instant::now() + (retain / 2).clamp(Duration::from_secs(5), PRUNE_EVERY);
         let cutoff = Timestamp::from(SystemTime::now() - retain).to_rfc3339();
-        let candidates = logkeep_media::prune_candidates(
+        // A remote holds every segment up to the newest record it read back (it copies in
+        // commit order).
+        let remote_heads: Vec<(String, u64)> = self
+            .remotes()
+            .into_iter()
+            .filter_map(|r| r.head.map(|h| (r.id, h.seq)))
+            .collect();
+        let candidates = logkeep_media::prune_candidates_with_remotes(
             &config.store,
             &self.specs,
+            &remote_heads,
             store.id(),
             config.min_copies as usize,
             &cutoff,

@@ -37,6 +37,8 @@ pub struct Status {
     pub alerts: Vec<Alert>,
     /// The configured media.
     pub media: Vec<MediumState>,
+    /// The configured remotes.
+    pub remotes: Vec<logkeep_media::remote::RemoteState>,
     /// Snapshots taken since the daemon started.
     pub snapshots: Snapshots,
     /// The control socket.
@@ -217,6 +219,12 @@ pub struct Summary<'a> {
     pub unreadable: usize,
     /// Sources whose patterns match no file.
     pub unmatched: usize,
+    /// Remotes configured.
+    pub remotes: usize,
+    /// Remotes whose copies fail (retried).
+    pub remotes_failing: usize,
+    /// Records the furthest-behind remote lacks.
+    pub remote_lag: u64,
 }
 
 impl Summary<'_> {
@@ -245,6 +253,15 @@ impl Summary<'_> {
                 "; {} file(s) wait for a descriptor (open-file limit)",
                 self.waiting
             ));
+        }
+        if self.remotes > 0 {
+            line.push_str(&format!("; remote lag {} record(s)", self.remote_lag));
+            if self.remotes_failing > 0 {
+                line.push_str(&format!(
+                    " ({} REMOTE(S) FAILING, retrying)",
+                    self.remotes_failing
+                ));
+            }
         }
         line
     }
@@ -352,6 +369,7 @@ mod tests {
             listeners: Vec::new(),
             alerts: Vec::new(),
             media: Vec::new(),
+            remotes: Vec::new(),
             snapshots: Snapshots {
                 count: 0,
                 last: None,
@@ -393,6 +411,9 @@ mod tests {
             waiting: 1,
             unreadable: 0,
             unmatched: 0,
+            remotes: 0,
+            remotes_failing: 0,
+            remote_lag: 0,
         };
         assert_eq!(
             s.line(),
@@ -406,5 +427,35 @@ mod tests {
         );
         s.error = Some("disk full");
         assert_eq!(s.line(), "STORE WRITES FAILING, retrying: disk full");
+    }
+
+    #[test]
+    fn the_systemd_line_shows_the_remote_lag_and_failures() {
+        let mut s = Summary {
+            error: None,
+            files: 1,
+            sources: 1,
+            head_seq: 9,
+            alerts: 0,
+            waiting: 0,
+            unreadable: 0,
+            unmatched: 0,
+            remotes: 1,
+            remotes_failing: 0,
+            remote_lag: 0,
+        };
+        assert!(
+            s.line().ends_with("; remote lag 0 record(s)"),
+            "{}",
+            s.line()
+        );
+        s.remotes_failing = 1;
+        s.remote_lag = 5;
+        assert!(
+            s.line()
+                .ends_with("; remote lag 5 record(s) (1 REMOTE(S) FAILING, retrying)"),
+            "{}",
+            s.line()
+        );
     }
 }

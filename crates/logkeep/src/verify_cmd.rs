@@ -25,6 +25,29 @@ pub fn run(
     })
 }
 
+/// `logkeep verify PATH --against-remote ID`: the chain must reach the newest signed
+/// checkpoint the remote holds (a store rolled back or cut short does not).
+pub fn run_against_remote(
+    path: PathBuf,
+    json: bool,
+    fingerprint: Option<String>,
+    config: &Path,
+    id: &str,
+) -> Result<u8> {
+    json_errors(json, || {
+        input_kind(&path)?;
+        let head = crate::remote_cmd::witness_head(config, id, json)
+            .with_context(|| format!("--against-remote {}", Shown::text(id)))?;
+        verify(
+            path,
+            json,
+            fingerprint,
+            Some(format!("{}:{}", head.seq, head.hash)),
+            None,
+        )
+    })
+}
+
 fn verify(
     path: PathBuf,
     json: bool,

@@ -25,6 +25,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+pub mod remote;
 pub mod replicator;
 
 pub use logkeep_format::layout::MEDIUM_FILE;
@@ -544,12 +545,25 @@ pub fn prune_candidates(
     min_copies: usize,
     before: &str,
 ) -> io::Result<Vec<(u64, String, Vec<String>)>> {
+    prune_candidates_with_remotes(store, media, &[], store_id, min_copies, before)
+}
+
+/// [`prune_candidates`], counting remotes as well: `remotes` are `(id, seq)`, each remote
+/// holding, read back, every file up to record `seq`.
+pub fn prune_candidates_with_remotes(
+    store: &Path,
+    media: &[replicator::MediumSpec],
+    remotes: &[(String, u64)],
+    store_id: &str,
+    min_copies: usize,
+    before: &str,
+) -> io::Result<Vec<(u64, String, Vec<String>)>> {
     let present: Vec<&replicator::MediumSpec> = media
         .iter()
         .filter(|m| probe(&m.path, &m.id, store_id) == Presence::Present)
         .collect();
     let mut out = Vec::new();
-    if present.len() < min_copies.max(1) {
+    if present.len() + remotes.len() < min_copies.max(1) {
         return Ok(out);
     }
     let lay = Layout::detect(store);
@@ -577,6 +591,12 @@ pub fn prune_candidates(
                             .is_ok_and(|md| md.file_type().is_file() && md.len() == *size)
                 })
                 .map(|m| m.id.clone())
+                .chain(
+                    remotes
+                        .iter()
+                        .filter(|(_, upto)| *upto >= record.seq)
+                        .map(|(id, _)| id.clone()),
+                )
                 .collect();
             if holders.len() >= min_copies.max(1) {
                 out.push((record.seq, file.clone(), holders));

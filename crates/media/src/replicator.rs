@@ -1,11 +1,15 @@
-//! The background copier: one thread that keeps every configured medium in step with the
-//! store, notices media coming and going, and reports the changes worth a chain record.
+//! The replication engine: one thread that keeps every target in step with the store — each
+//! configured medium (a directory on a disk that comes and goes) and each remote (an S3
+//! bucket with Object Lock, [`crate::remote`]) — notices targets coming, going and failing,
+//! and reports the changes worth a chain record. Both kinds copy the same list of committed
+//! files ([`crate::committed`]); they differ only in how a file is written and read back.
 //!
 //! It only reads the store (committed files never change) and writes the media; chain records
 //! about media are written by the daemon's engine thread, which owns the store, from the
 //! [`MediaEvent`]s this thread sends. Routine copies produce no event — otherwise every copy
 //! would make a record that needs copying.
 
+use crate::remote::{RemoteSpec, RemoteState};
 use crate::{Presence, Synced};
 use logkeep_format::Timestamp;
 use logkeep_format::layout::Head;
@@ -26,12 +30,24 @@ pub struct MediumSpec {
     pub path: PathBuf,
 }
 
+/// The kind of target an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    /// A medium (`medium` records).
+    Medium,
+    /// A remote (`remote` records).
+    Remote,
+}
+
 /// A change worth a chain record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaEvent {
-    /// Medium id.
+    /// What kind of target.
+    pub kind: TargetKind,
+    /// Medium (or remote) id.
     pub medium: String,
-    /// `attached`, `caught_up`, `missing`, `failed`, `recovered` or `detached`.
+    /// A medium: `attached`, `caught_up`, `missing`, `failed`, `recovered` or `detached`; a
+    /// remote: `reachable`, `caught_up`, `failed` or `recovered`.
     pub what: &'static str,
     /// The medium's head.
     pub head: Option<Head>,
@@ -158,11 +174,30 @@ struct Slot {
     state: MediumState,
 }
 
+/// A remote, as the engine keeps it.
+struct RemoteSlot {
+    spec: RemoteSpec,
+    client: Option<logkeep_remote::Client>,
+    /// Where the remote stands, as its listing said and uploads since advanced it; `None`:
+    /// list it again (at start and after every failure).
+    known: Option<Option<Head>>,
+    contacted: bool,
+    failed: Option<String>,
+    failures: u32,
+    retry_at: std::time::Instant,
+    catching_up: bool,
+    state: RemoteState,
+}
+
+/// The longest wait between two attempts at a failing remote.
+const REMOTE_BACKOFF_MAX: Duration = Duration::from_secs(60);
+
 /// Handle to the copier thread.
 pub struct Replicator {
     tx: Sender<Cmd>,
     stop: Arc<AtomicBool>,
     states: Arc<Mutex<Vec<MediumState>>>,
+    remote_states: Arc<Mutex<Vec<RemoteState>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -176,21 +211,49 @@ impl Replicator {
         poll: Duration,
         events: impl FnMut(MediaEvent) + Send + 'static,
     ) -> std::io::Result<Replicator> {
+        Replicator::spawn_with_remotes(store, store_id, media, Vec::new(), poll, events)
+    }
+
+    /// [`Replicator::spawn`], with remotes as well as media.
+    pub fn spawn_with_remotes(
+        store: PathBuf,
+        store_id: String,
+        media: Vec<MediumSpec>,
+        remotes: Vec<RemoteSpec>,
+        poll: Duration,
+        events: impl FnMut(MediaEvent) + Send + 'static,
+    ) -> std::io::Result<Replicator> {
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let states = Arc::new(Mutex::new(Vec::new()));
-        let (s2, st2) = (stop.clone(), states.clone());
+        let remote_states = Arc::new(Mutex::new(Vec::new()));
+        let (s2, st2, rs2) = (stop.clone(), states.clone(), remote_states.clone());
         let thread = std::thread::Builder::new()
             .name("media".into())
             .spawn(move || {
-                run(store, store_id, media, poll, rx, s2, st2, events);
+                let targets = Targets {
+                    media,
+                    remotes,
+                    states: st2,
+                    remote_states: rs2,
+                };
+                run(store, store_id, targets, poll, rx, s2, events);
             })?;
         Ok(Replicator {
             tx,
             stop,
             states,
+            remote_states,
             thread: Some(thread),
         })
+    }
+
+    /// The remotes' states.
+    pub fn remotes(&self) -> Vec<RemoteState> {
+        self.remote_states
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     /// Something was committed: copy it soon.
@@ -224,17 +287,51 @@ impl Replicator {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The targets the engine copies to, and where their states are published.
+struct Targets {
+    media: Vec<MediumSpec>,
+    remotes: Vec<RemoteSpec>,
+    states: Arc<Mutex<Vec<MediumState>>>,
+    remote_states: Arc<Mutex<Vec<RemoteState>>>,
+}
+
 fn run(
     store: PathBuf,
     store_id: String,
-    media: Vec<MediumSpec>,
+    targets: Targets,
     poll: Duration,
     rx: Receiver<Cmd>,
     stop: Arc<AtomicBool>,
-    states: Arc<Mutex<Vec<MediumState>>>,
     mut events: impl FnMut(MediaEvent),
 ) {
+    let Targets {
+        media,
+        remotes,
+        states,
+        remote_states,
+    } = targets;
+    let mut remotes: Vec<RemoteSlot> = remotes
+        .into_iter()
+        .map(|spec| RemoteSlot {
+            state: RemoteState {
+                id: spec.id.clone(),
+                location: format!("{}/{}/{}", spec.endpoint, spec.bucket, spec.prefix),
+                state: "connecting".into(),
+                head: None,
+                behind: 0,
+                checkpoint: None,
+                last_copy: None,
+            },
+            spec,
+            client: None,
+            known: None,
+            contacted: false,
+            failed: None,
+            failures: 0,
+            retry_at: std::time::Instant::now(),
+            catching_up: true,
+        })
+        .collect();
     let mut slots: Vec<Slot> = media
         .into_iter()
         .map(|spec| Slot {
@@ -311,6 +408,15 @@ fn run(
         if let Ok(mut s) = states.lock() {
             *s = slots.iter().map(|x| x.state.clone()).collect();
         }
+        for i in 0..remotes.len() {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            step_remote(&store, &store_id, &mut remotes[i], upto, &stop, &mut events);
+            if let Ok(mut s) = remote_states.lock() {
+                *s = remotes.iter().map(|x| x.state.clone()).collect();
+            }
+        }
     }
 }
 
@@ -327,6 +433,7 @@ fn step(
     let path = slot.spec.path.clone();
     let presence = crate::probe(&path, &id, store_id);
     let ev = |what, head, detail| MediaEvent {
+        kind: TargetKind::Medium,
         medium: id.clone(),
         what,
         head,
@@ -437,6 +544,114 @@ fn step(
             slot.failed = Some(msg.clone());
             slot.state.state = MediaState::Failed(msg.clone());
             Err(msg)
+        }
+    }
+}
+
+/// One turn at a remote: find where it stands by listing it if that is not known (at start,
+/// after a failure), then copy on up to `upto`. A failure is retried with a backoff that
+/// doubles up to [`REMOTE_BACKOFF_MAX`]; the store is never held up by it.
+fn step_remote(
+    store: &std::path::Path,
+    store_id: &str,
+    slot: &mut RemoteSlot,
+    upto: Option<Head>,
+    stop: &AtomicBool,
+    events: &mut impl FnMut(MediaEvent),
+) {
+    let now = std::time::Instant::now();
+    if now < slot.retry_at {
+        return;
+    }
+    let id = slot.spec.id.clone();
+    let ev = |what, head, detail| MediaEvent {
+        kind: TargetKind::Remote,
+        medium: id.clone(),
+        what,
+        head,
+        detail,
+    };
+    let result = (|| {
+        let client = match slot.client.take() {
+            Some(c) => c,
+            None => slot.spec.client()?,
+        };
+        let known = match slot.known {
+            Some(k) => k,
+            None => {
+                let k = crate::remote::remote_head(&client, &slot.spec, store)?;
+                slot.known = Some(k);
+                slot.state.head = k;
+                if !slot.contacted {
+                    slot.contacted = true;
+                    tracing::info!(remote = %id, head = k.map_or(0, |h| h.seq), "remote reachable");
+                    events(ev("reachable", k, None));
+                }
+                k
+            }
+        };
+        let pushed = match upto {
+            Some(u) if known.map_or(0, |h| h.seq) < u.seq => {
+                let state = &mut slot.state;
+                let known_slot = &mut slot.known;
+                crate::remote::sync(&client, &slot.spec, store, store_id, known, u, stop, |h| {
+                    *known_slot = Some(Some(h));
+                    state.head = Some(h);
+                })?
+            }
+            _ => crate::remote::Pushed::default(),
+        };
+        slot.client = Some(client);
+        Ok::<_, logkeep_remote::Error>(pushed)
+    })();
+    let head = slot.known.flatten();
+    match result {
+        Ok(pushed) => {
+            if slot.failed.take().is_some() {
+                tracing::info!(remote = %id, "remote copies resumed");
+                events(ev("recovered", head, None));
+            }
+            slot.failures = 0;
+            slot.state.state = "ok".into();
+            slot.state.behind = upto.map_or(0, |u| u.seq.saturating_sub(head.map_or(0, |h| h.seq)));
+            if pushed.checkpoint.is_some() {
+                slot.state.checkpoint = pushed.checkpoint;
+            }
+            if pushed.records > 0 || pushed.segments > 0 {
+                slot.state.last_copy = Some(Timestamp::now().to_rfc3339());
+            }
+            if slot.catching_up && slot.state.behind == 0 {
+                slot.catching_up = false;
+                let detail = format!(
+                    "{} records, {} segments uploaded; {} files found already there; {} segments no longer in the store",
+                    pushed.records, pushed.segments, pushed.present, pushed.unavailable
+                );
+                events(ev("caught_up", head, Some(detail)));
+            }
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            // Find where the remote stands again by listing it, and read the credentials
+            // again, before the next attempt.
+            slot.known = None;
+            slot.client = None;
+            slot.catching_up = true;
+            slot.failures = slot.failures.saturating_add(1);
+            let wait = Duration::from_secs(1)
+                .saturating_mul(1 << slot.failures.min(7).saturating_sub(1))
+                .min(REMOTE_BACKOFF_MAX);
+            slot.retry_at = std::time::Instant::now() + wait;
+            if slot.failed.is_none() {
+                tracing::error!(remote = %id, "cannot copy to the remote: {msg}; the local store keeps everything and copying resumes when it can (retrying with backoff)");
+                events(ev("failed", head, Some(msg.clone())));
+            } else {
+                tracing::debug!(remote = %id, "still failing: {msg}; next attempt in {wait:?}");
+            }
+            slot.failed = Some(msg.clone());
+            slot.state.state = format!("failed: {msg}");
+            if let Some(u) = upto {
+                slot.state.behind = u.seq.saturating_sub(slot.state.head.map_or(0, |h| h.seq));
+            }
         }
     }
 }

@@ -589,7 +589,14 @@ impl Engine<'_> {
 
     /// The counts of [`Engine::status`] that the systemd `STATUS=` line shows.
     fn summary(&self) -> Summary<'_> {
+        let remotes = self.media.remotes();
         Summary {
+            remotes: remotes.len(),
+            remotes_failing: remotes
+                .iter()
+                .filter(|r| r.state.starts_with("failed"))
+                .count(),
+            remote_lag: remotes.iter().map(|r| r.behind).max().unwrap_or(0),
             error: self.failing.as_deref(),
             files: self.tracker.files().len(),
             sources: self.config.sources.len(),
@@ -624,6 +631,7 @@ impl Engine<'_> {
             listeners: self.syslog.status(),
             alerts: self.pipe.alerts().cloned().collect(),
             media: self.media.states(),
+            remotes: self.media.remotes(),
             snapshots: Snapshots {
                 count: self.snapshots,
                 last: self.last_snapshot.clone(),

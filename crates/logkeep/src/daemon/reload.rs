@@ -64,6 +64,10 @@ pub(super) fn merge(old: &Config, mut new: Config) -> (Config, Vec<String>) {
         new.retain_local = old.retain_local;
         new.min_copies = old.min_copies;
     }
+    let remotes = |c: &Config| format!("{:?}", c.remotes);
+    if keep("[[remote]]", remotes(old) != remotes(&new)) {
+        new.remotes.clone_from(&old.remotes);
+    }
     // Syslog listeners hold their sockets: a `listen` source is kept as it runs, added or
     // removed only by a restart.
     let mut sources: Vec<Source> = Vec::new();
