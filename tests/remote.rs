@@ -127,7 +127,7 @@ fn copies_are_locked_pulled_back_whole_resumed_by_listing_and_witness_a_rollback
 
     // Every object is locked, and the host's own credentials cannot delete a locked version.
     let client = s3.client();
-    let key = format!("{prefix}chain/0000000000000001.json");
+    let key = format!("{prefix}{}", record_rel(&site.store(), 1));
     let info = client.head(&key).expect("head").expect("record 1 is there");
     assert_eq!(info.lock_mode.as_deref(), Some("COMPLIANCE"));
     let err = client
@@ -153,27 +153,16 @@ fn copies_are_locked_pulled_back_whole_resumed_by_listing_and_witness_a_rollback
     // A store cut short after the remote copied it is caught against the remote.
     let rolled = site.path("rolled");
     copy_tree(&site.store(), &rolled);
-    let mut recs: Vec<PathBuf> = fs::read_dir(rolled.join("chain"))
-        .expect("chain")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    recs.sort();
+    let recs = record_files(&rolled);
     for r in recs.iter().rev().take(4) {
         fs::remove_file(r).expect("remove record");
     }
     fs::remove_file(rolled.join("head.json")).expect("remove head.json");
-    for s in fs::read_dir(rolled.join("segments"))
-        .expect("segments")
-        .flatten()
-    {
-        let name = s.file_name().to_string_lossy().into_owned();
-        if !rolled
-            .join("chain")
-            .join(format!("{}.json", &name[..16]))
-            .exists()
-        {
-            fs::remove_file(s.path()).expect("remove segment");
+    for s in segment_files(&rolled) {
+        let name = file_name(&s);
+        let (seq, _) = logkeep_format::layout::parse_segment_name(&name).expect("segment name");
+        if !record_path(&rolled, seq).exists() {
+            fs::remove_file(&s).expect("remove segment");
         }
     }
     let (code, text) = verify(&rolled, &[]).code_and_text();
@@ -339,7 +328,7 @@ fn retention_counts_a_remote_as_a_copy() {
         "{pruned}"
     );
     let file = v["event"]["file"].as_str().expect("file");
-    assert!(!site.store().join("segments").join(file).exists());
+    assert!(!segment_path(&site.store(), file).exists());
     wait_remote_caught_up(&mut site);
     site.term();
     // The remote still holds what the store let go: pulled back, every byte is there.
@@ -347,6 +336,6 @@ fn retention_counts_a_remote_as_a_copy() {
     let pulled = out.path().join("pulled");
     let run = pull(&site, &pulled);
     assert_eq!(run.code, 0, "{run}");
-    assert!(pulled.join("segments").join(file).exists());
+    assert!(segment_path(&pulled, file).exists());
     assert_eq!(extracted(&pulled, "a.log"), written);
 }
