@@ -9,6 +9,7 @@ mod control;
 mod docs;
 mod extract;
 mod hostile;
+mod journal;
 mod killloop;
 mod media;
 mod model;

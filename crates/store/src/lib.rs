@@ -656,6 +656,7 @@ mod tests {
                     end: 10,
                     head: Sha256::of(b"h"),
                     tail: Sha256::of(b"t"),
+                    cursor: None,
                 },
             );
             r.finish(g, Timestamp::from_unix_nanos(g as i128));

@@ -93,6 +93,7 @@ pub(super) fn start(config: &Config) -> Result<Started<'_>> {
     let specs: Vec<SourceSpec> = config
         .sources
         .iter()
+        .filter(|s| s.journal.is_none())
         .map(|s| SourceSpec {
             id: s.id.clone(),
             patterns: s.paths.clone(),
@@ -108,6 +109,7 @@ pub(super) fn start(config: &Config) -> Result<Started<'_>> {
         signals: Some(start_signals(&tx)?),
     };
     let tracker = tracker(specs.clone(), &replay, &wal_cut, max_open);
+    let journal = journal(config, &replay);
     for e in start_records(config, replay.sources.unwrap_or_default(), wal_cut) {
         if let Err(e) = store.append(e) {
             threads.join();
@@ -130,6 +132,7 @@ pub(super) fn start(config: &Config) -> Result<Started<'_>> {
     let engine = Engine {
         config: std::borrow::Cow::Borrowed(config),
         tracker,
+        journal,
         pipe: Pipeline::new(store, config.segment_max_bytes, config.seal_on_tamper)
             .with_signer(signer),
         media,
@@ -168,6 +171,8 @@ fn tracker(
         .gens
         .iter()
         .filter(|(gen_id, _)| !wal_cut.iter().any(|(g, _)| g == *gen_id))
+        // Journal generations (positioned by cursor) are the journal reader's.
+        .filter(|(_, g)| g.cursor.is_none())
         .map(|(gen_id, g)| (*gen_id, g.clone()));
     let opts = TrackerOptions {
         watched_before: replay.patterns_ever.clone(),
@@ -179,10 +184,38 @@ fn tracker(
     let finished = replay
         .finished
         .iter()
+        .filter(|(_, g, _)| g.cursor.is_none())
         .map(|(gen_id, g, wall)| ((*gen_id, g.clone()), *wall))
         .collect();
     Tracker::new(specs, known, replay.max_gen, opts)
         .with_finished(finished, replay.finished_forgotten)
+}
+
+/// The journal reader: the journal sources, resuming the journal generations the chain was
+/// following after their cursors and knowing the journal files it closed.
+fn journal(config: &Config, replay: &Replay) -> logkeep_journal::Journal {
+    let open = replay
+        .gens
+        .iter()
+        .filter(|(_, g)| g.cursor.is_some())
+        .map(|(gen_id, g)| (*gen_id, g.clone()))
+        .collect();
+    let closed = replay
+        .finished
+        .iter()
+        .filter(|(_, g, _)| g.cursor.is_some())
+        .map(|(_, g, _)| g.clone())
+        .collect();
+    logkeep_journal::Journal::new(journal_specs(config), open, closed, 1 << 20)
+}
+
+/// The journal sources of `config`.
+pub(super) fn journal_specs(config: &Config) -> Vec<logkeep_journal::JournalSpec> {
+    config
+        .sources
+        .iter()
+        .filter_map(|s| s.journal.clone())
+        .collect()
 }
 
 /// The records a start writes: start, configuration, the sources added and removed since the
@@ -209,7 +242,16 @@ pub(super) fn source_decls(config: &Config) -> Vec<SourceDecl> {
         .iter()
         .map(|s| SourceDecl {
             id: s.id.clone(),
-            paths: s.paths.clone(),
+            paths: match &s.journal {
+                // A journal source declares what it reads: `journal:DIR` and `match:M`.
+                Some(j) => j
+                    .directories()
+                    .iter()
+                    .map(|d| format!("journal:{}", d.display()))
+                    .chain(j.matches.iter().map(|m| format!("match:{m}")))
+                    .collect(),
+                None => s.paths.clone(),
+            },
         })
         .collect()
 }
