@@ -724,6 +724,12 @@ impl Journal {
     }
 }
 
+/// The journal files of `dir` (and of its subdirectories one level down), sorted: what a
+/// journal source reading `dir` finds there now.
+pub fn journal_files(dir: &Path) -> io::Result<Vec<String>> {
+    Ok(files::list(dir)?.into_iter().map(|l| l.path).collect())
+}
+
 /// Whether `path` is where a journal source's generation lives: under one of its directories.
 pub fn under(spec: &JournalSpec, path: &str) -> bool {
     spec.directories()
