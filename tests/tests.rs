@@ -15,6 +15,7 @@ mod media;
 mod model;
 mod reload;
 mod restart;
+mod rewritten;
 mod rotation;
 mod roundtrip;
 mod seal;

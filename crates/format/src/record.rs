@@ -329,6 +329,26 @@ pub enum Event {
         /// The entry capture begins after (`None`: the file's first entry).
         after_cursor: Option<String>,
     },
+    /// A file rewritten in place (a source with `rewritten = true`) was captured whole as
+    /// generation `gen_id`: one version of its content. The generation ends here.
+    Version {
+        /// Source id.
+        source: String,
+        /// Path of the file.
+        path: String,
+        /// st_dev.
+        dev: u64,
+        /// st_ino.
+        ino: u64,
+        /// The generation holding this version, bytes `[0, size)`.
+        gen_id: u64,
+        /// Size of the version in bytes.
+        size: u64,
+        /// SHA-256 of the version's bytes.
+        sha256: Sha256,
+        /// The file's modification time when it was read (RFC 3339, UTC).
+        modified: String,
+    },
     /// Format 2: a signed checkpoint of the record directly before this one.
     Checkpoint {
         /// The epoch whose key signed.
@@ -363,6 +383,7 @@ impl Event {
             Event::Epoch { .. } => "epoch",
             Event::Checkpoint { .. } => "checkpoint",
             Event::JournalFile { .. } => "journal_file",
+            Event::Version { .. } => "version",
         }
     }
 }

@@ -280,9 +280,10 @@ fn kind_index(e: &Event) -> usize {
         Event::Snapshot { .. } => 14,
         Event::Stop { .. } => 15,
         Event::JournalFile { .. } => 16,
+        Event::Version { .. } => 17,
         // Format 2 only: pinned by `golden_v2.rs`.
-        Event::Epoch { .. } => 17,
-        Event::Checkpoint { .. } => 18,
+        Event::Epoch { .. } => 18,
+        Event::Checkpoint { .. } => 19,
     }
 }
 
@@ -412,6 +413,16 @@ fn every_kind() -> Vec<Event> {
             sealed: true,
             state: "online".into(),
             after_cursor: Some("s=4b54e6928e2c42cd8e313e82e82db4df;i=3;b=0123456789abcdef0123456789abcdef;m=3ea;t=60a24181e4002;x=4f9dca3ac5efb951".into()),
+        },
+        Event::Version {
+            source: "openvpn-status".into(),
+            path: "/run/openvpn-server/status-server.log".into(),
+            dev: 25,
+            ino: 1234,
+            gen_id: 5,
+            size: 412,
+            sha256: Sha256::of(b"status"),
+            modified: T0.into(),
         },
     ]
 }

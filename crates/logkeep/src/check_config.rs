@@ -422,6 +422,13 @@ fn check_sources(c: &Config, f: &mut Findings, out: &mut serde_json::Map<String,
         if let Some(j) = &s.journal {
             check_journal(&s.id, j, f, &mut js);
         }
+        if s.rewritten {
+            f.line(
+                "  rewritten in place: each distinct content is captured whole, as a version"
+                    .into(),
+            );
+            js.insert("rewritten".into(), json!(true));
+        }
         let mut patterns = Vec::new();
         for p in &s.paths {
             let (files, notes) = matched(p, &s.id, &mut claimed);

@@ -180,6 +180,10 @@ struct RawSource {
     /// A write-ahead log file is finished at this size ("16MiB").
     #[serde(default)]
     wal_file_bytes: Option<Spanned<String>>,
+    /// `true`: the files are rewritten in place (status files, lastlog): each distinct content
+    /// is captured whole as a version, and a rewrite is not tampering.
+    #[serde(default)]
+    rewritten: Option<Spanned<bool>>,
     /// `true`: the source captures the systemd journal (not files, not a listener).
     #[serde(default)]
     journal: Option<Spanned<bool>>,
@@ -266,6 +270,8 @@ pub struct Source {
     pub listen: Option<logkeep_syslog::ListenerConfig>,
     /// A journal source (`journal = true`): what it reads; `paths` is empty.
     pub journal: Option<logkeep_journal::JournalSpec>,
+    /// `rewritten = true`: the files of `paths` are captured as versions.
+    pub rewritten: bool,
 }
 
 /// `p` without `.` and `..` components, resolved lexically: configured paths become the names
@@ -480,12 +486,22 @@ impl Config {
             if sources.iter().any(|x| &x.id == id) {
                 bail!("{}: source id {:?} is used twice", at(src.id.span()), id);
             }
+            if let Some(r) = &src.rewritten
+                && *r.get_ref()
+                && (src.listen.is_some() || src.journal.as_ref().is_some_and(|j| *j.get_ref()))
+            {
+                bail!(
+                    "{}: source {id:?}: `rewritten` applies only to a source with `paths`",
+                    at(r.span())
+                );
+            }
             if let Some(spec) = journal_source(src, &at, &base)? {
                 sources.push(Source {
                     id: id.clone(),
                     paths: Vec::new(),
                     listen: None,
                     journal: Some(spec),
+                    rewritten: false,
                 });
                 continue;
             }
@@ -497,6 +513,7 @@ impl Config {
                     paths: vec![pattern],
                     listen: Some(listener),
                     journal: None,
+                    rewritten: false,
                 });
                 continue;
             }
@@ -537,6 +554,7 @@ impl Config {
                 paths: resolved,
                 listen: None,
                 journal: None,
+                rewritten: src.rewritten.as_ref().is_some_and(|r| *r.get_ref()),
             });
         }
         if sources.is_empty() {

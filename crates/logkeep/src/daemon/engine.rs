@@ -53,6 +53,8 @@ pub(super) struct Engine<'c> {
     pub(super) tracker: Tracker,
     /// The journal sources' reader.
     pub(super) journal: logkeep_journal::Journal,
+    /// The files rewritten in place, captured as versions.
+    pub(super) versions: logkeep_capture::versions::Versions,
     pub(super) pipe: Pipeline,
     pub(super) media: MediaLink,
     pub(super) media_events: Vec<MediaEvent>,
@@ -236,6 +238,12 @@ impl Engine<'_> {
             .poll(&mut self.pipe, &mut || tracker.reserve_generation());
         self.settle();
         journaled?;
+        let tracker = &mut self.tracker;
+        let versioned = self
+            .versions
+            .poll(&mut self.pipe, &mut || tracker.reserve_generation());
+        self.settle();
+        versioned?;
         if seal_all || self.pipe.seal_due(self.config.seal_interval) {
             self.pipe.seal()?;
             self.settle();

@@ -140,7 +140,7 @@ impl Engine<'_> {
             let specs: Vec<SourceSpec> = new
                 .sources
                 .iter()
-                .filter(|s| s.journal.is_none())
+                .filter(|s| s.journal.is_none() && !s.rewritten)
                 .map(|s| SourceSpec {
                     id: s.id.clone(),
                     patterns: s.paths.clone(),
@@ -149,6 +149,8 @@ impl Engine<'_> {
             self.tracker.reconfigure(specs.clone(), &mut self.pipe)?;
             self.journal
                 .reconfigure(super::startup::journal_specs(&new));
+            self.versions
+                .reconfigure(super::startup::version_specs(&new));
             self.watcher = notify::watch(&specs, self.wake.clone());
         }
         self.pipe.retune(new.segment_max_bytes, new.seal_on_tamper);
