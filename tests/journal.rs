@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 /// Where Debian installs `systemd-journal-remote` (not on the PATH).
 const JOURNAL_REMOTE: &str = "/usr/lib/systemd/systemd-journal-remote";
 
-fn require_journal_tools() {
+pub(crate) fn require_journal_tools() {
     require_tool("journalctl", "systemd");
     assert!(
         Path::new(JOURNAL_REMOTE).is_file(),
@@ -29,7 +29,7 @@ fn config(extra: &str) -> String {
 /// An export stream of the entries `first..first + n`: each with a unique `SEQ`, a
 /// multi-line `MESSAGE` and a binary `BLOB` (NUL bytes, newlines, random bytes) as binary
 /// fields, and ordinary text fields.
-fn entries(first: u64, n: u64, rng: &mut Rng) -> Vec<u8> {
+pub(crate) fn entries(first: u64, n: u64, rng: &mut Rng) -> Vec<u8> {
     let mut out = Vec::new();
     for seq in first..first + n {
         out.extend_from_slice(
@@ -61,7 +61,7 @@ fn entries(first: u64, n: u64, rng: &mut Rng) -> Vec<u8> {
 }
 
 /// Append `stream` to the journal file `path` (created if new) with `systemd-journal-remote`.
-fn journal_remote(path: &Path, stream: &[u8]) {
+pub(crate) fn journal_remote(path: &Path, stream: &[u8]) {
     let mut child = Command::new(JOURNAL_REMOTE)
         .arg("-o")
         .arg(path)

@@ -6,6 +6,7 @@ mod admin;
 mod bundle;
 mod cli_errors;
 mod control;
+mod detect;
 mod docs;
 mod extract;
 mod hostile;
