@@ -12,6 +12,7 @@ mod extract;
 mod hostile;
 mod journal;
 mod killloop;
+mod logins;
 mod media;
 mod model;
 mod reload;
