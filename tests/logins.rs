@@ -91,7 +91,6 @@ fn audit_log_and_login_records_are_captured_through_their_own_rotations() {
     let b = utmp_records(&mut rng, 3);
     site.append("btmp", &b);
     let btmp = b;
-    let mut wtmp_now = w.clone();
     logins_written.extend(w);
 
     site.start();
@@ -103,7 +102,6 @@ fn audit_log_and_login_records_are_captured_through_their_own_rotations() {
         write_audit(&site, &mut rng, 50, &mut audit_written);
         let w = utmp_records(&mut rng, 5);
         site.append("wtmp", &w);
-        wtmp_now.extend(&w);
         logins_written.extend(w);
     }
     // logrotate's monthly wtmp rotation (`create 0664 root utmp`, `rotate 1`).
