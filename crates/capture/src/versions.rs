@@ -171,7 +171,18 @@ impl Versions {
                     }
                     if w.dirty && (w.unsettled == 0 || w.unsettled >= SETTLE_POLLS) {
                         w.unsettled = 0;
-                        match self.look(&name, &p, sink, new_gen)? {
+                        let looked = self.look(&name, &p, sink, new_gen);
+                        let looked = match looked {
+                            Ok(r) => r,
+                            Err(e) => {
+                                // Not stored: looked at again at the next poll.
+                                if let Some(w) = self.files.get_mut(&name) {
+                                    w.dirty = true;
+                                }
+                                return Err(e);
+                            }
+                        };
+                        match looked {
                             Ok(n) => bytes += n,
                             Err(e) => self.complain(
                                 name.clone(),
