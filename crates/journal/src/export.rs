@@ -30,8 +30,16 @@ impl Export {
         matches: &[String],
     ) -> io::Result<Export> {
         let mut cmd = Command::new(journalctl);
+        // `--file` takes a glob pattern: the path's own `*`, `?`, `[` and `\` are escaped.
+        let mut escaped = String::with_capacity(file.len());
+        for c in file.chars() {
+            if matches!(c, '*' | '?' | '[' | '\\') {
+                escaped.push('\\');
+            }
+            escaped.push(c);
+        }
         cmd.arg("--file")
-            .arg(file)
+            .arg(escaped)
             .args(["--output=export", "--no-pager", "--quiet"]);
         if let Some(c) = after {
             cmd.arg(format!("--after-cursor={c}"));
