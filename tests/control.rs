@@ -732,7 +732,7 @@ fn the_systemd_unit_verifies_and_rates_2_or_lower() {
         "RuntimeDirectory=logkeep",
         "StateDirectory=logkeep",
         "User=logkeep",
-        "SupplementaryGroups=adm",
+        "SupplementaryGroups=adm systemd-journal",
         "ExecStart=/usr/bin/logkeep run --config /etc/logkeep/logkeep.toml",
     ] {
         assert!(text.contains(want), "the unit lacks {want}");

@@ -9,7 +9,6 @@ use crate::support::rng::noise;
 use crate::support::s3::{S3, server, unique_prefix};
 use crate::support::*;
 use std::fs;
-use std::path::PathBuf;
 
 /// A site with one source and one remote; its credentials file is written (`secret`: a wrong
 /// one instead of the server's).

@@ -168,6 +168,7 @@ impl<'a> GenRef<'a> {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
+            cursor: None,
         }
     }
 }

@@ -63,6 +63,7 @@ mod siblings;
 #[cfg(test)]
 mod testing;
 mod unreadable;
+pub mod versions;
 
 pub use identity::FileId;
 pub use unreadable::UnreadableFile;

@@ -599,6 +599,7 @@ mod tests {
                 end,
                 head: Sha256::of(&bytes[..end.min(HEAD_LEN) as usize]),
                 tail: Sha256::of(&bytes[bytes.len().saturating_sub(copies::TAIL_LEN)..]),
+                cursor: None,
             },
         }
     }

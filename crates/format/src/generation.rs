@@ -26,6 +26,8 @@ pub struct GenPos {
     pub head: Sha256,
     /// SHA-256 of the `min(end, TAIL_LEN)` bytes before `end`.
     pub tail: Sha256,
+    /// Journal sources: the cursor of the last entry committed (see [`Span::cursor`]).
+    pub cursor: Option<String>,
 }
 
 impl GenPos {
@@ -39,6 +41,7 @@ impl GenPos {
             end: span.end,
             head: span.head,
             tail: span.tail,
+            cursor: span.cursor.clone(),
         }
     }
 
@@ -49,6 +52,7 @@ impl GenPos {
             self.end = span.end;
             self.head = span.head;
             self.tail = span.tail;
+            self.cursor.clone_from(&span.cursor);
         }
         self.path.clone_from(&span.path);
     }
@@ -69,6 +73,7 @@ mod tests {
             end,
             head: Sha256::of(b"head"),
             tail: Sha256::of(tag),
+            cursor: None,
         }
     }
 

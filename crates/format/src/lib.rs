@@ -14,7 +14,7 @@
 //! let origin = ChunkOrigin {
 //!     source: "vpn", path: "/var/log/vpn.log", dev: 1, ino: 2, gen_id: 1, start: 0,
 //!     head: Sha256::of(b"login alice\n"), tail: Sha256::of(b"login alice\n"),
-//!     read_at: "2026-01-01T00:00:00Z", read_unix: 0,
+//!     read_at: "2026-01-01T00:00:00Z", read_unix: 0, cursor: None,
 //! };
 //! w.append(&origin, b"login alice\n").unwrap();
 //! let (bytes, sealed) = w.finish("store", 1, Sha256::ZERO, 0).unwrap();

@@ -85,6 +85,10 @@ pub struct Span {
     /// logkeep tells apart, after a restart, generations that begin alike (a rotated copy, a
     /// reused inode).
     pub tail: Sha256,
+    /// Journal sources only: the `__CURSOR` of the last journal entry that ends at `end`, the
+    /// position capture resumes after. Absent (not written) for files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 /// How many leading bytes of a generation the `head` digests cover.
@@ -314,6 +318,48 @@ pub enum Event {
         /// Ed25519 signature (base64 of 64 bytes) of the statement text.
         sig: String,
     },
+    /// A journal file began to be captured as generation `gen_id` (journal sources), with what
+    /// its header says of journald's own sealing (Forward Secure Sealing).
+    JournalFile {
+        /// Source id.
+        source: String,
+        /// Path of the journal file.
+        path: String,
+        /// st_dev.
+        dev: u64,
+        /// st_ino.
+        ino: u64,
+        /// The generation its entries are captured as.
+        gen_id: u64,
+        /// The file's 128-bit id from its header, as 32 lowercase hex digits.
+        file_id: String,
+        /// Whether journald sealed the file (FSS: the header's compatible flag `SEALED`).
+        sealed: bool,
+        /// The header's state when capture began: `offline`, `online` or `archived`.
+        state: String,
+        /// The entry capture begins after (`None`: the file's first entry).
+        after_cursor: Option<String>,
+    },
+    /// A file rewritten in place (a source with `rewritten = true`) was captured whole as
+    /// generation `gen_id`: one version of its content. The generation ends here.
+    Version {
+        /// Source id.
+        source: String,
+        /// Path of the file.
+        path: String,
+        /// st_dev.
+        dev: u64,
+        /// st_ino.
+        ino: u64,
+        /// The generation holding this version, bytes `[0, size)`.
+        gen_id: u64,
+        /// Size of the version in bytes.
+        size: u64,
+        /// SHA-256 of the version's bytes.
+        sha256: Sha256,
+        /// The file's modification time when it was read (RFC 3339, UTC).
+        modified: String,
+    },
     /// Format 2: a signed checkpoint of the record directly before this one.
     Checkpoint {
         /// The epoch whose key signed.
@@ -348,6 +394,8 @@ impl Event {
             Event::Snapshot { .. } => "snapshot",
             Event::Epoch { .. } => "epoch",
             Event::Checkpoint { .. } => "checkpoint",
+            Event::JournalFile { .. } => "journal_file",
+            Event::Version { .. } => "version",
         }
     }
 }

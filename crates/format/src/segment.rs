@@ -65,6 +65,9 @@ pub struct Member {
     pub tail: Sha256,
     /// Wall-clock time of the read, RFC 3339 UTC.
     pub read_at: String,
+    /// Journal sources only: the `__CURSOR` of the member's last entry (see [`Span::cursor`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 /// Where a chunk came from, given to [`SegmentWriter::append`].
@@ -90,6 +93,8 @@ pub struct ChunkOrigin<'a> {
     pub read_at: &'a str,
     /// Seconds since the epoch of the read, used as the member's tar mtime.
     pub read_unix: u64,
+    /// Journal sources only: the `__CURSOR` of the chunk's last entry.
+    pub cursor: Option<&'a str>,
 }
 
 /// The tar member name of a chunk: `SOURCE/PATH.genN/START`, START zero-padded to 20 digits so
@@ -192,6 +197,7 @@ impl<W: Write> SegmentWriter<W> {
             head: origin.head,
             tail: origin.tail,
             read_at: origin.read_at.to_owned(),
+            cursor: origin.cursor.map(str::to_owned),
         });
         Ok(())
     }
@@ -270,6 +276,7 @@ pub fn spans_of(members: &[Member]) -> Vec<Span> {
             last.end = m.end;
             last.head = m.head;
             last.tail = m.tail;
+            last.cursor.clone_from(&m.cursor);
             continue;
         }
         spans.push(Span {
@@ -282,6 +289,7 @@ pub fn spans_of(members: &[Member]) -> Vec<Span> {
             end: m.end,
             head: m.head,
             tail: m.tail,
+            cursor: m.cursor.clone(),
         });
     }
     spans

@@ -126,6 +126,7 @@ fn origin<'a>(
         tail,
         read_at: T0,
         read_unix: T0_UNIX,
+        cursor: None,
     }
 }
 
@@ -279,9 +280,11 @@ fn kind_index(e: &Event) -> usize {
         Event::Snapshot { .. } => 14,
         Event::Stop { .. } => 15,
         Event::Remote { .. } => 16,
+        Event::JournalFile { .. } => 17,
+        Event::Version { .. } => 18,
         // Format 2 only: pinned by `golden_v2.rs`.
-        Event::Epoch { .. } => 17,
-        Event::Checkpoint { .. } => 18,
+        Event::Epoch { .. } => 19,
+        Event::Checkpoint { .. } => 20,
     }
 }
 
@@ -409,6 +412,27 @@ fn every_kind() -> Vec<Event> {
                 hash: Sha256::of(b"record 8"),
             }),
             detail: Some("http://127.0.0.1:7480: unreachable: \"timeout\"".into()),
+        },
+        Event::JournalFile {
+            source: "journal".into(),
+            path: "/var/log/journal/3d1219c7c4c5404aaa1f6d2a48adfda4/system.journal".into(),
+            dev: 2049,
+            ino: 131_080,
+            gen_id: 4,
+            file_id: "4b54e6928e2c42cd8e313e82e82db4df".into(),
+            sealed: true,
+            state: "online".into(),
+            after_cursor: Some("s=4b54e6928e2c42cd8e313e82e82db4df;i=3;b=0123456789abcdef0123456789abcdef;m=3ea;t=60a24181e4002;x=4f9dca3ac5efb951".into()),
+        },
+        Event::Version {
+            source: "openvpn-status".into(),
+            path: "/run/openvpn-server/status-server.log".into(),
+            dev: 25,
+            ino: 1234,
+            gen_id: 5,
+            size: 412,
+            sha256: Sha256::of(b"status"),
+            modified: T0.into(),
         },
     ]
 }

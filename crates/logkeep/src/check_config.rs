@@ -302,6 +302,57 @@ fn check_signing(c: &Config, f: &mut Findings, out: &mut serde_json::Map<String,
     );
 }
 
+/// A journal source: its directories, how many journal files each holds now, and whether the
+/// daemon's user can read them (through group `systemd-journal` under the shipped unit).
+fn check_journal(
+    id: &str,
+    j: &logkeep_journal::JournalSpec,
+    f: &mut Findings,
+    js: &mut serde_json::Map<String, Value>,
+) {
+    if !j.matches.is_empty() {
+        f.line(format!(
+            "  journal entries matching {}",
+            shown::text(&j.matches.join(" "))
+        ));
+    }
+    let mut found = Vec::new();
+    for dir in j.directories() {
+        match logkeep_journal::journal_files(&dir) {
+            Ok(files) => {
+                f.line(format!(
+                    "  journal {}  ({} journal file(s) now)",
+                    shown::path(&dir),
+                    files.len()
+                ));
+                for name in &files {
+                    if !may(Path::new(name), rustix::fs::Access::READ_OK) {
+                        f.warn(format!(
+                            "[[source]] {} journal file {}: not readable by {}: the daemon's user needs group systemd-journal (the shipped unit has SupplementaryGroups=adm systemd-journal)",
+                            shown::text(id),
+                            shown::text(name),
+                            who()
+                        ));
+                    }
+                }
+                found.extend(files);
+            }
+            Err(e) => f.warn(format!(
+                "[[source]] {} journal {}: cannot be listed: {e}",
+                shown::text(id),
+                shown::path(&dir)
+            )),
+        }
+    }
+    if found.is_empty() {
+        f.warn(format!(
+            "[[source]] {} finds no journal file now: nothing is captured for it until one appears",
+            shown::text(id)
+        ));
+    }
+    js.insert("journal".into(), json!(found));
+}
+
 fn check_sources(c: &Config, f: &mut Findings, out: &mut serde_json::Map<String, Value>) {
     // A file matched by several patterns or sources is captured once, by the first.
     let mut claimed: HashMap<(u64, u64), String> = HashMap::new();
@@ -369,6 +420,16 @@ fn check_sources(c: &Config, f: &mut Findings, out: &mut serde_json::Map<String,
             js.insert("listen".into(), json!(l.url));
             js.insert("bindable".into(), json!(bound.is_ok()));
             f.line("  its write-ahead log, captured as files:".into());
+        }
+        if let Some(j) = &s.journal {
+            check_journal(&s.id, j, f, &mut js);
+        }
+        if s.rewritten {
+            f.line(
+                "  rewritten in place: each distinct content is captured whole, as a version"
+                    .into(),
+            );
+            js.insert("rewritten".into(), json!(true));
         }
         let mut patterns = Vec::new();
         for p in &s.paths {

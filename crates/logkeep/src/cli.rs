@@ -27,6 +27,14 @@ pub enum Command {
         #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Look at this host (installed units and packages, /var/log, the journal, listening syslog
+    /// ports) and print a commented configuration for the edge-host services found, saying for
+    /// each file whether the service user can read it.
+    Detect {
+        /// Look at the host whose root directory is this (a mounted image, a prepared tree).
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+    },
     /// Validate a configuration file and check what the daemon will need: the store and media
     /// writable, the control socket's directory, the signing key; list every section and the
     /// files each source captures now. Exit 2 when something will fail; warnings exit 0.

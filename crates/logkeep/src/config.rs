@@ -217,6 +217,19 @@ struct RawSource {
     /// A write-ahead log file is finished at this size ("16MiB").
     #[serde(default)]
     wal_file_bytes: Option<Spanned<String>>,
+    /// `true`: the files are rewritten in place (status files, lastlog): each distinct content
+    /// is captured whole as a version, and a rewrite is not tampering.
+    #[serde(default)]
+    rewritten: Option<Spanned<bool>>,
+    /// `true`: the source captures the systemd journal (not files, not a listener).
+    #[serde(default)]
+    journal: Option<Spanned<bool>>,
+    /// A journal source: a directory of journal files instead of the system journal.
+    #[serde(default)]
+    journal_directory: Option<Spanned<String>>,
+    /// A journal source: journalctl matches (`_SYSTEMD_UNIT=ssh.service`, `+`).
+    #[serde(default)]
+    journal_match: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// A validated configuration.
@@ -296,6 +309,10 @@ pub struct Source {
     pub paths: Vec<String>,
     /// The network listener whose write-ahead log `paths` captures.
     pub listen: Option<logkeep_syslog::ListenerConfig>,
+    /// A journal source (`journal = true`): what it reads; `paths` is empty.
+    pub journal: Option<logkeep_journal::JournalSpec>,
+    /// `rewritten = true`: the files of `paths` are captured as versions.
+    pub rewritten: bool,
 }
 
 /// `p` without `.` and `..` components, resolved lexically: configured paths become the names
@@ -631,6 +648,25 @@ impl Config {
             if sources.iter().any(|x| &x.id == id) {
                 bail!("{}: source id {:?} is used twice", at(src.id.span()), id);
             }
+            if let Some(r) = &src.rewritten
+                && *r.get_ref()
+                && (src.listen.is_some() || src.journal.as_ref().is_some_and(|j| *j.get_ref()))
+            {
+                bail!(
+                    "{}: source {id:?}: `rewritten` applies only to a source with `paths`",
+                    at(r.span())
+                );
+            }
+            if let Some(spec) = journal_source(src, &at, &base)? {
+                sources.push(Source {
+                    id: id.clone(),
+                    paths: Vec::new(),
+                    listen: None,
+                    journal: Some(spec),
+                    rewritten: false,
+                });
+                continue;
+            }
             if let Some(l) = &src.listen {
                 // A listener writes a write-ahead log in the store, captured as files.
                 let (pattern, listener) = listen_source(src, l, &at, &base, &s.path)?;
@@ -638,6 +674,8 @@ impl Config {
                     id: id.clone(),
                     paths: vec![pattern],
                     listen: Some(listener),
+                    journal: None,
+                    rewritten: false,
                 });
                 continue;
             }
@@ -677,6 +715,8 @@ impl Config {
                 id: id.clone(),
                 paths: resolved,
                 listen: None,
+                journal: None,
+                rewritten: src.rewritten.as_ref().is_some_and(|r| *r.get_ref()),
             });
         }
         if sources.is_empty() {
@@ -779,6 +819,85 @@ fn listener_key(src: &RawSource) -> Option<(&'static str, std::ops::Range<usize>
                 .as_ref()
                 .map(|v| ("max_connections", v.span()))
         })
+}
+
+/// Check the journal keys of a source: `Some` for a journal source (`journal = true`), `None`
+/// for any other, which must not use them.
+fn journal_source(
+    src: &RawSource,
+    at: &dyn Fn(std::ops::Range<usize>) -> String,
+    base: &Path,
+) -> Result<Option<logkeep_journal::JournalSpec>> {
+    let id = src.id.get_ref();
+    let on = src.journal.as_ref().is_some_and(|j| *j.get_ref());
+    if !on {
+        let other = src
+            .journal_directory
+            .as_ref()
+            .map(|d| ("journal_directory", d.span()))
+            .or_else(|| {
+                src.journal_match
+                    .as_ref()
+                    .map(|m| ("journal_match", m.span()))
+            });
+        if let Some((key, span)) = other {
+            bail!(
+                "{}: source {id:?}: `{key}` applies only to a source with `journal = true`",
+                at(span)
+            );
+        }
+        return Ok(None);
+    }
+    if let Some(l) = &src.listen {
+        bail!(
+            "{}: source {id:?} has both `journal = true` and `listen`: use two sources",
+            at(l.span())
+        );
+    }
+    if let Some(p) = &src.paths {
+        bail!(
+            "{}: source {id:?} has both `journal = true` and `paths`: a source either reads the journal or files; use two sources",
+            at(p.span())
+        );
+    }
+    let directory = match &src.journal_directory {
+        None => None,
+        Some(d) => {
+            let p = Path::new(d.get_ref());
+            let abs = if p.is_absolute() {
+                normalize(p)
+            } else {
+                normalize(&base.join(p))
+            };
+            if abs.to_str().is_none() {
+                bail!("{}: journal_directory is not UTF-8", at(d.span()));
+            }
+            Some(abs)
+        }
+    };
+    let mut matches = Vec::new();
+    for m in src.journal_match.iter().flat_map(|m| m.get_ref()) {
+        let s = m.get_ref();
+        let ok = s == "+"
+            || s.split_once('=').is_some_and(|(name, _)| {
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            });
+        if !ok {
+            bail!(
+                "{}: source {id:?}: journal_match {s:?} is not FIELD=value (FIELD of A-Z 0-9 _) or +",
+                at(m.span())
+            );
+        }
+        matches.push(s.clone());
+    }
+    Ok(Some(logkeep_journal::JournalSpec {
+        id: id.clone(),
+        directory,
+        matches,
+    }))
 }
 
 /// Check a `listen` source; returns the pattern of its write-ahead log and the listener.

@@ -38,6 +38,7 @@ mod control;
 mod control_cmd;
 mod custody_cmd;
 mod daemon;
+mod detect;
 mod export;
 mod export_cmd;
 mod extract_cmd;
@@ -92,6 +93,7 @@ fn dispatch(command: Command) -> Result<u8> {
             Ok(0)
         }
         Command::CheckConfig { config, json } => check_config::run(&config, json),
+        Command::Detect { root } => detect::run(&root),
         Command::Status {
             json,
             socket,

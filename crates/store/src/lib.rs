@@ -169,6 +169,8 @@ impl Replay {
                 self.sources = Some(sources.clone());
             }
             Event::Closed { gen_id, .. } => self.finish(*gen_id, wall()),
+            // A version of a file rewritten in place is whole: its generation ends with it.
+            Event::Version { gen_id, .. } => self.finish(*gen_id, wall()),
             Event::Tamper { gen_id, what, .. } => {
                 self.max_gen = self.max_gen.max(*gen_id);
                 // A truncated or rewritten generation is finished: the file goes on as a new
@@ -886,6 +888,7 @@ mod tests {
                     end: 10,
                     head: Sha256::of(b"h"),
                     tail: Sha256::of(b"t"),
+                    cursor: None,
                 },
             );
             r.finish(g, Timestamp::from_unix_nanos(g as i128));

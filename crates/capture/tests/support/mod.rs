@@ -166,6 +166,7 @@ pub fn replay(chain: &[Entry]) -> Replayed {
                         end: 0,
                         head: c.head,
                         tail: c.tail,
+                        cursor: None,
                     });
                     if c.end() >= k.end {
                         k.end = c.end();

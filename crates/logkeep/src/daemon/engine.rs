@@ -51,6 +51,10 @@ pub(super) struct Engine<'c> {
     /// The configuration: the one the daemon started with until a reload replaces it.
     pub(super) config: Cow<'c, Config>,
     pub(super) tracker: Tracker,
+    /// The journal sources' reader.
+    pub(super) journal: logkeep_journal::Journal,
+    /// The files rewritten in place, captured as versions.
+    pub(super) versions: logkeep_capture::versions::Versions,
     pub(super) pipe: Pipeline,
     pub(super) media: MediaLink,
     pub(super) media_events: Vec<MediaEvent>,
@@ -215,6 +219,7 @@ impl Engine<'_> {
                 tracing::error!("cannot write to the store, will retry: {e}");
                 self.pipe.abandon();
                 self.tracker.rewind();
+                self.journal.rewind();
                 self.failing = Some(e.to_string());
             }
         }
@@ -225,11 +230,23 @@ impl Engine<'_> {
     /// if nothing was recorded for a while.
     fn cycle(&mut self, seal_all: bool) -> io::Result<()> {
         let polled = self.tracker.poll(&mut self.pipe);
-        self.tracker.committed(self.pipe.take_committed());
+        self.settle();
         polled?;
+        let tracker = &mut self.tracker;
+        let journaled = self
+            .journal
+            .poll(&mut self.pipe, &mut || tracker.reserve_generation());
+        self.settle();
+        journaled?;
+        let tracker = &mut self.tracker;
+        let versioned = self
+            .versions
+            .poll(&mut self.pipe, &mut || tracker.reserve_generation());
+        self.settle();
+        versioned?;
         if seal_all || self.pipe.seal_due(self.config.seal_interval) {
             self.pipe.seal()?;
-            self.tracker.committed(self.pipe.take_committed());
+            self.settle();
         }
         if self.pipe.idle_for(self.config.heartbeat_interval) {
             self.pipe.record(Event::Heartbeat {})?;
@@ -239,6 +256,13 @@ impl Engine<'_> {
             self.pipe.switch_epoch("the epoch ended")?;
         }
         Ok(())
+    }
+
+    /// Tell file capture and the journal reader what was made durable.
+    fn settle(&mut self) {
+        let spans = self.pipe.take_committed();
+        self.journal.committed(&spans);
+        self.tracker.committed(spans);
     }
 
     /// Answer one control request.
@@ -392,6 +416,7 @@ impl Engine<'_> {
                 tail: Sha256::of(&bytes[bytes.len().saturating_sub(TAIL_LEN as usize)..]),
                 read_at: &read_at,
                 read_unix,
+                cursor: None,
             };
             (origin, bytes.as_slice())
         });

@@ -144,12 +144,17 @@ impl Engine<'_> {
             let specs: Vec<SourceSpec> = new
                 .sources
                 .iter()
+                .filter(|s| s.journal.is_none() && !s.rewritten)
                 .map(|s| SourceSpec {
                     id: s.id.clone(),
                     patterns: s.paths.clone(),
                 })
                 .collect();
             self.tracker.reconfigure(specs.clone(), &mut self.pipe)?;
+            self.journal
+                .reconfigure(super::startup::journal_specs(&new));
+            self.versions
+                .reconfigure(super::startup::version_specs(&new));
             self.watcher = notify::watch(&specs, self.wake.clone());
         }
         self.pipe.retune(new.segment_max_bytes, new.seal_on_tamper);

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::control;
 use crate::media_link::MediaLink;
 use anyhow::{Context, Result};
+use logkeep_capture::versions::Versions;
 use logkeep_capture::{SourceSpec, Tracker, TrackerOptions};
 use logkeep_format::Timestamp;
 use logkeep_format::{Event, SourceDecl};
@@ -97,6 +98,7 @@ pub(super) fn start(config: &Config) -> Result<Started<'_>> {
     let specs: Vec<SourceSpec> = config
         .sources
         .iter()
+        .filter(|s| s.journal.is_none() && !s.rewritten)
         .map(|s| SourceSpec {
             id: s.id.clone(),
             patterns: s.paths.clone(),
@@ -111,7 +113,15 @@ pub(super) fn start(config: &Config) -> Result<Started<'_>> {
         watcher: None,
         signals: Some(start_signals(&tx)?),
     };
-    let tracker = tracker(specs.clone(), &replay, &wal_cut, max_open);
+    let versions = versions(config, &replay);
+    let tracker = tracker(
+        specs.clone(),
+        &replay,
+        &wal_cut,
+        max_open,
+        &rewritten_ids(config),
+    );
+    let journal = journal(config, &replay);
     for e in start_records(config, replay.sources.unwrap_or_default(), wal_cut) {
         if let Err(e) = store.append(e) {
             threads.join();
@@ -134,6 +144,8 @@ pub(super) fn start(config: &Config) -> Result<Started<'_>> {
     let engine = Engine {
         config: std::borrow::Cow::Borrowed(config),
         tracker,
+        journal,
+        versions,
         pipe: Pipeline::new(store, config.segment_max_bytes, config.seal_on_tamper)
             .with_signer(signer),
         media,
@@ -167,11 +179,15 @@ fn tracker(
     replay: &Replay,
     wal_cut: &[(u64, Event)],
     max_open: usize,
+    rewritten: &[String],
 ) -> Tracker {
     let known = replay
         .gens
         .iter()
         .filter(|(gen_id, _)| !wal_cut.iter().any(|(g, _)| g == *gen_id))
+        // Journal generations (positioned by cursor) are the journal reader's, versions of
+        // files rewritten in place the version watcher's.
+        .filter(|(_, g)| g.cursor.is_none() && !rewritten.contains(&g.source))
         .map(|(gen_id, g)| (*gen_id, g.clone()));
     let opts = TrackerOptions {
         watched_before: replay.patterns_ever.clone(),
@@ -183,10 +199,76 @@ fn tracker(
     let finished = replay
         .finished
         .iter()
+        .filter(|(_, g, _)| g.cursor.is_none() && !rewritten.contains(&g.source))
         .map(|(gen_id, g, wall)| ((*gen_id, g.clone()), *wall))
         .collect();
     Tracker::new(specs, known, replay.max_gen, opts)
         .with_finished(finished, replay.finished_forgotten)
+}
+
+/// The ids of the sources whose files are rewritten in place.
+fn rewritten_ids(config: &Config) -> Vec<String> {
+    config
+        .sources
+        .iter()
+        .filter(|s| s.rewritten)
+        .map(|s| s.id.clone())
+        .collect()
+}
+
+/// The `rewritten` sources, as the version watcher takes them.
+pub(super) fn version_specs(config: &Config) -> Vec<SourceSpec> {
+    config
+        .sources
+        .iter()
+        .filter(|s| s.rewritten)
+        .map(|s| SourceSpec {
+            id: s.id.clone(),
+            patterns: s.paths.clone(),
+        })
+        .collect()
+}
+
+/// The version watcher of the files rewritten in place, knowing the newest versions the chain
+/// holds (and any version a crash left without its `version` record).
+fn versions(config: &Config, replay: &Replay) -> Versions {
+    let ids = rewritten_ids(config);
+    let known = replay
+        .finished
+        .iter()
+        .map(|(gen_id, g, _)| (*gen_id, g))
+        .chain(replay.gens.iter().map(|(gen_id, g)| (*gen_id, g)))
+        .filter(|(_, g)| ids.contains(&g.source))
+        .map(|(gen_id, g)| (gen_id, g.clone()))
+        .collect();
+    Versions::new(version_specs(config), known, 1 << 20)
+}
+
+/// The journal reader: the journal sources, resuming the journal generations the chain was
+/// following after their cursors and knowing the journal files it closed.
+fn journal(config: &Config, replay: &Replay) -> logkeep_journal::Journal {
+    let open = replay
+        .gens
+        .iter()
+        .filter(|(_, g)| g.cursor.is_some())
+        .map(|(gen_id, g)| (*gen_id, g.clone()))
+        .collect();
+    let closed = replay
+        .finished
+        .iter()
+        .filter(|(_, g, _)| g.cursor.is_some())
+        .map(|(_, g, _)| g.clone())
+        .collect();
+    logkeep_journal::Journal::new(journal_specs(config), open, closed, 1 << 20)
+}
+
+/// The journal sources of `config`.
+pub(super) fn journal_specs(config: &Config) -> Vec<logkeep_journal::JournalSpec> {
+    config
+        .sources
+        .iter()
+        .filter_map(|s| s.journal.clone())
+        .collect()
 }
 
 /// The records a start writes: start, configuration, the sources added and removed since the
@@ -213,7 +295,16 @@ pub(super) fn source_decls(config: &Config) -> Vec<SourceDecl> {
         .iter()
         .map(|s| SourceDecl {
             id: s.id.clone(),
-            paths: s.paths.clone(),
+            paths: match &s.journal {
+                // A journal source declares what it reads: `journal:DIR` and `match:M`.
+                Some(j) => j
+                    .directories()
+                    .iter()
+                    .map(|d| format!("journal:{}", d.display()))
+                    .chain(j.matches.iter().map(|m| format!("match:{m}")))
+                    .collect(),
+                None => s.paths.clone(),
+            },
         })
         .collect()
 }
