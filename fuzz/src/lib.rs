@@ -76,8 +76,9 @@ pub fn join(control: u8, cuts: &[u16], stream: &[u8]) -> Vec<u8> {
     v
 }
 
-/// A scratch directory for this process, removed at exit by nobody: it lives in the system's
-/// temporary directory under a fresh name, and each target empties what it made in it.
+/// A scratch directory for this process, under a fresh name in `TMPDIR`. libFuzzer ends the
+/// process without running destructors, so it is left behind: each target clears what it made
+/// before the next input, and `scripts/fuzz` points `TMPDIR` into a directory it removes.
 pub fn scratch() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
