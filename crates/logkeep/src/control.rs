@@ -113,7 +113,7 @@ pub struct Call {
 /// A request line as sent. Strict: unknown members are errors.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRequest {
+pub(crate) struct RawRequest {
     /// Protocol version; absent means 1.
     #[serde(default)]
     v: Option<u32>,
@@ -575,7 +575,8 @@ fn refuse(stream: &mut UnixStream, code: ErrorCode, msg: String, deadline: Insta
     drain(stream, deadline);
 }
 
-fn parse(line: &[u8]) -> Result<RawRequest, String> {
+/// Parse and check a request line. `pub(crate)` for the fuzz targets (`docs/FUZZING.md`).
+pub(crate) fn parse(line: &[u8]) -> Result<RawRequest, String> {
     let req: RawRequest = serde_json::from_slice(line).map_err(|e| {
         format!(
             "not a request: {e} (send one JSON object such as {{\"op\":\"status\"}} and a newline)"

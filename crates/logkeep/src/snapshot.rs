@@ -84,7 +84,7 @@ struct Users {
 }
 
 #[derive(Serialize)]
-struct Session {
+pub(crate) struct Session {
     user: String,
     line: String,
     host: String,
@@ -109,26 +109,7 @@ fn users() -> Users {
         return match utmp_rs::parse_from_path(path) {
             Ok(entries) => Users {
                 source: path.to_owned(),
-                sessions: entries
-                    .into_iter()
-                    .filter_map(|e| match e {
-                        utmp_rs::UtmpEntry::UserProcess {
-                            pid,
-                            line,
-                            user,
-                            host,
-                            time,
-                            ..
-                        } => Some(Session {
-                            user,
-                            line,
-                            host,
-                            pid,
-                            login: wall(SystemTime::from(time)),
-                        }),
-                        _ => None,
-                    })
-                    .collect(),
+                sessions: sessions(entries),
             },
             Err(e) => Users {
                 source: format!("{path}: cannot parse: {e}"),
@@ -140,6 +121,31 @@ fn users() -> Users {
         source: format!("no utmp ({source}); logins are in the captured auth and wtmp logs"),
         sessions: Vec::new(),
     }
+}
+
+/// The login sessions among a utmp file's entries. Its own function so that the fuzz targets
+/// (`docs/FUZZING.md`) run the parse and this conversion on hostile bytes.
+pub(crate) fn sessions(entries: Vec<utmp_rs::UtmpEntry>) -> Vec<Session> {
+    entries
+        .into_iter()
+        .filter_map(|e| match e {
+            utmp_rs::UtmpEntry::UserProcess {
+                pid,
+                line,
+                user,
+                host,
+                time,
+                ..
+            } => Some(Session {
+                user,
+                line,
+                host,
+                pid,
+                login: wall(SystemTime::from(time)),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 #[derive(Serialize)]

@@ -354,10 +354,6 @@ impl Framer {
     pub fn finish_with(&mut self, out: &mut impl FnMut(FrameRef<'_>)) {
         match mem::replace(&mut self.state, State::Start) {
             State::Start => {}
-            State::Count { .. } => {
-                // Only part of a length arrived: keep those bytes as they are.
-                self.emit(Delim::Lf, true, None, None, out);
-            }
             State::Body { total, .. } => {
                 let pieces = total.div_ceil(self.max as u64).min(u64::from(u32::MAX)) as u32;
                 let part = (pieces > 1).then_some(Part::Of {
@@ -366,7 +362,9 @@ impl Framer {
                 });
                 self.emit(Delim::OctetCounted, true, Some(total), part, out);
             }
-            State::Line => {
+            // Only part of a length arrived: those bytes are kept as they are, an unterminated
+            // line (cut like one when the maximum is shorter than the digits).
+            State::Count { .. } | State::Line => {
                 self.cut_line_pieces(0, out);
                 if !self.buf.is_empty() || self.pieces > 0 {
                     let part = (self.pieces > 0).then_some(Part::Of {
@@ -669,6 +667,23 @@ mod tests {
         f.push(b"\n\r\na\n", &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(f.stats().empty_frames, 2);
+    }
+
+    /// Found by the `syslog_stream` fuzz target: a stream that ended inside an octet count
+    /// gave its digits as one frame, longer than a maximum shorter than the digits.
+    #[test]
+    fn a_count_cut_by_the_end_is_cut_to_the_maximum() {
+        use Delim::*;
+        let f = frames(Framing::Auto, 1, b"23");
+        assert_eq!(
+            f.iter()
+                .map(|f| (&f.body[..], f.delim, f.eof, f.part))
+                .collect::<Vec<_>>(),
+            vec![
+                (&b"2"[..], Lf, false, Some(Part::More { index: 1 })),
+                (&b"3"[..], Lf, true, Some(Part::Of { index: 2, total: 2 })),
+            ]
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@
 //! ```
 
 pub mod framing;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod kernel;
 pub mod meta;
 mod net;

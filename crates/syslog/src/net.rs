@@ -35,7 +35,7 @@ const DROPS_EVERY: Duration = Duration::from_secs(1);
 /// Bytes read from a connection at a time.
 const READ_BYTES: usize = 64 * 1024;
 /// A read is framed this many bytes at a time...
-const FEED_BYTES: usize = 16 * 1024;
+pub(crate) const FEED_BYTES: usize = 16 * 1024;
 /// ...and its records go to the writer as soon as they fill this much (else at the end of the
 /// read), so a batch stays small even for tiny messages with their headers.
 const FLUSH_BYTES: usize = 128 * 1024;
