@@ -678,6 +678,9 @@ pub fn verify_bundle(
                         None => problems.problem(esc(&rel), "too large"),
                         Some(b) => {
                             let r = c.record(&b);
+                            if let Some(r) = &r {
+                                visitor.record(r);
+                            }
                             if let Some(r) = &r
                                 && let Event::Epoch { .. } = r.event
                             {
