@@ -75,6 +75,8 @@ pub const PUBKEY: &str = "signing-key.pub.pem";
 pub const CUSTODY: &str = "custody.jsonl";
 /// Instructions member.
 pub const VERIFY_TXT: &str = "VERIFY.txt";
+/// The investigator's report: a self-contained HTML page (the timeline crate writes it).
+pub const REPORT: &str = "report.html";
 /// Largest metadata member (bundle.json, inventory, config, VERIFY.txt) a reader accepts.
 pub const MAX_META_BYTES: u64 = 4 << 20;
 /// Largest SHA256SUMS a reader accepts (it is held in memory to check the signature).
@@ -498,6 +500,7 @@ fn classify(rel: &str) -> Option<Kind> {
         "config/logkeep.toml"
         | "inventory/host.json"
         | "inventory/devices.json"
+        | REPORT
         | VERIFY_TXT
         | SCRIPT => {
             return Some(Kind::Meta);

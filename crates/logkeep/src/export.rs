@@ -447,6 +447,13 @@ fn write_bundle(
     let mut dev = serde_json::to_vec_pretty(&args.inventory)?;
     dev.push(b'\n');
     w.add_bytes("inventory/devices.json", &dev)?;
+    let report = crate::timeline_cmd::bundle_report(
+        &args.store,
+        &args.selection,
+        &binfo.bundle_id,
+        (&net, &dev),
+    );
+    w.add_bytes(bundle::REPORT, report.as_bytes())?;
     w.add_bytes(
         bundle::VERIFY_TXT,
         bundle::verify_txt(binfo, &dir).as_bytes(),

@@ -53,6 +53,7 @@ mod out;
 mod output;
 mod snapshot;
 mod status;
+mod timeline_cmd;
 mod verify_cmd;
 
 use anyhow::Result;
@@ -118,6 +119,8 @@ fn dispatch(command: Command) -> Result<u8> {
             against,
         } => verify_cmd::run(path, json, fingerprint, expect_head, against),
         Command::Extract(args) => extract_cmd::run(args),
+        Command::Timeline { args, format } => timeline_cmd::timeline(args, format),
+        Command::Report(args) => timeline_cmd::report(args),
         Command::List {
             path,
             fingerprint,

@@ -142,3 +142,29 @@ impl walk::Sink for Watch<'_> {
         r
     }
 }
+
+/// The report of the store (or medium) at `store` in one verified walk (for `export`, which
+/// seals it into the bundle): an error if the store does not verify.
+pub fn report_store(
+    store: &Path,
+    filter: walk::Filter,
+    cx: &report::Context,
+) -> Result<String, Error> {
+    let mut r = report::Report::new(cx.local_offset);
+    let mut w = walk::Walker::new(filter, &mut r);
+    let rep = verify::verify_store_with(store, &VerifyOptions::default(), &mut w)?;
+    let damaged = w.damaged;
+    w.finish().map_err(Error::Output)?;
+    if !rep.ok() || damaged {
+        return Err(Error::Unverified {
+            path: logkeep_format::shown::path(store).to_string(),
+            problems: rep
+                .problems
+                .iter()
+                .map(|p| format!("  {}: {}", p.file, p.what))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        });
+    }
+    Ok(r.render(cx))
+}

@@ -13,11 +13,24 @@ use std::fmt::Write as _;
 use std::io;
 
 /// Rows kept in the page; past this the page says how many more the timeline holds.
-pub const MAX_ROWS: usize = 5000;
+pub const MAX_ROWS: usize = 2000;
 /// Keys kept per table (users, addresses, hours).
-pub const MAX_KEYS: usize = 2000;
+pub const MAX_KEYS: usize = 300;
 /// Rows linked per number.
-pub const MAX_LINKS: usize = 200;
+pub const MAX_LINKS: usize = 30;
+/// Longest text of one field shown in a row (the timeline has it whole).
+pub const MAX_FIELD: usize = 300;
+/// The page stops adding rows past this size, so that it stays well under the 4 MiB a bundle
+/// reader accepts for a metadata member.
+pub const MAX_PAGE: usize = 3 << 20;
+
+/// `s` cut to [`MAX_FIELD`] characters, escaped.
+fn short(s: &str) -> String {
+    match s.char_indices().nth(MAX_FIELD) {
+        Some((i, _)) => format!("{}…", esc(&s[..i])),
+        None => esc(s),
+    }
+}
 /// Failed logons from one address within [`BURST_WINDOW_SECS`] that make a burst.
 pub const BURST_COUNT: usize = 5;
 /// The burst window.
@@ -55,6 +68,8 @@ pub struct Context {
     pub terminals: Option<String>,
     /// Network configuration (the second question), if known.
     pub network: Option<String>,
+    /// The operator's inventory of internet-facing devices (the third question), if known.
+    pub devices: Option<String>,
 }
 
 /// The tallies (see the module documentation).
@@ -305,7 +320,11 @@ impl Report {
             }
             None => h.push_str("未提供 / not supplied with this input"),
         }
-        h.push_str("</li>\n<li><b>外部接続機器 / Internet-facing devices</b> (ログから判明 / seen in the logs):");
+        h.push_str("</li>\n<li><b>外部接続機器 / Internet-facing devices</b>");
+        if let Some(d) = &cx.devices {
+            let _ = write!(h, " (台帳 / inventory):<pre>{}</pre>", esc(d));
+        }
+        h.push_str(" (ログから判明 / seen in the logs):");
         if self.edge.is_empty() {
             h.push_str(" なし / none seen");
         } else {
@@ -315,7 +334,7 @@ impl Report {
                 let _ = writeln!(
                     h,
                     "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
-                    esc(host),
+                    short(host),
                     esc(product),
                     self.link(&id, t)
                 );
@@ -367,7 +386,7 @@ impl Report {
             let _ = writeln!(
                 h,
                 "<tr><td>{}</td><td class=\"n\">{}</td></tr>",
-                esc(k),
+                short(k),
                 self.link(&format!("{id}-{i}"), t)
             );
         }
@@ -460,7 +479,7 @@ impl Report {
                 h,
                 "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text>",
                 y + rowh / 2.0,
-                esc(s)
+                short(s)
             );
             for ((src, hour), n) in self.volume.range(((*s).clone(), lo)..=((*s).clone(), hi)) {
                 let _ = src;
@@ -499,8 +518,13 @@ impl Report {
 
     fn rows_section(&self, h: &mut String) {
         h.push_str("<h2 id=\"timeline\">タイムライン / Timeline</h2>\n<table id=\"rows\"><tr><th>#</th><th>日時 (UTC) / Time</th><th>種別 / Event</th><th>ユーザー / User</th><th>送信元 / Source address</th><th>ホスト / Host</th><th>製品 / Product</th><th>内容 / Message</th><th>証拠 / Evidence</th></tr>\n");
+        let mut cut = 0;
         for (i, e) in self.rows.iter().enumerate() {
-            let o = |s: &Option<String>| esc(s.as_deref().unwrap_or(""));
+            if h.len() > MAX_PAGE {
+                cut = self.rows.len() - i;
+                break;
+            }
+            let o = |s: &Option<String>| short(s.as_deref().unwrap_or(""));
             let _ = writeln!(
                 h,
                 "<tr id=\"r{i}\"><td>{i}</td><td>{}<br><small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{} gen {} @{}+{}<br>sha256 {}</code></td></tr>",
@@ -511,8 +535,8 @@ impl Report {
                 o(&e.src_ip),
                 o(&e.host),
                 esc(e.product),
-                esc(&e.message),
-                esc(&e.evidence.path),
+                short(&e.message),
+                short(&e.evidence.path),
                 e.evidence.generation,
                 e.evidence.offset,
                 e.evidence.length,
@@ -520,12 +544,21 @@ impl Report {
             );
         }
         h.push_str("</table>\n");
-        if self.dropped > 0 {
+        let more = self.dropped + cut as u64;
+        if more > 0 {
             let _ = writeln!(
                 h,
-                "<p>さらに {} 行はタイムライン（logkeep timeline）にあります / {} more rows are in the full timeline (logkeep timeline).</p>",
-                self.dropped, self.dropped
+                "<p>さらに {more} 行はタイムライン（logkeep timeline）にあります / {more} more rows are in the full timeline (logkeep timeline).</p>"
             );
         }
     }
+}
+
+/// The page a bundle carries when no timeline could be made of its store: why.
+pub fn failed_page(cx: &Context, why: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"ja\"><head><meta charset=\"utf-8\"><title>logkeep 調査レポート / investigation report</title><style>{STYLE}</style></head><body>\n<h1>調査レポート / Investigation report</h1>\n<p class=\"alarm\">タイムラインを作成できませんでした / No timeline could be made: {}</p>\n<p>入力 / Input: <code>{}</code></p></body></html>\n",
+        short(why),
+        esc(&cx.input)
+    )
 }
