@@ -553,18 +553,39 @@ fn timeline_finds_every_known_event_with_evidence_that_reads_back() {
     // A bundle gives the same timeline and seals report.html.
     let key = Key::generate(cap.root.path(), "host");
     let bundle = cap.root.path().join("evidence.tar");
-    logkeep([
-        "export".as_ref(),
-        "--store".as_ref(),
-        cap.store.as_os_str(),
-        "--out".as_ref(),
-        bundle.as_os_str(),
-        "--key".as_ref(),
-        key.path.as_os_str(),
-        "--config".as_ref(),
-        cap.config.as_os_str(),
-    ])
-    .expect(0);
+    let incident = cap.root.path().join("incident.toml");
+    fs::write(&incident, "notes = \"ransom note on FS01\"\n\n[[terminal]]\nname = \"FS01\"\nencrypted = \"yes\"\nsymptoms = \"files renamed *.locked\"\n\n[[terminal]]\nname = \"PC-042\"\nencrypted = \"unknown\"\ncolour = \"red\"\n").expect("incident");
+    let export = |extra: &[&std::ffi::OsStr]| {
+        let mut a: Vec<&std::ffi::OsStr> = vec![
+            "export".as_ref(),
+            "--store".as_ref(),
+            cap.store.as_os_str(),
+            "--out".as_ref(),
+            bundle.as_os_str(),
+            "--key".as_ref(),
+            key.path.as_os_str(),
+            "--config".as_ref(),
+            cap.config.as_os_str(),
+        ];
+        a.extend_from_slice(extra);
+        logkeep(a)
+    };
+    // An unknown key in the incident file: refused, naming the file and the line.
+    let bad = export(&["--incident".as_ref(), incident.as_os_str()]);
+    bad.expect(2);
+    assert!(
+        bad.stderr.contains("incident.toml")
+            && bad.stderr.contains("colour")
+            && bad.stderr.contains("line 11"),
+        "{}",
+        bad.describe()
+    );
+    assert!(!bundle.exists());
+    let text = fs::read_to_string(&incident)
+        .expect("incident")
+        .replace("colour = \"red\"\n", "");
+    fs::write(&incident, text).expect("incident");
+    export(&["--incident".as_ref(), incident.as_os_str()]).expect(0);
     let (out, from_bundle) = timeline_of(&bundle, &["--fingerprint", &key.fingerprint]);
     out.expect(0);
     assert_eq!(from_bundle, rows, "a bundle's timeline is its store's");
@@ -593,7 +614,22 @@ fn timeline_finds_every_known_event_with_evidence_that_reads_back() {
     );
     bash("sha256sum -c --strict --quiet SHA256SUMS", &dir).expect(0);
     check_self_contained(&dir.join("report.html"));
+    assert!(
+        sums.lines().any(|l| l.ends_with("  incident.json")),
+        "incident.json is sealed"
+    );
+    let inc: Value =
+        serde_json::from_slice(&fs::read(dir.join("incident.json")).expect("incident.json"))
+            .expect("JSON");
+    assert_eq!(inc["incident"]["terminal"][0]["name"], "FS01");
+    assert_eq!(inc["incident"]["terminal"][1]["encrypted"], "unknown");
+    assert_eq!(inc["inventory"]["device"][0]["name"], "vpn-gw-1");
+    assert!(inc["network"].is_object());
     let sealed = fs::read_to_string(dir.join("report.html")).expect("report");
+    assert!(
+        sealed.contains("FS01: 暗号化あり / encrypted; files renamed *.locked"),
+        "the first question answered"
+    );
     assert!(
         sealed.contains("vpn-gw-1"),
         "the inventory's devices answer the third question"

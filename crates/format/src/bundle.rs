@@ -77,6 +77,8 @@ pub const CUSTODY: &str = "custody.jsonl";
 pub const VERIFY_TXT: &str = "VERIFY.txt";
 /// The investigator's report: a self-contained HTML page (the timeline crate writes it).
 pub const REPORT: &str = "report.html";
+/// The affected terminals, the inventory and the network picture (`export --incident`).
+pub const INCIDENT: &str = "incident.json";
 /// Largest metadata member (bundle.json, inventory, config, VERIFY.txt) a reader accepts.
 pub const MAX_META_BYTES: u64 = 4 << 20;
 /// Largest SHA256SUMS a reader accepts (it is held in memory to check the signature).
@@ -500,6 +502,7 @@ fn classify(rel: &str) -> Option<Kind> {
         "config/logkeep.toml"
         | "inventory/host.json"
         | "inventory/devices.json"
+        | INCIDENT
         | REPORT
         | VERIFY_TXT
         | SCRIPT => {

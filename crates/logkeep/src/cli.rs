@@ -299,6 +299,10 @@ pub struct ExportArgs {
     /// Free text for the custody record (no secrets).
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
+    /// The affected terminals (TOML: `[[terminal]]` with name, encrypted, symptoms, noticed;
+    /// `notes`), sealed as incident.json. Without it, export asks on a terminal.
+    #[arg(long, value_name = "FILE")]
+    pub incident: Option<PathBuf>,
 }
 
 /// `logkeep extract`.

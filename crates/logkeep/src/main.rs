@@ -41,6 +41,7 @@ mod daemon;
 mod export;
 mod export_cmd;
 mod extract_cmd;
+mod incident;
 mod inventory;
 mod keygen_cmd;
 mod keys;

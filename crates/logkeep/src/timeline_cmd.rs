@@ -169,6 +169,7 @@ pub fn bundle_report(
     sel: &logkeep_format::bundle::Selection,
     bundle_id: &str,
     (network, devices): (&[u8], &[u8]),
+    terminals: Option<String>,
 ) -> String {
     let at = |s: &Option<String>| s.as_deref().and_then(|t| Timestamp::parse(t).ok());
     let filter = Filter {
@@ -181,7 +182,7 @@ pub fn bundle_report(
         input: format!("logkeep-bundle-{bundle_id}"),
         generated: Some(Timestamp::now()),
         local_offset: 0,
-        terminals: None,
+        terminals,
         network: Some(String::from_utf8_lossy(network).into_owned()),
         devices: Some(String::from_utf8_lossy(devices).into_owned()),
     };
