@@ -545,6 +545,23 @@ fn timeline_finds_every_known_event_with_evidence_that_reads_back() {
     ] {
         assert!(page.contains(needle), "the report lacks {needle}");
     }
+    let dom = render_in_chromium(&html);
+    assert!(
+        dom.matches("class=\"bar\"").count() >= 5,
+        "the chart's bars are in the rendered page"
+    );
+    assert!(
+        dom.contains("class=\"mark\""),
+        "the tamper hour is marked in the chart"
+    );
+    assert!(
+        dom.contains("href=\"#g-kind-log_cleared\">1</a>"),
+        "one cleared log, linked to its row"
+    );
+    assert!(
+        dom.contains("href=\"#g-kind-logon_failure\">"),
+        "failed logons counted"
+    );
     assert!(
         page.contains("<h2 id=\"bursts\">") && page.contains("<td>198.51.100.9</td><td>"),
         "the burst of six failures from 198.51.100.9"
@@ -674,6 +691,46 @@ fn timeline_finds_every_known_event_with_evidence_that_reads_back() {
         !flipped_out.exists(),
         "no output file for a store that does not verify"
     );
+}
+
+/// Open the page in headless Chromium with no network: the DOM it renders holds the chart's
+/// bars and the numbers, and a screenshot is taken (left beside the page for a human to look
+/// at when the test fails).
+fn render_in_chromium(html: &Path) -> String {
+    require_tool("chromium", "chromium");
+    let dir = html.parent().expect("a directory");
+    let profile = dir.join("chromium-profile");
+    let shot = dir.join("report.png");
+    let flags = |c: &mut Command| {
+        c.arg("--headless")
+            .arg("--no-sandbox")
+            .arg("--disable-gpu")
+            .arg("--disable-dev-shm-usage")
+            .arg("--disable-background-networking")
+            .arg("--no-first-run")
+            .arg("--proxy-server=127.0.0.1:9")
+            .arg("--host-resolver-rules=MAP * ~NOTFOUND")
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .env("HOME", dir);
+    };
+    let mut c = Command::new("chromium");
+    flags(&mut c);
+    c.arg("--window-size=1280,4000")
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()));
+    run(&mut c, None, STEP).expect(0);
+    let png = fs::read(&shot).expect("screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "a screenshot of the page"
+    );
+    let mut c = Command::new("chromium");
+    flags(&mut c);
+    c.arg("--dump-dom")
+        .arg(format!("file://{}", html.display()));
+    let dom = run(&mut c, None, STEP);
+    dom.expect(0);
+    dom.stdout.clone()
 }
 
 /// Parse the page with Python's HTML parser: no script, no external reference of any kind.
