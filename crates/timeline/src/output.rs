@@ -21,10 +21,16 @@ struct Row<'a> {
     evidence: &'a crate::event::Evidence,
 }
 
+/// The `datetime` column: RFC 3339 in UTC with microseconds (`2026-11-20T03:10:12.000000Z`),
+/// the precision every ISO 8601 reader (Timesketch's among them) accepts.
+pub fn datetime(t: logkeep_format::Timestamp) -> String {
+    humantime::format_rfc3339_micros(t.to_system_time()).to_string()
+}
+
 /// One event as a JSON object (one line, no LF).
 pub fn json_line(e: &TimelineEvent) -> io::Result<Vec<u8>> {
     let row = Row {
-        datetime: e.datetime.to_rfc3339(),
+        datetime: datetime(e.datetime),
         timestamp_desc: e.clock.describe(),
         event: e.kind.name(),
         message: &e.message,
@@ -77,7 +83,7 @@ impl<W: Write> Sink for Csv<W> {
         let opt = |o: &Option<String>| o.clone().unwrap_or_default();
         self.w
             .write_record([
-                e.datetime.to_rfc3339(),
+                datetime(e.datetime),
                 e.clock.describe(),
                 e.kind.name().to_owned(),
                 e.message.clone(),

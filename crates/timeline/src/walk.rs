@@ -249,7 +249,10 @@ impl<'a> Walker<'a> {
     /// One whole line at `start`, without its LF.
     fn line(&mut self, g: &mut Gen, start: u64, line: &[u8]) -> io::Result<()> {
         if g.mode == Mode::Unknown {
-            g.mode = if line.starts_with(b"LKS1 ") {
+            // The syslog listeners' write-ahead log (docs/SYSLOG.md): a `.wal` file whose first
+            // line is a record header. Any other file is text, whatever its first line says.
+            let wal = g.path.ends_with(".wal") || g.path.ends_with(".wal.done");
+            g.mode = if wal && start == 0 && line.starts_with(b"LKS1 ") {
                 Mode::Wal
             } else {
                 Mode::Text
@@ -495,5 +498,149 @@ impl ChainVisitor for Walker<'_> {
         if let Err(e) = self.record_event(record) {
             self.record_error.get_or_insert(e);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logkeep_format::record::{Host, Span};
+
+    #[derive(Default)]
+    struct Collect(Vec<TimelineEvent>);
+
+    impl Sink for Collect {
+        fn event(&mut self, e: &TimelineEvent) -> io::Result<()> {
+            self.0.push(e.clone());
+            Ok(())
+        }
+    }
+
+    /// A segment record of one span `[start, end)` of `path` (generation 1).
+    fn segment(seq: u64, path: &str, start: u64, end: u64) -> Record {
+        Record {
+            v: 2,
+            seq,
+            prev: Sha256::ZERO,
+            store: "s".into(),
+            wall: "2026-11-20T04:00:00Z".into(),
+            mono_ns: 0,
+            host: Host {
+                hostname: "h".into(),
+                machine_id: String::new(),
+                boot_id: String::new(),
+            },
+            event: Event::Segment {
+                file: String::new(),
+                sha256: Sha256::ZERO,
+                size: 0,
+                content_size: 0,
+                manifest_sha256: Sha256::ZERO,
+                first: "2026-11-20T04:00:00Z".into(),
+                last: "2026-11-20T04:00:00Z".into(),
+                spans: vec![Span {
+                    source: "auth".into(),
+                    path: path.into(),
+                    dev: 1,
+                    ino: 2,
+                    gen_id: 1,
+                    start,
+                    end,
+                    head: Sha256::ZERO,
+                    tail: Sha256::ZERO,
+                }],
+            },
+        }
+    }
+
+    /// Hand `data`'s bytes `[from, to)` over as members of segments cut at `cuts`.
+    fn walk(path: &str, data: &[u8], from: usize, cuts: &[usize]) -> Vec<TimelineEvent> {
+        let mut sink = Collect::default();
+        let mut w = Walker::new(Filter::default(), &mut sink);
+        let mut bounds = vec![from];
+        bounds.extend(cuts.iter().copied().filter(|&c| c > from && c < data.len()));
+        bounds.push(data.len());
+        for (i, pair) in bounds.windows(2).enumerate() {
+            let rec = segment(i as u64 + 1, path, pair[0] as u64, pair[1] as u64);
+            let mut part = &data[pair[0]..pair[1]];
+            w.member(&rec, 0, "m", part.len() as u64, &mut part)
+                .expect("member");
+        }
+        w.finish().expect("finish");
+        sink.0
+    }
+
+    const LINE: &str =
+        "Nov 20 03:10:12 gw sshd[1]: Accepted password for alice from 203.0.113.5 port 1 ssh2";
+
+    #[test]
+    fn lines_cut_across_segments_keep_their_offsets() {
+        let data = format!("noise\n{LINE}\n{LINE}");
+        for cuts in [
+            vec![],
+            vec![10],
+            vec![6, 7, 50, 95],
+            (1..data.len()).collect(),
+        ] {
+            let evs = walk("/var/log/auth.log", data.as_bytes(), 0, &cuts);
+            let at: Vec<(u64, u64)> = evs
+                .iter()
+                .map(|e| (e.evidence.offset, e.evidence.length))
+                .collect();
+            let n = LINE.len() as u64;
+            // The last line has no LF: an event all the same, at the end of the walk.
+            assert_eq!(at, vec![(6, n), (7 + n, n)], "cuts {cuts:?}");
+            assert_eq!(evs[0].evidence.sha256, Sha256::of(LINE.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn an_overlong_line_is_skipped_whole_and_memory_stays_bounded() {
+        let long = "x".repeat(MAX_LINE * 3);
+        let data = format!("{long} {LINE}\n{LINE}\n");
+        let evs = walk("/l/a", data.as_bytes(), 0, &[MAX_LINE, 2 * MAX_LINE + 5]);
+        assert_eq!(evs.len(), 1);
+        assert_eq!(
+            evs[0].evidence.offset,
+            long.len() as u64 + LINE.len() as u64 + 2
+        );
+    }
+
+    #[test]
+    fn a_partial_input_starts_at_the_next_whole_line() {
+        let data = format!("{LINE}\n{LINE}\n");
+        // The input holds the generation from byte 10: the first line is not whole.
+        let evs = walk("/l/a", data.as_bytes(), 10, &[]);
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].evidence.offset, LINE.len() as u64 + 1);
+    }
+
+    #[test]
+    fn write_ahead_log_records_give_their_bodies() {
+        let body = format!("<38>{LINE}");
+        let body2 = "<38>Nov 20 03:10:13 gw sshd[1]: Failed password for bob from 198.51.100.9 port 2 ssh2\nLKS1 fake header";
+        let data = format!(
+            "LKS1 2026-11-20T03:10:12.5Z tcp 127.0.0.1:514 127.0.0.1:4000 {} lf\n{body}\nLKS1 2026-11-20T03:10:13Z tcp 127.0.0.1:514 127.0.0.1:4000 {} lf\n{body2}\n",
+            body.len(),
+            body2.len()
+        );
+        let evs = walk(
+            "/store/wal/edge/00000000000000000001.wal",
+            data.as_bytes(),
+            0,
+            &[70, 200],
+        );
+        assert_eq!(evs.len(), 2, "{evs:?}");
+        let off = data.find(&body).unwrap() as u64;
+        assert_eq!(
+            (evs[0].evidence.offset, evs[0].evidence.length),
+            (off, body.len() as u64)
+        );
+        assert_eq!(evs[1].kind, Kind::LogonFailure);
+        assert_eq!(evs[1].evidence.length, body2.len() as u64);
+        // The same bytes in a file that is not a write-ahead log are plain lines.
+        let evs = walk("/var/log/notes.log", data.as_bytes(), 0, &[]);
+        assert_eq!(evs.len(), 2);
+        assert_eq!(evs[0].evidence.length, body.len() as u64);
     }
 }
