@@ -19,6 +19,23 @@ use std::io::{self, Read};
 /// line this long, and a bound keeps memory flat on a 100 MiB line).
 pub const MAX_LINE: usize = 64 * 1024;
 
+/// Longest `message` written, in bytes: the evidence holds the whole line, and a bound keeps
+/// the report's rows (and a reader's memory) small.
+pub const MAX_MESSAGE: usize = 1024;
+
+/// `m` cut to [`MAX_MESSAGE`] bytes at a character boundary, marked with `…` when cut.
+fn cut(mut m: String) -> String {
+    if m.len() > MAX_MESSAGE {
+        let mut at = MAX_MESSAGE;
+        while !m.is_char_boundary(at) {
+            at -= 1;
+        }
+        m.truncate(at);
+        m.push('…');
+    }
+    m
+}
+
 /// Where events go.
 pub trait Sink {
     /// One event, in the order the walk finds them (chain order, then file order).
@@ -282,7 +299,7 @@ impl<'a> Walker<'a> {
             datetime,
             clock,
             kind: f.kind,
-            message: f.message,
+            message: cut(f.message),
             user: f.user,
             src_ip: f.src_ip,
             host: f.host,
@@ -604,6 +621,15 @@ mod tests {
             evs[0].evidence.offset,
             long.len() as u64 + LINE.len() as u64 + 2
         );
+    }
+
+    #[test]
+    fn long_messages_are_cut_but_the_evidence_is_the_whole_line() {
+        let line = format!("{LINE} {}é", "y".repeat(MAX_MESSAGE));
+        let evs = walk("/l/a", format!("{line}\n").as_bytes(), 0, &[]);
+        assert!(evs[0].message.len() <= MAX_MESSAGE + '…'.len_utf8());
+        assert!(evs[0].message.ends_with('…'));
+        assert_eq!(evs[0].evidence.length, line.len() as u64);
     }
 
     #[test]
