@@ -27,4 +27,5 @@ mod std_tools;
 mod syslog;
 mod tamper;
 mod tidy;
+mod timeline;
 mod unreadable;

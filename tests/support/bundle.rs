@@ -220,6 +220,11 @@ impl Capture {
     /// and start `logkeep run` on it. Segments are small and sealed quickly so that a few
     /// writes give many segments.
     pub fn start(sources: &[(&str, &str)]) -> Capture {
+        Capture::start_with(sources, "")
+    }
+
+    /// As [`Capture::start`], with `extra` appended to the configuration (a listener source).
+    pub fn start_with(sources: &[(&str, &str)], extra: &str) -> Capture {
         let root = tempfile::Builder::new()
             .prefix("lk-bundle-")
             .tempdir()
@@ -239,6 +244,7 @@ impl Capture {
             "\n[inventory]\norganisation = \"Example K.K.\"\n\n[[inventory.device]]\n\
              name = \"vpn-gw-1\"\nmodel = \"ExampleVPN 9000\"\npatch_status = \"2026-10 firmware\"\n",
         );
+        text.push_str(extra);
         let config = root.path().join("logkeep.toml");
         fs::write(&config, text).expect("write config");
         let daemon_log = root.path().join("daemon.log");

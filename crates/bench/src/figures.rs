@@ -494,6 +494,82 @@ impl Bench {
         })
     }
 
+    /// Figure 8: the investigator's timeline of the catch-up store (`logkeep timeline`, which
+    /// verifies the store and then walks it again, parsing every line) against decompressing
+    /// the same segments and counting their lines (`zstd -d | wc -l`), the least any line
+    /// reader does.
+    pub fn timeline(&mut self) -> Result<Figure> {
+        let lk = self.catchup_run()?;
+        let segs: Vec<PathBuf> = chain::segments(&lk.store)?
+            .into_iter()
+            .map(|s| s.file)
+            .collect();
+        warm(&segs)?;
+        let seg_refs: Vec<&Path> = segs.iter().map(PathBuf::as_path).collect();
+        let mut best_base: Option<Usage> = None;
+        let mut best_lk: Option<Usage> = None;
+        let mut events = 0usize;
+        for _ in 0..self.opts.repeat.max(1) {
+            let (b, _) = self.run_sh(
+                "timeline-baseline",
+                "zstd -d -q -c -- \"$@\" | wc -l",
+                &seg_refs,
+            )?;
+            if best_base.as_ref().is_none_or(|x| b.wall_s < x.wall_s) {
+                best_base = Some(b);
+            }
+            let out = self.dir.join("reports").join("timeline.jsonl");
+            let (v, err) = proc::run(
+                &self.exe,
+                vec![
+                    self.logkeep.clone().into(),
+                    "timeline".into(),
+                    lk.store.clone().into(),
+                ],
+                Stdio::from(fs::File::create(&out)?),
+                self.report_path("timeline"),
+            )?;
+            if !v.ok() {
+                self.problems
+                    .push(format!("timeline: logkeep timeline failed ({v:?}): {err}"));
+            }
+            events = fs::read(&out)
+                .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+                .unwrap_or(0);
+            if best_lk.as_ref().is_none_or(|x| v.wall_s < x.wall_s) {
+                best_lk = Some(v);
+            }
+        }
+        let (base, v) = (best_base.context("no run")?, best_lk.context("no run")?);
+        let ratio = base.wall_s / v.wall_s;
+        Ok(Figure {
+            key: "timeline",
+            title: "8. timeline",
+            logkeep: format!(
+                "{:.0} MiB/s of content ({:.2} s), {:.2} cores, {events} events",
+                mibs(lk.data, v.wall_s),
+                v.wall_s,
+                v.cpu_s() / v.wall_s
+            ),
+            baseline: format!(
+                "zstd -d, wc -l: {:.0} MiB/s ({:.2} s), {:.2} cores",
+                mibs(lk.data, base.wall_s),
+                base.wall_s,
+                base.cpu_s() / base.wall_s
+            ),
+            ratio: Some(ratio),
+            target: "reported (verifies first, then reads every line)".into(),
+            met: None,
+            notes: vec![format!(
+                "the catch-up store: {} segments; logkeep verifies the whole store (one pass), then decompresses, splits and parses every line (a second pass); peak RSS {:.1} MiB; best of {}",
+                segs.len(),
+                v.maxrss_kib as f64 / 1024.0,
+                self.opts.repeat.max(1)
+            )],
+            details: json!({ "logkeep": v, "baseline": base, "events": events, "content_bytes": lk.data }),
+        })
+    }
+
     /// Figure 4: peak memory with 1, 100 and 5,000 watched files.
     pub fn memory(&mut self) -> Result<Figure> {
         let total = self.opts.memory_size.min(self.opts.size);

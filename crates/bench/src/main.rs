@@ -97,9 +97,10 @@ enum Name {
     Verify,
     Snapshot,
     Syslog,
+    Timeline,
 }
 
-const ALL: [Name; 7] = [
+const ALL: [Name; 8] = [
     Name::Catchup,
     Name::Tail,
     Name::Peer,
@@ -107,6 +108,7 @@ const ALL: [Name; 7] = [
     Name::Verify,
     Name::Snapshot,
     Name::Syslog,
+    Name::Timeline,
 ];
 
 fn main() -> ExitCode {
@@ -192,6 +194,7 @@ fn bench(cli: Cli) -> Result<u8> {
             Name::Verify => b.verify(),
             Name::Snapshot => b.snapshot(),
             Name::Syslog => b.syslog(),
+            Name::Timeline => b.timeline(),
         };
         match r {
             Ok(f) => rows.push(f),
@@ -203,7 +206,7 @@ fn bench(cli: Cli) -> Result<u8> {
         if corpus_stats.is_none()
             && matches!(
                 name,
-                Name::Catchup | Name::Verify | Name::Peer | Name::Syslog
+                Name::Catchup | Name::Verify | Name::Peer | Name::Syslog | Name::Timeline
             )
         {
             corpus_stats = b.corpus().ok().map(|c| c.1);

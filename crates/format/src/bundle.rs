@@ -75,6 +75,10 @@ pub const PUBKEY: &str = "signing-key.pub.pem";
 pub const CUSTODY: &str = "custody.jsonl";
 /// Instructions member.
 pub const VERIFY_TXT: &str = "VERIFY.txt";
+/// The investigator's report: a self-contained HTML page (the timeline crate writes it).
+pub const REPORT: &str = "report.html";
+/// The affected terminals, the inventory and the network picture (`export --incident`).
+pub const INCIDENT: &str = "incident.json";
 /// Largest metadata member (bundle.json, inventory, config, VERIFY.txt) a reader accepts.
 pub const MAX_META_BYTES: u64 = 4 << 20;
 /// Largest SHA256SUMS a reader accepts (it is held in memory to check the signature).
@@ -498,6 +502,8 @@ fn classify(rel: &str) -> Option<Kind> {
         "config/logkeep.toml"
         | "inventory/host.json"
         | "inventory/devices.json"
+        | INCIDENT
+        | REPORT
         | VERIFY_TXT
         | SCRIPT => {
             return Some(Kind::Meta);
@@ -678,6 +684,9 @@ pub fn verify_bundle(
                         None => problems.problem(esc(&rel), "too large"),
                         Some(b) => {
                             let r = c.record(&b);
+                            if let Some(r) = &r {
+                                visitor.record(r);
+                            }
                             if let Some(r) = &r
                                 && let Event::Epoch { .. } = r.event
                             {

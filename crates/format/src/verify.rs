@@ -207,6 +207,12 @@ pub trait ChainVisitor {
     fn segment_absent(&mut self, record: &Record) {
         let _ = record;
     }
+
+    /// A record that continues the chain, before its segment (if any) is read. The default
+    /// ignores it (the timeline reads `tamper` and `gap` records here).
+    fn record(&mut self, record: &Record) {
+        let _ = record;
+    }
 }
 
 /// A visitor that ignores the members.
@@ -238,6 +244,11 @@ impl ChainVisitor for Tee<'_> {
     fn segment_absent(&mut self, record: &Record) {
         self.0.segment_absent(record);
         self.1.segment_absent(record);
+    }
+
+    fn record(&mut self, record: &Record) {
+        self.0.record(record);
+        self.1.record(record);
     }
 }
 
@@ -844,6 +855,7 @@ pub fn verify_store_with(
         let Some(record) = checker.record(&bytes) else {
             break;
         };
+        visitor.record(&record);
         if let Event::Segment { file, sha256, .. } = &record.event {
             match layout::parse_segment_name(file) {
                 Some((s, h)) if s == record.seq && h == *sha256 => {}

@@ -119,6 +119,20 @@ pub enum Command {
     },
     /// Seal an evidence bundle from a store.
     Export(ExportArgs),
+    /// The investigator's timeline of a store, a medium or a bundle (verified first): logons,
+    /// VPN and RDP sessions, privilege use, account and configuration changes, cleared logs,
+    /// tampering and gaps, each with the offset, length and SHA-256 of the original line.
+    Timeline {
+        /// What to read and which events to keep.
+        #[command(flatten)]
+        args: TimelineArgs,
+        /// jsonl (Timesketch-ready JSON Lines) or csv (RFC 4180, the same columns).
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: TimelineFormat,
+    },
+    /// Write report.html for a store, a medium or a bundle (verified first): one
+    /// self-contained page, Japanese and English, every number linked to its timeline rows.
+    Report(TimelineArgs),
     /// Create the host's signing state (root key, first epoch key) and print the root key's
     /// fingerprint.
     Keygen(KeygenArgs),
@@ -335,6 +349,10 @@ pub struct ExportArgs {
     /// Free text for the custody record (no secrets).
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
+    /// The affected terminals (TOML: `[[terminal]]` with name, encrypted, symptoms, noticed;
+    /// `notes`), sealed as incident.json. Without it, export asks on a terminal.
+    #[arg(long, value_name = "FILE")]
+    pub incident: Option<PathBuf>,
 }
 
 /// `logkeep extract`.
@@ -364,4 +382,43 @@ pub struct ExtractArgs {
     /// Print the result (files written, ranges, report) or the error as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `logkeep timeline` and `logkeep report`.
+#[derive(Debug, clap::Args)]
+pub struct TimelineArgs {
+    /// Store directory, medium directory, or bundle file.
+    pub path: PathBuf,
+    /// The signing key's fingerprint, received out of band (bundles).
+    #[arg(long, value_name = "FP")]
+    pub fingerprint: Option<String>,
+    /// Write to FILE (made whole, then renamed into place) instead of standard output;
+    /// required for `report`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Replace an existing --out file.
+    #[arg(long)]
+    pub force: bool,
+    /// Only events at or after this time (RFC 3339, e.g. 2026-11-20T03:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only events at or before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only this source (repeat for several).
+    #[arg(long, value_name = "ID")]
+    pub source: Vec<String>,
+    /// The zone of times written without one (BSD syslog, NXLog's EventTime), as a UTC offset
+    /// (`+09:00`) or `UTC`; every such event says which zone was assumed.
+    #[arg(long, value_name = "OFFSET", default_value = "UTC")]
+    pub assume_zone: String,
+}
+
+/// `logkeep timeline --format`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TimelineFormat {
+    /// JSON Lines, ready for a Timesketch import.
+    Jsonl,
+    /// RFC 4180 CSV with a header row.
+    Csv,
 }

@@ -43,6 +43,8 @@ pub struct ExportArgs {
     pub config: Option<(PathBuf, Vec<u8>)>,
     /// The operator's inventory from the configuration.
     pub inventory: Inventory,
+    /// The affected terminals (`export --incident`), sealed as `incident.json`.
+    pub incident: Option<crate::incident::Incident>,
     /// Replace an existing bundle file (the caller has checked it may be replaced).
     pub force: bool,
 }
@@ -444,6 +446,22 @@ fn write_bundle(
     let mut dev = serde_json::to_vec_pretty(&args.inventory)?;
     dev.push(b'\n');
     w.add_bytes("inventory/devices.json", &dev)?;
+    if let Some(inc) = &args.incident {
+        let json = crate::incident::to_json(
+            inc,
+            &args.inventory,
+            &serde_json::from_slice(&net).unwrap_or_default(),
+        )?;
+        w.add_bytes(bundle::INCIDENT, &json)?;
+    }
+    let report = crate::timeline_cmd::bundle_report(
+        &args.store,
+        &args.selection,
+        &binfo.bundle_id,
+        (&net, &dev),
+        args.incident.as_ref().map(|i| i.summary()),
+    );
+    w.add_bytes(bundle::REPORT, report.as_bytes())?;
     w.add_bytes(
         bundle::VERIFY_TXT,
         bundle::verify_txt(binfo, &dir).as_bytes(),

@@ -69,7 +69,13 @@ fn export(args: ExportArgs) -> Result<u8> {
         evidence,
         examiner,
         note,
+        incident,
     } = args;
+    let incident = match &incident {
+        Some(path) => Some(crate::incident::Incident::load(path)?),
+        None if !json => crate::incident::Incident::ask()?,
+        None => None,
+    };
     let (cfg, config_said) = find_config(config, no_config)?;
     // Nothing overwritten: the bundle and its custody companion.
     let key = key
@@ -173,6 +179,7 @@ fn export(args: ExportArgs) -> Result<u8> {
         note,
         config: cfg.as_ref().map(|c| (c.file.clone(), c.bytes.clone())),
         inventory: cfg.map(|c| c.inventory).unwrap_or_default(),
+        incident,
         force,
     };
     let e = export::export(&mut args)?;

@@ -42,6 +42,7 @@ mod detect;
 mod export;
 mod export_cmd;
 mod extract_cmd;
+mod incident;
 mod inventory;
 mod keygen_cmd;
 mod keys;
@@ -55,6 +56,7 @@ mod output;
 mod remote_cmd;
 mod snapshot;
 mod status;
+mod timeline_cmd;
 mod verify_cmd;
 
 use anyhow::Result;
@@ -126,6 +128,8 @@ fn dispatch(command: Command) -> Result<u8> {
             None => verify_cmd::run(path, json, fingerprint, expect_head, against),
         },
         Command::Extract(args) => extract_cmd::run(args),
+        Command::Timeline { args, format } => timeline_cmd::timeline(args, format),
+        Command::Report(args) => timeline_cmd::report(args),
         Command::List {
             path,
             fingerprint,
