@@ -7,6 +7,7 @@ mod bundle;
 mod cli_errors;
 mod control;
 mod docs;
+mod drill;
 mod extract;
 mod hostile;
 mod killloop;

@@ -278,9 +278,10 @@ fn kind_index(e: &Event) -> usize {
         Event::Recovered { .. } => 13,
         Event::Snapshot { .. } => 14,
         Event::Stop { .. } => 15,
+        Event::Drill { .. } => 16,
         // Format 2 only: pinned by `golden_v2.rs`.
-        Event::Epoch { .. } => 16,
-        Event::Checkpoint { .. } => 17,
+        Event::Epoch { .. } => 17,
+        Event::Checkpoint { .. } => 18,
     }
 }
 
@@ -399,6 +400,14 @@ fn every_kind() -> Vec<Event> {
         },
         Event::Stop {
             reason: "SIGTERM".into(),
+        },
+        Event::Drill {
+            verdict: "failed".into(),
+            medium: Some("usb-a".into()),
+            bundle: Some(Sha256::of(b"bundle")),
+            verified_ms: Some(2750),
+            failures: vec!["medium \"usb-b\": not seen for 9d \u{7f}".into()],
+            uid: 0,
         },
     ]
 }
