@@ -136,8 +136,7 @@ fn drill(args: Args) -> Result<u8> {
         }
     };
     // The daemon must answer: the drill is recorded by it, and its snapshot is the incident.
-    let before = control_cmd::fetch_status(&socket)
-        .context("the drill runs against the running daemon, which did not answer")?;
+    let before = settled_status(&socket, config.media.len())?;
     let mut d = Drill {
         start: Instant::now(),
         steps: Vec::new(),
@@ -150,13 +149,14 @@ fn drill(args: Args) -> Result<u8> {
         if let Some(e) = &before.store.error {
             found.push(format!("the store cannot be written: {}", shown::text(e)));
         }
-        let recorded = media_records(Path::new(&before.store.path))?;
+        let media = media_records(Path::new(&before.store.path))?;
         found.extend(checks::media_age(
             &before.media,
-            &recorded,
+            &media.seen,
             Timestamp::now(),
             config.drill_media_max_age,
         ));
+        found.extend(media.rolled_back);
         Ok((
             (),
             format!(
@@ -195,8 +195,14 @@ fn drill(args: Args) -> Result<u8> {
     let mut generations = Vec::new();
     let fingerprint = config.incident.fingerprint.clone();
     if let (Some(Origin::Medium { id, path }), Some(snap)) = (&origin, &snapshot) {
-        let caught_up = d.step("copy", |_| {
+        let already = d.failures.iter().any(|f| f.contains("was rolled back"));
+        let caught_up = d.step("copy", |found| {
             let head = wait_for_medium(&socket, id, snap.head.seq)?;
+            // The copier may have found a rollback while the drill ran (and copied again
+            // since): by now its record is in the chain.
+            if !already {
+                found.extend(media_records(Path::new(&before.store.path))?.rolled_back);
+            }
             Ok((
                 (),
                 format!(
@@ -353,10 +359,19 @@ fn prepare_out(dir: &Path) -> Result<()> {
     }
 }
 
-/// The newest time the host's chain recorded something about each medium (attached, caught
-/// up, detached, missing, failed): when it was last seen. Read-only, through the chain reader.
-fn media_records(store: &Path) -> Result<BTreeMap<String, Timestamp>> {
+/// What the host's chain says about media.
+struct MediaRecords {
+    /// The newest time it recorded something about each medium (attached, caught up,
+    /// detached, missing, failed): when it was last seen.
+    seen: BTreeMap<String, Timestamp>,
+    /// The rollbacks the copier found since the newest drill, one line each.
+    rolled_back: Vec<String>,
+}
+
+/// Read the host's chain (read-only, through the chain reader) for [`MediaRecords`].
+fn media_records(store: &Path) -> Result<MediaRecords> {
     let mut seen = BTreeMap::new();
+    let mut rolled_back = Vec::new();
     for link in ChainReader::new(store) {
         let link = link.with_context(|| {
             format!(
@@ -364,13 +379,46 @@ fn media_records(store: &Path) -> Result<BTreeMap<String, Timestamp>> {
                 shown::path(store)
             )
         })?;
-        if let Event::Medium { medium, .. } = &link.record.event
-            && let Ok(t) = Timestamp::parse(&link.record.wall)
-        {
-            seen.insert(medium.clone(), t);
+        match &link.record.event {
+            Event::Medium {
+                medium,
+                what,
+                detail,
+                ..
+            } => {
+                if let Ok(t) = Timestamp::parse(&link.record.wall) {
+                    seen.insert(medium.clone(), t);
+                }
+                if what == "rolled_back" {
+                    rolled_back.push(format!(
+                        "medium {} was rolled back (record {} at {}): {}",
+                        shown::text(medium),
+                        link.record.seq,
+                        shown::text(&link.record.wall),
+                        shown::text(detail.as_deref().unwrap_or("-"))
+                    ));
+                }
+            }
+            // What an earlier drill reported is not reported again.
+            Event::Drill { .. } => rolled_back.clear(),
+            _ => {}
         }
     }
-    Ok(seen)
+    Ok(MediaRecords { seen, rolled_back })
+}
+
+/// The daemon's status once its copier has looked at every configured medium (a daemon that
+/// just started lists none until the copier's first pass ends).
+fn settled_status(socket: &Path, media: usize) -> Result<Status> {
+    let deadline = Instant::now() + CATCH_UP;
+    loop {
+        let status = control_cmd::fetch_status(socket)
+            .context("the drill runs against the running daemon, which did not answer")?;
+        if status.media.len() >= media || Instant::now() > deadline {
+            return Ok(status);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Wait until the medium `id` holds record `seq` (the copier follows every commit); return
