@@ -539,6 +539,64 @@ fn the_incident_sheet_names_the_contacts_and_the_commands() {
             "the sheet lacks {want:?}:\n{run}"
         );
     }
+    // check-config knows both tables; a wrong value is an error naming the file and line.
+    let run = logkeep(&[
+        "check-config".as_ref(),
+        "--config".as_ref(),
+        site.config().as_os_str(),
+    ]);
+    assert!(
+        run.stdout.contains(
+            "[incident] police Prefectural police cyber-crime desk, 03-0000-0000, 1 responder(s)"
+        ),
+        "{run}"
+    );
+    assert!(run.stdout.contains("[drill] media_max_age 8days"), "{run}");
+    let good = fs::read_to_string(site.config()).expect("config");
+    for (bad, want) in [
+        (
+            "\n[drill]\nmedia_max_age = \"soon\"\n",
+            "drill.media_max_age: \"soon\" is not a duration",
+        ),
+        (
+            "\n[drill]\nmedia_max_ages = \"8d\"\n",
+            "unknown field `media_max_ages`",
+        ),
+    ] {
+        fs::write(site.config(), format!("{good}{bad}")).expect("config");
+        let run = logkeep(&[
+            "incident".as_ref(),
+            "--config".as_ref(),
+            site.config().as_os_str(),
+        ]);
+        assert_eq!(run.code, 2, "{run}");
+        assert!(run.stderr.contains(want), "{want:?}:\n{run}");
+        assert!(run.stderr.contains("logkeep.toml"), "{run}");
+    }
+    fs::write(
+        site.config(),
+        good.replace(
+            &format!("fingerprint = \"{fp}\""),
+            "fingerprint = \"not-one\"",
+        ),
+    )
+    .expect("config");
+    let run = logkeep(&[
+        "incident".as_ref(),
+        "--config".as_ref(),
+        site.config().as_os_str(),
+    ]);
+    assert_eq!(run.code, 2, "{run}");
+    let line = good
+        .lines()
+        .position(|l| l.starts_with("fingerprint = "))
+        .expect("the fingerprint line")
+        + 1;
+    assert!(
+        run.stderr
+            .contains(&format!("logkeep.toml:{line}: incident.fingerprint")),
+        "{run}"
+    );
     // Without [incident], every contact is said to be missing.
     fs::write(
         site.config(),

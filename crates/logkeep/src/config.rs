@@ -613,9 +613,11 @@ impl Config {
         if let Some(fp) = &raw.incident.fingerprint
             && logkeep_format::bundle::normalize_fingerprint(fp).is_none()
         {
+            // The value is a plain string (it is printed and exported as such): its line is
+            // where its text first appears.
             bail!(
                 "{}: incident.fingerprint: {fp:?} is not a fingerprint (32 hex digits, dashes allowed, as `logkeep keygen` prints it)",
-                file.display()
+                at(text.find(fp.as_str()).map_or(0..0, |i| i..i))
             );
         }
         Ok(Config {
