@@ -515,7 +515,8 @@ fn openssl_script(bundle: &Path, into: &Path, fp: &str) -> Result<(i32, String)>
 }
 
 /// Run `logkeep timeline BUNDLE --format jsonl --out FILE` (this same binary) and check what
-/// it wrote: one JSON object a line, each naming its `source` and `evidence`. Returns how many.
+/// it wrote: one JSON object a line, each naming its `source` and its `evidence` (with the
+/// SHA-256 of the original bytes). Returns how many.
 fn timeline(bundle: &Path, out: &Path, found: &mut Vec<String>) -> Result<usize> {
     let exe = std::env::current_exe().context("cannot find this program to run `timeline`")?;
     let run = Command::new(exe)
@@ -549,18 +550,17 @@ fn timeline(bundle: &Path, out: &Path, found: &mut Vec<String>) -> Result<usize>
                 return Ok(n);
             }
         };
-        if v.get("source").is_none() || v.get("evidence").is_none() {
+        if v.get("source").is_none() || v.get("evidence").and_then(|e| e.get("sha256")).is_none() {
             found.push(format!(
-                "the timeline's line {} names no source or no evidence",
+                "the timeline's line {} names no source or no evidence with its sha256",
                 i + 1
             ));
             return Ok(n);
         }
         n += 1;
     }
-    if n == 0 {
-        found.push("the timeline of the bundle is empty".into());
-    }
+    // No event is not a failure: a quiet day, or logs of a product the timeline does not
+    // parse, still hand over every byte.
     Ok(n)
 }
 
