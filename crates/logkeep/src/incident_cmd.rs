@@ -54,19 +54,28 @@ pub fn run(config: &Path) -> Result<u8> {
         format!(
             "  3. logkeep export --config {cfg} --store {mpath} --out /root/CASE.tar --case CASE --examiner \"NAME\""
         ),
-        format!("     the bundle comes from medium {}, not from this host's store", shown::text(&mid)),
+        format!(
+            "     the bundle comes from medium {}, not from this host's store{}",
+            shown::text(&mid),
+            if c.media.len() > 1 {
+                format!(
+                    " (or --store the mount point of another: {})",
+                    c.media
+                        .iter()
+                        .skip(1)
+                        .map(|m| format!("{} at {}", shown::text(&m.id), shown::path(&m.path)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                String::new()
+            }
+        ),
         format!("  4. logkeep media eject {} --config {cfg}", shown::text(&mid)),
         "     then unplug it and keep it for the police".into(),
         "  5. logkeep verify /root/CASE.tar --fingerprint FINGERPRINT".into(),
         "     with the fingerprint read out by the person who holds it, not taken from this host".into(),
     ]);
-    for m in c.media.iter().skip(1) {
-        l.push(format!(
-            "     other medium: {} at {}",
-            shown::text(&m.id),
-            shown::path(&m.path)
-        ));
-    }
     l.extend([
         String::new(),
         "Hand over".into(),
