@@ -454,7 +454,9 @@ fn export_from(
     medium: &Path,
     out: &Path,
 ) -> Result<export::Exported> {
-    let since = Timestamp::from(std::time::SystemTime::now() - LAST_DAY).to_rfc3339();
+    let now = std::time::SystemTime::now();
+    let since =
+        Timestamp::from(now.checked_sub(LAST_DAY).unwrap_or(std::time::UNIX_EPOCH)).to_rfc3339();
     let mut args = export::ExportArgs {
         store: medium.to_path_buf(),
         out: out.to_path_buf(),
