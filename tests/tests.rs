@@ -8,6 +8,7 @@ mod cli_errors;
 mod control;
 mod detect;
 mod docs;
+mod drill;
 mod extract;
 mod hostile;
 mod journal;

@@ -116,11 +116,30 @@ impl Site {
 
     /// [`Site::spawn`] with extra environment variables for the daemon.
     pub fn spawn_with(&mut self, env: &[(&str, &str)]) -> u32 {
+        self.spawn_under(&[], env)
+    }
+
+    /// [`Site::start`] with the daemon run by `wrapper` (a program and its arguments that
+    /// exec the daemon in the same process, such as `setpriv` dropping capabilities).
+    pub fn start_under(&mut self, wrapper: &[&str]) {
+        let pid = self.spawn_under(wrapper, &[]);
+        self.wait_started(pid);
+    }
+
+    /// [`Site::spawn_with`], the daemon exec'd by `wrapper` when there is one.
+    fn spawn_under(&mut self, wrapper: &[&str], env: &[(&str, &str)]) -> u32 {
         assert!(self.daemon.is_none(), "the daemon is already running");
         self.runs += 1;
         let err =
             fs::File::create(self.path(&format!("daemon-{}.err", self.runs))).expect("stderr file");
-        let mut cmd = Command::new(bin());
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
         cmd.arg("run")
             .arg("--config")
             .arg(self.config())

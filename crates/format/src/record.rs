@@ -303,6 +303,24 @@ pub enum Event {
         /// Sequence number of the `segment` record holding the host context files.
         context: u64,
     },
+    /// An incident drill: a bundle was exported from a medium, verified and read back as an
+    /// investigator would on the day, and this is its verdict. Recorded by the daemon at the
+    /// end of `logkeep drill`, so the chain shows when the arrangements were last proven.
+    Drill {
+        /// `passed` or `failed`.
+        verdict: String,
+        /// The medium the bundle was exported from, if one could be used.
+        medium: Option<String>,
+        /// SHA-256 of the drill's bundle, if one was written (the bundle itself is not kept).
+        bundle: Option<Sha256>,
+        /// Milliseconds from the start of the drill (the "incident") to a verified bundle, if
+        /// one was reached.
+        verified_ms: Option<u64>,
+        /// What would fail on the day, one line each; empty when the drill passed.
+        failures: Vec<String>,
+        /// Who ran it: the requesting process's uid, from the kernel (SO_PEERCRED).
+        uid: u32,
+    },
     /// Format 2: a key statement. An epoch key was introduced: by the root key (an enrolment,
     /// `head` null) or by the previous epoch's key at a switch. See [`crate::seal`].
     Epoch {
@@ -392,6 +410,7 @@ impl Event {
             Event::Pruned { .. } => "pruned",
             Event::Recovered { .. } => "recovered",
             Event::Snapshot { .. } => "snapshot",
+            Event::Drill { .. } => "drill",
             Event::Epoch { .. } => "epoch",
             Event::Checkpoint { .. } => "checkpoint",
             Event::JournalFile { .. } => "journal_file",

@@ -282,9 +282,10 @@ fn kind_index(e: &Event) -> usize {
         Event::Remote { .. } => 16,
         Event::JournalFile { .. } => 17,
         Event::Version { .. } => 18,
+        Event::Drill { .. } => 19,
         // Format 2 only: pinned by `golden_v2.rs`.
-        Event::Epoch { .. } => 19,
-        Event::Checkpoint { .. } => 20,
+        Event::Epoch { .. } => 20,
+        Event::Checkpoint { .. } => 21,
     }
 }
 
@@ -433,6 +434,14 @@ fn every_kind() -> Vec<Event> {
             size: 412,
             sha256: Sha256::of(b"status"),
             modified: T0.into(),
+        },
+        Event::Drill {
+            verdict: "failed".into(),
+            medium: Some("usb-a".into()),
+            bundle: Some(Sha256::of(b"bundle")),
+            verified_ms: Some(2750),
+            failures: vec!["medium \"usb-b\": not seen for 9d \u{7f}".into()],
+            uid: 0,
         },
     ]
 }

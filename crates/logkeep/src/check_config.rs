@@ -170,6 +170,32 @@ fn check(path: &Path, json: bool) -> Result<u8> {
         ));
     }
     out.insert("inventory".into(), serde_json::to_value(inv)?);
+    // [drill] and [incident]: what `logkeep drill` checks and `logkeep incident` prints. A
+    // missing contact is not a configuration error (the daemon runs without one); the drill
+    // reports it as something that would fail on the day.
+    let inc = &c.incident;
+    let missing = crate::drill::checks::missing_contacts(inc);
+    f.line(format!(
+        "[incident] police {}, {} responder(s), fingerprint_holder {}, fingerprint {}{}",
+        opt(&inc.police),
+        inc.responders.len(),
+        opt(&inc.fingerprint_holder),
+        opt(&inc.fingerprint),
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!(" (`logkeep drill` fails until set: {})", missing.join(", "))
+        }
+    ));
+    f.line(format!(
+        "[drill] media_max_age {}",
+        humantime::format_duration(c.drill_media_max_age)
+    ));
+    out.insert("incident".into(), serde_json::to_value(inc)?);
+    out.insert(
+        "drill".into(),
+        json!({ "media_max_age_seconds": c.drill_media_max_age.as_secs() }),
+    );
 
     let valid = f.problems.is_empty();
     let verdict = if !valid {

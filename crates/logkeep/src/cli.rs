@@ -148,6 +148,37 @@ pub enum Command {
         #[arg(long = "pub", value_name = "FILE.pem")]
         public: Option<PathBuf>,
     },
+    /// Rehearse the day of an incident against the running daemon: snapshot (reason `drill`),
+    /// export the last day from a medium (the host is assumed lost), verify the bundle with
+    /// logkeep and with its own verify-with-openssl.sh against [incident] fingerprint, read it
+    /// with `timeline`, check it holds the latest bytes of every source, and name what would
+    /// fail on the day. The daemon records the verdict in the chain. Exit 0 passed, 1 failed.
+    Drill {
+        /// Configuration file (contacts, fingerprint, media, the daemon's socket).
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The daemon's control socket (default: from the configuration).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// The medium to export from (default: the first one present).
+        #[arg(long, value_name = "ID")]
+        medium: Option<String>,
+        /// Keep the bundle, the timeline and the report (drill.json) in DIR (new or empty);
+        /// by default nothing but the report and the chain record outlives the run.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the sheet for the day of an incident: the contacts of [incident], the exact
+    /// commands for this host (snapshot, export from a medium, eject), what to hand over and
+    /// what not to do.
+    Incident {
+        /// Configuration file.
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
     /// Offline media.
     Media {
         /// What to do.

@@ -34,6 +34,42 @@ struct RawConfig {
     /// What the police ask for about the network: written into every evidence bundle.
     #[serde(default)]
     inventory: Inventory,
+    /// The incident drill (`logkeep drill`).
+    #[serde(default)]
+    drill: Option<RawDrill>,
+    /// Whom to call on the day of an incident, printed by `logkeep incident`.
+    #[serde(default)]
+    incident: Incident,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrill {
+    /// A medium not seen (present, or recorded in the chain) for longer than this fails the
+    /// drill ("8d" by default): on the day, its copy would be that old.
+    #[serde(default)]
+    media_max_age: Option<Spanned<String>>,
+}
+
+/// The contacts and facts an organisation prepares for the day of an incident
+/// (`[incident]`): printed by `logkeep incident`, checked by `logkeep drill`.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Incident {
+    /// The police's cyber-crime desk to call (e.g. the prefectural police's cyber-crime
+    /// consultation desk, with its telephone number).
+    #[serde(default)]
+    pub police: Option<String>,
+    /// The internal responders, each a name and how to reach them.
+    #[serde(default)]
+    pub responders: Vec<String>,
+    /// Who keeps the written-down fingerprint of the signing key, and where.
+    #[serde(default)]
+    pub fingerprint_holder: Option<String>,
+    /// The signing key's fingerprint as it was written down when `logkeep keygen` printed it;
+    /// the drill checks its bundle against this copy, not against the key on the host.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -283,7 +319,14 @@ pub struct Config {
     pub control_group: Option<(String, u32)>,
     /// The file's bytes, as exported into bundles.
     pub bytes: Vec<u8>,
+    /// `[drill] media_max_age`: the longest a medium may go unseen before a drill fails.
+    pub drill_media_max_age: Duration,
+    /// `[incident]`: the contacts and the written-down fingerprint.
+    pub incident: Incident,
 }
+
+/// Default of `[drill] media_max_age`: a weekly rotation, with a day's grace.
+pub const DEFAULT_MEDIA_MAX_AGE: Duration = Duration::from_secs(8 * 24 * 3600);
 
 /// Default path of the control socket (systemd's `RuntimeDirectory=logkeep` makes its directory).
 pub const DEFAULT_SOCKET: &str = "/run/logkeep/control.sock";
@@ -754,6 +797,31 @@ impl Config {
                 ),
             },
         };
+        let drill_media_max_age = match raw.drill.as_ref().and_then(|d| d.media_max_age.as_ref()) {
+            None => DEFAULT_MEDIA_MAX_AGE,
+            Some(v) => match humantime::parse_duration(v.get_ref()) {
+                Ok(d) if !d.is_zero() => d,
+                Ok(_) => bail!(
+                    "{}: drill.media_max_age must be more than zero",
+                    at(v.span())
+                ),
+                Err(e) => bail!(
+                    "{}: drill.media_max_age: {:?} is not a duration like \"8d\": {e}",
+                    at(v.span()),
+                    v.get_ref()
+                ),
+            },
+        };
+        if let Some(fp) = &raw.incident.fingerprint
+            && logkeep_format::bundle::normalize_fingerprint(fp).is_none()
+        {
+            // The value is a plain string (it is printed and exported as such): its line is
+            // where its text first appears.
+            bail!(
+                "{}: incident.fingerprint: {fp:?} is not a fingerprint (32 hex digits, dashes allowed, as `logkeep keygen` prints it)",
+                at(text.find(fp.as_str()).map_or(0..0, |i| i..i))
+            );
+        }
         Ok(Config {
             file: std::path::absolute(file).unwrap_or_else(|_| file.to_owned()),
             sha256: logkeep_format::Sha256::of(&bytes),
@@ -796,6 +864,8 @@ impl Config {
             control_socket,
             control_group,
             bytes,
+            drill_media_max_age,
+            incident: raw.incident,
         })
     }
 }

@@ -83,6 +83,11 @@ pub enum Command {
         /// The epoch the bundle names (the one current at its head).
         epoch: u64,
     },
+    /// Record an incident drill's verdict in the chain (`logkeep drill`).
+    Drill {
+        /// What the drill found, already checked with [`crate::status::DrillReport::check`].
+        report: crate::status::DrillReport,
+    },
 }
 
 /// The answer to `sign_bundle`.
@@ -131,6 +136,9 @@ pub(crate) struct RawRequest {
     /// For `sign_bundle`: the epoch expected to sign.
     #[serde(default)]
     epoch: Option<u64>,
+    /// For `drill`: the drill's verdict and findings.
+    #[serde(default)]
+    drill: Option<crate::status::DrillReport>,
 }
 
 /// An error response's machine-readable code.
@@ -702,6 +710,27 @@ fn serve(mut stream: UnixStream, shared: &Shared) {
                 return;
             }
         },
+        "drill" => match req.drill.map(|d| d.check().map(|()| d)) {
+            Some(Ok(report)) => Command::Drill { report },
+            Some(Err(why)) => {
+                refuse(
+                    &mut stream,
+                    ErrorCode::BadRequest,
+                    format!("`drill`: {why}"),
+                    deadline,
+                );
+                return;
+            }
+            None => {
+                refuse(
+                    &mut stream,
+                    ErrorCode::BadRequest,
+                    "`drill` needs `drill` (the verdict and failures)".to_string(),
+                    deadline,
+                );
+                return;
+            }
+        },
         "snapshot" => {
             let requested = Timestamp::now().to_rfc3339();
             tracing::warn!(
@@ -720,7 +749,9 @@ fn serve(mut stream: UnixStream, shared: &Shared) {
             refuse(
                 &mut stream,
                 ErrorCode::BadRequest,
-                format!("unknown op {other:?} (known: status, snapshot, seal, eject, sign_bundle)"),
+                format!(
+                    "unknown op {other:?} (known: status, snapshot, seal, eject, sign_bundle, drill)"
+                ),
                 deadline,
             );
             return;

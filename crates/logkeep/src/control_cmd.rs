@@ -232,6 +232,26 @@ pub fn status(socket: &Path, json_out: bool) -> Result<u8> {
             esc(&last.time)
         )?;
     }
+    if let Some(d) = &v.drill {
+        writeln!(
+            out,
+            "last incident drill: {} at {} (record {}){}",
+            if d.report.failures.is_empty() {
+                "passed"
+            } else {
+                "FAILED"
+            },
+            esc(&d.time),
+            d.seq,
+            d.report.verified_ms.map_or_else(String::new, |ms| format!(
+                "; a verified bundle {:.1} s after the start",
+                ms as f64 / 1000.0
+            ))
+        )?;
+        for f in &d.report.failures {
+            writeln!(out, "  would fail on the day: {}", esc(f))?;
+        }
+    }
     Ok(0)
 }
 
@@ -313,6 +333,34 @@ pub fn seal(socket: &Path) -> Result<(PathBuf, logkeep_format::layout::Head)> {
     let v: SealReply =
         serde_json::from_value(v).context("the daemon's answer has no valid head")?;
     Ok((PathBuf::from(v.store), v.head))
+}
+
+/// For `drill`: have the daemon record the drill's verdict in the chain.
+pub fn record_drill(
+    socket: &Path,
+    report: &crate::status::DrillReport,
+) -> Result<crate::status::DrillReply> {
+    let v = crate::control::call(
+        socket,
+        &json!({"op": "drill", "drill": report}),
+        SEAL_TIMEOUT,
+    )?;
+    serde_json::from_value(v).context("the daemon's answer names no drill record")
+}
+
+/// For `drill`: an emergency snapshot with `reason`, its answer as the daemon gave it.
+pub fn take_snapshot(socket: &Path, reason: &str) -> Result<SnapshotReply> {
+    let v = crate::control::call(
+        socket,
+        &json!({"op": "snapshot", "reason": reason}),
+        SEAL_TIMEOUT,
+    )?;
+    serde_json::from_value(v).with_context(|| {
+        format!(
+            "{}: the daemon's snapshot answer is not in the form this logkeep reads",
+            socket.display()
+        )
+    })
 }
 
 /// For `export` through the running daemon: have it sign the bundle whose SHA256SUMS hashes to

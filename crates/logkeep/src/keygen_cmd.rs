@@ -98,6 +98,11 @@ pub fn run(args: KeygenArgs) -> Result<u8> {
     println!(
         "Write the fingerprint down and keep it apart from this host: investigators check stores and bundles against it."
     );
+    // Where it was written down is what the day of an incident depends on: the drill checks
+    // its bundle against that copy, and fails until it is recorded.
+    println!(
+        "Confirm where it is written down: put it in the configuration as [incident] fingerprint = \"{fp}\", and who keeps the paper as [incident] fingerprint_holder; `logkeep drill` fails until both are recorded."
+    );
     match (kept, args.keep_root) {
         (Some(p), false) => println!(
             "The root secret is in {}: move it to offline storage (a USB key in a safe) and delete it here. With it, `logkeep keygen --enrol --root FILE` re-enrols this host under the same fingerprint if its signing state is lost.",

@@ -39,10 +39,12 @@ mod control_cmd;
 mod custody_cmd;
 mod daemon;
 mod detect;
+mod drill;
 mod export;
 mod export_cmd;
 mod extract_cmd;
 mod incident;
+mod incident_cmd;
 mod inventory;
 mod keygen_cmd;
 mod keys;
@@ -144,6 +146,20 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::Export(args) => export_cmd::run(args),
         Command::Media { action } => media_cmd::run(action),
         Command::Remote { action } => remote_cmd::run(action),
+        Command::Drill {
+            config,
+            socket,
+            medium,
+            out,
+            json,
+        } => drill::run(drill::Args {
+            config,
+            socket,
+            medium,
+            out,
+            json,
+        }),
+        Command::Incident { config } => incident_cmd::run(&config),
         Command::Custody {
             action:
                 CustodyAction::Add {

@@ -43,6 +43,88 @@ pub struct Status {
     pub snapshots: Snapshots,
     /// The control socket.
     pub control: ControlStatus,
+    /// The newest incident drill recorded since the daemon started (`logkeep drill`).
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub drill: Option<DrillSummary>,
+}
+
+/// What `logkeep drill` sends the daemon to record (the `drill` request's `drill` member), and
+/// what `status` shows of the newest one. The daemon checks it before recording: see
+/// [`DrillReport::check`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillReport {
+    /// `passed` or `failed`.
+    pub verdict: String,
+    /// The medium the bundle was exported from.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub medium: Option<String>,
+    /// SHA-256 of the drill's bundle.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub bundle: Option<logkeep_format::Sha256>,
+    /// Milliseconds from the start of the drill to a verified bundle.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub verified_ms: Option<u64>,
+    /// What would fail on the day, one line each.
+    pub failures: Vec<String>,
+}
+
+/// Most failures a drill record holds; the drill's own report lists all of them.
+pub const MAX_DRILL_FAILURES: usize = 32;
+/// Longest failure line a drill record holds, in bytes.
+pub const MAX_DRILL_FAILURE_LEN: usize = 1024;
+
+impl DrillReport {
+    /// Whether the daemon may record it: a known verdict that agrees with the failures, and
+    /// failures within the record's limits.
+    pub fn check(&self) -> Result<(), String> {
+        match (self.verdict.as_str(), self.failures.is_empty()) {
+            ("passed", true) | ("failed", false) => {}
+            ("passed", false) => return Err("a passed drill lists no failures".into()),
+            ("failed", true) => return Err("a failed drill names at least one failure".into()),
+            (other, _) => {
+                return Err(format!(
+                    "verdict {other:?}: must be \"passed\" or \"failed\""
+                ));
+            }
+        }
+        if self.failures.len() > MAX_DRILL_FAILURES {
+            return Err(format!("more than {MAX_DRILL_FAILURES} failures"));
+        }
+        if self
+            .failures
+            .iter()
+            .any(|f| f.len() > MAX_DRILL_FAILURE_LEN)
+        {
+            return Err(format!(
+                "a failure longer than {MAX_DRILL_FAILURE_LEN} bytes"
+            ));
+        }
+        if self.medium.as_ref().is_some_and(|m| m.len() > 64) {
+            return Err("a medium id longer than 64 bytes".into());
+        }
+        Ok(())
+    }
+}
+
+/// The newest drill, in [`Status`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DrillSummary {
+    /// Sequence number of its `drill` record.
+    pub seq: u64,
+    /// Wall time of that record.
+    pub time: String,
+    /// What the drill reported.
+    pub report: DrillReport,
+}
+
+/// The answer to `drill`: the record that holds the verdict.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DrillReply {
+    /// Sequence number of the `drill` record.
+    pub seq: u64,
+    /// The chain's head: the `drill` record itself.
+    pub head: Head,
 }
 
 /// The store, in [`Status`].
@@ -225,6 +307,8 @@ pub struct Summary<'a> {
     pub remotes_failing: usize,
     /// Records the furthest-behind remote lacks.
     pub remote_lag: u64,
+    /// How many causes the newest drill named, when it failed.
+    pub drill_failed: Option<usize>,
 }
 
 impl Summary<'_> {
@@ -234,6 +318,11 @@ impl Summary<'_> {
             return format!("STORE WRITES FAILING, retrying: {e}");
         }
         let mut line = String::new();
+        if let Some(n) = self.drill_failed {
+            line.push_str(&format!(
+                "LAST INCIDENT DRILL FAILED ({n} cause(s), see `logkeep status`); "
+            ));
+        }
         if self.unreadable > 0 {
             // First, where `systemctl status` cannot cut it off: a log not being captured.
             line.push_str(&format!(
@@ -378,6 +467,7 @@ mod tests {
                 socket: "/run/logkeep/control.sock".into(),
                 served: true,
             },
+            drill: None,
         }
     }
 
@@ -414,6 +504,7 @@ mod tests {
             remotes: 0,
             remotes_failing: 0,
             remote_lag: 0,
+            drill_failed: None,
         };
         assert_eq!(
             s.line(),
@@ -424,6 +515,14 @@ mod tests {
         assert_eq!(
             s.line(),
             "2 FILE(S) CANNOT BE READ, NOT CAPTURED; capturing 0 file(s) of 1 source(s); chain head record 7; 0 alert(s); 1 source(s) match no file; 1 file(s) wait for a descriptor (open-file limit)"
+        );
+        s.drill_failed = Some(2);
+        assert!(
+            s.line().starts_with(
+                "LAST INCIDENT DRILL FAILED (2 cause(s), see `logkeep status`); 2 FILE(S)"
+            ),
+            "{}",
+            s.line()
         );
         s.error = Some("disk full");
         assert_eq!(s.line(), "STORE WRITES FAILING, retrying: disk full");
@@ -443,6 +542,7 @@ mod tests {
             remotes: 1,
             remotes_failing: 0,
             remote_lag: 0,
+            drill_failed: None,
         };
         assert!(
             s.line().ends_with("; remote lag 0 record(s)"),
@@ -457,5 +557,34 @@ mod tests {
             "{}",
             s.line()
         );
+    }
+}
+
+#[cfg(test)]
+mod drill_tests {
+    use super::DrillReport;
+
+    fn report(verdict: &str, failures: &[&str]) -> DrillReport {
+        DrillReport {
+            verdict: verdict.into(),
+            medium: Some("usb-a".into()),
+            bundle: None,
+            verified_ms: None,
+            failures: failures.iter().map(|f| (*f).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_drill_report_must_agree_with_itself() {
+        assert!(report("passed", &[]).check().is_ok());
+        assert!(report("failed", &["medium usb-b not seen"]).check().is_ok());
+        assert!(report("passed", &["x"]).check().is_err());
+        assert!(report("failed", &[]).check().is_err());
+        assert!(report("ok", &[]).check().is_err());
+        let long = "x".repeat(super::MAX_DRILL_FAILURE_LEN + 1);
+        assert!(report("failed", &[&long]).check().is_err());
+        // A missing member is an error, not a null.
+        let v = serde_json::json!({"verdict": "passed", "medium": null, "bundle": null, "failures": []});
+        assert!(serde_json::from_value::<DrillReport>(v).is_err());
     }
 }

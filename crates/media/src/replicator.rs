@@ -46,8 +46,8 @@ pub struct MediaEvent {
     pub kind: TargetKind,
     /// Medium (or remote) id.
     pub medium: String,
-    /// A medium: `attached`, `caught_up`, `missing`, `failed`, `recovered` or `detached`; a
-    /// remote: `reachable`, `caught_up`, `failed` or `recovered`.
+    /// A medium: `attached`, `caught_up`, `missing`, `failed`, `recovered`, `detached` or
+    /// `rolled_back`; a remote: `reachable`, `caught_up`, `failed` or `recovered`.
     pub what: &'static str,
     /// The medium's head.
     pub head: Option<Head>,
@@ -468,6 +468,31 @@ fn step(
         events(ev("attached", head, None));
     }
     slot.state.free_bytes = crate::free_bytes(&path);
+    // A medium holding less than was copied to it was rolled back or cut short behind the
+    // copier's back (an older copy put in its place). Copying again would hide that, so it is
+    // reported first; the copy then catches up as for any medium behind.
+    if let Some(copied) = slot.state.head {
+        let holds = crate::medium_head(&path);
+        if holds.map_or(0, |h| h.seq) < copied.seq {
+            tracing::error!(
+                medium = %id,
+                path = %path.display(),
+                copied = copied.seq,
+                holds = holds.map_or(0, |h| h.seq),
+                "medium rolled back: it holds less than was copied to it"
+            );
+            events(ev(
+                "rolled_back",
+                holds,
+                Some(format!(
+                    "it had been copied up to record {}, it holds record {}",
+                    copied.seq,
+                    holds.map_or(0, |h| h.seq)
+                )),
+            ));
+            slot.state.head = holds;
+        }
+    }
     if slot.ejected {
         slot.state.state = MediaState::Ejected;
         // What the store committed since is not on the medium: behind grows.

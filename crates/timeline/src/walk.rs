@@ -565,6 +565,7 @@ mod tests {
                     end,
                     head: Sha256::ZERO,
                     tail: Sha256::ZERO,
+                    cursor: None,
                 }],
             },
         }

@@ -68,6 +68,8 @@ pub(super) struct Engine<'c> {
     pub(super) control: bool,
     pub(super) snapshots: u64,
     pub(super) last_snapshot: Option<SnapshotSummary>,
+    /// The newest incident drill recorded since start (`status` and the systemd line show it).
+    pub(super) last_drill: Option<crate::status::DrillSummary>,
     /// For automatic snapshots: the channel to the engine itself, the thread gathering the
     /// host context, and when the last one started.
     pub(super) wake: mpsc::Sender<Wake>,
@@ -273,6 +275,7 @@ impl Engine<'_> {
             Command::Seal => "seal",
             Command::Eject { .. } => "eject",
             Command::SignBundle { .. } => "sign_bundle",
+            Command::Drill { .. } => "drill",
         };
         let _span = tracing::info_span!("control", op = kind, uid = call.peer.uid).entered();
         let sealed = |e: io::Error| format!("cannot seal: the store cannot be written: {e}");
@@ -305,6 +308,9 @@ impl Engine<'_> {
                 .map(|head| status::to_value(&EjectReply { medium, head })),
             Command::SignBundle { sha256, epoch } => self
                 .sign_bundle(&sha256, epoch)
+                .map(|r| status::to_value(&r)),
+            Command::Drill { report } => self
+                .record_drill(call.peer, report)
                 .map(|r| status::to_value(&r)),
         };
         if let Err(e) = &answer {
@@ -343,6 +349,45 @@ impl Engine<'_> {
             key,
             epoch,
             next_epoch: self.pipe.signer.as_ref().map_or(0, |s| s.epoch()),
+        })
+    }
+
+    /// Record an incident drill's verdict; a failed drill is a warning in the journal, and the
+    /// first thing the systemd line says until a drill passes.
+    fn record_drill(
+        &mut self,
+        peer: control::Peer,
+        report: crate::status::DrillReport,
+    ) -> Result<crate::status::DrillReply, String> {
+        let record = self
+            .pipe
+            .record(Event::Drill {
+                verdict: report.verdict.clone(),
+                medium: report.medium.clone(),
+                bundle: report.bundle,
+                verified_ms: report.verified_ms,
+                failures: report.failures.clone(),
+                uid: peer.uid,
+            })
+            .map_err(|e| format!("cannot record the drill: the store cannot be written: {e}"))?;
+        if report.failures.is_empty() {
+            tracing::info!(seq = record.seq, uid = peer.uid, "incident drill passed");
+        } else {
+            tracing::warn!(
+                seq = record.seq,
+                uid = peer.uid,
+                causes = %report.failures.iter().map(|f| shown::text(f).to_string()).collect::<Vec<_>>().join("; "),
+                "incident drill FAILED: on the day of an incident the evidence could not be handed over as prepared"
+            );
+        }
+        self.last_drill = Some(crate::status::DrillSummary {
+            seq: record.seq,
+            time: record.wall.clone(),
+            report,
+        });
+        Ok(crate::status::DrillReply {
+            seq: record.seq,
+            head: self.pipe.store.head(),
         })
     }
 
@@ -630,6 +675,11 @@ impl Engine<'_> {
             waiting: self.tracker.waiting().len(),
             unreadable: self.tracker.unreadable().len(),
             unmatched: self.unmatched.len(),
+            drill_failed: self
+                .last_drill
+                .as_ref()
+                .map(|d| d.report.failures.len())
+                .filter(|&n| n > 0),
         }
     }
 
@@ -665,6 +715,7 @@ impl Engine<'_> {
                 socket: self.config.control_socket.display().to_string(),
                 served: self.control,
             },
+            drill: self.last_drill.clone(),
         }
     }
 }

@@ -157,6 +157,7 @@ pub(super) fn start(config: &Config) -> Result<Started<'_>> {
         control: threads.control.is_some(),
         snapshots: 0,
         last_snapshot: None,
+        last_drill: None,
         wake: tx,
         auto: None,
         last_auto: None,
