@@ -12,6 +12,7 @@ mod hostile;
 mod killloop;
 mod media;
 mod model;
+mod powercut;
 mod reload;
 mod restart;
 mod rotation;

@@ -10,8 +10,7 @@
 use crate::model::{Model, Node, errno};
 use fuser::{
     FileAttr, FileType, Filesystem, KernelConfig, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request,
-    TimeOrNow,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
 };
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -34,6 +33,8 @@ pub struct Shared {
     next_fh: u64,
     /// Requests refused while the power was off (for the log).
     pub refused: u64,
+    /// Armed: the power goes off just before this many more changing requests have run.
+    pub armed: Option<u64>,
 }
 
 impl Shared {
@@ -45,6 +46,7 @@ impl Shared {
             handles: HashMap::new(),
             next_fh: 1,
             refused: 0,
+            armed: None,
         }
     }
 
@@ -79,6 +81,25 @@ impl PowerFs {
             return Err(libc::EIO);
         }
         Ok(s)
+    }
+
+    /// [`PowerFs::on`] for a request that changes something (a write, a sync, a name): an
+    /// armed cut counts it, and cuts the power instead of running the one it was armed for.
+    fn changing(&self) -> Result<MutexGuard<'_, Shared>, i32> {
+        let mut s = self.on()?;
+        match s.armed {
+            Some(0) => {
+                s.armed = None;
+                s.off = true;
+                s.refused += 1;
+                Err(libc::EIO)
+            }
+            Some(n) => {
+                s.armed = Some(n - 1);
+                Ok(s)
+            }
+            None => Ok(s),
+        }
     }
 }
 
@@ -193,7 +214,7 @@ impl Filesystem for PowerFs {
         _flags: Option<u32>,
         reply: ReplyAttr,
     ) {
-        let r = self.on().and_then(|mut s| {
+        let r = self.changing().and_then(|mut s| {
             let node = s.model.node_mut(ino).ok_or(libc::ENOENT)?;
             if let Some(m) = mode {
                 node.mode = m & 0o7777;
@@ -239,7 +260,7 @@ impl Filesystem for PowerFs {
         if mode & libc::S_IFMT != libc::S_IFREG {
             return reply.error(libc::EPERM);
         }
-        let r = self.on().and_then(|mut s| {
+        let r = self.changing().and_then(|mut s| {
             let ino = s.model.create(parent, name, mode & !umask, false)?;
             attr(&s, ino)
         });
@@ -258,7 +279,7 @@ impl Filesystem for PowerFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let r = self.on().and_then(|mut s| {
+        let r = self.changing().and_then(|mut s| {
             let ino = s.model.create(parent, name, mode & !umask, true)?;
             attr(&s, ino)
         });
@@ -269,14 +290,20 @@ impl Filesystem for PowerFs {
     }
 
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        match self.on().and_then(|mut s| s.model.remove(parent, name, false)) {
+        match self
+            .changing()
+            .and_then(|mut s| s.model.remove(parent, name, false))
+        {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
     fn rmdir(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        match self.on().and_then(|mut s| s.model.remove(parent, name, true)) {
+        match self
+            .changing()
+            .and_then(|mut s| s.model.remove(parent, name, true))
+        {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -313,7 +340,7 @@ impl Filesystem for PowerFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let r = self.on().and_then(|mut s| {
+        let r = self.changing().and_then(|mut s| {
             s.model.link(ino, newparent, newname)?;
             attr(&s, ino)
         });
@@ -324,7 +351,10 @@ impl Filesystem for PowerFs {
     }
 
     fn open(&mut self, _req: &Request<'_>, ino: u64, flags: i32, reply: ReplyOpen) {
-        match self.on().and_then(|mut s| open_handle(&mut s, ino, flags)) {
+        match self
+            .changing()
+            .and_then(|mut s| open_handle(&mut s, ino, flags))
+        {
             Ok(fh) => reply.opened(fh, DIRECT_IO),
             Err(e) => reply.error(e),
         }
@@ -340,7 +370,7 @@ impl Filesystem for PowerFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let r = self.on().and_then(|mut s| {
+        let r = self.changing().and_then(|mut s| {
             let ino = s.model.create(parent, name, mode & !umask, false)?;
             let fh = open_handle(&mut s, ino, flags)?;
             Ok((attr(&s, ino)?, fh))
@@ -394,7 +424,7 @@ impl Filesystem for PowerFs {
         _lock_owner: Option<u64>,
         reply: ReplyWrite,
     ) {
-        let r = self.on().and_then(|s| {
+        let r = self.changing().and_then(|s| {
             let h = s.handles.get(&fh).ok_or(libc::EBADF)?;
             let at = if h.append {
                 h.file.metadata().map_err(errno)?.len()
@@ -444,7 +474,7 @@ impl Filesystem for PowerFs {
     }
 
     fn fsync(&mut self, _req: &Request<'_>, ino: u64, _fh: u64, _ds: bool, reply: ReplyEmpty) {
-        match self.on().and_then(|mut s| s.model.sync_file(ino)) {
+        match self.changing().and_then(|mut s| s.model.sync_file(ino)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -493,7 +523,7 @@ impl Filesystem for PowerFs {
     }
 
     fn fsyncdir(&mut self, _req: &Request<'_>, ino: u64, _fh: u64, _ds: bool, reply: ReplyEmpty) {
-        match self.on().and_then(|mut s| s.model.sync_dir(ino)) {
+        match self.changing().and_then(|mut s| s.model.sync_dir(ino)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }

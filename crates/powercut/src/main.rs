@@ -15,6 +15,11 @@
 //! - `on` — the power comes back: the live tree is rebuilt, in a fresh backing directory, from
 //!   the durable state alone; answers `on files=N dirs=M` (how many files and directories lost
 //!   something).
+//! - `arm N` — the power goes off by itself just before the (N+1)th request from now that
+//!   changes something (a write, a sync, a create, a rename, a link, an unlink, a `chmod`),
+//!   which fails with `EIO` like everything after it; answers `armed`.
+//! - `wait-off MS` — wait at most `MS` milliseconds for an armed cut; answers `off`, or
+//!   `still on` (and disarms) if it did not come.
 //! - `export DIR` — the durable state as a plain tree at `DIR`, for a person to look at.
 //!
 //! End of input unmounts the file system and exits: the file system never outlives its caller.
@@ -64,8 +69,8 @@ fn run(mount: PathBuf, state: PathBuf) -> Result<(), String> {
         fuser::MountOption::AutoUnmount,
         fuser::MountOption::DefaultPermissions,
     ];
-    let session = fuser::spawn_mount2(fs::PowerFs::new(shared.clone()), &mount, &options)
-        .map_err(|e| {
+    let session =
+        fuser::spawn_mount2(fs::PowerFs::new(shared.clone()), &mount, &options).map_err(|e| {
             format!(
                 "cannot mount on {} (needs /dev/fuse and fusermount3, Debian package fuse3): {e}",
                 mount.display()
@@ -98,6 +103,26 @@ fn run(mount: PathBuf, state: PathBuf) -> Result<(), String> {
                     lost.files_reverted, lost.dirs_reverted, s.refused
                 )
             }
+            ("arm", n) => match n.parse() {
+                Ok(n) => {
+                    s.armed = Some(n);
+                    "armed".to_owned()
+                }
+                Err(_) => format!("error: arm needs a count, not {n:?}"),
+            },
+            ("wait-off", ms) => match ms.parse::<u64>() {
+                Ok(ms) => {
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+                    while !s.off && std::time::Instant::now() < deadline {
+                        drop(s);
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                        s = shared.lock().unwrap_or_else(|p| p.into_inner());
+                    }
+                    s.armed = None;
+                    if s.off { "off" } else { "still on" }.to_owned()
+                }
+                Err(_) => format!("error: wait-off needs milliseconds, not {ms:?}"),
+            },
             ("export", dir) if !dir.is_empty() => match s.model.export(dir.as_ref()) {
                 Ok(()) => "exported".to_owned(),
                 Err(e) => format!("error: export to {dir}: {e}"),

@@ -163,10 +163,7 @@ impl Model {
 
     /// The inode `name` in directory `parent` links to.
     pub fn lookup(&self, parent: u64, name: &OsStr) -> Result<u64, i32> {
-        self.entries(parent)?
-            .get(name)
-            .copied()
-            .ok_or(libc::ENOENT)
+        self.entries(parent)?.get(name).copied().ok_or(libc::ENOENT)
     }
 
     fn touch(&mut self, dir: u64) {
@@ -368,10 +365,10 @@ impl Model {
                     continue;
                 }
                 if self.dir_inos.contains(&ino) {
-                    let mode = self.durable_dirs.get(&ino).map_or(
-                        self.nodes.get(&ino).map_or(0o755, |n| n.mode),
-                        |d| d.mode,
-                    );
+                    let mode = self
+                        .durable_dirs
+                        .get(&ino)
+                        .map_or(self.nodes.get(&ino).map_or(0o755, |n| n.mode), |d| d.mode);
                     nodes.insert(ino, Node::dir(mode));
                     stack.push(ino);
                 } else {
@@ -379,7 +376,10 @@ impl Model {
                     let node = match self.durable_files.get(&ino) {
                         Some(f) => {
                             fs::copy(self.durable_path(ino), &to)?;
-                            File::options().write(true).open(&to)?.set_modified(f.mtime)?;
+                            File::options()
+                                .write(true)
+                                .open(&to)?
+                                .set_modified(f.mtime)?;
                             Node::file(f.mode)
                         }
                         None => {
