@@ -167,10 +167,11 @@ fn sender_thread(port: u16, shared: Arc<Mutex<Sender>>, stop: Arc<AtomicBool>, s
             let mut g = shared.lock().expect("lock");
             let n = g.next;
             let b = body(n, rng.below(100) as usize);
-            if s.write_all(&octet(&b)).is_ok() {
-                g.next += 1;
-                g.bodies.push(b);
-            } else {
+            // Numbered before it is sent: a message cut short by the cut may still be stored
+            // in part, and is never sent again.
+            g.next += 1;
+            g.bodies.push(b.clone());
+            if s.write_all(&octet(&b)).is_err() {
                 conn = None;
             }
         }
@@ -204,6 +205,8 @@ fn noise_line(rng: &mut Rng) -> Vec<u8> {
 struct Acked {
     head: Option<(u64, String)>,
     log_committed: u64,
+    /// The head an eject said the medium holds ("safe to unplug").
+    medium_head: Option<(u64, String)>,
 }
 
 /// The paths of one power-loss run and the daemons it starts.
@@ -388,16 +391,24 @@ fn run_store(seed: u64, cuts: usize) {
         // Work until a random moment: the log grows, messages arrive, seals, epoch switches
         // and media copies happen on their own; sometimes a seal is asked for.
         let until = Instant::now() + Duration::from_millis(rng.range(100, 1200));
+        let mut medium_head = None;
         while Instant::now() < until {
             std::thread::sleep(Duration::from_millis(rng.range(10, 200)));
             if rng.chance(15) {
-                let _ = control_call(&rig.socket, "seal");
+                let _ = control_call(&rig.socket, r#"{"op":"seal"}"#);
+            }
+            // The medium is ejected once, in a store's last cut (it stays ejected until it is
+            // unplugged): "safe to unplug" acknowledges the head it names as on the medium.
+            if cut + 1 == cuts && medium_head.is_none() && rng.chance(20) {
+                medium_head = control_call(&rig.socket, r#"{"op":"eject","medium":"disk"}"#)
+                    .and_then(|r| seq_hash(&r["head"]));
             }
         }
         // What the daemon says is durable, just before the cut.
-        if let Some(status) = control_call(&rig.socket, "status") {
+        if let Some(status) = control_call(&rig.socket, r#"{"op":"status"}"#) {
             acked = acknowledged(&status, &sender, rig.runs, cut, &mut acked_msgs);
         }
+        acked.medium_head = medium_head.or(acked.medium_head.take());
         // Now, or after a random number of changes (between any two of them).
         let armed = rng.chance(70);
         if armed {
@@ -422,7 +433,7 @@ fn run_store(seed: u64, cuts: usize) {
     let log_size = fs::metadata(&rig.log).map_or(0, |m| m.len());
     let deadline = Instant::now() + DEADLINE;
     loop {
-        let committed = control_call(&rig.socket, "status")
+        let committed = control_call(&rig.socket, r#"{"op":"status"}"#)
             .map(|s| log_committed(&s))
             .unwrap_or(0);
         if committed == log_size {
@@ -485,13 +496,19 @@ fn cut_power(power: &mut Power, d: Daemon, armed: bool) {
     eprintln!("power {on}");
 }
 
+/// `{"seq": N, "hash": H}` as a pair.
+fn seq_hash(head: &serde_json::Value) -> Option<(u64, String)> {
+    head["seq"]
+        .as_u64()
+        .zip(head["hash"].as_str().map(str::to_owned))
+}
+
 /// One control request's result, or `None` if the daemon did not answer.
-fn control_call(socket: &Path, op: &str) -> Option<serde_json::Value> {
+fn control_call(socket: &Path, request: &str) -> Option<serde_json::Value> {
     use std::io::Read;
     let mut s = std::os::unix::net::UnixStream::connect(socket).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    s.write_all(format!("{{\"op\":\"{op}\"}}\n").as_bytes())
-        .ok()?;
+    s.write_all(format!("{request}\n").as_bytes()).ok()?;
     let _ = s.shutdown(std::net::Shutdown::Write);
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).ok()?;
@@ -538,10 +555,9 @@ fn acknowledged(
         }
     }
     Acked {
-        head: head["seq"]
-            .as_u64()
-            .zip(head["hash"].as_str().map(str::to_owned)),
+        head: seq_hash(head),
         log_committed: log_committed(status),
+        medium_head: None,
     }
 }
 
@@ -566,11 +582,20 @@ fn check_after_cut(rig: &Rig, acked: &Acked, acked_msgs: &BTreeMap<u64, usize>, 
         acked.head,
         context()
     );
-    let run = verify(&rig.medium, &[]);
+    let medium_expect = acked
+        .medium_head
+        .as_ref()
+        .map(|(seq, hash)| format!("{seq}:{hash}"));
+    let mut args = vec![];
+    if let Some(e) = &medium_expect {
+        args = vec!["--expect-head", e.as_str()];
+    }
+    let run = verify(&rig.medium, &args);
     assert_eq!(
         run.code,
         0,
-        "verify of the medium after the cut:\n{run}\n{}",
+        "verify of the medium after the cut (an eject's head {:?} must be there):\n{run}\n{}",
+        acked.medium_head,
         context()
     );
     let all = extract_all(&rig.store);
@@ -628,6 +653,89 @@ fn message_counts(all: &Extracted) -> HashMap<u64, usize> {
         }
     }
     counts
+}
+
+/// The test file system itself: after a cut, exactly what `fsync` of the file and of its
+/// directory made durable is there, and while the power is off nothing works. Without this,
+/// a file system that kept everything would let every power-loss test pass.
+#[test]
+fn the_file_system_keeps_only_what_fsync_made_durable() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).expect("mnt");
+    let mut power = Power::start(&mnt, &dir.path().join("powercut"));
+    let sync_dir = |p: &Path| {
+        fs::File::open(p)
+            .and_then(|d| d.sync_all())
+            .expect("sync dir")
+    };
+    let write_synced = |p: &Path, data: &[u8]| {
+        let mut f = fs::File::create(p).expect("create");
+        f.write_all(data).expect("write");
+        f.sync_all().expect("fsync");
+    };
+    // Synced with its directory; then more bytes, not synced.
+    write_synced(&mnt.join("a"), b"durable");
+    sync_dir(&mnt);
+    append(&mnt.join("a"), b" and lost");
+    // A subdirectory synced into its parent, a file synced into it.
+    fs::create_dir(mnt.join("sub")).expect("mkdir");
+    sync_dir(&mnt);
+    write_synced(&mnt.join("sub/s"), b"in a subdirectory");
+    sync_dir(&mnt.join("sub"));
+    // Synced and named durably, then renamed without a directory sync.
+    write_synced(&mnt.join("t"), b"renamed");
+    sync_dir(&mnt);
+    fs::rename(mnt.join("t"), mnt.join("u")).expect("rename");
+    // Synced, but its directory was not synced after it was created.
+    write_synced(&mnt.join("b"), b"lost with its name");
+    assert_eq!(fs::read(mnt.join("a")).expect("a"), b"durable and lost");
+
+    assert_eq!(power.command("off"), "off");
+    assert!(
+        fs::write(mnt.join("x"), b"x").is_err(),
+        "a write succeeded with the power off"
+    );
+    assert!(
+        fs::read(mnt.join("a")).is_err(),
+        "a read succeeded with the power off"
+    );
+    assert!(power.command("on").starts_with("on "));
+
+    assert_eq!(fs::read(mnt.join("a")).expect("a"), b"durable");
+    assert!(
+        !mnt.join("b").exists(),
+        "a file whose directory was not synced survived"
+    );
+    assert_eq!(fs::read(mnt.join("t")).expect("t"), b"renamed");
+    assert!(
+        !mnt.join("u").exists(),
+        "a rename without a directory sync survived"
+    );
+    assert_eq!(
+        fs::read(mnt.join("sub/s")).expect("s"),
+        b"in a subdirectory"
+    );
+
+    // An armed cut comes between two changes: the second write fails, and is not kept.
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .open(mnt.join("sub/s"))
+        .expect("open");
+    assert_eq!(power.command("arm 1"), "armed");
+    f.write_all(b"first")
+        .expect("the first write is before the cut");
+    assert!(
+        f.write_all(b"second").is_err(),
+        "a write after the armed cut succeeded"
+    );
+    assert_eq!(power.command("wait-off 1000"), "off");
+    drop(f);
+    assert!(power.command("on").starts_with("on "));
+    assert_eq!(
+        fs::read(mnt.join("sub/s")).expect("s"),
+        b"in a subdirectory"
+    );
 }
 
 #[test]

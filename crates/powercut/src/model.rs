@@ -448,3 +448,103 @@ impl Model {
 pub fn errno(e: io::Error) -> i32 {
     e.raw_os_error().unwrap_or(libc::EIO)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model in a temporary directory, and a helper to write a file's live bytes.
+    fn model() -> (tempfile::TempDir, Model) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let m = Model::new(&dir.path().join("state")).expect("model");
+        (dir, m)
+    }
+
+    fn write(m: &Model, ino: u64, bytes: &[u8]) {
+        fs::write(m.backing(ino), bytes).expect("write");
+    }
+
+    fn read(m: &Model, parent: u64, name: &str) -> Option<Vec<u8>> {
+        let ino = m.lookup(parent, name.as_ref()).ok()?;
+        Some(fs::read(m.backing(ino)).expect("read"))
+    }
+
+    #[test]
+    fn a_synced_file_whose_directory_was_not_synced_is_lost() {
+        let (_d, mut m) = model();
+        let f = m.create(ROOT, "f".as_ref(), 0o644, false).unwrap();
+        write(&m, f, b"data");
+        m.sync_file(f).unwrap();
+        m.power_on().unwrap();
+        assert_eq!(read(&m, ROOT, "f"), None);
+    }
+
+    #[test]
+    fn a_file_in_a_synced_directory_keeps_only_its_synced_bytes() {
+        let (_d, mut m) = model();
+        let f = m.create(ROOT, "f".as_ref(), 0o644, false).unwrap();
+        let g = m.create(ROOT, "g".as_ref(), 0o644, false).unwrap();
+        m.sync_dir(ROOT).unwrap();
+        write(&m, f, b"synced");
+        m.sync_file(f).unwrap();
+        write(&m, f, b"synced, then more");
+        write(&m, g, b"never synced");
+        m.power_on().unwrap();
+        assert_eq!(read(&m, ROOT, "f").as_deref(), Some(&b"synced"[..]));
+        assert_eq!(read(&m, ROOT, "g").as_deref(), Some(&b""[..]));
+        // Inode numbers are what they were, as on a disk.
+        assert_eq!(m.lookup(ROOT, "f".as_ref()), Ok(f));
+    }
+
+    #[test]
+    fn a_rename_or_unlink_without_a_directory_sync_is_undone() {
+        let (_d, mut m) = model();
+        let f = m.create(ROOT, "tmp".as_ref(), 0o600, false).unwrap();
+        let gone = m.create(ROOT, "gone".as_ref(), 0o600, false).unwrap();
+        write(&m, f, b"x");
+        write(&m, gone, b"y");
+        m.sync_file(f).unwrap();
+        m.sync_file(gone).unwrap();
+        m.sync_dir(ROOT).unwrap();
+        m.rename(ROOT, "tmp".as_ref(), ROOT, "final".as_ref(), false)
+            .unwrap();
+        m.remove(ROOT, "gone".as_ref(), false).unwrap();
+        m.power_on().unwrap();
+        assert_eq!(read(&m, ROOT, "tmp").as_deref(), Some(&b"x"[..]));
+        assert_eq!(read(&m, ROOT, "final"), None);
+        assert_eq!(read(&m, ROOT, "gone").as_deref(), Some(&b"y"[..]));
+    }
+
+    #[test]
+    fn synced_links_renames_modes_and_subdirectories_survive() {
+        let (_d, mut m) = model();
+        let sub = m.create(ROOT, "sub".as_ref(), 0o755, true).unwrap();
+        m.sync_dir(ROOT).unwrap();
+        let f = m.create(sub, ".tmp".as_ref(), 0o600, false).unwrap();
+        write(&m, f, b"evidence");
+        m.node_mut(f).unwrap().mode = 0o444;
+        m.sync_file(f).unwrap();
+        m.link(f, sub, "a".as_ref()).unwrap();
+        m.remove(sub, ".tmp".as_ref(), false).unwrap();
+        m.rename(sub, "a".as_ref(), sub, "b".as_ref(), false)
+            .unwrap();
+        m.link(f, sub, "c".as_ref()).unwrap();
+        m.sync_dir(sub).unwrap();
+        m.power_on().unwrap();
+        assert_eq!(read(&m, sub, "b").as_deref(), Some(&b"evidence"[..]));
+        assert_eq!(read(&m, sub, ".tmp"), None);
+        let node = m.node(f).unwrap();
+        assert_eq!((node.mode, node.nlink), (0o444, 2));
+    }
+
+    #[test]
+    fn a_directory_never_synced_comes_back_empty() {
+        let (_d, mut m) = model();
+        let sub = m.create(ROOT, "sub".as_ref(), 0o755, true).unwrap();
+        let f = m.create(sub, "f".as_ref(), 0o644, false).unwrap();
+        m.sync_file(f).unwrap();
+        m.sync_dir(ROOT).unwrap();
+        m.power_on().unwrap();
+        assert!(m.entries(sub).unwrap().is_empty());
+    }
+}
