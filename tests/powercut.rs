@@ -19,7 +19,8 @@
 //! none twice. At the end the daemon stops cleanly and the store holds the log file exactly and
 //! every acknowledged message exactly once.
 //!
-//! `LOGKEEP_POWERCUT_CUTS` sets the number of cuts (default 40); `LOGKEEP_TEST_SEED` replays a
+//! `LOGKEEP_POWERCUT_CUTS` sets the number of cuts (default 25, about two minutes; the long run
+//! is `LOGKEEP_POWERCUT_CUTS=300`); `LOGKEEP_TEST_SEED` replays a
 //! run. `REGRESSIONS` are seeds that found bugs, replayed on every run.
 
 use crate::support::daemon::Daemon;
@@ -299,7 +300,7 @@ impl Rig {
 
 /// Cuts per store: verification and extraction after each cut read the whole store, so a
 /// long run is a series of stores of this many cuts each, seeded `seed`, `seed + 1`, ...
-const CUTS_PER_STORE: usize = 8;
+const CUTS_PER_STORE: usize = 5;
 
 /// `cuts` cuts from `seed`, in stores of [`CUTS_PER_STORE`] cuts.
 fn run(seed: u64, cuts: usize) {
@@ -338,9 +339,9 @@ fn run_store(seed: u64, cuts: usize) {
     fs::write(
         rig.config(),
         format!(
-            "[store]\npath = {:?}\nseal_interval = \"300ms\"\nscan_interval = \"50ms\"\n\
+            "[store]\npath = {:?}\nseal_interval = \"400ms\"\nscan_interval = \"50ms\"\n\
              segment_max_bytes = \"4KiB\"\n\n[control]\nsocket = {:?}\n\n\
-             [signing]\nkey = {:?}\nepoch = \"1s\"\n\n\
+             [signing]\nkey = {:?}\nepoch = \"2s\"\n\n\
              [[source]]\nid = \"app\"\npaths = [{:?}]\n\n\
              [[source]]\nid = \"net\"\nlisten = \"tcp://127.0.0.1:{port}\"\nwal_file_bytes = \"4KiB\"\n\n\
              [[media]]\nid = \"disk\"\npath = {:?}\n",
@@ -354,8 +355,29 @@ fn run_store(seed: u64, cuts: usize) {
     .expect("config");
     // The signing state and the medium are made on the cut file system by the commands
     // themselves: what they wrote must be durable when they return.
-    crate::support::seal::keygen(&mnt.join("state"));
+    // The medium's mount point exists durably, as a mounted disk's does.
+    fs::create_dir(&rig.medium).expect("medium dir");
+    fs::File::open(&mnt)
+        .and_then(|d| d.sync_all())
+        .expect("sync the mount point");
+    let fingerprint = crate::support::seal::keygen(&mnt.join("state"));
     crate::support::media::init(&rig.medium, "disk");
+    // A cut right after: what keygen printed and what media init made must still be there.
+    assert_eq!(power.command("off"), "off");
+    assert!(power.command("on").starts_with("on "));
+    let run = logkeep(&[
+        "fingerprint".as_ref(),
+        "--key".as_ref(),
+        mnt.join("state").as_os_str(),
+    ]);
+    assert!(
+        run.code == 0 && run.stdout.contains(&fingerprint),
+        "the signing state keygen made did not survive a power cut (seed {seed}):\n{run}"
+    );
+    assert!(
+        rig.medium.join("logkeep-medium.json").is_file(),
+        "the medium's identity did not survive a power cut after media init (seed {seed})"
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let sender = Arc::new(Mutex::new(Sender::default()));
@@ -412,7 +434,7 @@ fn run_store(seed: u64, cuts: usize) {
         // Now, or after a random number of changes (between any two of them).
         let armed = rng.chance(70);
         if armed {
-            assert_eq!(power.command(&format!("arm {}", rng.below(400))), "armed");
+            assert_eq!(power.command(&format!("arm {}", rng.below(150))), "armed");
         }
         cut_power(&mut power, d, armed);
         rig.collect();
@@ -485,7 +507,7 @@ fn run_store(seed: u64, cuts: usize) {
 /// Cut the power under the daemon `d` (now, or when the armed count of changes has run), kill
 /// it, and bring the power back with the durable state only.
 fn cut_power(power: &mut Power, d: Daemon, armed: bool) {
-    if !armed || power.command("wait-off 3000") != "off" {
+    if !armed || power.command("wait-off 2000") != "off" {
         assert_eq!(power.command("off"), "off");
     }
     // SIGKILL (dropping a daemon kills and reaps it); a daemon that met the cut while it was
@@ -743,7 +765,7 @@ fn power_cuts_lose_nothing_acknowledged() {
     let cuts = std::env::var("LOGKEEP_POWERCUT_CUTS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(40);
+        .unwrap_or(25);
     let seed = std::env::var("LOGKEEP_TEST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
