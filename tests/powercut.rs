@@ -558,24 +558,33 @@ fn cut_power(power: &mut Power, d: Daemon, armed: bool) {
 }
 
 /// `logkeep export` through the daemon into `out`; the bundle and the SHA-256 it printed, if it
-/// finished.
+/// finished. An export that an epoch switch overtook is refused by the daemon ("export
+/// again"), as short epochs make likely: it is tried again, at most three times in all.
 fn export(rig: &Rig, out: &Path) -> Option<(PathBuf, String)> {
-    let run = logkeep(&[
-        "export".as_ref(),
-        "--socket".as_ref(),
-        rig.socket.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-        "--case".as_ref(),
-        "power-cut".as_ref(),
-    ]);
-    let sha = run
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("sha256:"))?
-        .trim()
-        .to_owned();
-    (run.code == 0).then(|| (out.to_owned(), sha))
+    for _ in 0..3 {
+        let run = logkeep(&[
+            "export".as_ref(),
+            "--socket".as_ref(),
+            rig.socket.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--case".as_ref(),
+            "power-cut".as_ref(),
+        ]);
+        if run.code == 0 {
+            let sha = run
+                .stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("sha256:"))?
+                .trim()
+                .to_owned();
+            return Some((out.to_owned(), sha));
+        }
+        if !run.stderr.contains("export again") {
+            return None;
+        }
+    }
+    None
 }
 
 /// `{"seq": N, "hash": H}` as a pair.
