@@ -422,8 +422,10 @@ fn run_store(seed: u64, cuts: usize) {
             assert_eq!(power.command(&format!("arm {}", rng.below(300))), "armed");
             let d = rig.spawn();
             *rig.tally.entry("cuts while starting").or_default() += 1;
-            cut_power(&mut power, d, true);
+            let on = cut_power(&mut power, d, true);
             rig.collect();
+            rig.daemon_log
+                .push_str(&format!("--- power cut, then {on} ---\n"));
         }
         // The store opens by itself on whatever the last cut left; stopped, it holds all that
         // was acknowledged.
@@ -474,8 +476,10 @@ fn run_store(seed: u64, cuts: usize) {
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
             }
         }
-        cut_power(&mut power, d, armed);
+        let on = cut_power(&mut power, d, armed);
         rig.collect();
+        rig.daemon_log
+            .push_str(&format!("--- power cut, then {on} ---\n"));
     }
 
     // The end: recovery and the checks of the last cut, then a clean run that captures
@@ -545,7 +549,7 @@ fn run_store(seed: u64, cuts: usize) {
 
 /// Cut the power under the daemon `d` (now, or when the armed count of changes has run), kill
 /// it, and bring the power back with the durable state only.
-fn cut_power(power: &mut Power, d: Daemon, armed: bool) {
+fn cut_power(power: &mut Power, d: Daemon, armed: bool) -> String {
     if !armed || power.command("wait-off 2000") != "off" {
         assert_eq!(power.command("off"), "off");
     }
@@ -554,7 +558,7 @@ fn cut_power(power: &mut Power, d: Daemon, armed: bool) {
     drop(d);
     let on = power.command("on");
     assert!(on.starts_with("on "), "power on: {on}");
-    eprintln!("power {on}");
+    on
 }
 
 /// `logkeep export` through the daemon into `out`; the bundle and the SHA-256 it printed, if it
