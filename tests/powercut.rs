@@ -18,7 +18,8 @@
 //!
 //! The cut comes at a random moment, or between two random changes the daemon makes to the
 //! file system (`arm`), sometimes while it opens and recovers the store and sometimes inside
-//! its SIGTERM stop. After each cut the power comes back with the durable state only, and the
+//! its SIGTERM stop. After each cut the power comes back with the durable state only (or, half
+//! the time, with torn tails: part of what was appended to a file since its last fsync), and the
 //! daemon must start on it by itself (recover) and stop cleanly; then `logkeep verify` passes
 //! and reaches the acknowledged head, the medium verifies and is not ahead of the store, and
 //! extraction holds every acknowledged byte and message, none twice. At the end the daemon stops cleanly and the store holds the log file exactly and
@@ -422,7 +423,8 @@ fn run_store(seed: u64, cuts: usize) {
             assert_eq!(power.command(&format!("arm {}", rng.below(300))), "armed");
             let d = rig.spawn();
             *rig.tally.entry("cuts while starting").or_default() += 1;
-            let on = cut_power(&mut power, d, true);
+            let torn = rng.chance(50).then(|| rng.next());
+            let on = cut_power(&mut power, d, true, torn);
             rig.collect();
             rig.daemon_log
                 .push_str(&format!("--- power cut, then {on} ---\n"));
@@ -476,7 +478,8 @@ fn run_store(seed: u64, cuts: usize) {
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
             }
         }
-        let on = cut_power(&mut power, d, armed);
+        let torn = rng.chance(50).then(|| rng.next());
+        let on = cut_power(&mut power, d, armed, torn);
         rig.collect();
         rig.daemon_log
             .push_str(&format!("--- power cut, then {on} ---\n"));
@@ -548,15 +551,19 @@ fn run_store(seed: u64, cuts: usize) {
 }
 
 /// Cut the power under the daemon `d` (now, or when the armed count of changes has run), kill
-/// it, and bring the power back with the durable state only.
-fn cut_power(power: &mut Power, d: Daemon, armed: bool) -> String {
+/// it, and bring the power back with the durable state only, or (`torn`) with random parts of
+/// the unsynced tails of files that only grew, as a disk may leave them.
+fn cut_power(power: &mut Power, d: Daemon, armed: bool, torn: Option<u64>) -> String {
     if !armed || power.command("wait-off 2000") != "off" {
         assert_eq!(power.command("off"), "off");
     }
     // SIGKILL (dropping a daemon kills and reaps it); a daemon that met the cut while it was
     // starting may have exited by itself already, as a process at a power cut does not matter.
     drop(d);
-    let on = power.command("on");
+    let on = match torn {
+        Some(seed) => power.command(&format!("on torn {seed}")),
+        None => power.command("on"),
+    };
     assert!(on.starts_with("on "), "power on: {on}");
     on
 }

@@ -13,8 +13,11 @@
 //! - `off` — the power is cut: from now on every request fails with `EIO` (a write, an `fsync`,
 //!   a `stat`, an `open`); answers `off`. The caller then kills what ran on it.
 //! - `on` — the power comes back: the live tree is rebuilt, in a fresh backing directory, from
-//!   the durable state alone; answers `on files=N dirs=M` (how many files and directories lost
-//!   something).
+//!   the durable state alone; answers `on files=N dirs=M torn=T refused=R` (how many files and
+//!   directories lost something, how many kept a torn tail, how many requests failed while the
+//!   power was off).
+//! - `on torn SEED` — the same, but a file that only grew since its last `fsync` keeps a random
+//!   part (chosen from `SEED`) of what was appended, as a disk may have written some of it.
 //! - `arm N` — the power goes off by itself just before the (N+1)th request from now that
 //!   changes something (a write, a sync, a create, a rename, a link, an unlink, a `chmod`),
 //!   which fails with `EIO` like everything after it; answers `armed`.
@@ -91,16 +94,28 @@ fn run(mount: PathBuf, state: PathBuf) -> Result<(), String> {
                 s.off = true;
                 "off".to_owned()
             }
-            ("on", "") => {
+            ("on", torn) => {
+                let torn = match torn.strip_prefix("torn ").map(str::parse::<u64>) {
+                    None if torn.is_empty() => None,
+                    Some(Ok(seed)) => Some(seed),
+                    _ => {
+                        drop(s);
+                        say(
+                            &mut out,
+                            &format!("error: on takes `torn SEED` or nothing, not {torn:?}"),
+                        )?;
+                        continue;
+                    }
+                };
                 let lost = s
                     .model
-                    .power_on()
+                    .power_on(torn)
                     .map_err(|e| format!("power on in {}: {e}", state.display()))?;
                 s.forget_handles();
                 s.off = false;
                 format!(
-                    "on files={} dirs={} refused={}",
-                    lost.files_reverted, lost.dirs_reverted, s.refused
+                    "on files={} dirs={} torn={} refused={}",
+                    lost.files_reverted, lost.dirs_reverted, lost.torn, s.refused
                 )
             }
             ("arm", n) => match n.parse() {

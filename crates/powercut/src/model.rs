@@ -87,6 +87,8 @@ pub struct Lost {
     pub files_reverted: usize,
     /// Directories whose live entries differed from their durable entries.
     pub dirs_reverted: usize,
+    /// Files that kept part of their unsynced tail (`torn`).
+    pub torn: usize,
 }
 
 /// The live tree and its durable shadow.
@@ -337,7 +339,12 @@ impl Model {
 
     /// Power comes back: a new live tree, in a fresh backing directory, holding exactly the
     /// durable state reachable from the root. Inode numbers are kept, as on a real disk.
-    pub fn power_on(&mut self) -> io::Result<Lost> {
+    ///
+    /// With `torn` (a seed), a file that only grew since its last `fsync` also keeps a random
+    /// part of what was appended, as a disk may have written some of those blocks before the
+    /// cut: the torn tail a real power cut leaves at the end of an append-only file.
+    pub fn power_on(&mut self, torn: Option<u64>) -> io::Result<Lost> {
+        let mut rng = torn.map(|seed| seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let generation = self.generation + 1;
         let live = live_dir(&self.state, generation);
         fs::create_dir(&live)?;
@@ -387,6 +394,9 @@ impl Model {
                             Node::file(self.nodes.get(&ino).map_or(0o644, |n| n.mode))
                         }
                     };
+                    if let Some(state) = rng.as_mut() {
+                        lost.torn += self.keep_torn_tail(ino, &to, state)?;
+                    }
                     if !self.same_bytes(ino, &to) {
                         lost.files_reverted += 1;
                     }
@@ -406,6 +416,32 @@ impl Model {
         self.nodes = nodes;
         fs::remove_dir_all(old)?;
         Ok(lost)
+    }
+
+    /// Append to `to` (the durable bytes of `ino`) a random prefix of what the live file
+    /// holds beyond them, if the live file is those bytes and more; returns 1 if it did.
+    fn keep_torn_tail(&self, ino: u64, to: &Path, state: &mut u64) -> io::Result<usize> {
+        if self.nodes.get(&ino).is_none_or(Node::is_dir) {
+            return Ok(0);
+        }
+        let (Ok(live), Ok(durable)) = (fs::read(self.backing(ino)), fs::read(to)) else {
+            return Ok(0);
+        };
+        if live.len() <= durable.len() || !live.starts_with(&durable) {
+            return Ok(0);
+        }
+        // xorshift64*: a few bits of chance, repeatable from the seed.
+        *state ^= *state >> 12;
+        *state ^= *state << 25;
+        *state ^= *state >> 27;
+        let r = state.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        let extra = (r % (live.len() - durable.len() + 1) as u64) as usize;
+        if extra == 0 {
+            return Ok(0);
+        }
+        let mut f = OpenOptions::new().append(true).open(to)?;
+        std::io::Write::write_all(&mut f, &live[durable.len()..durable.len() + extra])?;
+        Ok(1)
     }
 
     fn same_bytes(&self, ino: u64, durable: &Path) -> bool {
@@ -475,7 +511,7 @@ mod tests {
         let f = m.create(ROOT, "f".as_ref(), 0o644, false).unwrap();
         write(&m, f, b"data");
         m.sync_file(f).unwrap();
-        m.power_on().unwrap();
+        m.power_on(None).unwrap();
         assert_eq!(read(&m, ROOT, "f"), None);
     }
 
@@ -489,7 +525,7 @@ mod tests {
         m.sync_file(f).unwrap();
         write(&m, f, b"synced, then more");
         write(&m, g, b"never synced");
-        m.power_on().unwrap();
+        m.power_on(None).unwrap();
         assert_eq!(read(&m, ROOT, "f").as_deref(), Some(&b"synced"[..]));
         assert_eq!(read(&m, ROOT, "g").as_deref(), Some(&b""[..]));
         // Inode numbers are what they were, as on a disk.
@@ -509,7 +545,7 @@ mod tests {
         m.rename(ROOT, "tmp".as_ref(), ROOT, "final".as_ref(), false)
             .unwrap();
         m.remove(ROOT, "gone".as_ref(), false).unwrap();
-        m.power_on().unwrap();
+        m.power_on(None).unwrap();
         assert_eq!(read(&m, ROOT, "tmp").as_deref(), Some(&b"x"[..]));
         assert_eq!(read(&m, ROOT, "final"), None);
         assert_eq!(read(&m, ROOT, "gone").as_deref(), Some(&b"y"[..]));
@@ -530,11 +566,38 @@ mod tests {
             .unwrap();
         m.link(f, sub, "c".as_ref()).unwrap();
         m.sync_dir(sub).unwrap();
-        m.power_on().unwrap();
+        m.power_on(None).unwrap();
         assert_eq!(read(&m, sub, "b").as_deref(), Some(&b"evidence"[..]));
         assert_eq!(read(&m, sub, ".tmp"), None);
         let node = m.node(f).unwrap();
         assert_eq!((node.mode, node.nlink), (0o444, 2));
+    }
+
+    #[test]
+    fn a_torn_power_on_keeps_a_prefix_of_an_unsynced_tail_only() {
+        let mut lengths = std::collections::BTreeSet::new();
+        for seed in 0..20 {
+            let (_d, mut m) = model();
+            let f = m.create(ROOT, "wal".as_ref(), 0o600, false).unwrap();
+            let g = m.create(ROOT, "rewritten".as_ref(), 0o600, false).unwrap();
+            m.sync_dir(ROOT).unwrap();
+            write(&m, f, b"synced");
+            write(&m, g, b"old");
+            m.sync_file(f).unwrap();
+            m.sync_file(g).unwrap();
+            write(&m, f, b"synced and appended");
+            write(&m, g, b"new");
+            m.power_on(Some(seed)).unwrap();
+            let wal = read(&m, ROOT, "wal").unwrap();
+            assert!(b"synced and appended".starts_with(&wal) && wal.starts_with(b"synced"));
+            lengths.insert(wal.len());
+            // A file rewritten in place has no tail: only its synced bytes come back.
+            assert_eq!(read(&m, ROOT, "rewritten").as_deref(), Some(&b"old"[..]));
+        }
+        assert!(
+            lengths.len() > 2,
+            "torn tails of several lengths: {lengths:?}"
+        );
     }
 
     #[test]
@@ -544,7 +607,7 @@ mod tests {
         let f = m.create(sub, "f".as_ref(), 0o644, false).unwrap();
         m.sync_file(f).unwrap();
         m.sync_dir(ROOT).unwrap();
-        m.power_on().unwrap();
+        m.power_on(None).unwrap();
         assert!(m.entries(sub).unwrap().is_empty());
     }
 }
