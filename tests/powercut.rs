@@ -309,6 +309,18 @@ impl Rig {
             .push_str(&format!("--- daemon run {} ---\n{text}", self.runs));
     }
 
+    /// Note the power-on answer (`on files=N dirs=M torn=T refused=R`).
+    fn powered(&mut self, on: &str) {
+        self.daemon_log
+            .push_str(&format!("--- power cut, then {on} ---\n"));
+        let torn = on
+            .split(' ')
+            .find_map(|w| w.strip_prefix("torn="))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        *self.tally.entry("files torn").or_default() += torn;
+    }
+
     fn context(&self, cut: usize) -> String {
         format!(
             "seed {} (LOGKEEP_TEST_SEED={} replays it), cut {cut}\n{}",
@@ -481,8 +493,7 @@ fn run_store(seed: u64, cuts: usize) {
         let torn = rng.chance(50).then(|| rng.next());
         let on = cut_power(&mut power, d, armed, torn);
         rig.collect();
-        rig.daemon_log
-            .push_str(&format!("--- power cut, then {on} ---\n"));
+        rig.powered(&on);
     }
 
     // The end: recovery and the checks of the last cut, then a clean run that captures
