@@ -373,7 +373,7 @@ fn run_store(seed: u64, cuts: usize) {
         format!(
             "[store]\npath = {:?}\nseal_interval = \"400ms\"\nscan_interval = \"50ms\"\n\
              segment_max_bytes = \"4KiB\"\n\n[control]\nsocket = {:?}\n\n\
-             [signing]\nkey = {:?}\nepoch = \"2s\"\n\n\
+             [signing]\nkey = {:?}\nepoch = \"3s\"\n\n\
              [[source]]\nid = \"app\"\npaths = [{:?}]\n\n\
              [[source]]\nid = \"net\"\nlisten = \"tcp://127.0.0.1:{port}\"\nwal_file_bytes = \"4KiB\"\n\n\
              [[media]]\nid = \"disk\"\npath = {:?}\n",
