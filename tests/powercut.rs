@@ -25,7 +25,7 @@
 //! extraction holds every acknowledged byte and message, none twice. At the end the daemon stops cleanly and the store holds the log file exactly and
 //! every acknowledged message exactly once.
 //!
-//! `LOGKEEP_POWERCUT_CUTS` sets the number of cuts (default 25, about two minutes; the long run
+//! `LOGKEEP_POWERCUT_CUTS` sets the number of cuts (default 20, two to three minutes; the long run
 //! is `LOGKEEP_POWERCUT_CUTS=300`); `LOGKEEP_TEST_SEED` replays a run's schedule (the moments
 //! depend on timing too); `LOGKEEP_TEST_KEEP=1` keeps its directory. A seed that finds a durability bug becomes a test of its own next to
 //! `power_cuts_lose_nothing_acknowledged`, calling `run(SEED, CUTS)` with the count that reached
@@ -868,7 +868,7 @@ fn power_cuts_lose_nothing_acknowledged() {
     let cuts = std::env::var("LOGKEEP_POWERCUT_CUTS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(25);
+        .unwrap_or(20);
     let seed = std::env::var("LOGKEEP_TEST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
