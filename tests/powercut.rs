@@ -222,8 +222,6 @@ struct Acked {
     log_committed: u64,
     /// The head an eject said the medium holds ("safe to unplug").
     medium_head: Option<(u64, String)>,
-    /// A bundle `logkeep export` wrote, and the SHA-256 it printed.
-    bundle: Option<(PathBuf, String)>,
 }
 
 /// The paths of one power-loss run and the daemons it starts.
@@ -238,7 +236,7 @@ struct Rig {
     runs: u64,
     /// Everything the daemons wrote so far, for failure messages.
     daemon_log: String,
-    /// What happened how often (cuts of each kind, ejects, exports), for the closing line.
+    /// What happened how often (cuts of each kind, ejects, torn files), for the closing line.
     tally: BTreeMap<&'static str, u64>,
 }
 
@@ -452,7 +450,6 @@ fn run_store(seed: u64, cuts: usize) {
         // and media copies happen on their own; sometimes a seal is asked for.
         let until = Instant::now() + Duration::from_millis(rng.range(100, 1200));
         let mut medium_head = None;
-        let mut bundle = None;
         while Instant::now() < until {
             std::thread::sleep(Duration::from_millis(rng.range(10, 200)));
             if rng.chance(15) {
@@ -465,19 +462,12 @@ fn run_store(seed: u64, cuts: usize) {
                     .and_then(|r| seq_hash(&r["head"]));
                 *rig.tally.entry("ejects").or_default() += u64::from(medium_head.is_some());
             }
-            // A bundle exported through the daemon onto the same disk, once per store: the
-            // SHA-256 export printed acknowledges the file.
-            if cut + 1 == cuts && bundle.is_none() && rng.chance(20) {
-                bundle = export(&rig, &mnt.join("case.tar"));
-                *rig.tally.entry("exports").or_default() += u64::from(bundle.is_some());
-            }
         }
         // What the daemon says is durable, just before the cut.
         if let Some(status) = control_call(&rig.socket, r#"{"op":"status"}"#) {
             acked = acknowledged(&status, &sender, rig.runs, cut, &mut acked_msgs);
         }
         acked.medium_head = medium_head.or(acked.medium_head.take());
-        acked.bundle = bundle.or(acked.bundle.take());
         // Now, or after a random number of changes (between any two of them).
         let armed = rng.chance(70);
         if armed {
@@ -579,36 +569,6 @@ fn cut_power(power: &mut Power, d: Daemon, armed: bool, torn: Option<u64>) -> St
     on
 }
 
-/// `logkeep export` through the daemon into `out`; the bundle and the SHA-256 it printed, if it
-/// finished. An export that an epoch switch overtook is refused by the daemon ("export
-/// again"), as short epochs make likely: it is tried again, at most three times in all.
-fn export(rig: &Rig, out: &Path) -> Option<(PathBuf, String)> {
-    for _ in 0..3 {
-        let run = logkeep(&[
-            "export".as_ref(),
-            "--socket".as_ref(),
-            rig.socket.as_os_str(),
-            "--out".as_ref(),
-            out.as_os_str(),
-            "--case".as_ref(),
-            "power-cut".as_ref(),
-        ]);
-        if run.code == 0 {
-            let sha = run
-                .stdout
-                .lines()
-                .find_map(|l| l.strip_prefix("sha256:"))?
-                .trim()
-                .to_owned();
-            return Some((out.to_owned(), sha));
-        }
-        if !run.stderr.contains("export again") {
-            return None;
-        }
-    }
-    None
-}
-
 /// `{"seq": N, "hash": H}` as a pair.
 fn seq_hash(head: &serde_json::Value) -> Option<(u64, String)> {
     head["seq"]
@@ -671,7 +631,6 @@ fn acknowledged(
         head: seq_hash(head),
         log_committed: log_committed(status),
         medium_head: None,
-        bundle: None,
     }
 }
 
@@ -712,17 +671,6 @@ fn check_after_cut(rig: &Rig, acked: &Acked, acked_msgs: &BTreeMap<u64, usize>, 
         acked.medium_head,
         context()
     );
-    if let Some((path, sha)) = &acked.bundle {
-        let bytes = fs::read(path).unwrap_or_default();
-        assert_eq!(
-            &crate::support::bundle::sha256sum_hex(&bytes),
-            sha,
-            "the bundle export wrote before the cut is not the one it printed\n{}",
-            context()
-        );
-        let run = verify(path, &[]);
-        assert_eq!(run.code, 0, "verify of the bundle:\n{run}\n{}", context());
-    }
     let all = extract_all(&rig.store);
     let got = log_bytes(&all, &rig.log);
     let want = fs::read(&rig.log).expect("log");
