@@ -16,6 +16,7 @@ mod killloop;
 mod logins;
 mod media;
 mod model;
+mod powercut;
 mod reload;
 mod remote;
 mod restart;
