@@ -7,6 +7,7 @@
 
 use crate::support::bundle::*;
 use crate::support::require_tool;
+use crate::support::store::segment_files;
 use crate::support::syslog::{free_tcp_port, listener, tcp_send};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -478,9 +479,12 @@ fn timeline_finds_every_known_event_with_evidence_that_reads_back() {
     assert_eq!(tamper.len(), 1, "{tamper:?}");
     let e = &tamper[0]["evidence"];
     let rec = cap.store.join(e["path"].as_str().unwrap());
+    let whole = fs::read(&rec).expect("record");
+    let at = e["offset"].as_u64().expect("offset") as usize;
+    let len = e["length"].as_u64().expect("length") as usize;
     assert_eq!(
         e["sha256"].as_str(),
-        Some(sha256sum_hex(&fs::read(&rec).expect("record")).as_str())
+        Some(sha256sum_hex(&whole[at..at + len]).as_str())
     );
 
     // --since and --until keep only the events inside; CSV carries the same rows.
@@ -605,7 +609,35 @@ fn timeline_finds_every_known_event_with_evidence_that_reads_back() {
     export(&["--incident".as_ref(), incident.as_os_str()]).expect(0);
     let (out, from_bundle) = timeline_of(&bundle, &["--fingerprint", &key.fingerprint]);
     out.expect(0);
-    assert_eq!(from_bundle, rows, "a bundle's timeline is its store's");
+    // The same events with the same evidence, but for where logkeep's own records are: a
+    // bundle holds every record as `chain/N.json`, a layout 2 store in its shard (or pack).
+    let placed = |rows: &[Value]| -> Vec<Value> {
+        rows.iter()
+            .map(|r| {
+                let mut r = r.clone();
+                if r["product"] == "logkeep" {
+                    let e = r["evidence"].as_object_mut().expect("evidence");
+                    e.remove("path");
+                    e.remove("offset");
+                }
+                r
+            })
+            .collect()
+    };
+    assert_eq!(
+        placed(&from_bundle),
+        placed(&rows),
+        "a bundle's timeline is its store's"
+    );
+    assert!(
+        from_bundle
+            .iter()
+            .filter(|r| r["product"] == "logkeep")
+            .all(|r| r["evidence"]["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("chain/"))),
+        "{from_bundle:?}"
+    );
     let top = cap.root.path().join("untarred");
     fs::create_dir(&top).expect("mkdir");
     run(
@@ -664,12 +696,7 @@ fn timeline_finds_every_known_event_with_evidence_that_reads_back() {
         STEP,
     )
     .expect(0);
-    let seg = fs::read_dir(copy.join("segments"))
-        .expect("segments")
-        .flatten()
-        .map(|e| e.path())
-        .max()
-        .expect("a segment");
+    let seg = segment_files(&copy).into_iter().max().expect("a segment");
     let mut bytes = fs::read(&seg).expect("segment");
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x01;

@@ -91,8 +91,10 @@ impl Kind {
 
 /// Where the bytes that prove an event are: `length` bytes at `offset` of generation
 /// `generation` of the original file `path`, whose SHA-256 is `sha256`. For events logkeep
-/// recorded itself (`tamper`, `gap`), `path` is the chain record's path in the store
-/// (`chain/N.json`), generation 0, and the bytes are the whole record file.
+/// recorded itself (`tamper`, `gap`), `path` is where the chain record's bytes are, relative to
+/// the store: its file (`chain/N.json` in a bundle or a flat store, `chain/SHARD/N.json` in
+/// layout 2), or, once its run is packed, the pack (`chain/SHARD/FIRST.pack`) with `offset` at
+/// its line; generation 0, and the bytes are the whole record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Evidence {
     /// Original absolute path (or the chain record's path).

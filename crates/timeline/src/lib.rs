@@ -103,6 +103,9 @@ pub fn timeline(
         failed: false,
     };
     let mut w = walk::Walker::new(filter, &mut watched);
+    if matches!(input, Input::Store) {
+        w = w.in_store(path);
+    }
     let walked = match input {
         Input::Store => verify::verify_store_with(path, &opts.chain, &mut w)
             .map(|r| (!r.ok()).then_some((r.problems, Vec::new()))),

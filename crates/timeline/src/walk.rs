@@ -113,6 +113,9 @@ pub struct Walker<'a> {
     pub events: u64,
     /// The sink's error while a record was handed over (returned by the next call that can).
     record_error: Option<io::Error>,
+    /// The store walked, when the input is a store directory (a bundle holds every record as
+    /// `chain/N.json`): where a record's bytes are depends on its layout.
+    store: Option<std::path::PathBuf>,
 }
 
 impl<'a> Walker<'a> {
@@ -127,6 +130,49 @@ impl<'a> Walker<'a> {
             damaged: false,
             events: 0,
             record_error: None,
+            store: None,
+        }
+    }
+
+    /// The input is the store directory `root`: a record's evidence names its file there, or
+    /// its line in its run's pack (layout 2).
+    pub fn in_store(mut self, root: &std::path::Path) -> Self {
+        self.store = Some(root.to_owned());
+        self
+    }
+
+    /// Where record `seq`'s bytes are: its own file, or (layout 2, packed) its pack and the
+    /// offset of its line there.
+    fn record_place(&self, seq: u64) -> (String, u64) {
+        let flat = format!("{}/{}", layout::CHAIN_DIR, layout::record_name(seq));
+        let Some(root) = &self.store else {
+            return (flat, 0);
+        };
+        let lay = layout::Layout::detect(root);
+        let own = lay.record_rel(seq);
+        if root.join(&own).exists() {
+            return (own, 0);
+        }
+        let Some(pack) = lay.pack_rel(seq) else {
+            return (own, 0);
+        };
+        let line = seq - lay.pack_first(seq);
+        let offset =
+            logkeep_format::untrusted::read_bounded(&root.join(&pack), lay.max_pack_bytes())
+                .ok()
+                .and_then(|b| {
+                    let mut at = 0u64;
+                    for (i, l) in b.split(|&c| c == b'\n').enumerate() {
+                        if i as u64 == line {
+                            return Some(at);
+                        }
+                        at += l.len() as u64 + 1;
+                    }
+                    None
+                });
+        match offset {
+            Some(o) => (pack, o),
+            None => (own, 0),
         }
     }
 
@@ -416,6 +462,7 @@ impl<'a> Walker<'a> {
             return Ok(());
         }
         let bytes = record.to_bytes();
+        let (path, offset) = self.record_place(record.seq);
         let e = TimelineEvent {
             datetime: Timestamp::parse(&record.wall).unwrap_or(self.captured),
             clock: Clock::Recorded,
@@ -427,9 +474,9 @@ impl<'a> Walker<'a> {
             product: "logkeep",
             source: source.clone(),
             evidence: Evidence {
-                path: format!("{}/{}", layout::CHAIN_DIR, layout::record_name(record.seq)),
+                path,
                 generation: 0,
-                offset: 0,
+                offset,
                 length: bytes.len() as u64,
                 sha256: Sha256::of(&bytes),
             },
