@@ -13,6 +13,7 @@ mod killloop;
 mod media;
 mod model;
 mod reload;
+mod relp;
 mod restart;
 mod rotation;
 mod roundtrip;

@@ -180,6 +180,9 @@ struct RawSource {
     /// A write-ahead log file is finished at this size ("16MiB").
     #[serde(default)]
     wal_file_bytes: Option<Spanned<String>>,
+    /// `udp://`: the socket's receive buffer ("8MiB").
+    #[serde(default)]
+    receive_buffer: Option<Spanned<String>>,
 }
 
 /// A validated configuration.
@@ -606,6 +609,7 @@ fn listener_key(src: &RawSource) -> Option<(&'static str, std::ops::Range<usize>
         ("idle_timeout", &src.idle_timeout),
         ("framing", &src.framing),
         ("wal_file_bytes", &src.wal_file_bytes),
+        ("receive_buffer", &src.receive_buffer),
     ];
     strings
         .into_iter()
@@ -656,10 +660,10 @@ fn listen_source(
         ("tls_key", &src.tls_key),
         ("tls_client_ca", &src.tls_client_ca),
     ];
-    if l.transport == Transport::Tls {
+    if l.transport.uses_tls() {
         let (Some(cert), Some(key)) = (&src.tls_cert, &src.tls_key) else {
             bail!(
-                "{}: source {id:?}: a tls:// listener needs `tls_cert` and `tls_key` (PEM files)",
+                "{}: source {id:?}: a tls:// or relps:// listener needs `tls_cert` and `tls_key` (PEM files)",
                 at(listen.span())
             );
         };
@@ -677,7 +681,7 @@ fn listen_source(
         .find_map(|(k, v)| v.as_ref().map(|v| (k, v)))
     {
         bail!(
-            "{}: source {id:?}: `{k}` applies only to a tls:// listener",
+            "{}: source {id:?}: `{k}` applies only to a tls:// or relps:// listener",
             at(v.span())
         );
     }
@@ -712,6 +716,28 @@ fn listen_source(
             );
         }
         l.wal_file_bytes = b.as_u64();
+    }
+    if let Some(v) = &src.receive_buffer {
+        if l.transport != Transport::Udp {
+            bail!(
+                "{}: source {id:?}: `receive_buffer` applies to udp:// listeners only",
+                at(v.span())
+            );
+        }
+        let b: bytesize::ByteSize = v.get_ref().parse().map_err(|e| {
+            anyhow::anyhow!(
+                "{}: source {id:?}: receive_buffer: {:?} is not a size like \"8MiB\": {e}",
+                at(v.span()),
+                v.get_ref()
+            )
+        })?;
+        if !(4096..=1 << 30).contains(&b.as_u64()) {
+            bail!(
+                "{}: source {id:?}: receive_buffer must be 4KiB to 1GiB",
+                at(v.span())
+            );
+        }
+        l.receive_buffer = Some(b.as_u64() as usize);
     }
     if let Some(v) = &src.max_connections {
         stream_only("max_connections", v.span())?;
