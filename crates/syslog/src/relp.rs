@@ -13,7 +13,7 @@
 //! let f = p.next_frame().unwrap().unwrap();
 //! assert_eq!((f.txnr, f.command), (1, Command::Open));
 //! let f = p.next_frame().unwrap().unwrap();
-//! assert_eq!((f.txnr, f.command, p.data(&f)), (2, Command::Syslog, &b"hello"[..]));
+//! assert_eq!((f.txnr, &f.command, p.data(&f)), (2, &Command::Syslog, &b"hello"[..]));
 //! assert!(p.next_frame().unwrap().is_none()); // the third frame is not complete yet
 //! ```
 
