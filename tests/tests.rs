@@ -23,4 +23,5 @@ mod std_tools;
 mod syslog;
 mod tamper;
 mod tidy;
+mod udp_overload;
 mod unreadable;
