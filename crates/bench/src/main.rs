@@ -14,6 +14,7 @@ mod corpus;
 mod figures;
 mod proc;
 mod syslog;
+mod udp;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -72,6 +73,9 @@ struct Cli {
     /// Syslog: concurrent TCP connections the messages are spread over.
     #[arg(long, default_value_t = 4)]
     syslog_connections: usize,
+    /// UDP overload: datagrams sent at each rate.
+    #[arg(long, default_value_t = 200_000)]
+    udp_messages: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,9 +101,10 @@ enum Name {
     Verify,
     Snapshot,
     Syslog,
+    Udp,
 }
 
-const ALL: [Name; 7] = [
+const ALL: [Name; 8] = [
     Name::Catchup,
     Name::Tail,
     Name::Peer,
@@ -107,6 +112,7 @@ const ALL: [Name; 7] = [
     Name::Verify,
     Name::Snapshot,
     Name::Syslog,
+    Name::Udp,
 ];
 
 fn main() -> ExitCode {
@@ -171,6 +177,7 @@ fn bench(cli: Cli) -> Result<u8> {
         memory_size: cli.memory_size.as_u64(),
         syslog_messages: cli.syslog_messages,
         syslog_connections: cli.syslog_connections,
+        udp_messages: cli.udp_messages,
     };
     let mut b = Bench::new(exe, logkeep, dir.clone(), opts);
     let wanted: Vec<Name> = if cli.only.is_empty() {
@@ -192,6 +199,7 @@ fn bench(cli: Cli) -> Result<u8> {
             Name::Verify => b.verify(),
             Name::Snapshot => b.snapshot(),
             Name::Syslog => b.syslog(),
+            Name::Udp => b.udp(),
         };
         match r {
             Ok(f) => rows.push(f),
