@@ -265,3 +265,58 @@ fn a_message_whose_answer_was_lost_is_stored_again_and_counted_even_across_kill_
     }
     assert_eq!(counts.len(), 4);
 }
+
+#[test]
+fn rsyslog_over_relps_with_a_client_certificate() {
+    need_omrelp();
+    let (ours, input) = (free_tcp_port(), free_tcp_port());
+    let certs_dir = tempfile::tempdir().expect("tmp");
+    let c = make_certs(certs_dir.path());
+    let p = |x: &std::path::Path| x.to_str().expect("utf-8").to_owned();
+    let tls = [
+        format!("tls_cert = \"{}\"", p(&c.server_cert)),
+        format!("tls_key = \"{}\"", p(&c.server_key)),
+        format!("tls_client_ca = \"{}\"", p(&c.ca)),
+    ];
+    let tls: Vec<&str> = tls.iter().map(String::as_str).collect();
+    let mut site = Site::new(&format!(
+        "{}[control]\nsocket = \"ctl.sock\"\n",
+        config(&listener(
+            "relp",
+            &format!("relps://127.0.0.1:{ours}"),
+            &tls
+        ))
+    ));
+    start_with(&mut site, &[]);
+    let conf = format!(
+        "module(load=\"imtcp\" StreamDriver.Name=\"ptcp\")\nmodule(load=\"omrelp\")\n\
+         template(name=\"raw\" type=\"string\" string=\"%rawmsg%\")\n\
+         ruleset(name=\"fwd\") {{\n  action(type=\"omrelp\" target=\"127.0.0.1\" port=\"{ours}\" template=\"raw\"\n    \
+         tls=\"on\" tls.authMode=\"certvalid\" tls.caCert=\"{}\" tls.myCert=\"{}\" tls.myPrivKey=\"{}\"\n    \
+         queue.type=\"LinkedList\" action.resumeRetryCount=\"-1\" action.resumeInterval=\"1\")\n}}\n\
+         input(type=\"imtcp\" port=\"{input}\" address=\"127.0.0.1\" ruleset=\"fwd\")\n",
+        p(&c.ca),
+        p(&c.client_cert),
+        p(&c.client_key)
+    );
+    let rs = Rsyslog::start("", &conf, input);
+    let lines: Vec<Vec<u8>> = (0..500)
+        .map(|i| format!("<13>Nov 20 04:00:00 gw relps[1]: message {i:04}").into_bytes())
+        .collect();
+    let mut wire = Vec::new();
+    for l in &lines {
+        wire.extend(l);
+        wire.push(b'\n');
+    }
+    tcp_send(input, &wire);
+    wait_until(&site, 60, "every message over RELP/TLS", || {
+        listener_status(&site)["messages"].as_u64() == Some(lines.len() as u64)
+    });
+    drop(rs);
+    site.term();
+    let recs = stored_records(&site.path("store"), "relp");
+    assert!(recs.iter().all(|r| r.transport == "relps" && r.complete));
+    let mut got: Vec<Vec<u8>> = recs.into_iter().map(|r| r.body).collect();
+    got.sort();
+    assert_eq!(got, lines, "each message once, byte for byte");
+}
