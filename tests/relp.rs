@@ -320,3 +320,37 @@ fn rsyslog_over_relps_with_a_client_certificate() {
     got.sort();
     assert_eq!(got, lines, "each message once, byte for byte");
 }
+
+#[test]
+fn relp_and_receive_buffer_configuration_errors_name_the_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let check = |sources: &str, expect: &str| {
+        let f = dir.path().join("c.toml");
+        fs::write(&f, config(sources)).expect("config");
+        let (code, out) =
+            logkeep(&["check-config", "--config", f.to_str().expect("utf-8")]).code_and_text();
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains(expect), "expected {expect:?} in: {out}");
+        assert!(out.contains("c.toml:"), "no file:line in: {out}");
+    };
+    check(
+        "[[source]]\nid = \"fw\"\nlisten = \"relps://127.0.0.1:2514\"\n",
+        "a tls:// or relps:// listener needs `tls_cert` and `tls_key`",
+    );
+    check(
+        "[[source]]\nid = \"fw\"\nlisten = \"relp://127.0.0.1:2514\"\ntls_cert = \"c.pem\"\n",
+        "applies only to a tls:// listener (or relps://)",
+    );
+    check(
+        "[[source]]\nid = \"fw\"\nlisten = \"tcp://127.0.0.1:514\"\nreceive_buffer = \"8MiB\"\n",
+        "`receive_buffer` applies to udp:// listeners only",
+    );
+    check(
+        "[[source]]\nid = \"fw\"\nlisten = \"udp://127.0.0.1:514\"\nreceive_buffer = \"eight\"\n",
+        "receive_buffer: \"eight\" is not a size",
+    );
+    check(
+        "[[source]]\nid = \"fw\"\nlisten = \"udp://127.0.0.1:514\"\nreceive_buffer = \"2GiB\"\n",
+        "receive_buffer must be 4KiB to 1GiB",
+    );
+}

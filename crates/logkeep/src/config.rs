@@ -681,7 +681,7 @@ fn listen_source(
         .find_map(|(k, v)| v.as_ref().map(|v| (k, v)))
     {
         bail!(
-            "{}: source {id:?}: `{k}` applies only to a tls:// or relps:// listener",
+            "{}: source {id:?}: `{k}` applies only to a tls:// listener (or relps://)",
             at(v.span())
         );
     }
