@@ -354,3 +354,30 @@ fn relp_and_receive_buffer_configuration_errors_name_the_line() {
         "receive_buffer must be 4KiB to 1GiB",
     );
 }
+
+#[test]
+fn a_relp_answer_waits_for_the_write_ahead_log() {
+    let port = free_tcp_port();
+    let mut site = relp_site(port);
+    // The writer sleeps 1.5 s before each batch: an answer before that would be a promise made
+    // before the message was written.
+    start_with(&mut site, &[("LOGKEEP_TEST_WAL_DELAY_MS", "1500")]);
+    let mut c = Client::connect(port);
+    c.open();
+    let sent = Instant::now();
+    c.send(2, "syslog", b"<13>1 - gw app - - - held until durable");
+    assert_eq!(c.answer(), (2, "rsp".into(), "200 OK".into()));
+    let waited = sent.elapsed();
+    // When the answer arrives the record is in the write-ahead log file already.
+    let recs = wal_records(&site, "relp");
+    assert!(
+        recs.iter()
+            .any(|r| r.complete && r.body == b"<13>1 - gw app - - - held until durable"),
+        "answered before the record was written"
+    );
+    assert!(
+        waited >= Duration::from_millis(1400),
+        "answered after {waited:?}, before the writer's batch"
+    );
+    site.kill9();
+}
