@@ -727,7 +727,7 @@ fn listen_configuration_errors_name_the_line() {
     );
     check(
         "[[source]]\nid = \"fw\"\nlisten = \"http://127.0.0.1:80\"\n",
-        "the scheme must be udp, tcp or tls",
+        "the scheme must be udp, tcp, tls, relp or relps",
     );
     check(
         "[[source]]\nid = \"fw\"\nlisten = \"tcp://gateway:514\"\n",

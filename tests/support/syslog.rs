@@ -130,7 +130,7 @@ pub fn parse_wal(data: &[u8]) -> Vec<Rec> {
             "time with nine digits: {line:?}"
         );
         assert!(
-            ["udp", "tcp", "tls"].contains(&f[2]),
+            ["udp", "tcp", "tls", "relp", "relps"].contains(&f[2]),
             "offset {pos}: transport {line:?}"
         );
         let len: usize = f[5].parse().expect("length");

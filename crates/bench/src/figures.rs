@@ -1,4 +1,5 @@
-//! The figures (figure 7, syslog ingest, is in `syslog.rs`). Each runs logkeep and its baseline
+//! The figures (figure 7, syslog ingest, is in `syslog.rs`; figure 8, UDP under overload, in
+//! `udp.rs`). Each runs logkeep and its baseline
 //! in the same invocation, on the same bytes, so the ratio is meaningful on whatever machine (and
 //! under whatever load) it runs.
 
@@ -84,6 +85,8 @@ pub struct Options {
     pub syslog_messages: Option<usize>,
     /// Syslog: concurrent TCP connections.
     pub syslog_connections: usize,
+    /// UDP overload: datagrams sent at each rate.
+    pub udp_messages: u64,
 }
 
 /// A logkeep catch-up run.

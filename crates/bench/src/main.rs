@@ -14,6 +14,7 @@ mod corpus;
 mod figures;
 mod proc;
 mod syslog;
+mod udp;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -72,6 +73,9 @@ struct Cli {
     /// Syslog: concurrent TCP connections the messages are spread over.
     #[arg(long, default_value_t = 4)]
     syslog_connections: usize,
+    /// UDP overload: datagrams sent at each rate.
+    #[arg(long, default_value_t = 200_000)]
+    udp_messages: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -98,9 +102,10 @@ enum Name {
     Snapshot,
     Syslog,
     Timeline,
+    Udp,
 }
 
-const ALL: [Name; 8] = [
+const ALL: [Name; 9] = [
     Name::Catchup,
     Name::Tail,
     Name::Peer,
@@ -109,6 +114,7 @@ const ALL: [Name; 8] = [
     Name::Snapshot,
     Name::Syslog,
     Name::Timeline,
+    Name::Udp,
 ];
 
 fn main() -> ExitCode {
@@ -173,6 +179,7 @@ fn bench(cli: Cli) -> Result<u8> {
         memory_size: cli.memory_size.as_u64(),
         syslog_messages: cli.syslog_messages,
         syslog_connections: cli.syslog_connections,
+        udp_messages: cli.udp_messages,
     };
     let mut b = Bench::new(exe, logkeep, dir.clone(), opts);
     let wanted: Vec<Name> = if cli.only.is_empty() {
@@ -195,6 +202,7 @@ fn bench(cli: Cli) -> Result<u8> {
             Name::Snapshot => b.snapshot(),
             Name::Syslog => b.syslog(),
             Name::Timeline => b.timeline(),
+            Name::Udp => b.udp(),
         };
         match r {
             Ok(f) => rows.push(f),

@@ -266,6 +266,9 @@ struct RawSource {
     /// A journal source: journalctl matches (`_SYSTEMD_UNIT=ssh.service`, `+`).
     #[serde(default)]
     journal_match: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `udp://`: the socket's receive buffer ("8MiB").
+    #[serde(default)]
+    receive_buffer: Option<Spanned<String>>,
 }
 
 /// A validated configuration.
@@ -880,6 +883,7 @@ fn listener_key(src: &RawSource) -> Option<(&'static str, std::ops::Range<usize>
         ("idle_timeout", &src.idle_timeout),
         ("framing", &src.framing),
         ("wal_file_bytes", &src.wal_file_bytes),
+        ("receive_buffer", &src.receive_buffer),
     ];
     strings
         .into_iter()
@@ -1009,10 +1013,10 @@ fn listen_source(
         ("tls_key", &src.tls_key),
         ("tls_client_ca", &src.tls_client_ca),
     ];
-    if l.transport == Transport::Tls {
+    if l.transport.uses_tls() {
         let (Some(cert), Some(key)) = (&src.tls_cert, &src.tls_key) else {
             bail!(
-                "{}: source {id:?}: a tls:// listener needs `tls_cert` and `tls_key` (PEM files)",
+                "{}: source {id:?}: a tls:// or relps:// listener needs `tls_cert` and `tls_key` (PEM files)",
                 at(listen.span())
             );
         };
@@ -1030,7 +1034,7 @@ fn listen_source(
         .find_map(|(k, v)| v.as_ref().map(|v| (k, v)))
     {
         bail!(
-            "{}: source {id:?}: `{k}` applies only to a tls:// listener",
+            "{}: source {id:?}: `{k}` applies only to a tls:// listener (or relps://)",
             at(v.span())
         );
     }
@@ -1065,6 +1069,28 @@ fn listen_source(
             );
         }
         l.wal_file_bytes = b.as_u64();
+    }
+    if let Some(v) = &src.receive_buffer {
+        if l.transport != Transport::Udp {
+            bail!(
+                "{}: source {id:?}: `receive_buffer` applies to udp:// listeners only",
+                at(v.span())
+            );
+        }
+        let b: bytesize::ByteSize = v.get_ref().parse().map_err(|e| {
+            anyhow::anyhow!(
+                "{}: source {id:?}: receive_buffer: {:?} is not a size like \"8MiB\": {e}",
+                at(v.span()),
+                v.get_ref()
+            )
+        })?;
+        if !(4096..=1 << 30).contains(&b.as_u64()) {
+            bail!(
+                "{}: source {id:?}: receive_buffer must be 4KiB to 1GiB",
+                at(v.span())
+            );
+        }
+        l.receive_buffer = Some(b.as_u64() as usize);
     }
     if let Some(v) = &src.max_connections {
         stream_only("max_connections", v.span())?;

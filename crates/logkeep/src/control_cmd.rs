@@ -157,6 +157,13 @@ pub fn status(socket: &Path, json_out: bool) -> Result<u8> {
             l.idle_closed,
             l.tls_failures
         )?;
+        if l.listen.starts_with("relp") {
+            writeln!(
+                out,
+                "  RELP: {} messages sent again after a lost answer (stored again), {} sessions ended by protocol errors",
+                l.resent, l.protocol_errors
+            )?;
+        }
         if let Some(u) = &l.udp {
             writeln!(
                 out,

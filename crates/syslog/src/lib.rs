@@ -34,6 +34,7 @@ pub mod fuzzing;
 pub mod kernel;
 pub mod meta;
 mod net;
+pub mod relp;
 pub mod stats;
 pub mod tls;
 pub mod wal;
@@ -84,6 +85,17 @@ pub enum Transport {
     Tcp,
     /// `tls://`: RFC 5425, TLS over TCP.
     Tls,
+    /// `relp://`: RELP over TCP; each message is answered once it is durable.
+    Relp,
+    /// `relps://`: RELP over TLS.
+    Relps,
+}
+
+impl Transport {
+    /// Whether the listener needs certificate files (`tls://`, `relps://`).
+    pub fn uses_tls(self) -> bool {
+        matches!(self, Transport::Tls | Transport::Relps)
+    }
 }
 
 /// One listener, as configured and checked.
@@ -109,6 +121,9 @@ pub struct ListenerConfig {
     pub idle_timeout: Option<Duration>,
     /// A write-ahead log file is finished at this size.
     pub wal_file_bytes: u64,
+    /// `udp://`: the receive buffer to ask the kernel for (`SO_RCVBUFFORCE`, else
+    /// `SO_RCVBUF`); `None`: the default, 8 MiB.
+    pub receive_buffer: Option<usize>,
 }
 
 impl ListenerConfig {
@@ -126,11 +141,13 @@ impl ListenerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             wal_file_bytes: wal::DEFAULT_FILE_BYTES,
+            receive_buffer: None,
         })
     }
 }
 
-/// Parse `udp://HOST:PORT`, `tcp://HOST:PORT` or `tls://HOST:PORT`; HOST is an IP address
+/// Parse `udp://HOST:PORT`, `tcp://HOST:PORT`, `tls://HOST:PORT`, `relp://HOST:PORT` or
+/// `relps://HOST:PORT`; HOST is an IP address
 /// (`[...]` for IPv6), so what is bound never depends on name resolution.
 pub fn parse_listen(url: &str) -> Result<(Transport, SocketAddr), String> {
     let (scheme, rest) = url
@@ -140,9 +157,11 @@ pub fn parse_listen(url: &str) -> Result<(Transport, SocketAddr), String> {
         "udp" => Transport::Udp,
         "tcp" => Transport::Tcp,
         "tls" => Transport::Tls,
+        "relp" => Transport::Relp,
+        "relps" => Transport::Relps,
         other => {
             return Err(format!(
-                "{other:?}: the scheme must be udp, tcp or tls (as in \"tcp://0.0.0.0:514\")"
+                "{other:?}: the scheme must be udp, tcp, tls, relp or relps (as in \"tcp://0.0.0.0:514\")"
             ));
         }
     };
@@ -269,7 +288,7 @@ impl Ingest {
                 error,
             })?;
             let tls = match &l.tls {
-                Some(files) if l.transport == Transport::Tls => Some(
+                Some(files) if l.transport.uses_tls() => Some(
                     tls::server_config(files)
                         .map(tokio_rustls::TlsAcceptor::from)
                         .map_err(|what| Error::Tls {
@@ -288,6 +307,11 @@ impl Ingest {
             let (tx, rx) = mpsc::channel(QUEUE);
             let budget_max = BUDGET_BYTES.max(2 * (l.max_message_bytes + 4096));
             let pool = Arc::new(wal::Pool::new());
+            let recent = matches!(l.transport, Transport::Relp | Transport::Relps).then(|| {
+                let r = Arc::new(relp::Recent::default());
+                seed_recent(&dir, &r);
+                r
+            });
             let ctx = Arc::new(net::Ctx {
                 cfg: l.clone(),
                 tx,
@@ -296,20 +320,22 @@ impl Ingest {
                 budget_max: budget_max.min(u32::MAX as usize) as u32,
                 stats: shared.clone(),
                 cancel: me.cancel.clone(),
+                recent,
             });
             let _rt = handle.enter();
             match l.transport {
                 Transport::Udp => {
-                    let (sock, rcvbuf) = udp_socket(l.addr).map_err(bind_err)?;
+                    let want = l.receive_buffer.unwrap_or(UDP_RCVBUF);
+                    let (sock, rcvbuf) = udp_socket(l.addr, want).map_err(bind_err)?;
                     let sock = tokio::net::UdpSocket::from_std(sock).map_err(bind_err)?;
                     let granted = rcvbuf / 2; // Linux reports twice what it grants
                     tracing::info!(source = %l.source, listen = %l.url, rcvbuf = rcvbuf, "listening (UDP)");
-                    if granted < UDP_RCVBUF as u64 / 2 {
+                    if granted < want as u64 / 2 {
                         tracing::warn!(source = %l.source, rcvbuf = rcvbuf, "the UDP receive buffer is small (net.core.rmem_max caps it); bursts may be dropped by the kernel — raise net.core.rmem_max or run with CAP_NET_ADMIN");
                     }
                     me.tasks.spawn(net::udp_loop(sock, rcvbuf, ctx));
                 }
-                Transport::Tcp | Transport::Tls => {
+                Transport::Tcp | Transport::Tls | Transport::Relp | Transport::Relps => {
                     let std = std::net::TcpListener::bind(l.addr).map_err(bind_err)?;
                     std.set_nonblocking(true).map_err(bind_err)?;
                     let listener = tokio::net::TcpListener::from_std(std).map_err(bind_err)?;
@@ -413,18 +439,83 @@ impl Drop for Ingest {
     }
 }
 
-/// A UDP socket with a large receive buffer; returns it with the size the kernel reports.
-fn udp_socket(addr: SocketAddr) -> std::io::Result<(std::net::UdpSocket, u64)> {
+/// A UDP socket with a receive buffer of `rcvbuf` bytes if permitted; returns it with the size
+/// the kernel reports.
+fn udp_socket(addr: SocketAddr, rcvbuf: usize) -> std::io::Result<(std::net::UdpSocket, u64)> {
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     // The forcing variant goes past net.core.rmem_max when permitted (CAP_NET_ADMIN).
-    if rustix::net::sockopt::set_socket_recv_buffer_size_force(&s, UDP_RCVBUF).is_err() {
-        let _ = s.set_recv_buffer_size(UDP_RCVBUF);
+    if rustix::net::sockopt::set_socket_recv_buffer_size_force(&s, rcvbuf).is_err() {
+        let _ = s.set_recv_buffer_size(rcvbuf);
     }
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
     let got = s.recv_buffer_size()? as u64;
     Ok((s.into(), got))
+}
+
+/// Bytes read from the end of the write-ahead log to remember what RELP clients sent last.
+const SEED_BYTES: u64 = 8 << 20;
+
+/// Remember the RELP messages at the end of the write-ahead log in `dir` (the newest files, at
+/// most [`SEED_BYTES`]), so that those a client sends again after a crash are recognised.
+/// What cannot be read is skipped: this only feeds a counter.
+fn seed_recent(dir: &Path, recent: &relp::Recent) {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(u64, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let (seq, _) = e.file_name().to_str().and_then(wal::parse_name)?;
+            Some((seq, e.path()))
+        })
+        .collect();
+    files.sort();
+    let mut budget = SEED_BYTES;
+    let mut tails = Vec::new();
+    for (_, path) in files.iter().rev() {
+        if budget == 0 {
+            break;
+        }
+        let Ok(mut f) = std::fs::File::open(path) else {
+            continue;
+        };
+        let Ok(len) = f.metadata().map(|m| m.len()) else {
+            continue;
+        };
+        let take = len.min(budget);
+        budget -= take;
+        let mut data = Vec::with_capacity(take as usize);
+        if f.seek(SeekFrom::Start(len - take)).is_err()
+            || f.take(take).read_to_end(&mut data).is_err()
+        {
+            continue;
+        }
+        if take < len {
+            // Started inside the file: skip to the first record header.
+            let Some(at) = memchr::memmem::find(&data, b"\nLKS1 ") else {
+                continue;
+            };
+            data.drain(..at + 1);
+        }
+        tails.push(data);
+    }
+    for data in tails.iter().rev() {
+        let Ok(recs) = wal::read_records(data) else {
+            continue;
+        };
+        for r in recs {
+            let relp = matches!(r.transport, "relp" | "relps");
+            if !relp || !r.complete || r.flags.iter().any(|f| f.starts_with("part=")) {
+                continue;
+            }
+            if let Ok(peer) = r.peer.parse::<SocketAddr>() {
+                recent.add(peer.ip(), [relp::fingerprint(r.body)]);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

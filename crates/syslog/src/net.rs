@@ -12,6 +12,7 @@
 //! framer as its end, and return; the writer then writes and fsyncs what is queued.
 
 use crate::framing::{self, Framer};
+use crate::relp::{self, Command};
 use crate::stats::{Shared, UdpStatus};
 use crate::wal::{self, Batch, Pool, Tally};
 use crate::{ListenerConfig, Transport, kernel};
@@ -51,6 +52,8 @@ pub(crate) struct Ctx {
     pub budget_max: u32,
     pub stats: Arc<Shared>,
     pub cancel: CancellationToken,
+    /// RELP listeners: what each host sent last, to recognise messages sent again.
+    pub recent: Option<Arc<relp::Recent>>,
 }
 
 fn transport_name(t: Transport) -> &'static str {
@@ -58,6 +61,8 @@ fn transport_name(t: Transport) -> &'static str {
         Transport::Udp => "udp",
         Transport::Tcp => "tcp",
         Transport::Tls => "tls",
+        Transport::Relp => "relp",
+        Transport::Relps => "relps",
     }
 }
 
@@ -66,6 +71,16 @@ impl Ctx {
     /// `tally` start again empty (`batch` without a buffer: the next records take one from the
     /// pool, so an idle connection holds none). False if the writer is gone.
     async fn submit(&self, batch: &mut Vec<u8>, tally: &mut Tally) -> bool {
+        self.submit_with(batch, tally, None).await
+    }
+
+    /// [`Ctx::submit`], telling `done` when the records are durable.
+    async fn submit_with(
+        &self,
+        batch: &mut Vec<u8>,
+        tally: &mut Tally,
+        done: Option<tokio::sync::oneshot::Sender<bool>>,
+    ) -> bool {
         let n = batch.len().clamp(1, self.budget_max as usize) as u32;
         let Ok(permit) = self.budget.clone().acquire_many_owned(n).await else {
             return false;
@@ -77,6 +92,7 @@ impl Ctx {
                 data,
                 tally,
                 _permit: Some(permit),
+                done,
             })
             .await
             .is_ok()
@@ -244,7 +260,7 @@ async fn serve(
     ctx.stats.connection_opened(peer.ip());
     tracing::debug!(source = %ctx.cfg.source, %peer, "connected");
     let counts = match tls {
-        None => read_stream(stream, local, peer, ctx).await,
+        None => session(stream, local, peer, ctx).await,
         Some(acceptor) => {
             let hs = tokio::select! {
                 r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => r,
@@ -254,7 +270,7 @@ async fn serve(
                 }
             };
             match hs {
-                Ok(Ok(s)) => read_stream(s, local, peer, ctx).await,
+                Ok(Ok(s)) => session(s, local, peer, ctx).await,
                 Ok(Err(e)) => {
                     tracing::warn!(source = %ctx.cfg.source, %peer, "TLS handshake failed: {e}");
                     ctx.stats.tls_failure();
@@ -270,6 +286,23 @@ async fn serve(
     };
     ctx.stats.connection_closed(peer.ip(), counts.0, counts.1);
     tracing::debug!(source = %ctx.cfg.source, %peer, "disconnected");
+}
+
+/// Serve one connection with the listener's protocol. Returns the framer's (framing errors,
+/// empty frames).
+async fn session<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    s: S,
+    local: SocketAddr,
+    peer: SocketAddr,
+    ctx: &Ctx,
+) -> (u64, u64) {
+    match ctx.cfg.transport {
+        Transport::Relp | Transport::Relps => {
+            relp_session(s, local, peer, ctx).await;
+            (0, 0)
+        }
+        _ => read_stream(s, local, peer, ctx).await,
+    }
 }
 
 /// Read one connection to its end, framing and submitting as bytes arrive. Returns the
@@ -351,4 +384,202 @@ async fn read_stream<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
     ctx.pool.give(batch);
     let _ = tokio::time::timeout(Duration::from_secs(1), s.shutdown()).await;
     stats(&framer)
+}
+
+/// The most data a RELP frame may carry: four times `max_message_bytes` (a longer message is
+/// still stored, in pieces), at least 64 KiB. A longer frame ends the session.
+fn relp_max_data(max_message_bytes: usize) -> usize {
+    max_message_bytes.saturating_mul(4).max(64 * 1024)
+}
+
+/// What a RELP session has read and not yet answered: the records of its `syslog` frames, their
+/// transaction numbers and fingerprints.
+struct Unanswered {
+    batch: Vec<u8>,
+    tally: Tally,
+    txnrs: Vec<u64>,
+    prints: Vec<u64>,
+    /// Of them, messages this host had sent before (see [`relp::Recent`]).
+    resent: u64,
+}
+
+impl Unanswered {
+    /// Hand the records to the writer, wait until they are durable, and append the answers to
+    /// `out`. False if the writer is gone (stopping: the client sends them again).
+    async fn flush(&mut self, ctx: &Ctx, peer: SocketAddr, out: &mut Vec<u8>) -> bool {
+        if self.txnrs.is_empty() {
+            return true;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if !ctx
+            .submit_with(&mut self.batch, &mut self.tally, Some(tx))
+            .await
+        {
+            return false;
+        }
+        let Ok(durable) = rx.await else {
+            return false;
+        };
+        for &t in &self.txnrs {
+            if durable {
+                relp::respond(out, t, 200, "OK", "");
+            } else {
+                relp::respond(
+                    out,
+                    t,
+                    500,
+                    "not stored durably (fsync failed); send again",
+                    "",
+                );
+            }
+        }
+        if let Some(r) = &ctx.recent {
+            r.add(peer.ip(), self.prints.drain(..));
+        }
+        if self.resent > 0 {
+            tracing::info!(source = %ctx.cfg.source, %peer, resent = self.resent, "RELP: the client sent messages again that were stored before their answer was lost; stored again");
+            ctx.stats.resent(self.resent);
+        }
+        self.txnrs.clear();
+        self.prints.clear();
+        self.resent = 0;
+        true
+    }
+}
+
+/// Serve one RELP session: every `syslog` frame is answered once its record is durable, so a
+/// client never drops a message logkeep might not have. When logkeep stops it says
+/// `serverclose` and the client keeps what is unanswered for the next run.
+async fn relp_session<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut s: S,
+    local: SocketAddr,
+    peer: SocketAddr,
+    ctx: &Ctx,
+) {
+    let mut parser = relp::Parser::new(relp_max_data(ctx.cfg.max_message_bytes));
+    let mut buf = vec![0u8; READ_BYTES];
+    let mut head = Vec::with_capacity(128);
+    let mut out = Vec::new();
+    let mut un = Unanswered {
+        batch: Vec::new(),
+        tally: Tally::new(Some(peer.ip())),
+        txnrs: Vec::new(),
+        prints: Vec::new(),
+        resent: 0,
+    };
+    let transport = transport_name(ctx.cfg.transport);
+    let max = ctx.cfg.max_message_bytes;
+    let idle = ctx
+        .cfg
+        .idle_timeout
+        .unwrap_or(Duration::from_secs(365 * 86400));
+    let mut opened = false;
+    // A client sends what was left unanswered first, so only the start of a session is
+    // compared with what this host sent before.
+    let mut checking = true;
+    loop {
+        let read = tokio::select! {
+            r = tokio::time::timeout(idle, s.read(&mut buf)) => r,
+            _ = ctx.cancel.cancelled() => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), s.write_all(relp::SERVERCLOSE)).await;
+                break;
+            }
+        };
+        let n = match read {
+            Err(_) => {
+                tracing::info!(source = %ctx.cfg.source, %peer, "closing a RELP session idle for {}", humantime::format_duration(idle));
+                ctx.stats.idle_closed();
+                break;
+            }
+            Ok(Ok(0)) => break,
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                tracing::debug!(source = %ctx.cfg.source, %peer, "RELP session ended: {e}");
+                break;
+            }
+        };
+        parser.push(&buf[..n]);
+        wal::write_head(&mut head, SystemTime::now(), transport, local, Some(peer));
+        let mut end = false;
+        loop {
+            let f = match parser.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(source = %ctx.cfg.source, %peer, "RELP protocol error, closing the session: {e}");
+                    ctx.stats.protocol_error();
+                    end = true;
+                    break;
+                }
+            };
+            match &f.command {
+                Command::Syslog if opened => {
+                    let data = parser.data(&f);
+                    if un.batch.capacity() == 0 {
+                        un.batch = ctx.pool.take();
+                    }
+                    let print = relp::fingerprint(data);
+                    if checking {
+                        if ctx
+                            .recent
+                            .as_ref()
+                            .is_some_and(|r| r.contains(peer.ip(), print))
+                        {
+                            un.resent += 1;
+                        } else {
+                            checking = false;
+                        }
+                    }
+                    let (batch, tally) = (&mut un.batch, &mut un.tally);
+                    framing::datagram_with(data, max, &mut |fr| {
+                        wal::encode(batch, tally, &head, &fr)
+                    });
+                    un.txnrs.push(f.txnr);
+                    un.prints.push(print);
+                    if un.batch.len() >= FLUSH_BYTES && !un.flush(ctx, peer, &mut out).await {
+                        return;
+                    }
+                }
+                Command::Open if !opened => {
+                    opened = true;
+                    relp::respond(&mut out, f.txnr, 200, "OK", &relp::open_offers());
+                }
+                Command::Close => {
+                    if !un.flush(ctx, peer, &mut out).await {
+                        return;
+                    }
+                    relp::respond(&mut out, f.txnr, 200, "OK", "");
+                    end = true;
+                    break;
+                }
+                Command::Syslog => {
+                    relp::respond(&mut out, f.txnr, 500, "no session: send open first", "")
+                }
+                Command::Open => {
+                    relp::respond(&mut out, f.txnr, 500, "the session is open already", "")
+                }
+                Command::Other(c) => {
+                    tracing::debug!(source = %ctx.cfg.source, %peer, command = %c, "RELP: unknown command");
+                    relp::respond(&mut out, f.txnr, 500, "unknown command", "")
+                }
+            }
+        }
+        if !un.flush(ctx, peer, &mut out).await {
+            return;
+        }
+        if un.batch.is_empty() && un.batch.capacity() > 0 {
+            ctx.pool.give(std::mem::take(&mut un.batch));
+        }
+        if !out.is_empty() {
+            if s.write_all(&out).await.is_err() || s.flush().await.is_err() {
+                break;
+            }
+            out.clear();
+        }
+        if end {
+            break;
+        }
+    }
+    ctx.pool.give(std::mem::take(&mut un.batch));
+    let _ = tokio::time::timeout(Duration::from_secs(1), s.shutdown()).await;
 }

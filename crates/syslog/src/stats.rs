@@ -81,6 +81,13 @@ pub struct ListenerStatus {
     pub idle_closed: u64,
     /// TLS handshakes that failed (bad or missing client certificate, not TLS at all).
     pub tls_failures: u64,
+    /// RELP: messages a client sent again that were already stored (their answer was lost
+    /// to a crash or a broken connection). Stored again, and counted in `messages` too.
+    #[serde(default)]
+    pub resent: u64,
+    /// RELP: sessions ended because the client broke the protocol.
+    #[serde(default)]
+    pub protocol_errors: u64,
     /// The write-ahead log file being written.
     pub wal_file: String,
     /// UDP only.
@@ -195,6 +202,14 @@ impl Shared {
 
     pub fn idle_closed(&self) {
         self.with(|s| s.status.idle_closed += 1);
+    }
+
+    pub fn resent(&self, n: u64) {
+        self.with(|s| s.status.resent += n);
+    }
+
+    pub fn protocol_error(&self) {
+        self.with(|s| s.status.protocol_errors += 1);
     }
 
     pub fn tls_failure(&self) {

@@ -142,6 +142,9 @@ pub(crate) struct Batch {
     /// Holds this batch's share of the listener's byte budget until it is durable: while the
     /// writer is behind, the budget runs out and the connections stop reading.
     pub _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Told `true` once the batch is durable (`false` if its fsync failed); dropped unsent if
+    /// it could not be written. RELP answers its messages only then.
+    pub done: Option<tokio::sync::oneshot::Sender<bool>>,
 }
 
 /// Batch buffers, recycled between the writer and the listeners so that the hot path
@@ -455,17 +458,24 @@ pub(crate) fn run_writer(
             group.clear();
             continue;
         }
-        if let Err(e) = wal.commit() {
-            let n: u64 = group.iter().map(|b| b.tally.records).sum();
-            tracing::error!(file = %wal.path().display(), "fsync of the write-ahead log failed: {e}; its last {n} record(s) may not survive a power loss");
-        }
+        let durable = match wal.commit() {
+            Ok(()) => true,
+            Err(e) => {
+                let n: u64 = group.iter().map(|b| b.tally.records).sum();
+                tracing::error!(file = %wal.path().display(), "fsync of the write-ahead log failed: {e}; its last {n} record(s) may not survive a power loss");
+                false
+            }
+        };
         let now = Timestamp::now().to_rfc3339();
         if !path.ends_with(&file_name(wal.seq)) {
             path = wal.path().display().to_string();
         }
         stats.stored(group.iter().map(|b| b.tally), &now, &path);
         // Returns the budget (the permits) and the buffers.
-        for b in group.drain(..) {
+        for mut b in group.drain(..) {
+            if let Some(done) = b.done.take() {
+                let _ = done.send(durable);
+            }
             pool.give(b.data);
         }
     }
