@@ -646,3 +646,109 @@ fn the_incident_sheet_names_the_contacts_and_the_commands() {
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(run.stdout.matches("NOT SET").count(), 4, "{run}");
 }
+
+#[test]
+fn a_drill_exports_from_the_remote_and_names_one_that_is_unreachable() {
+    require_tool("openssl", "openssl");
+    let s3 = crate::support::s3::server();
+    let prefix = crate::support::s3::unique_prefix("drill");
+    // `central` is the test server; `lost` a gateway nothing listens for.
+    let lost = format!(
+        "\n[[remote]]\nid = \"lost\"\nendpoint = \"http://127.0.0.1:9\"\nbucket = \"{}\"\nprefix = \"{prefix}\"\ncredentials = \"creds\"\nretention = \"1h\"\ntimeout = \"2s\"\n",
+        s3.get("S3_BUCKET")
+    );
+    let remotes = format!(
+        "{}{lost}",
+        s3.remote_toml("S3_ENDPOINT", "S3_BUCKET", &prefix)
+    );
+    let (mut site, fp) = site(&[], None, &remotes);
+    s3.credentials(&site.path("creds"), None);
+    start(&mut site, &[]);
+
+    let kept = site.path("kept");
+    let (code, report, text) = drill(
+        &site,
+        &[
+            "--remote",
+            "central",
+            "--out",
+            kept.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(report["verdict"], "passed", "{text}");
+    let names: Vec<String> = steps(&report).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            "arrangements",
+            "remote",
+            "snapshot",
+            "copy",
+            "pull",
+            "export",
+            "verify",
+            "openssl",
+            "timeline",
+            "latest",
+            "record"
+        ],
+        "{text}"
+    );
+    assert!(steps(&report).iter().all(|(_, ok)| *ok), "{text}");
+    assert_eq!(report["remote"], "central", "{text}");
+    assert!(report["medium"].is_null(), "{text}");
+    // The bundle came from the pulled copy, which reaches the drill's snapshot.
+    let bundle = walk(&kept)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "tar"))
+        .expect("the bundle is kept");
+    let run = verify(&bundle, &["--fingerprint", &fp]);
+    assert_eq!(run.code, 0, "{run}");
+    let run = verify(&kept.join("pulled"), &[]);
+    assert_eq!(run.code, 0, "{run}");
+    let snapshot = records(&site.store())
+        .into_iter()
+        .rfind(|r| r["event"]["kind"] == "snapshot")
+        .expect("the drill's snapshot");
+    assert!(
+        records(&kept.join("pulled"))
+            .iter()
+            .any(|r| r["seq"] == snapshot["seq"] && r["event"]["reason"] == "drill"),
+        "the pulled copy holds the drill's snapshot record"
+    );
+    let recorded = drill_records(&site.store());
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["event"]["remote"], "central");
+    assert!(recorded[0]["event"]["medium"].is_null());
+
+    // The lost remote: the drill fails at its copy, naming it, and makes no bundle.
+    let (code, report, text) = drill(&site, &["--remote", "lost"]);
+    assert_eq!(code, 1, "{text}");
+    let named = causes(&report);
+    assert_eq!(named.len(), 1, "{text}");
+    assert!(
+        named[0].starts_with("copy: remote lost is unreachable (failed"),
+        "{text}"
+    );
+    for (name, ok) in steps(&report) {
+        assert!(ok || name == "copy", "step {name} failed:\n{text}");
+    }
+    assert!(report["bundle_sha256"].is_null(), "{text}");
+    let recorded = drill_records(&site.store());
+    assert_eq!(recorded.len(), 2);
+    assert_eq!(recorded[1]["event"]["verdict"], "failed");
+    assert_eq!(recorded[1]["event"]["remote"], "lost");
+    assert_eq!(recorded[1]["event"]["failures"], report["failures"]);
+
+    // A remote that is not configured is named with those that are.
+    let (code, report, text) = drill(&site, &["--remote", "nowhere"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        causes(&report).iter().any(|c| c.contains(
+            "--remote nowhere: no such remote in the configuration (configured: central, lost)"
+        )),
+        "{text}"
+    );
+    site.term();
+}

@@ -163,6 +163,10 @@ pub enum Command {
         /// The medium to export from (default: the first one present).
         #[arg(long, value_name = "ID")]
         medium: Option<String>,
+        /// Export from this remote ([[remote]] id) instead of a medium: its copy is pulled back
+        /// whole into the drill's directory first, as an investigator would.
+        #[arg(long, value_name = "ID", conflicts_with = "medium")]
+        remote: Option<String>,
         /// Keep the bundle, the timeline and the report (drill.json) in DIR (new or empty);
         /// by default nothing but the report and the chain record outlives the run.
         #[arg(long, value_name = "DIR")]
