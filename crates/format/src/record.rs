@@ -303,8 +303,8 @@ pub enum Event {
         /// Sequence number of the `segment` record holding the host context files.
         context: u64,
     },
-    /// An incident drill: a bundle was exported from a medium, verified and read back as an
-    /// investigator would on the day, and this is its verdict. Recorded by the daemon at the
+    /// An incident drill: a bundle was exported from a medium or a remote, verified and read
+    /// back as an investigator would on the day, and this is its verdict. Recorded by the daemon at the
     /// end of `logkeep drill`, so the chain shows when the arrangements were last proven.
     Drill {
         /// `passed` or `failed`.

@@ -1,5 +1,6 @@
 //! `logkeep drill`: the day of an incident, rehearsed against the running daemon. The host is
-//! assumed lost, so the bundle comes from a medium, never from the host's store; it is
+//! assumed lost, so the bundle comes from a medium or from a remote's copy pulled back whole
+//! into the drill's directory, never from the host's store; it is
 //! verified as an investigator would (logkeep, then the bundle's own `verify-with-openssl.sh`
 //! against the fingerprint as it was written down), read by `logkeep timeline`, and checked to
 //! hold the latest bytes of every source. Every step is timed and judged, and whatever would
