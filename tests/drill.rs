@@ -1,7 +1,9 @@
 //! `logkeep drill` against a real daemon with real media: a healthy installation passes and
 //! reports every step; each thing that would fail on the day of an incident fails the drill and
 //! is named (a medium unplugged past its age, a medium rolled back, a wrong fingerprint on
-//! record, a file that cannot be read, a segment damaged on the medium). The drill changes the
+//! record, a file that cannot be read, a segment damaged on the medium, a remote that cannot
+//! be reached). With `--remote` the bundle comes from the remote's copy on the real S3 test
+//! server, pulled back whole. The drill changes the
 //! store only by its snapshot, the epoch switch its signed bundle ends with, and its record,
 //! and leaves nothing behind in the temporary directory. The timer and service units verify.
 //! Every drill that must fail names its cause and nothing else: the steps it is not about
@@ -722,6 +724,12 @@ fn a_drill_exports_from_the_remote_and_names_one_that_is_unreachable() {
     assert_eq!(recorded[0]["event"]["remote"], "central");
     assert!(recorded[0]["event"]["medium"].is_null());
 
+    // Without --out, the pulled copy and the bundle go with the run.
+    let (code, _, text) = drill(&site, &["--remote", "central"]);
+    assert_eq!(code, 0, "{text}");
+    let tmp: Vec<_> = walk(&site.path("tmp"));
+    assert!(tmp.is_empty(), "the drill left {tmp:?} behind");
+
     // The lost remote: the drill fails at its copy, naming it, and makes no bundle.
     let (code, report, text) = drill(&site, &["--remote", "lost"]);
     assert_eq!(code, 1, "{text}");
@@ -736,10 +744,10 @@ fn a_drill_exports_from_the_remote_and_names_one_that_is_unreachable() {
     }
     assert!(report["bundle_sha256"].is_null(), "{text}");
     let recorded = drill_records(&site.store());
-    assert_eq!(recorded.len(), 2);
-    assert_eq!(recorded[1]["event"]["verdict"], "failed");
-    assert_eq!(recorded[1]["event"]["remote"], "lost");
-    assert_eq!(recorded[1]["event"]["failures"], report["failures"]);
+    assert_eq!(recorded.len(), 3);
+    assert_eq!(recorded[2]["event"]["verdict"], "failed");
+    assert_eq!(recorded[2]["event"]["remote"], "lost");
+    assert_eq!(recorded[2]["event"]["failures"], report["failures"]);
 
     // A remote that is not configured is named with those that are.
     let (code, report, text) = drill(&site, &["--remote", "nowhere"]);
