@@ -3,9 +3,9 @@
 //! is named (a medium unplugged past its age, a medium rolled back, a wrong fingerprint on
 //! record, a file that cannot be read, a segment damaged on the medium, a remote that cannot
 //! be reached). With `--remote` the bundle comes from the remote's copy on the real S3 test
-//! server, pulled back whole. The drill changes the
-//! store only by its snapshot, the epoch switch its signed bundle ends with, and its record,
-//! and leaves nothing behind in the temporary directory. The timer and service units verify.
+//! server, pulled back whole. The drill changes the store only by its snapshot, the epoch
+//! switch its signed bundle ends with, and its record, and leaves nothing behind in the
+//! temporary directory. The timer and service units verify.
 //! Every drill that must fail names its cause and nothing else: the steps it is not about
 //! (the timeline among them) must pass.
 
