@@ -303,8 +303,8 @@ pub enum Event {
         /// Sequence number of the `segment` record holding the host context files.
         context: u64,
     },
-    /// An incident drill: a bundle was exported from a medium, verified and read back as an
-    /// investigator would on the day, and this is its verdict. Recorded by the daemon at the
+    /// An incident drill: a bundle was exported from a medium or a remote, verified and read
+    /// back as an investigator would on the day, and this is its verdict. Recorded by the daemon at the
     /// end of `logkeep drill`, so the chain shows when the arrangements were last proven.
     Drill {
         /// `passed` or `failed`.
@@ -320,6 +320,10 @@ pub enum Event {
         failures: Vec<String>,
         /// Who ran it: the requesting process's uid, from the kernel (SO_PEERCRED).
         uid: u32,
+        /// The remote the bundle was exported from (`drill --remote`), instead of a medium;
+        /// absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remote: Option<String>,
     },
     /// Format 2: a key statement. An epoch key was introduced: by the root key (an enrolment,
     /// `head` null) or by the previous epoch's key at a switch. See [`crate::seal`].

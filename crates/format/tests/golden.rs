@@ -442,6 +442,7 @@ fn every_kind() -> Vec<Event> {
             verified_ms: Some(2750),
             failures: vec!["medium \"usb-b\": not seen for 9d \u{7f}".into()],
             uid: 0,
+            remote: None,
         },
     ]
 }

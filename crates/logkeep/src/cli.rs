@@ -149,7 +149,8 @@ pub enum Command {
         public: Option<PathBuf>,
     },
     /// Rehearse the day of an incident against the running daemon: snapshot (reason `drill`),
-    /// export the last day from a medium (the host is assumed lost), verify the bundle with
+    /// export the last day from a medium or (--remote) a remote's copy pulled back whole (the
+    /// host is assumed lost), verify the bundle with
     /// logkeep and with its own verify-with-openssl.sh against [incident] fingerprint, read it
     /// with `timeline`, check it holds the latest bytes of every source, and name what would
     /// fail on the day. The daemon records the verdict in the chain. Exit 0 passed, 1 failed.
@@ -163,6 +164,10 @@ pub enum Command {
         /// The medium to export from (default: the first one present).
         #[arg(long, value_name = "ID")]
         medium: Option<String>,
+        /// Export from this remote ([[remote]] id) instead of a medium: its copy is pulled back
+        /// whole into the drill's directory first, as an investigator would.
+        #[arg(long, value_name = "ID", conflicts_with = "medium")]
+        remote: Option<String>,
         /// Keep the bundle, the timeline and the report (drill.json) in DIR (new or empty);
         /// by default nothing but the report and the chain record outlives the run.
         #[arg(long, value_name = "DIR")]

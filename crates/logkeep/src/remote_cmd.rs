@@ -126,7 +126,45 @@ fn list(config: &Path, json: bool) -> Result<u8> {
 /// keys with the names of a store's files are taken; `verify` then checks what came.
 fn pull(config: &Path, id: &str, out: &Path, host: Option<&str>) -> Result<u8> {
     let c = Config::load(config)?;
-    let mut spec = spec(&c, id)?.clone();
+    let spec = spec(&c, id)?;
+    let p = pull_store(spec, out, host)?;
+    println!(
+        "pulled {} record(s), {} segment(s), {} bytes from {} into {}{}; check it with `logkeep verify {}`",
+        p.records,
+        p.segments,
+        p.bytes,
+        spec.id,
+        shown::path(out),
+        if p.skipped > 0 {
+            format!(" ({} other object(s) left)", p.skipped)
+        } else {
+            String::new()
+        },
+        shown::path(out)
+    );
+    Ok(0)
+}
+
+/// What [`pull_store`] fetched.
+#[derive(Debug, Clone, Copy)]
+pub struct Pulled {
+    /// Record files (and packs) written.
+    pub records: u64,
+    /// Segment files written.
+    pub segments: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Objects under the prefix that are not a store's files, left on the remote.
+    pub skipped: u64,
+    /// The head of the pulled chain, if it holds any record.
+    pub head: Option<Head>,
+}
+
+/// Rebuild the store the remote `spec` holds (under `host`, a key prefix, instead of its own
+/// when given) in the new or empty directory `out`. Used by `remote pull` and by `drill
+/// --remote`.
+pub fn pull_store(spec: &RemoteSpec, out: &Path, host: Option<&str>) -> Result<Pulled> {
+    let mut spec = spec.clone();
     if let Some(h) = host {
         let h = if h.is_empty() || h.ends_with('/') {
             h.to_owned()
@@ -241,23 +279,19 @@ fn pull(config: &Path, id: &str, out: &Path, host: Option<&str>) -> Result<u8> {
         // pack, as the store does once it has checked the files are its lines.
         settle_packs(out, lay)?;
     }
-    if let Some(h) = logkeep_media::chain_head(out)? {
+    let head = logkeep_media::chain_head(out)?;
+    if let Some(h) = head {
         let mut b = serde_json::to_vec(&h)?;
         b.push(b'\n');
         durable::write_atomic(out, layout::HEAD_FILE, &b)?;
     }
-    println!(
-        "pulled {records} record(s), {segments} segment(s), {bytes} bytes from {} into {}{}; check it with `logkeep verify {}`",
-        spec.id,
-        shown::path(out),
-        if skipped > 0 {
-            format!(" ({skipped} other object(s) left)")
-        } else {
-            String::new()
-        },
-        shown::path(out)
-    );
-    Ok(0)
+    Ok(Pulled {
+        records,
+        segments,
+        bytes,
+        skipped,
+        head,
+    })
 }
 
 /// The head `verify --against-remote ID` holds a store to: the newest signed checkpoint the

@@ -59,6 +59,9 @@ pub struct DrillReport {
     /// The medium the bundle was exported from.
     #[serde(deserialize_with = "Option::deserialize")]
     pub medium: Option<String>,
+    /// The remote the bundle was exported from (`drill --remote`), instead of a medium.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
     /// SHA-256 of the drill's bundle.
     #[serde(deserialize_with = "Option::deserialize")]
     pub bundle: Option<logkeep_format::Sha256>,
@@ -102,6 +105,9 @@ impl DrillReport {
         }
         if self.medium.as_ref().is_some_and(|m| m.len() > 64) {
             return Err("a medium id longer than 64 bytes".into());
+        }
+        if self.remote.as_ref().is_some_and(|m| m.len() > 64) {
+            return Err("a remote id longer than 64 bytes".into());
         }
         Ok(())
     }
@@ -568,6 +574,7 @@ mod drill_tests {
         DrillReport {
             verdict: verdict.into(),
             medium: Some("usb-a".into()),
+            remote: None,
             bundle: None,
             verified_ms: None,
             failures: failures.iter().map(|f| (*f).to_owned()).collect(),

@@ -368,6 +368,7 @@ impl Engine<'_> {
                 verified_ms: report.verified_ms,
                 failures: report.failures.clone(),
                 uid: peer.uid,
+                remote: report.remote.clone(),
             })
             .map_err(|e| format!("cannot record the drill: the store cannot be written: {e}"))?;
         if report.failures.is_empty() {

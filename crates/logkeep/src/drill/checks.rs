@@ -8,6 +8,7 @@ use logkeep_format::Timestamp;
 use logkeep_format::contents::{Generation, RangeState};
 use logkeep_format::layout::Head;
 use logkeep_format::shown;
+use logkeep_media::remote::RemoteState;
 use logkeep_media::replicator::{MediaState, MediumState};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -120,8 +121,7 @@ pub fn media_age(
     out
 }
 
-/// Where the drill's bundle is exported from. Only media today; a remote (an object store the
-/// host copies to) is the other place a copy survives the host, and will be a variant here.
+/// Where the drill's bundle is exported from: the two places a copy survives the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// A medium: a store directory on a separate disk.
@@ -131,6 +131,75 @@ pub enum Origin {
         /// Its mount point.
         path: String,
     },
+    /// A remote: an object store the host copies to (`[[remote]]`), pulled back whole.
+    Remote {
+        /// Its id.
+        id: String,
+    },
+}
+
+impl Origin {
+    /// The medium's id, if it is one.
+    pub fn medium(&self) -> Option<&str> {
+        match self {
+            Origin::Medium { id, .. } => Some(id),
+            Origin::Remote { .. } => None,
+        }
+    }
+
+    /// The remote's id, if it is one.
+    pub fn remote(&self) -> Option<&str> {
+        match self {
+            Origin::Remote { id } => Some(id),
+            Origin::Medium { .. } => None,
+        }
+    }
+}
+
+/// The remote `wanted` to export from: it must be configured, and the daemon must copy to it
+/// (`remotes`, its state in the daemon's status).
+pub fn choose_remote(remotes: &[RemoteState], wanted: &str) -> Result<Origin, String> {
+    let r = remotes.iter().find(|r| r.id == wanted).ok_or_else(|| {
+        format!(
+            "--remote {}: no such remote in the configuration{}",
+            shown::text(wanted),
+            if remotes.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (configured: {})",
+                    remotes
+                        .iter()
+                        .map(|r| shown::text(&r.id).to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        )
+    })?;
+    Ok(Origin::Remote { id: r.id.clone() })
+}
+
+/// A remote that is failing or holds less than `seq`, the drill's snapshot record, as one
+/// line; `None` when it holds it.
+pub fn remote_behind(r: &RemoteState, seq: u64) -> Option<String> {
+    let holds = r.head.map_or(0, |h| h.seq);
+    if holds >= seq {
+        return None;
+    }
+    Some(if r.state.starts_with("failed") {
+        format!(
+            "remote {} is unreachable ({}): it holds the chain up to record {holds}, the snapshot is record {seq}",
+            shown::text(&r.id),
+            shown::text(&r.state)
+        )
+    } else {
+        format!(
+            "remote {} is behind the host: it holds the chain up to record {holds}, the snapshot is record {seq} (it is {})",
+            shown::text(&r.id),
+            shown::text(&r.state)
+        )
+    })
 }
 
 /// The medium to export from: `wanted`, else the first one present. It must be present, so
@@ -328,6 +397,45 @@ mod tests {
             rolled_back(&media[1], h(4))
                 .unwrap()
                 .contains("holds the chain up to record 4")
+        );
+    }
+
+    #[test]
+    fn a_remote_must_be_configured_and_hold_the_snapshot() {
+        let r = |state: &str, seq| RemoteState {
+            id: "central".into(),
+            location: "http://s3/b/host/".into(),
+            state: state.into(),
+            head: Some(Head {
+                seq,
+                hash: Sha256::ZERO,
+            }),
+            behind: 0,
+            checkpoint: None,
+            last_copy: None,
+        };
+        let remotes = vec![r("ok", 10)];
+        assert_eq!(
+            choose_remote(&remotes, "central"),
+            Ok(Origin::Remote {
+                id: "central".into()
+            })
+        );
+        assert!(
+            choose_remote(&remotes, "other").unwrap_err().contains(
+                "--remote other: no such remote in the configuration (configured: central)"
+            )
+        );
+        assert!(remote_behind(&remotes[0], 10).is_none());
+        assert!(
+            remote_behind(&remotes[0], 12).unwrap().starts_with(
+                "remote central is behind the host: it holds the chain up to record 10"
+            )
+        );
+        assert!(
+            remote_behind(&r("failed: connection refused", 3), 12)
+                .unwrap()
+                .starts_with("remote central is unreachable (failed: connection refused)")
         );
     }
 

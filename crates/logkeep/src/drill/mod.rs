@@ -1,5 +1,6 @@
 //! `logkeep drill`: the day of an incident, rehearsed against the running daemon. The host is
-//! assumed lost, so the bundle comes from a medium, never from the host's store; it is
+//! assumed lost, so the bundle comes from a medium or from a remote's copy pulled back whole
+//! into the drill's directory, never from the host's store; it is
 //! verified as an investigator would (logkeep, then the bundle's own `verify-with-openssl.sh`
 //! against the fingerprint as it was written down), read by `logkeep timeline`, and checked to
 //! hold the latest bytes of every source. Every step is timed and judged, and whatever would
@@ -44,6 +45,8 @@ pub struct Args {
     pub socket: Option<PathBuf>,
     /// The medium to export from (default: the first present).
     pub medium: Option<String>,
+    /// The remote to export from instead of a medium: its copy is pulled back whole first.
+    pub remote: Option<String>,
     /// Keep the bundle, the timeline and the report here.
     pub out: Option<PathBuf>,
     /// Print the report as JSON.
@@ -167,20 +170,35 @@ fn drill(args: Args) -> Result<u8> {
             ),
         ))
     });
-    let origin = d.step("medium", |found| {
-        let origin =
-            checks::choose(&before.media, args.medium.as_deref()).map_err(anyhow::Error::msg)?;
-        let Origin::Medium { id, path } = &origin;
-        if let Some(m) = before.media.iter().find(|m| &m.id == id)
-            && let Some(why) = checks::rolled_back(m, logkeep_media::medium_head(Path::new(path)))
-        {
-            found.push(why);
-        }
-        Ok((
-            origin.clone(),
-            format!("exporting from medium {}", shown::text(id)),
-        ))
-    });
+    let origin = match &args.remote {
+        Some(wanted) => d.step("remote", |_| {
+            let origin =
+                checks::choose_remote(&before.remotes, wanted).map_err(anyhow::Error::msg)?;
+            Ok((
+                origin,
+                format!(
+                    "exporting from remote {}, pulled back whole",
+                    shown::text(wanted)
+                ),
+            ))
+        }),
+        None => d.step("medium", |found| {
+            let origin = checks::choose(&before.media, args.medium.as_deref())
+                .map_err(anyhow::Error::msg)?;
+            if let Origin::Medium { id, path } = &origin
+                && let Some(m) = before.media.iter().find(|m| &m.id == id)
+                && let Some(why) =
+                    checks::rolled_back(m, logkeep_media::medium_head(Path::new(path)))
+            {
+                found.push(why);
+            }
+            let detail = format!(
+                "exporting from medium {}",
+                shown::text(origin.medium().unwrap_or_default())
+            );
+            Ok((origin, detail))
+        }),
+    };
     let snapshot = d.step("snapshot", |_| {
         let s = control_cmd::take_snapshot(&socket, "drill")?;
         let detail = format!(
@@ -194,31 +212,84 @@ fn drill(args: Args) -> Result<u8> {
     let mut verified_ms = None;
     let mut generations = Vec::new();
     let fingerprint = config.incident.fingerprint.clone();
-    if let (Some(Origin::Medium { id, path }), Some(snap)) = (&origin, &snapshot) {
-        let already = d.failures.iter().any(|f| f.contains("was rolled back"));
-        let caught_up = d.step("copy", |found| {
-            let head = wait_for_medium(&socket, id, snap.head.seq)?;
-            // The copier may have found a rollback while the drill ran (and copied again
-            // since): by now its record is in the chain.
-            if !already {
-                found.extend(media_records(Path::new(&before.store.path))?.rolled_back);
+    if let (Some(origin), Some(snap)) = (&origin, &snapshot) {
+        // The store the bundle is exported from: the medium, or the remote's copy pulled
+        // into the drill's own directory.
+        let store: Option<PathBuf> = match origin {
+            Origin::Medium { id, path } => {
+                let already = d.failures.iter().any(|f| f.contains("was rolled back"));
+                d.step("copy", |found| {
+                    let head = wait_for_medium(&socket, id, snap.head.seq)?;
+                    // The copier may have found a rollback while the drill ran (and copied
+                    // again since): by now its record is in the chain.
+                    if !already {
+                        found.extend(media_records(Path::new(&before.store.path))?.rolled_back);
+                    }
+                    Ok((
+                        PathBuf::from(path),
+                        format!(
+                            "medium {} holds the chain up to record {head}",
+                            shown::text(id)
+                        ),
+                    ))
+                })
             }
-            Ok((
-                (),
-                format!(
-                    "medium {} holds the chain up to record {head}",
-                    shown::text(id)
-                ),
-            ))
-        });
-        let made = caught_up.and_then(|()| {
+            Origin::Remote { id } => d
+                .step("copy", |_| {
+                    let head = wait_for_remote(&socket, id, snap.head.seq)?;
+                    Ok((
+                        (),
+                        format!(
+                            "remote {} holds the chain up to record {head}",
+                            shown::text(id)
+                        ),
+                    ))
+                })
+                .and_then(|()| {
+                    d.step("pull", |_| {
+                        let spec = config
+                            .remotes
+                            .iter()
+                            .find(|r| &r.id == id)
+                            .with_context(|| {
+                                format!("remote {} is no longer configured", shown::text(id))
+                            })?;
+                        let dir = work.join("pulled");
+                        let p = crate::remote_cmd::pull_store(spec, &dir, None).with_context(
+                            || format!("remote {} cannot be pulled back", shown::text(id)),
+                        )?;
+                        let holds = p.head.map_or(0, |h| h.seq);
+                        if holds < snap.head.seq {
+                            bail!(
+                                "remote {} is behind the host: what it holds ends at record {holds}, the snapshot is record {}",
+                                shown::text(id),
+                                snap.head.seq
+                            );
+                        }
+                        Ok((
+                            dir,
+                            format!(
+                                "pulled {} record file(s), {} segment(s), {} bytes from remote {}, up to record {holds}",
+                                p.records,
+                                p.segments,
+                                p.bytes,
+                                shown::text(id)
+                            ),
+                        ))
+                    })
+                }),
+        };
+        let from = match origin {
+            Origin::Medium { id, .. } => format!("medium {}", shown::text(id)),
+            Origin::Remote { id } => format!("remote {}", shown::text(id)),
+        };
+        let made = store.and_then(|store| {
             d.step("export", |_| {
                 let out = work.join(format!("drill-{}.tar", snap.id));
-                let e = export_from(&config, &socket, Path::new(path), &out)?;
+                let e = export_from(&config, &socket, &store, &out, &from)?;
                 let detail = format!(
-                    "bundle {} from medium {}, records {}..={}, {} segment(s), sha256 {}",
+                    "bundle {} from {from}, records {}..={}, {} segment(s), sha256 {}",
                     shown::path(&out),
-                    shown::text(id),
                     e.first_seq,
                     e.head.seq,
                     e.segments,
@@ -319,7 +390,8 @@ fn drill(args: Args) -> Result<u8> {
             "failed"
         }
         .into(),
-        medium: origin.as_ref().map(|Origin::Medium { id, .. }| id.clone()),
+        medium: origin.as_ref().and_then(Origin::medium).map(str::to_owned),
+        remote: origin.as_ref().and_then(Origin::remote).map(str::to_owned),
         bundle: bundle.as_ref().map(|(_, sha)| *sha),
         verified_ms,
         failures: recordable(&d.failures),
@@ -447,12 +519,35 @@ fn wait_for_medium(socket: &Path, id: &str, seq: u64) -> Result<u64> {
     }
 }
 
-/// Export the last day from the medium at `medium`, signed by the daemon, into `out`.
+/// Wait until the remote `id` holds record `seq`, copied and read back; return the record it
+/// holds. A remote failing (unreachable, refused) or still short at the deadline is behind.
+fn wait_for_remote(socket: &Path, id: &str, seq: u64) -> Result<u64> {
+    let deadline = Instant::now() + CATCH_UP;
+    loop {
+        let status: Status = control_cmd::fetch_status(socket)?;
+        let r = status
+            .remotes
+            .iter()
+            .find(|r| r.id == id)
+            .with_context(|| format!("remote {} is no longer configured", shown::text(id)))?;
+        match checks::remote_behind(r, seq) {
+            None => return Ok(r.head.map_or(0, |h| h.seq)),
+            Some(why) if r.state.starts_with("failed") || Instant::now() > deadline => {
+                bail!("{why}")
+            }
+            Some(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// Export the last day from the store at `medium` (a medium, or a remote's pulled copy:
+/// `from` names which), signed by the daemon, into `out`.
 fn export_from(
     config: &Config,
     socket: &Path,
     medium: &Path,
     out: &Path,
+    from: &str,
 ) -> Result<export::Exported> {
     let now = std::time::SystemTime::now();
     let since =
@@ -469,7 +564,9 @@ fn export_from(
         case: Some("drill".into()),
         evidence: None,
         examiner: Some("logkeep drill".into()),
-        note: Some("incident drill: exported from a medium, as on the day".into()),
+        note: Some(format!(
+            "incident drill: exported from {from}, as on the day"
+        )),
         config: Some((config.file.clone(), config.bytes.clone())),
         inventory: config.inventory.clone(),
         incident: None,
@@ -619,6 +716,7 @@ fn print_report(
     let value = serde_json::json!({
         "verdict": report.verdict,
         "medium": report.medium,
+        "remote": report.remote,
         "bundle_sha256": report.bundle,
         "verified_ms": report.verified_ms,
         "failures": d.failures,
