@@ -243,6 +243,8 @@ fn check_segment_shard(
                     s / layout::SHARD_RECORDS
                 ),
             );
+        } else if s == last + 1 {
+            report.note(rel, format!("segment {s} follows the chain's end ({last}): a commit interrupted between the segment and its record (a store removes it when it opens, a medium's next copy completes it); not part of the evidence"));
         } else if s > last {
             report.problem(
                 rel,

@@ -1080,6 +1080,10 @@ fn check_flat_listing(
         if not_a_file(&entry, &rel, report) {
             continue;
         }
+        if s == last + 1 {
+            report.note(rel, format!("segment {s} follows the chain's end ({last}): a commit interrupted between the segment and its record (a store removes it when it opens, a medium's next copy completes it); not part of the evidence"));
+            continue;
+        }
         if s > last {
             report.problem(
                 rel,
