@@ -193,7 +193,12 @@ pub fn parse(line: &str) -> Option<Found> {
     if line.starts_with('{') {
         return windows::parse(line, None);
     }
-    let h = header(line);
+    parse_header(&header(line), line)
+}
+
+/// What [`parse`] finds once the header is known: `h` from a syslog line (`line` whole), or
+/// built from a journal entry's fields (`line` is then its `MESSAGE`).
+pub fn parse_header(h: &Header<'_>, line: &str) -> Option<Found> {
     let mut found = if h.msg.starts_with('{') {
         windows::parse(h.msg, h.host)
     } else if h.msg.contains("logid=") || line.contains("logid=") {
@@ -207,7 +212,7 @@ pub fn parse(line: &str) -> Option<Found> {
     } else if let Some(f) = ivanti::parse(h.msg) {
         Some(f)
     } else {
-        linux::parse(&h, line)
+        linux::parse(h, line)
     }?;
     if found.host.is_none() {
         found.host = h.host.map(str::to_owned);
