@@ -112,6 +112,8 @@ pub struct Walker<'a> {
     gens: HashMap<u64, Gen>,
     /// Generations a `journal_file` record said are journal files.
     journal_gens: HashSet<u64>,
+    /// Each source's `preset`, from the last `config` record walked.
+    presets: HashMap<String, String>,
     cursor: (u64, usize, u64),
     captured: Timestamp,
     /// A segment that did not verify was read in this walk.
@@ -130,6 +132,7 @@ impl<'a> Walker<'a> {
             sink,
             gens: HashMap::new(),
             journal_gens: HashSet::new(),
+            presets: HashMap::new(),
             cursor: (0, 0, 0),
             captured: Timestamp::EPOCH,
             damaged: false,
@@ -328,7 +331,8 @@ impl<'a> Walker<'a> {
 
     fn text(&mut self, g: &Gen, start: u64, line: &[u8], captured: Timestamp) -> io::Result<()> {
         let s = String::from_utf8_lossy(line);
-        let Some(f) = parse::parse(&s) else {
+        let preset = self.presets.get(&g.source).map(String::as_str);
+        let Some(f) = parse::parse_preset(&s, preset) else {
             return Ok(());
         };
         let cx = Context {
@@ -374,7 +378,8 @@ impl<'a> Walker<'a> {
             program: j.program,
             msg: first,
         };
-        let Some(f) = parse::parse_header(&h, first) else {
+        let preset = self.presets.get(&g.source).map(String::as_str);
+        let Some(f) = parse::parse_header_preset(&h, first, preset) else {
             return Ok(());
         };
         let cx = Context {
@@ -609,8 +614,17 @@ impl ChainVisitor for Walker<'_> {
     }
 
     fn record(&mut self, record: &Record) {
-        if let Event::JournalFile { gen_id, .. } = &record.event {
-            self.journal_gens.insert(*gen_id);
+        match &record.event {
+            Event::JournalFile { gen_id, .. } => {
+                self.journal_gens.insert(*gen_id);
+            }
+            Event::Config { sources, .. } => {
+                self.presets = sources
+                    .iter()
+                    .filter_map(|s| Some((s.id.clone(), s.preset.clone()?)))
+                    .collect();
+            }
+            _ => {}
         }
         // A sink error is found again by the next member or at the end; records are rare.
         if let Err(e) = self.record_event(record) {
