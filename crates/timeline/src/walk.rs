@@ -526,6 +526,8 @@ impl<'a> Walker<'a> {
             host: Some(record.host.hostname.clone()),
             product: "logkeep",
             source: source.clone(),
+            // The record as a bundle holds it (bundles are flat); a store of layout 2 keeps it
+            // in a shard directory, or as a line of a pack.
             evidence: Evidence {
                 path: format!("{}/{}", layout::CHAIN_DIR, layout::record_name(record.seq)),
                 generation: 0,
