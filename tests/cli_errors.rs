@@ -455,3 +455,12 @@ fn check_config_into_a_closed_pipe_does_not_panic() {
         "{stderr}"
     );
 }
+
+#[test]
+fn unknown_preset_names_the_value_the_line_and_the_choices() {
+    check(
+        &format!("[store]\npath = \"store\"\n\n{SOURCE}preset = \"sshd2\"\n"),
+        7,
+        &["sshd2", "preset", "fortigate", "cisco-asa"],
+    );
+}

@@ -408,3 +408,87 @@ fn journal_vacuum_is_a_gap_and_a_deleted_or_truncated_file_is_tamper() {
     assert_eq!(tampers[1]["event"]["path"], z.to_str().expect("utf-8"));
     assert_verifies(&site.store());
 }
+
+/// An sshd logon logged only to the journal: `logkeep timeline` finds it in the captured
+/// export stream (the time from `__REALTIME_TIMESTAMP`, the host from `_HOSTNAME`), and its
+/// evidence cuts exactly one whole entry, that entry, out of the extracted generation. The
+/// same words in a field other than `MESSAGE` are no event.
+#[test]
+fn the_timeline_finds_sshd_logons_in_journal_entries() {
+    require_journal_tools();
+    let mut site = Site::new(&config(""));
+    let dir = site.path("journal");
+    fs::create_dir_all(&dir).expect("journal dir");
+    let file = dir.join("remote.journal");
+    let common = "_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=edge\n_COMM=sshd\n";
+    let mut stream = format!(
+        "__REALTIME_TIMESTAMP=1764900000000000\n__MONOTONIC_TIMESTAMP=1000000\n{common}\
+         SYSLOG_IDENTIFIER=sshd\nMESSAGE=Server listening on 0.0.0.0 port 22.\n\
+         NOTE=Accepted password for mallory from 198.51.100.1 port 1 ssh2\n\n\
+         __REALTIME_TIMESTAMP=1764900012345678\n__MONOTONIC_TIMESTAMP=13345678\n{common}\
+         SYSLOG_IDENTIFIER=sshd\n"
+    )
+    .into_bytes();
+    let message = b"Accepted password for alice from 203.0.113.7 port 50022 ssh2";
+    stream.extend_from_slice(b"MESSAGE\n");
+    stream.extend_from_slice(&(message.len() as u64).to_le_bytes());
+    stream.extend_from_slice(message);
+    stream.extend_from_slice(b"\n\n");
+    journal_remote(&file, &stream);
+    site.start();
+    site.wait_captured(export_of(&file).len() as u64);
+    site.term();
+
+    let out = crate::support::bundle::logkeep(["timeline".as_ref(), site.store().as_os_str()]);
+    out.expect(0);
+    let rows: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(rows.len(), 1, "one event:\n{}", out.stdout);
+    let r = &rows[0];
+    assert_eq!(r["event"], "logon_success", "{r}");
+    assert_eq!(r["user"], "alice", "{r}");
+    assert_eq!(r["src_ip"], "203.0.113.7", "{r}");
+    assert_eq!(r["host"], "edge", "{r}");
+    assert_eq!(r["source"], "journal", "{r}");
+    let at = r["datetime"].as_str().expect("datetime");
+    assert!(at.starts_with("2025-12-05T02:00:12.345678"), "{r}");
+
+    let ev = &r["evidence"];
+    assert_eq!(ev["path"], file.to_str().expect("utf-8"), "{r}");
+    let ex = extract_all(&site.store());
+    let e = ex
+        .index
+        .iter()
+        .find(|e| e["path"] == ev["path"] && e["gen_id"] == ev["generation"])
+        .unwrap_or_else(|| panic!("no extracted generation for {ev}: {:?}", ex.index));
+    let generation = &ex.files[e["output"].as_str().expect("output")];
+    let (offset, length) = (
+        ev["offset"].as_u64().expect("offset") as usize,
+        ev["length"].as_u64().expect("length") as usize,
+    );
+    let bytes = &generation[offset..offset + length];
+    assert_eq!(
+        ev["sha256"],
+        logkeep_format::Sha256::of(bytes).to_hex(),
+        "{r}"
+    );
+    // Exactly one whole entry: it begins where one ends, ends where one ends, and holds the
+    // message.
+    let ends = entry_ends(generation);
+    assert!(offset == 0 || ends.contains(&offset), "{ends:?} {r}");
+    assert!(ends.contains(&(offset + length)), "{ends:?} {r}");
+    assert_eq!(
+        ends.iter()
+            .filter(|&&x| x > offset && x <= offset + length)
+            .count(),
+        1
+    );
+    assert!(bytes.starts_with(b"__CURSOR="), "{r}");
+    assert!(
+        bytes.windows(message.len()).any(|w| w == message),
+        "the entry holds the message: {r}"
+    );
+}

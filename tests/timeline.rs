@@ -790,3 +790,51 @@ print("BAD", bad) if bad else print("OK")
     out.expect(0);
     assert_eq!(out.stdout.trim(), "OK", "{}", out.stdout);
 }
+
+/// `preset = "sshd"` on a source: a logon line without the syslog header that names sshd
+/// (a relay that forwards the message alone) is recognised in that source, and the same line
+/// in a source without the preset is not; the preset is in the `config` record the timeline
+/// reads.
+#[test]
+fn a_preset_recognises_lines_content_alone_does_not() {
+    let line = "Accepted password for alice from 203.0.113.7 port 50022 ssh2\n";
+    let mut site = crate::support::Site::new(&format!(
+        "{}{}preset = \"sshd\"\n{}",
+        crate::support::FAST_STORE,
+        crate::support::source("relay", &["logs/relay.log"]),
+        crate::support::source("plain", &["logs/plain.log"])
+    ));
+    site.append("relay.log", format!("noise\n{line}").as_bytes());
+    site.append("plain.log", line.as_bytes());
+    site.start();
+    site.wait_captured((line.len() * 2 + 6) as u64);
+    site.term();
+    let recs = crate::support::records(&site.store());
+    assert!(
+        recs.iter().any(|r| r["event"]["kind"] == "config"
+            && r["event"]["sources"][0]["preset"] == "sshd"
+            && r["event"]["sources"][1].get("preset").is_none()),
+        "the config record holds the preset"
+    );
+    let out = logkeep(["timeline".as_ref(), site.store().as_os_str()]);
+    out.expect(0);
+    let rows: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(rows.len(), 1, "one event:\n{}", out.stdout);
+    let r = &rows[0];
+    assert_eq!(
+        (&r["event"], &r["user"], &r["src_ip"], &r["source"]),
+        (
+            &serde_json::json!("logon_success"),
+            &serde_json::json!("alice"),
+            &serde_json::json!("203.0.113.7"),
+            &serde_json::json!("relay")
+        ),
+        "{r}"
+    );
+    assert_eq!(r["evidence"]["offset"], 6, "{r}");
+    assert_eq!(r["evidence"]["length"], line.len() - 1, "{r}");
+}

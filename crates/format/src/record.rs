@@ -105,6 +105,10 @@ pub struct SourceDecl {
     pub id: String,
     /// Paths and glob patterns.
     pub paths: Vec<String>,
+    /// The parser family the timeline tries first for the source's lines (`preset = "..."`).
+    /// Absent (not written) when the source has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
 }
 
 /// The payload of a record. Serialized with a `kind` tag.

@@ -229,6 +229,7 @@ fn records_are_pinned() {
             sources: vec![SourceDecl {
                 id: "openvpn".into(),
                 paths: vec!["/var/log/openvpn/*.log".into()],
+                preset: None,
             }],
         },
         Event::Tamper {
@@ -306,6 +307,7 @@ fn every_kind() -> Vec<Event> {
                 SourceDecl {
                     id: "openvpn".into(),
                     paths: vec!["/var/log/openvpn/*.log".into()],
+                    preset: None,
                 },
                 SourceDecl {
                     id: "rdp-gw_1.a".into(),
@@ -313,6 +315,7 @@ fn every_kind() -> Vec<Event> {
                         "/var/log/rdp/[a-z]*.log".into(),
                         "/srv/ログ/\"quoted\" back\\slash\u{7f}.log".into(),
                     ],
+                    preset: None,
                 },
             ],
         },

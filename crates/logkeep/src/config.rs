@@ -269,6 +269,9 @@ struct RawSource {
     /// `udp://`: the socket's receive buffer ("8MiB").
     #[serde(default)]
     receive_buffer: Option<Spanned<String>>,
+    /// The parser family the timeline tries first for this source's lines ("sshd", ...).
+    #[serde(default)]
+    preset: Option<Spanned<String>>,
 }
 
 /// A validated configuration.
@@ -359,6 +362,8 @@ pub struct Source {
     pub journal: Option<logkeep_journal::JournalSpec>,
     /// `rewritten = true`: the files of `paths` are captured as versions.
     pub rewritten: bool,
+    /// `preset = "..."`: the parser family the timeline tries first (recorded in `config`).
+    pub preset: Option<String>,
 }
 
 /// `p` without `.` and `..` components, resolved lexically: configured paths become the names
@@ -703,6 +708,17 @@ impl Config {
                     at(r.span())
                 );
             }
+            let preset = match &src.preset {
+                Some(p) if !logkeep_timeline::parse::PRESETS.contains(&p.get_ref().as_str()) => {
+                    bail!(
+                        "{}: source {id:?}: unknown preset {:?} (one of: {})",
+                        at(p.span()),
+                        p.get_ref(),
+                        logkeep_timeline::parse::PRESETS.join(", ")
+                    );
+                }
+                p => p.as_ref().map(|p| p.get_ref().clone()),
+            };
             if let Some(spec) = journal_source(src, &at, &base)? {
                 sources.push(Source {
                     id: id.clone(),
@@ -710,6 +726,7 @@ impl Config {
                     listen: None,
                     journal: Some(spec),
                     rewritten: false,
+                    preset: preset.clone(),
                 });
                 continue;
             }
@@ -722,6 +739,7 @@ impl Config {
                     listen: Some(listener),
                     journal: None,
                     rewritten: false,
+                    preset: preset.clone(),
                 });
                 continue;
             }
@@ -763,6 +781,7 @@ impl Config {
                 listen: None,
                 journal: None,
                 rewritten: src.rewritten.as_ref().is_some_and(|r| *r.get_ref()),
+                preset,
             });
         }
         if sources.is_empty() {

@@ -26,6 +26,7 @@
 //! evidence is the chain record file itself.
 
 pub mod event;
+pub mod journal;
 pub mod output;
 pub mod parse;
 pub mod report;

@@ -1,10 +1,11 @@
 //! The walk: a [`ChainVisitor`] that follows every captured file generation through the
 //! segments in chain order, cuts it into lines (or utmp records, or the syslog write-ahead
-//! log's records), and hands each event found to a [`Sink`] with the offset, length and
+//! log's records, or a journal source's export stream entries), and hands each event found to a [`Sink`] with the offset, length and
 //! SHA-256 of the bytes that prove it. Memory is bounded: per generation, at most one line
 //! of [`MAX_LINE`] bytes is held.
 
 use crate::event::{Clock, Evidence, Kind, TimelineEvent};
+use crate::journal::{self, Framer, MAX_ENTRY};
 use crate::parse;
 use crate::when::Context;
 use crate::wtmp;
@@ -12,7 +13,7 @@ use logkeep_format::layout;
 use logkeep_format::record::{Event, Record};
 use logkeep_format::verify::ChainVisitor;
 use logkeep_format::{Sha256, Timestamp};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 
 /// Longest line read for events; a longer one is skipped whole (no product writes an event
@@ -74,6 +75,8 @@ enum Mode {
     Utmp {
         btmp: bool,
     },
+    /// A journal source's generation: the journal export stream, one event per entry.
+    Journal,
 }
 
 /// A write-ahead log record's body being read.
@@ -97,6 +100,8 @@ struct Gen {
     skip: bool,
     body: Option<Body>,
     eat_lf: bool,
+    /// Where entries end ([`Mode::Journal`]).
+    framer: Framer,
 }
 
 /// The visitor. Build it with [`Walker::new`], walk a verified input with it, then call
@@ -105,6 +110,10 @@ pub struct Walker<'a> {
     filter: Filter,
     sink: &'a mut dyn Sink,
     gens: HashMap<u64, Gen>,
+    /// Generations a `journal_file` record said are journal files.
+    journal_gens: HashSet<u64>,
+    /// Each source's `preset`, from the last `config` record walked.
+    presets: HashMap<String, String>,
     cursor: (u64, usize, u64),
     captured: Timestamp,
     /// A segment that did not verify was read in this walk.
@@ -125,6 +134,8 @@ impl<'a> Walker<'a> {
             filter,
             sink,
             gens: HashMap::new(),
+            journal_gens: HashSet::new(),
+            presets: HashMap::new(),
             cursor: (0, 0, 0),
             captured: Timestamp::EPOCH,
             damaged: false,
@@ -198,7 +209,7 @@ impl<'a> Walker<'a> {
             if g.body.is_none()
                 && !g.buf.is_empty()
                 && !g.skip
-                && !matches!(g.mode, Mode::Utmp { .. })
+                && !matches!(g.mode, Mode::Utmp { .. } | Mode::Journal)
             {
                 let line = std::mem::take(&mut g.buf);
                 let start = g.start;
@@ -216,6 +227,12 @@ impl<'a> Walker<'a> {
             g.body = None;
             g.eat_lf = false;
             g.skip = pos != 0;
+            if g.mode == Mode::Journal {
+                // A journal source's chunks end at entry boundaries, so the bytes after a
+                // missing part begin an entry.
+                g.framer.reset();
+                g.skip = false;
+            }
             if let Mode::Utmp { .. } = g.mode {
                 let skip = (wtmp::RECORD as u64 - pos % wtmp::RECORD as u64) % wtmp::RECORD as u64;
                 let n = skip.min(data.len() as u64) as usize;
@@ -237,6 +254,36 @@ impl<'a> Walker<'a> {
                 if g.buf.len() == wtmp::RECORD {
                     let rec = std::mem::take(&mut g.buf);
                     self.utmp(g, btmp, &rec)?;
+                }
+            }
+            g.next = pos;
+            return Ok(());
+        }
+        if g.mode == Mode::Journal {
+            while !data.is_empty() {
+                if g.framer.at_entry_start(g.buf.len()) && !g.skip {
+                    g.start = pos;
+                }
+                let (n, done) = g.framer.step(data);
+                if !g.skip {
+                    if g.buf.len() + n <= MAX_ENTRY {
+                        g.buf.extend_from_slice(&data[..n]);
+                    } else {
+                        g.buf.clear();
+                        g.skip = true;
+                    }
+                }
+                pos += n as u64;
+                data = &data[n..];
+                if done {
+                    if !g.skip {
+                        let entry = std::mem::take(&mut g.buf);
+                        let start = g.start;
+                        self.journal_entry(g, start, &entry)?;
+                        g.buf = entry;
+                    }
+                    g.buf.clear();
+                    g.skip = false;
                 }
             }
             g.next = pos;
@@ -330,7 +377,8 @@ impl<'a> Walker<'a> {
 
     fn text(&mut self, g: &Gen, start: u64, line: &[u8], captured: Timestamp) -> io::Result<()> {
         let s = String::from_utf8_lossy(line);
-        let Some(f) = parse::parse(&s) else {
+        let preset = self.presets.get(&g.source).map(String::as_str);
+        let Some(f) = parse::parse_preset(&s, preset) else {
             return Ok(());
         };
         let cx = Context {
@@ -352,6 +400,58 @@ impl<'a> Walker<'a> {
             product: f.product,
             source: g.source.clone(),
             evidence: Self::evidence(g, start, line),
+        };
+        self.emit(e)
+    }
+
+    /// One whole journal export entry at `start` (its ending empty line included): its
+    /// `MESSAGE` goes to the same parsers as a syslog line's message, with `_HOSTNAME` as the
+    /// host and `SYSLOG_IDENTIFIER` (else `_COMM`) as the program; the time is the entry's
+    /// `__REALTIME_TIMESTAMP` (UTC), and the evidence is the whole entry.
+    fn journal_entry(&mut self, g: &Gen, start: u64, entry: &[u8]) -> io::Result<()> {
+        let Some(j) = journal::Entry::read(entry) else {
+            return Ok(());
+        };
+        let Some(message) = j.message else {
+            return Ok(());
+        };
+        let message = String::from_utf8_lossy(message);
+        // Parsers read one line, as syslog carries it; a multi-line message's first line.
+        let first = message.lines().next().unwrap_or("");
+        let h = parse::Header {
+            time: None,
+            host: j.hostname,
+            program: j.program,
+            msg: first,
+        };
+        let preset = self.presets.get(&g.source).map(String::as_str);
+        let Some(f) = parse::parse_header_preset(&h, first, preset) else {
+            return Ok(());
+        };
+        let cx = Context {
+            captured: self.captured,
+            assumed_offset: self.filter.assumed_offset,
+        };
+        let stated = j.realtime.map(|us| {
+            (
+                Timestamp::from_unix_nanos(i128::from(us) * 1000),
+                Clock::Stated,
+            )
+        });
+        let (datetime, clock) = stated
+            .or_else(|| f.time.and_then(|c| c.resolve(&cx)))
+            .unwrap_or((self.captured, Clock::Captured));
+        let e = TimelineEvent {
+            datetime,
+            clock,
+            kind: f.kind,
+            message: cut(f.message),
+            user: f.user,
+            src_ip: f.src_ip,
+            host: f.host,
+            product: f.product,
+            source: g.source.clone(),
+            evidence: Self::evidence(g, start, entry),
         };
         self.emit(e)
     }
@@ -473,6 +573,8 @@ impl<'a> Walker<'a> {
             host: Some(record.host.hostname.clone()),
             product: "logkeep",
             source: source.clone(),
+            // The record as a bundle holds it (bundles are flat); a store of layout 2 keeps it
+            // in a shard directory, or as a line of a pack.
             evidence: Evidence {
                 path,
                 generation: 0,
@@ -520,7 +622,9 @@ impl ChainVisitor for Walker<'_> {
             source: span.source.clone(),
             path: span.path.clone(),
             gen_id: span.gen_id,
-            mode: if wtmp::is_utmp_path(&span.path) {
+            mode: if span.cursor.is_some() || self.journal_gens.contains(&span.gen_id) {
+                Mode::Journal
+            } else if wtmp::is_utmp_path(&span.path) {
                 Mode::Utmp {
                     btmp: wtmp::is_btmp(&span.path),
                 }
@@ -533,6 +637,7 @@ impl ChainVisitor for Walker<'_> {
             skip: false,
             body: None,
             eat_lf: false,
+            framer: Framer::default(),
         });
         let mut pos = span.start + off;
         let mut chunk = vec![0u8; 64 * 1024];
@@ -558,6 +663,18 @@ impl ChainVisitor for Walker<'_> {
     }
 
     fn record(&mut self, record: &Record) {
+        match &record.event {
+            Event::JournalFile { gen_id, .. } => {
+                self.journal_gens.insert(*gen_id);
+            }
+            Event::Config { sources, .. } => {
+                self.presets = sources
+                    .iter()
+                    .filter_map(|s| Some((s.id.clone(), s.preset.clone()?)))
+                    .collect();
+            }
+            _ => {}
+        }
         // A sink error is found again by the next member or at the end; records are rare.
         if let Err(e) = self.record_event(record) {
             self.record_error.get_or_insert(e);
@@ -620,13 +737,26 @@ mod tests {
 
     /// Hand `data`'s bytes `[from, to)` over as members of segments cut at `cuts`.
     fn walk(path: &str, data: &[u8], from: usize, cuts: &[usize]) -> Vec<TimelineEvent> {
+        walk_with(path, data, from, cuts, None)
+    }
+
+    fn walk_with(
+        path: &str,
+        data: &[u8],
+        from: usize,
+        cuts: &[usize],
+        cursor: Option<&str>,
+    ) -> Vec<TimelineEvent> {
         let mut sink = Collect::default();
         let mut w = Walker::new(Filter::default(), &mut sink);
         let mut bounds = vec![from];
         bounds.extend(cuts.iter().copied().filter(|&c| c > from && c < data.len()));
         bounds.push(data.len());
         for (i, pair) in bounds.windows(2).enumerate() {
-            let rec = segment(i as u64 + 1, path, pair[0] as u64, pair[1] as u64);
+            let mut rec = segment(i as u64 + 1, path, pair[0] as u64, pair[1] as u64);
+            if let Event::Segment { spans, .. } = &mut rec.event {
+                spans[0].cursor = cursor.map(str::to_owned);
+            }
             let mut part = &data[pair[0]..pair[1]];
             w.member(&rec, 0, "m", part.len() as u64, &mut part)
                 .expect("member");
@@ -716,5 +846,54 @@ mod tests {
         let evs = walk("/var/log/notes.log", data.as_bytes(), 0, &[]);
         assert_eq!(evs.len(), 2);
         assert_eq!(evs[0].evidence.length, body.len() as u64);
+    }
+
+    /// A journal export entry: text fields, then `MESSAGE` as a binary field.
+    fn export_entry(message: &str, extra: &[u8]) -> Vec<u8> {
+        let mut e = b"__REALTIME_TIMESTAMP=1764900000123456\n_HOSTNAME=edge\n_COMM=sshd\n".to_vec();
+        e.extend_from_slice(b"MESSAGE\n");
+        e.extend_from_slice(&(message.len() as u64).to_le_bytes());
+        e.extend_from_slice(message.as_bytes());
+        e.extend_from_slice(b"\nBLOB\n");
+        e.extend_from_slice(&(extra.len() as u64).to_le_bytes());
+        e.extend_from_slice(extra);
+        e.extend_from_slice(b"\n\n");
+        e
+    }
+
+    #[test]
+    fn journal_entries_give_events_with_the_whole_entry_as_evidence() {
+        let a = export_entry(
+            "Accepted password for alice from 203.0.113.7 port 50022 ssh2",
+            b"\n\nMESSAGE=Failed password for bob from 198.51.100.1 port 1 ssh2\n\n",
+        );
+        let b = export_entry("Server listening on 0.0.0.0 port 22.", b"\0");
+        let data = [b.clone(), a.clone(), b.clone()].concat();
+        for cuts in [vec![], vec![3, 150], (1..data.len()).collect()] {
+            let evs = walk_with("/var/log/journal/x.journal", &data, 0, &cuts, Some("c"));
+            assert_eq!(evs.len(), 1, "cuts {cuts:?}: {evs:?}");
+            let e = &evs[0];
+            assert_eq!(e.kind, Kind::LogonSuccess);
+            assert_eq!(e.user.as_deref(), Some("alice"));
+            assert_eq!(e.src_ip.as_deref(), Some("203.0.113.7"));
+            assert_eq!(e.host.as_deref(), Some("edge"));
+            assert_eq!(e.clock, Clock::Stated);
+            assert_eq!(
+                e.datetime,
+                Timestamp::parse("2025-12-05T02:00:00.123456Z").unwrap()
+            );
+            assert_eq!(
+                (e.evidence.offset, e.evidence.length),
+                (b.len() as u64, a.len() as u64)
+            );
+            assert_eq!(e.evidence.sha256, Sha256::of(&a));
+        }
+        // The same bytes in a file of a file source are lines: the binary field's look-alike
+        // text is no event of the journal's.
+        let evs = walk("/var/log/x.log", &data, 0, &[]);
+        assert!(
+            evs.iter().all(|e| e.user.as_deref() != Some("alice")),
+            "{evs:?}"
+        );
     }
 }

@@ -306,6 +306,7 @@ pub(super) fn source_decls(config: &Config) -> Vec<SourceDecl> {
                     .collect(),
                 None => s.paths.clone(),
             },
+            preset: s.preset.clone(),
         })
         .collect()
 }

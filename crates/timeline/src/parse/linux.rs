@@ -62,7 +62,7 @@ fn for_from(msg: &str) -> Option<(&str, &str)> {
     looks_like_ip(ip).then_some((user, ip))
 }
 
-fn sshd(msg: &str) -> Option<Found> {
+pub(super) fn sshd(msg: &str) -> Option<Found> {
     const ACCEPTED: [&str; 5] = [
         "Accepted password ",
         "Accepted publickey ",
@@ -114,7 +114,7 @@ const INTERACTIVE: [&str; 8] = [
 
 /// `pam_unix(SERVICE:auth): authentication failure; … rhost=IP  user=U`, `pam_unix(SERVICE:
 /// session): session opened for user U(uid=N) by …` and `session closed for user U`.
-fn pam(msg: &str, program: &str) -> Option<Found> {
+pub(super) fn pam(msg: &str, program: &str) -> Option<Found> {
     let r = msg.strip_prefix("pam_unix(")?;
     let (svc, r) = r.split_once("): ")?;
     let (service, what) = svc.split_once(':')?;
@@ -149,7 +149,7 @@ fn pam(msg: &str, program: &str) -> Option<Found> {
 
 /// `alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/bash`, and
 /// `alice : 3 incorrect password attempts ; TTY=…`.
-fn sudo(msg: &str) -> Option<Found> {
+pub(super) fn sudo(msg: &str) -> Option<Found> {
     let (user, r) = msg.split_once(" : ")?;
     let user = user.trim();
     if user.contains(' ') || user.is_empty() {
@@ -174,7 +174,7 @@ fn useradd(msg: &str) -> Option<Found> {
 /// `IP:PORT [USER] Peer Connection Initiated with [AF_INET]IP:PORT`,
 /// `USER/IP:PORT SIGTERM[soft,remote-exit] received, client-instance exiting`,
 /// `IP:PORT TLS Auth Error: Auth Username/Password verification failed for peer`.
-fn openvpn(msg: &str) -> Option<Found> {
+pub(super) fn openvpn(msg: &str) -> Option<Found> {
     let (peer, r) = msg.split_once(' ')?;
     let (user, addr) = match peer.split_once('/') {
         Some((u, a)) => (Some(u), a),
@@ -224,7 +224,7 @@ fn host_of(addr: &str) -> Option<&str> {
 
 /// charon: `NN[IKE] IKE_SA NAME[N] established between LOCAL[ID]...REMOTE[ID]` and
 /// `deleting IKE_SA NAME[N] between …`.
-fn strongswan(msg: &str) -> Option<Found> {
+pub(super) fn strongswan(msg: &str) -> Option<Found> {
     let m = match msg.split_once("] ") {
         Some((pre, m)) if pre.len() <= 8 && pre.contains('[') => m,
         _ => msg,
@@ -252,7 +252,7 @@ fn strongswan(msg: &str) -> Option<Found> {
 /// socket: 12`, `++ terminated session: …`, `login successful for user alice on display 10`,
 /// `pam_authenticate failed: Authentication failure`, `login failed for user alice`; xrdp:
 /// `connected client computer name: …` is not an event.
-fn xrdp(msg: &str) -> Option<Found> {
+pub(super) fn xrdp(msg: &str) -> Option<Found> {
     fn user_ip(m: &str) -> (Option<&str>, Option<&str>) {
         let u = after(m, "username ").map(|u| u.trim_end_matches(','));
         let ip = after(m, "ip ").and_then(host_of);

@@ -193,8 +193,71 @@ pub fn parse(line: &str) -> Option<Found> {
     if line.starts_with('{') {
         return windows::parse(line, None);
     }
-    let h = header(line);
-    let mut found = if h.msg.starts_with('{') {
+    parse_header(&header(line), line)
+}
+
+/// The parser families a source's `preset` may name.
+pub const PRESETS: [&str; 10] = [
+    "sshd",
+    "sudo",
+    "openvpn",
+    "strongswan",
+    "xrdp",
+    "fortigate",
+    "cisco-asa",
+    "ivanti",
+    "windows",
+    "pam",
+];
+
+/// [`parse`] with a source's `preset`: that family's parser is tried first, on the message
+/// whatever its header says (a device that logs without the program name the family is
+/// recognised by), then recognition by content as without it.
+pub fn parse_preset(line: &str, preset: Option<&str>) -> Option<Found> {
+    parse_header_preset(&header(line), line, preset)
+}
+
+/// [`parse_header`] with a source's `preset` (see [`parse_preset`]).
+pub fn parse_header_preset(h: &Header<'_>, line: &str, preset: Option<&str>) -> Option<Found> {
+    let hinted = preset.and_then(|p| match p {
+        "sshd" => linux::sshd(h.msg).or_else(|| linux::pam(h.msg, "sshd")),
+        "sudo" => linux::sudo(h.msg).or_else(|| linux::pam(h.msg, "sudo")),
+        "pam" => linux::pam(h.msg, h.program.unwrap_or("pam")),
+        "openvpn" => linux::openvpn(h.msg),
+        "strongswan" => linux::strongswan(h.msg),
+        "xrdp" => linux::xrdp(h.msg),
+        "fortigate" => fortigate::parse(if h.msg.contains("logid=") {
+            h.msg
+        } else {
+            line
+        }),
+        "cisco-asa" => asa::parse(h.msg),
+        "ivanti" => ivanti::parse(h.msg),
+        "windows" if line.starts_with('{') => windows::parse(line, None),
+        "windows" => windows::parse(h.msg, h.host),
+        _ => None,
+    });
+    match hinted {
+        Some(found) => Some(fill(found, h)),
+        None => parse_header(h, line),
+    }
+}
+
+/// The header's host and time where the parser found none.
+fn fill(mut found: Found, h: &Header<'_>) -> Found {
+    if found.host.is_none() {
+        found.host = h.host.map(str::to_owned);
+    }
+    if found.time.is_none() {
+        found.time = h.time;
+    }
+    found
+}
+
+/// What [`parse`] finds once the header is known: `h` from a syslog line (`line` whole), or
+/// built from a journal entry's fields (`line` is then its `MESSAGE`).
+pub fn parse_header(h: &Header<'_>, line: &str) -> Option<Found> {
+    let found = if h.msg.starts_with('{') {
         windows::parse(h.msg, h.host)
     } else if h.msg.contains("logid=") || line.contains("logid=") {
         fortigate::parse(if h.msg.contains("logid=") {
@@ -207,15 +270,9 @@ pub fn parse(line: &str) -> Option<Found> {
     } else if let Some(f) = ivanti::parse(h.msg) {
         Some(f)
     } else {
-        linux::parse(&h, line)
+        linux::parse(h, line)
     }?;
-    if found.host.is_none() {
-        found.host = h.host.map(str::to_owned);
-    }
-    if found.time.is_none() {
-        found.time = h.time;
-    }
-    Some(found)
+    Some(fill(found, h))
 }
 
 #[cfg(test)]
@@ -240,5 +297,21 @@ mod tests {
         assert_eq!((h.program, h.msg), (Some("sudo"), "alice : x"));
         let h = header("no header at all");
         assert_eq!((h.time, h.msg), (None, "no header at all"));
+    }
+
+    #[test]
+    fn a_preset_recognises_a_line_content_alone_does_not() {
+        let bare = "Accepted password for alice from 203.0.113.7 port 50022 ssh2";
+        assert_eq!(parse(bare), None);
+        let f = parse_preset(bare, Some("sshd")).expect("with the sshd preset");
+        assert_eq!(
+            (f.kind, f.user.as_deref(), f.src_ip.as_deref()),
+            (Kind::LogonSuccess, Some("alice"), Some("203.0.113.7"))
+        );
+        // A preset that does not fit the line leaves recognition by content as it was.
+        let line =
+            "Nov 20 03:10:12 gw sshd[1]: Accepted password for bob from 192.0.2.1 port 1 ssh2";
+        assert_eq!(parse_preset(line, Some("fortigate")), parse(line));
+        assert!(parse(line).is_some());
     }
 }
