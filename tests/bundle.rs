@@ -479,7 +479,32 @@ fn segment_rows(cap: &Capture) -> Vec<SegmentRow> {
         .collect()
 }
 
-/// Verify a partial bundle pinned to `key`: it must pass and link to the store's head.
+/// Where the bundle of a range closed at `until` ends: the first checkpoint after the last
+/// selected segment record and after every record written up to `until`; the store's head
+/// (after the export: the record before the export's own epoch statement) when none follows.
+fn range_head(cap: &Capture, last_selected: u64, until: &str) -> (u64, String) {
+    let until = logkeep_format::Timestamp::parse(until).expect("until");
+    let records = cap.records();
+    let exported = cap.sealed_head().0;
+    let after = records
+        .iter()
+        .filter(|(_, j, _)| {
+            logkeep_format::Timestamp::parse(j["wall"].as_str().expect("wall")).expect("wall")
+                <= until
+        })
+        .map(|(seq, _, _)| *seq)
+        .max()
+        .unwrap_or(0)
+        .max(last_selected);
+    records
+        .iter()
+        .find(|(seq, j, _)| *seq > after && *seq <= exported && j["event"]["kind"] == "checkpoint")
+        .map(|(seq, _, bytes)| (*seq, sha256sum_hex(bytes)))
+        .unwrap_or_else(|| cap.sealed_head())
+}
+
+/// Verify a partial bundle pinned to `key`: it must pass and link to `head` (the store's head,
+/// or for a closed time range the checkpoint that closes it).
 fn verify_links_to_head(bundle: &Path, key: &Key, head: &(u64, String), first: u64) -> String {
     let v = logkeep(args(&[
         &"verify",
@@ -501,7 +526,7 @@ fn verify_links_to_head(bundle: &Path, key: &Key, head: &(u64, String), first: u
 }
 
 #[test]
-fn partial_bundles_link_to_the_head_and_hold_exactly_the_selection() {
+fn partial_bundles_link_to_a_seal_and_hold_exactly_the_selection() {
     require_investigator_tools();
     let mut cap = Capture::start(&[("vpn", "openvpn.log"), ("rdp", "xrdp.log")]);
     let vpn = cap.log_path("openvpn.log");
@@ -555,7 +580,8 @@ fn partial_bundles_link_to_the_head_and_hold_exactly_the_selection() {
         &since, &"--until", &until,
     ]))
     .expect(0);
-    let report = verify_links_to_head(&middle, &key, &cap.sealed_head(), first_b);
+    let last_b = b.iter().map(|r| r.0).max().unwrap();
+    let report = verify_links_to_head(&middle, &key, &range_head(&cap, last_b, &until), first_b);
     let omitted = rows.iter().filter(|r| r.0 > first_b && !in_b(r)).count();
     let want = format!("{} segments checked ({omitted} not selected)", b.len());
     assert!(report.contains(&want), "missing {want:?}\n{report}");
@@ -633,7 +659,18 @@ fn partial_bundles_link_to_the_head_and_hold_exactly_the_selection() {
         &a_until,
     ]))
     .expect(0);
-    verify_links_to_head(&early, &key, &cap.sealed_head(), rows[0].0);
+    let last_a = rows
+        .iter()
+        .filter(|r| r.3.iter().any(|s| s.0 == vpn_s) && r.1 <= a_until)
+        .map(|r| r.0)
+        .max()
+        .unwrap();
+    let end = range_head(&cap, last_a, &a_until);
+    assert!(
+        end.0 < cap.sealed_head().0,
+        "a range that closed early ends before the head: {rows:?}"
+    );
+    verify_links_to_head(&early, &key, &end, rows[0].0);
     let out = dir.join("early-out");
     logkeep(args(&[&"extract", &early, &"--out", &out])).expect(0);
     assert_eq!(extract_index(&out).len(), 1);

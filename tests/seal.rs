@@ -587,3 +587,163 @@ fn tampering_ends_the_epoch_at_once() {
     );
     assert_eq!(verify(&site.store(), &["--fingerprint", &fp]).code, 0);
 }
+
+#[test]
+fn a_bundle_of_an_early_range_ends_at_the_first_checkpoint_after_it_and_carries_the_later_keys() {
+    require_tool("openssl", "openssl");
+    require_tool("zstd", "zstd");
+    let (mut site, fp) = sealed_site("1s");
+    site.start();
+    let mut n = 0;
+    log_until_epoch(&mut site, 2, &mut n);
+    // The end of the range: every record after it was written later.
+    std::thread::sleep(Duration::from_millis(300));
+    let until = logkeep_format::Timestamp::now().to_string();
+    std::thread::sleep(Duration::from_millis(1200));
+    log_until_epoch(&mut site, 5, &mut n);
+    site.term();
+    let links = chain(&site.store());
+    let store_head = links.last().expect("records").record.seq;
+
+    let whole = export(&site, "whole.tar");
+    let out = site.path("range.tar");
+    // (An export ends the epoch that signs it: count before it.)
+    let in_store = statements(&site.store()).len();
+    let run = logkeep(&[
+        "export".as_ref(),
+        "--config".as_ref(),
+        site.config().as_os_str(),
+        "--store".as_ref(),
+        site.store().as_os_str(),
+        "--until".as_ref(),
+        until.as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(run.code, 0, "export --until {until}:\n{run}");
+    assert!(
+        run.stdout.contains("the range ends at that checkpoint"),
+        "the export says where the range ends:\n{run}"
+    );
+    let base = untar(&out, &site.path("range"));
+    let info: serde_json::Value =
+        serde_json::from_slice(&fs::read(base.join("bundle.json")).expect("bundle.json"))
+            .expect("json");
+    let head = info["head"]["seq"].as_u64().expect("head seq");
+    assert!(
+        head < store_head,
+        "the range's bundle ends before the head {store_head}: {head}"
+    );
+    // The bundle's head is a checkpoint: the first after the range, and after every record
+    // written up to its end.
+    let end = &links[head as usize - 1].record;
+    assert!(matches!(end.event, Event::Checkpoint { .. }), "{end:?}");
+    let until_t = logkeep_format::Timestamp::parse(&until).expect("until");
+    let last_in_range = links
+        .iter()
+        .filter(|l| logkeep_format::Timestamp::parse(&l.record.wall).expect("wall") <= until_t)
+        .map(|l| l.record.seq)
+        .max()
+        .expect("records up to the range's end");
+    assert!(head > last_in_range, "{head} after {last_in_range}");
+    assert!(
+        links[last_in_range as usize..head as usize - 1]
+            .iter()
+            .all(|l| !matches!(l.record.event, Event::Checkpoint { .. })),
+        "the first checkpoint after the range, not a later one"
+    );
+    // Every key statement up to the signing epoch rides along, the later ones beyond the head.
+    let keys = fs::read_to_string(base.join("store/keys.jsonl")).expect("keys");
+    let stated: Vec<u64> = keys
+        .lines()
+        .map(|l| {
+            logkeep_format::Record::parse(format!("{l}\n").as_bytes())
+                .expect("statement")
+                .seq
+        })
+        .collect();
+    assert!(
+        stated.iter().any(|s| *s > head),
+        "statements after the head: {stated:?}"
+    );
+    assert_eq!(stated.len(), in_store, "every statement of the store");
+    assert!(
+        fs::metadata(&out).expect("range").len() < fs::metadata(&whole).expect("whole").len(),
+        "the range's bundle is smaller than the whole store's"
+    );
+
+    // It verifies with logkeep and with the openssl script alone.
+    let run = logkeep(&[
+        "verify".as_ref(),
+        out.as_os_str(),
+        "--fingerprint".as_ref(),
+        fp.as_ref(),
+    ]);
+    assert_eq!(run.code, 0, "verify of the range's bundle:\n{run}");
+    let pristine = site.path("verify-with-openssl.sh");
+    fs::copy(base.join("verify-with-openssl.sh"), &pristine).expect("copy script");
+    let (code, text) = script(&pristine, &base, &fp);
+    assert_eq!(code, 0, "{text}");
+
+    // A later statement whose signature is not its predecessor's: both verifiers refuse it,
+    // even with SHA256SUMS recomputed and signed again by the signing epoch's own key (what a
+    // thief of that key can do).
+    let signing = keys_of(&state_secrets(&site.path("state")));
+    let (_, key) = signing.iter().next_back().expect("the signing epoch's key");
+    let dir = site.path("forged");
+    copy_tree(&base, &dir);
+    let p = dir.join("store/keys.jsonl");
+    let mut lines: Vec<String> = keys.lines().map(str::to_owned).collect();
+    let at = stated
+        .iter()
+        .rposition(|s| *s > head)
+        .expect("a later statement");
+    let mut r =
+        logkeep_format::Record::parse(format!("{}\n", lines[at]).as_bytes()).expect("statement");
+    if let Event::Epoch { sig, .. } = &mut r.event {
+        let mut b = sig.clone().into_bytes();
+        let i = b.len() / 2;
+        b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+        *sig = String::from_utf8(b).expect("base64");
+    }
+    lines[at] = String::from_utf8(r.to_bytes())
+        .expect("utf-8")
+        .trim_end()
+        .to_owned();
+    writable(&p);
+    fs::write(&p, format!("{}\n", lines.join("\n"))).expect("write");
+    resum(&dir);
+    let sums = fs::read(dir.join("SHA256SUMS")).expect("sums");
+    let be = info["signature"]["epoch"].as_u64().expect("epoch");
+    let msg = format!(
+        "logkeep bundle\nepoch {be}\nsums {}\n",
+        logkeep_format::Sha256::of(&sums)
+    );
+    use ed25519_dalek::Signer;
+    writable(&dir.join("SHA256SUMS.sig"));
+    fs::write(
+        dir.join("SHA256SUMS.sig"),
+        key.sign(msg.as_bytes()).to_bytes(),
+    )
+    .expect("sig");
+    let (code, text) = script(&pristine, &dir, &fp);
+    assert_eq!(
+        code, 1,
+        "a forged later statement must fail the script:\n{text}"
+    );
+    assert!(text.contains("FAIL store/keys.jsonl"), "{text}");
+    let forged = site.path("forged.tar");
+    let mut tar = crate::support::bundle::Bundle::parse(&fs::read(&out).expect("bundle"));
+    for rel in ["store/keys.jsonl", "SHA256SUMS", "SHA256SUMS.sig"] {
+        tar.set(rel, fs::read(dir.join(rel)).expect("member"));
+    }
+    fs::write(&forged, tar.to_bytes()).expect("write");
+    let run = logkeep(&[
+        "verify".as_ref(),
+        forged.as_os_str(),
+        "--fingerprint".as_ref(),
+        fp.as_ref(),
+    ]);
+    assert_ne!(run.code, 0, "verify of the forged range bundle:\n{run}");
+    assert!(run.stdout.contains("FAIL store/keys.jsonl: line"), "{run}");
+}

@@ -660,6 +660,7 @@ pub fn verify_bundle(
                             chain.fingerprint = opts.fingerprint.clone();
                             keys.v2 = s.v == crate::record::FORMAT_V2;
                             keys.first = first;
+                            keys.last = out.info.as_ref().map(|i| i.head.seq);
                             checker = Some(
                                 ChainChecker::new(&s.store, "store/", chain, Some(first))
                                     .with_format(s.v),
@@ -780,6 +781,9 @@ pub fn verify_bundle(
     out.bundle_size = size;
     if let (Some(c), Some(r)) = (checker.as_mut(), pending.take()) {
         absent(c, &r, out.info.as_ref(), visitor);
+    }
+    if let Some(c) = checker.as_mut() {
+        keys.after_chain(c, &mut problems);
     }
     let mut report = match checker {
         Some(c) => c.finish(),
@@ -991,13 +995,19 @@ fn signature_holds(
     holds
 }
 
-/// Format 2: `store/keys.jsonl`, every key statement of the chain up to the head. Those before
-/// the bundle's first record are checked by their signatures alone (the walk takes them in);
-/// those within it must be the very records the chain holds.
+/// Format 2: `store/keys.jsonl`, every key statement of the store's chain up to the head it had
+/// at export. Those before the bundle's first record are checked by their signatures alone (the
+/// walk takes them in); those within it must be the very records the chain holds; those after
+/// the bundle's last record (a bundle of a closed time range ends at a checkpoint, and the
+/// epoch that signs came later) are checked by their signatures alone once the walk is done.
 #[derive(Default)]
 struct KeyStatements {
     v2: bool,
     first: u64,
+    /// The bundle's head (`bundle.json`): statements after it wait for the end of the walk.
+    last: Option<u64>,
+    /// Those statements: line number, the record, the hash of the line.
+    later: Vec<(usize, crate::Record, Sha256)>,
     seen: bool,
     /// Every line: record seq, hash of the line, epoch, key (base64).
     lines: Vec<(u64, Sha256, u64, String)>,
@@ -1025,9 +1035,15 @@ impl KeyStatements {
                 problems.problem(at, format!("line {}: not a key statement", n + 1));
                 return;
             };
-            if self.lines.last().is_some_and(|l| l.0 >= r.seq) {
+            if self.lines.last().is_some_and(|l| l.0 >= r.seq)
+                || self.later.last().is_some_and(|l| l.1.seq >= r.seq)
+            {
                 problems.problem(at, format!("line {}: out of order", n + 1));
                 return;
+            }
+            if self.last.is_some_and(|last| r.seq > last) {
+                self.later.push((n + 1, r, Sha256::of(line)));
+                continue;
             }
             self.lines
                 .push((r.seq, Sha256::of(line), *epoch, key.clone()));
@@ -1040,6 +1056,21 @@ impl KeyStatements {
                 );
                 return;
             }
+        }
+    }
+
+    /// After the walk: the statements that follow the bundle's last record, each signed by the
+    /// epoch before it (or an enrolment by the root), from the epoch in force at that record.
+    fn after_chain(&mut self, checker: &mut ChainChecker, problems: &mut Report) {
+        for (n, r, hash) in std::mem::take(&mut self.later) {
+            if let Err(e) = checker.prior_statement(&r) {
+                problems.problem(KEYS, format!("line {n} (record {}): {}", r.seq, esc(&e)));
+                return;
+            }
+            let Event::Epoch { epoch, key, .. } = &r.event else {
+                continue;
+            };
+            self.lines.push((r.seq, hash, *epoch, key.clone()));
         }
     }
 
@@ -1066,13 +1097,11 @@ impl KeyStatements {
         }
         let last = head.map_or(0, |h| h.seq);
         for l in &self.lines {
-            if l.0 >= self.first && !self.matched.contains(&l.0) {
-                let what = if l.0 > last {
-                    format!("record {} is beyond the bundle's head {last}", l.0)
-                } else {
-                    format!("record {} is not the chain's record {}", l.0, l.0)
-                };
-                problems.problem(KEYS, what);
+            if l.0 >= self.first && l.0 <= last && !self.matched.contains(&l.0) {
+                problems.problem(
+                    KEYS,
+                    format!("record {} is not the chain's record {}", l.0, l.0),
+                );
             }
         }
     }
@@ -1575,7 +1604,8 @@ verify-with-openssl.sh は sha256sum, openssl, zstd と標準的なシェルコ�
  c. store/chain/ の各レコード: prev が直前のレコードの sha256 であること。チェックポイントは
    そのエポックの鍵で logkeep checkpoint / store <ストア ID> / epoch <E> /
    head <seq> <sha256> / time <レコードの wall> に署名し、直前のレコードを指すこと。
-   エポック切替の head がチェーンのレコードと一致すること。セグメントのハッシュと zstd。
+   エポック切替の head がチェーンのレコードと一致すること（期間を指定したバンドルは期間後の
+   最初のチェックポイントで終わり、それより後の切替は署名だけで確認）。セグメントのハッシュと zstd。
  d. SHA256SUMS.sig: bundle.json のエポックの鍵（signing-key.pub.pem）による
    logkeep bundle / epoch <E> / sums <SHA256SUMS の sha256> への署名。
 最後のチェックポイントより後のレコードは「未封印の末尾」として表示されます（失敗ではありません）。
@@ -1610,8 +1640,9 @@ newline):
  c. every record in store/chain/: prev is the sha256 of the record before; every checkpoint
    is signed by its epoch's key over logkeep checkpoint / store <store id> / epoch <E> /
    head <seq> <sha256> / time <the record's wall>, and names the record just before it; every
-   switch names a record of the chain by its hash; every segment has the hash its record
-   says and is a sound zstd stream;
+   switch names a record of the chain by its hash (a bundle of a time range ends at the first
+   checkpoint after the range: the switches after that record are checked by their signatures
+   alone); every segment has the hash its record says and is a sound zstd stream;
  d. SHA256SUMS.sig: the key of the epoch bundle.json names (signing-key.pub.pem) signed
    logkeep bundle / epoch <E> / sums <sha256 of SHA256SUMS>.
 Records after the last checkpoint are reported as the unsealed tail, not as a failure.

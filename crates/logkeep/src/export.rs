@@ -96,8 +96,11 @@ pub struct Exported {
     pub bundle_id: String,
     /// SHA-256 of the bundle file.
     pub sha256: Sha256,
-    /// Chain head the bundle links to.
+    /// Chain head the bundle links to: the store's head, or for a closed time range the first
+    /// checkpoint after it.
     pub head: Head,
+    /// The store's head when the bundle was read.
+    pub store_head: Head,
     /// First record included.
     pub first_seq: u64,
     /// Segments included.
@@ -171,10 +174,35 @@ pub fn export(args: &mut ExportArgs) -> Result<Exported> {
     // Segments a `pruned` record says left this store for media: the chain still commits them,
     // the bundle cannot hold them.
     let mut pruned: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    // Where a bundle of a closed time range ends: the first checkpoint after its last selected
+    // segment and after every record written up to `until` (a clock that went back pushes the
+    // end on), so that the range is proven by a seal whose key no longer exists and the bundle's
+    // size follows the range, not the store's age. An open range runs to the head.
+    let until = args
+        .selection
+        .until
+        .as_deref()
+        .and_then(|u| Timestamp::parse(u).ok());
+    let mut end: Option<Head> = None;
     let mut reader = ChainReader::new(&args.store).of_store(&info.store);
     for link in reader.by_ref() {
         let record = match link {
             Ok(l) => {
+                if let Some(u) = until {
+                    let wall = Timestamp::parse(&l.record.wall).unwrap_or(Timestamp::EPOCH);
+                    let chosen_here = selected(&l.record.event, &args.selection);
+                    if chosen_here || wall <= u {
+                        end = None;
+                    } else if end.is_none()
+                        && matches!(l.record.event, Event::Checkpoint { .. })
+                        && !chosen.is_empty()
+                    {
+                        end = Some(Head {
+                            seq: l.record.seq,
+                            hash: l.hash,
+                        });
+                    }
+                }
                 if let Event::Epoch {
                     epoch,
                     key,
@@ -261,10 +289,15 @@ pub fn export(args: &mut ExportArgs) -> Result<Exported> {
         .zip(chosen.last())
         .map(|(a, b)| (a.2.clone(), b.3.clone()));
     let included: BTreeSet<u64> = chosen.iter().map(|c| c.0).collect();
-    let head = reader.head().unwrap_or(Head {
+    let store_head = reader.head().unwrap_or(Head {
         seq: 0,
         hash: Sha256::ZERO,
     });
+    let head = if everything {
+        store_head
+    } else {
+        end.unwrap_or(store_head)
+    };
     let first_seq = if everything { 1 } else { first_seq };
     let (Some((epoch, epoch_key)), Some(fingerprint)) = (epoch_at_head, root_fp) else {
         bail!(
@@ -343,6 +376,7 @@ pub fn export(args: &mut ExportArgs) -> Result<Exported> {
         bundle_id,
         sha256,
         head,
+        store_head,
         first_seq,
         segments: count_sel,
         fingerprint,

@@ -205,6 +205,7 @@ fn export(args: ExportArgs) -> Result<u8> {
             "custody": shown::path(&companion),
             "custody_sha256": Sha256::of(&entry.to_line()),
             "head": e.head,
+            "store_head": e.store_head,
             "first_seq": e.first_seq,
             "segments": e.segments,
             "key": shown::path(&key),
@@ -224,8 +225,20 @@ fn export(args: ExportArgs) -> Result<u8> {
             shown::path(&companion)
         ),
         format!(
-            "chain head:  record {} sha256 {} (records {}..={}, {} segment(s))",
-            e.head.seq, e.head.hash, e.first_seq, e.head.seq, e.segments
+            "chain head:  record {} sha256 {} (records {}..={}, {} segment(s)){}",
+            e.head.seq,
+            e.head.hash,
+            e.first_seq,
+            e.head.seq,
+            e.segments,
+            if e.store_head.seq > e.head.seq {
+                format!(
+                    "; the range ends at that checkpoint, the store's head is record {}",
+                    e.store_head.seq
+                )
+            } else {
+                String::new()
+            }
         ),
         format!(
             "signing key: {} (root fingerprint; {}), epoch {} (its secret is now destroyed)",
