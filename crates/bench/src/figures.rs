@@ -306,6 +306,7 @@ impl Bench {
         let (file, stats) = self.corpus()?;
         warm(std::slice::from_ref(&file))?;
         let mut best_base: Option<Usage> = None;
+        let mut best_two: Option<Usage> = None;
         let mut best_lk: Option<Ingest> = None;
         for _ in 0..self.opts.repeat.max(1) {
             let (b, _) = self.run_sh(
@@ -316,6 +317,16 @@ impl Bench {
             if best_base.as_ref().is_none_or(|x| b.wall_s < x.wall_s) {
                 best_base = Some(b);
             }
+            // The machine's limit: compression on both cores, and the hash of the compressed
+            // stream overlapping it in its own process.
+            let (b, _) = self.run_sh(
+                "catchup-baseline-t2",
+                "zstd -3 -T2 -q < \"$1\" | openssl dgst -sha256",
+                &[&file],
+            )?;
+            if best_two.as_ref().is_none_or(|x| b.wall_s < x.wall_s) {
+                best_two = Some(b);
+            }
             let r = self.ingest("catchup", &file, std::slice::from_ref(&file))?;
             if best_lk
                 .as_ref()
@@ -324,8 +335,9 @@ impl Bench {
                 best_lk = Some(r);
             }
         }
-        let (base, lk) = (
+        let (base, two, lk) = (
             best_base.context("no baseline run")?,
+            best_two.context("no two-core baseline run")?,
             best_lk.context("no logkeep run")?,
         );
         let (_, zsize) = self.run_sh(
@@ -334,7 +346,8 @@ impl Bench {
             &[&file],
         )?;
         let zsize: u64 = zsize.trim().parse().unwrap_or(0);
-        let ratio = base.wall_s / lk.usage.wall_s;
+        let ratio_one = base.wall_s / lk.usage.wall_s;
+        let ratio = two.wall_s / lk.usage.wall_s;
         let lk_ratio = stats.bytes as f64 / lk.compressed.max(1) as f64;
         let z_ratio = stats.bytes as f64 / zsize.max(1) as f64;
         let fig = Figure {
@@ -347,13 +360,16 @@ impl Bench {
                 lk.usage.cpu_s() / lk.usage.wall_s
             ),
             baseline: format!(
-                "zstd -3 -T1, sha256sum: {:.0} MiB/s, {:.2}:1, {:.2} cores",
+                "zstd -3 -T2, openssl dgst -sha256: {:.0} MiB/s, {:.2} cores; zstd -3 -T1, sha256sum: {:.0} MiB/s, {:.2}:1, {:.2} cores (ratio {:.2})",
+                mibs(stats.bytes, two.wall_s),
+                two.cpu_s() / two.wall_s,
                 mibs(stats.bytes, base.wall_s),
                 z_ratio,
-                base.cpu_s() / base.wall_s
+                base.cpu_s() / base.wall_s,
+                ratio_one
             ),
             ratio: Some(ratio),
-            target: "≥ 1.0".into(),
+            target: "≥ 1.0 against zstd -3 -T2, openssl".into(),
             met: Some(ratio >= 1.0),
             notes: vec![
                 format!(
@@ -371,11 +387,20 @@ impl Bench {
                     base.cpu_s(),
                     base.cpu_s() / lk.usage.cpu_s()
                 ),
+                format!(
+                    "two-core baseline (zstd -3 -T2 | openssl dgst -sha256): {:.2} s, {:.2} CPU-s; wall ratio {:.2}, CPU ratio {:.2}; against zstd -3 -T1 | sha256sum the wall ratio is {:.2}",
+                    two.wall_s,
+                    two.cpu_s(),
+                    ratio,
+                    two.cpu_s() / lk.usage.cpu_s(),
+                    ratio_one
+                ),
             ],
             details: json!({
                 "corpus_bytes": stats.bytes,
                 "logkeep": { "usage": lk.usage, "captured": lk.data, "compressed": lk.compressed, "segments": lk.segments },
                 "baseline": { "usage": base, "compressed": zsize },
+                "baseline_two_cores": { "usage": two, "command": "zstd -3 -T2 | openssl dgst -sha256" },
             }),
         };
         self.catchup = Some(lk);

@@ -127,7 +127,54 @@ pub struct Sealed {
 /// 20 MiB less memory, for the same compression ratio on log text (docs/PERFORMANCE.md).
 const JOB_SIZE: u32 = 2 * 1024 * 1024;
 
-type Inner<W> = Counted<zstd::stream::write::Encoder<'static, HashWriter<W>>>;
+/// A zstd compression context with its parameters set; with workers it owns their threads and
+/// job buffers.
+type Compressor = zstd::stream::raw::Encoder<'static>;
+
+type Inner<W> = Counted<zstd::stream::zio::Writer<HashWriter<W>, Compressor>>;
+
+/// Compression contexts of finished segments, kept for the next ones: a context with workers
+/// starts their threads and allocates (and faults in) tens of MiB of buffers and match tables
+/// when it is made, so making one per segment cost every seal that work again. A context is
+/// reset between segments; the frames it makes are the same as a new context's.
+static COMPRESSORS: std::sync::Mutex<Vec<(i32, u32, Compressor)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// How many idle contexts are kept: one segment is open at a time in the daemon, and an idle
+/// context keeps its memory.
+const KEPT_COMPRESSORS: usize = 1;
+
+/// A context for `level` and `workers`: a kept one if there is one, or a new one.
+fn compressor(level: i32, workers: u32) -> io::Result<Compressor> {
+    use zstd::stream::raw::{CParameter, Operation};
+    let kept = COMPRESSORS.lock().ok().and_then(|mut pool| {
+        let i = pool
+            .iter()
+            .position(|(l, w, _)| *l == level && *w == workers)?;
+        Some(pool.swap_remove(i).2)
+    });
+    if let Some(mut enc) = kept {
+        enc.reinit()?;
+        return Ok(enc);
+    }
+    let mut enc = Compressor::new(level)?;
+    enc.set_parameter(CParameter::ChecksumFlag(true))?;
+    if workers > 0 {
+        enc.set_parameter(CParameter::NbWorkers(workers))?;
+        enc.set_parameter(CParameter::JobSize(JOB_SIZE))?;
+    }
+    Ok(enc)
+}
+
+/// Keep `enc` (whose frame is finished) for the next segment.
+fn keep_compressor(level: i32, workers: u32, enc: Compressor) {
+    if let Ok(mut pool) = COMPRESSORS.lock() {
+        if pool.len() >= KEPT_COMPRESSORS {
+            pool.remove(0);
+        }
+        pool.push((level, workers, enc));
+    }
+}
 
 /// Counts the bytes written through it (the tar stream's size; its bytes are hashed once, per
 /// member, and the compressed file once: nothing is hashed twice).
@@ -153,19 +200,19 @@ pub struct SegmentWriter<W: Write> {
     tar: tar::Builder<Inner<W>>,
     members: Vec<Member>,
     data_bytes: u64,
+    level: i32,
+    workers: u32,
 }
 
 impl<W: Write> SegmentWriter<W> {
     /// Start a segment on `out` at zstd `level`, compressing on `workers` background threads
     /// (0: in the caller's thread). With workers, reading and hashing overlap compression; the
     /// output is still a single zstd frame.
+    ///
+    /// The compression context (and its workers) of a finished segment is kept for the next
+    /// one with the same level and workers.
     pub fn new(out: W, level: i32, workers: u32) -> io::Result<Self> {
-        let mut enc = zstd::stream::write::Encoder::new(HashWriter::new(out), level)?;
-        enc.include_checksum(true)?;
-        if workers > 0 {
-            enc.multithread(workers)?;
-            enc.set_parameter(zstd::stream::raw::CParameter::JobSize(JOB_SIZE))?;
-        }
+        let enc = zstd::stream::zio::Writer::new(HashWriter::new(out), compressor(level, workers)?);
         let mut tar = tar::Builder::new(Counted {
             inner: enc,
             count: 0,
@@ -175,6 +222,8 @@ impl<W: Write> SegmentWriter<W> {
             tar,
             members: Vec::new(),
             data_bytes: 0,
+            level,
+            workers,
         })
     }
 
@@ -236,7 +285,10 @@ impl<W: Write> SegmentWriter<W> {
             .append_data(&mut header, MANIFEST_NAME, &bytes[..])?;
         let content = self.tar.into_inner()?;
         let content_size = content.count;
-        let mut file = content.inner.finish()?;
+        let mut zio = content.inner;
+        zio.finish()?;
+        let (mut file, enc) = zio.into_inner();
+        keep_compressor(self.level, self.workers, enc);
         file.flush()?;
         let (out, sha256, size) = file.finish();
         Ok((
