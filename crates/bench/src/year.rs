@@ -344,10 +344,11 @@ impl Bench {
             key: "year",
             title: "A year of operation",
             logkeep: format!(
-                "{days} days, {records} records: start-up {:.2} s, RSS {:.1} MiB; verify {:.0} s ({:.1} MiB/s); export of day {mid}: {:.1} s, {} bundle = {bundle_ratio:.1}x its segments; largest directory {largest} entries",
+                "{days} days, {records} records: start-up {:.2} s, RSS {:.1} MiB; verify {:.0} s ({:.0} records/s, {:.1} MiB/s); export of day {mid}: {:.1} s, {} bundle = {bundle_ratio:.1}x its segments; largest directory {largest} entries",
                 last.ready_s,
                 last.maxrss_mib,
                 vu.wall_s,
+                records as f64 / vu.wall_s.max(1e-9),
                 mibs(store_bytes, vu.wall_s),
                 eu.wall_s,
                 bytesize::ByteSize::b(bundle_bytes).display().iec(),
