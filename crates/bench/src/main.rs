@@ -7,6 +7,7 @@
 //! ```text
 //! logkeep-bench --size 1GiB --out /var/tmp/lkbench     # the documented run
 //! logkeep-bench --size 4MiB --tail-secs 3 --only catchup,verify
+//! logkeep-bench --year-days 365 --out /var/tmp/lkyear    # figure "year" alone (long)
 //! ```
 
 mod chain;
@@ -15,6 +16,7 @@ mod figures;
 mod proc;
 mod syslog;
 mod udp;
+mod year;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -76,6 +78,11 @@ struct Cli {
     /// UDP overload: datagrams sent at each rate.
     #[arg(long, default_value_t = 200_000)]
     udp_messages: u64,
+    /// Figure "year" (never run otherwise): generate a store of this many days of operation
+    /// at the default seal interval and measure start-up, verify and a day's export on it
+    /// (365 for the documented figure; alone unless --only names other figures).
+    #[arg(long, value_name = "DAYS")]
+    year_days: Option<u32>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -182,7 +189,9 @@ fn bench(cli: Cli) -> Result<u8> {
         udp_messages: cli.udp_messages,
     };
     let mut b = Bench::new(exe, logkeep, dir.clone(), opts);
-    let wanted: Vec<Name> = if cli.only.is_empty() {
+    let wanted: Vec<Name> = if cli.only.is_empty() && cli.year_days.is_some() {
+        Vec::new()
+    } else if cli.only.is_empty() {
         ALL.to_vec()
     } else {
         ALL.into_iter().filter(|n| cli.only.contains(n)).collect()
@@ -218,6 +227,16 @@ fn bench(cli: Cli) -> Result<u8> {
             )
         {
             corpus_stats = b.corpus().ok().map(|c| c.1);
+        }
+    }
+    if let Some(days) = cli.year_days {
+        eprintln!("logkeep-bench: year (load {})", figures::load());
+        match b.year(days) {
+            Ok(f) => rows.push(f),
+            Err(e) => {
+                eprintln!("logkeep-bench: year failed: {e:#}");
+                errors.push(format!("year: {e:#}"));
+            }
         }
     }
     machine.insert("load_at_end", figures::load());

@@ -12,9 +12,33 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by [`skip_fsync_for_benchmarks`]: fsyncs are not made (durability off).
+static SKIP_FSYNC: AtomicBool = AtomicBool::new(false);
+
+/// Make no fsync in this process from now on: every write is then durable only when the
+/// kernel writes it back, and a power loss can lose committed evidence. Only the benchmark's
+/// generator of large stores calls it (it must create millions of files in minutes); the
+/// daemon and every other command never do.
+#[doc(hidden)]
+pub fn skip_fsync_for_benchmarks() {
+    SKIP_FSYNC.store(true, Ordering::Relaxed);
+}
+
+/// fsync `file`, unless [`skip_fsync_for_benchmarks`] was called.
+fn sync_file(file: &File) -> io::Result<()> {
+    if SKIP_FSYNC.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    file.sync_all()
+}
 
 /// fsync a directory so that renames and creations inside it are durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    if SKIP_FSYNC.load(Ordering::Relaxed) {
+        return Ok(());
+    }
     File::open(dir)?.sync_all()
 }
 
@@ -40,7 +64,7 @@ pub fn create_temp(dir: &Path, hint: &str) -> io::Result<(PathBuf, File)> {
 /// rename it, fsync the directory. The file must already be closed for writing or flushed.
 pub fn commit(file: File, temp: &Path, dir: &Path, name: &str) -> io::Result<()> {
     file.set_permissions(fs::Permissions::from_mode(0o444))?;
-    file.sync_all()?;
+    sync_file(&file)?;
     drop(file);
     fs::rename(temp, dir.join(name))?;
     sync_dir(dir)
@@ -51,7 +75,7 @@ pub fn commit(file: File, temp: &Path, dir: &Path, name: &str) -> io::Result<()>
 /// `AlreadyExists`).
 pub fn commit_new(file: File, temp: &Path, dir: &Path, name: &str) -> io::Result<()> {
     file.set_permissions(fs::Permissions::from_mode(0o444))?;
-    file.sync_all()?;
+    sync_file(&file)?;
     drop(file);
     // A hard link fails if the name exists, unlike rename; then the temporary name goes.
     let linked = fs::hard_link(temp, dir.join(name));

@@ -27,7 +27,6 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 /// An error with the file it is about.
 #[derive(Debug, thiserror::Error)]
@@ -207,6 +206,9 @@ pub struct Store {
     state: Replay,
     /// Head of the last cache written.
     cached: u64,
+    /// The wall clock records and segments are stamped with ([`Timestamp::now`], except in
+    /// the benchmark's generated stores: [`Store::set_clock`]).
+    clock: fn() -> Timestamp,
     _lock: File,
 }
 
@@ -320,6 +322,7 @@ impl Store {
             level,
             state: Replay::default(),
             cached: 0,
+            clock: Timestamp::now,
             _lock: lock,
         };
         let mut replay = Replay {
@@ -648,12 +651,11 @@ impl Store {
             last,
         } = seg;
         let seq = self.head.seq + 1;
-        let now = SystemTime::now();
         let result = writer.finish(
             &self.info.store,
             seq,
             self.head.hash,
-            Timestamp::from(now).unix_secs(),
+            (self.clock)().unix_secs(),
         );
         let (buf, sealed) = match result {
             Ok(x) => x,
@@ -728,7 +730,7 @@ impl Store {
         &mut self,
         make: impl FnOnce(Head, &str) -> Event,
     ) -> Result<Record, StoreError> {
-        let wall = Timestamp::now().to_rfc3339();
+        let wall = (self.clock)().to_rfc3339();
         let event = make(self.head, &wall);
         self.commit_at(event, wall)
     }
@@ -739,7 +741,15 @@ impl Store {
     }
 
     fn commit_record(&mut self, event: Event) -> Result<Record, StoreError> {
-        self.commit_at(event, Timestamp::now().to_rfc3339())
+        self.commit_at(event, (self.clock)().to_rfc3339())
+    }
+
+    /// Stamp the records and segments committed from now on with `clock` instead of the wall
+    /// clock. Only the benchmark uses it, to generate through this code a store equivalent to
+    /// months of operation in minutes; the daemon never calls it.
+    #[doc(hidden)]
+    pub fn set_clock(&mut self, clock: fn() -> Timestamp) {
+        self.clock = clock;
     }
 
     fn commit_at(&mut self, event: Event, wall: String) -> Result<Record, StoreError> {
