@@ -22,6 +22,9 @@ mod inventory;
 #[allow(dead_code, missing_docs)]
 #[path = "../../crates/logkeep/src/snapshot.rs"]
 mod snapshot;
+#[allow(dead_code, missing_docs)]
+#[path = "../../crates/logkeep/src/status.rs"]
+mod status;
 
 /// An input cut into a control byte and the reads of a stream: byte 0 is the control byte
 /// (each target gives it a meaning), byte 1's low three bits a number of cuts `n`, then `n`

@@ -1,4 +1,4 @@
-//! The figures (figure 7, syslog ingest, is in `syslog.rs`; figure 8, UDP under overload, in
+//! The figures (figure 7, syslog ingest, is in `syslog.rs`; figure 9, UDP under overload, in
 //! `udp.rs`). Each runs logkeep and its baseline
 //! in the same invocation, on the same bytes, so the ratio is meaningful on whatever machine (and
 //! under whatever load) it runs.

@@ -1,4 +1,4 @@
-//! Figure 8: UDP under overload. Numbered datagrams are sent over loopback at rising rates (the
+//! Figure 9: UDP under overload. Numbered datagrams are sent over loopback at rising rates (the
 //! last step as fast as one sender thread can) to the real `logkeep run` with one `udp://`
 //! listener, then to rsyslog (`imudp` → `omfile`), both asking for the same 8 MiB receive
 //! buffer. For each rate the figure says how many each received and how many were lost.
@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const TITLE: &str = "8. UDP under overload";
+const TITLE: &str = "9. UDP under overload";
 /// Messages per second of each step; 0: as fast as one thread sends.
 const RATES: [u64; 5] = [10_000, 50_000, 100_000, 200_000, 0];
 /// The receive buffer both receivers ask for.
@@ -106,7 +106,7 @@ fn settle(want: u64, mut counts: impl FnMut() -> Result<u64>) -> Result<u64> {
 }
 
 impl Bench {
-    /// Figure 8: messages received and lost at rising UDP send rates, logkeep and rsyslog.
+    /// Figure 9: messages received and lost at rising UDP send rates, logkeep and rsyslog.
     pub fn udp(&mut self) -> Result<Figure> {
         let d = self.dir.join("udp");
         fresh_dir(&d)?;
