@@ -671,6 +671,10 @@ pub fn read_records(data: &[u8]) -> Result<Vec<Record<'_>>, String> {
             body: &data[start..end.min(data.len())],
             complete,
         });
+        if !complete {
+            // Cut short: it runs to the end of the file (a length near usize::MAX included).
+            break;
+        }
         pos = end + 1;
     }
     Ok(out)
@@ -744,6 +748,12 @@ mod tests {
             Ok(1)
         );
         assert!(read_records(b"LKS1 t tcp l p 1\na\nxyz").is_err());
+        // A length near usize::MAX is a record cut short, read once (found by fuzzing: the
+        // position after it overflowed and the reader started over from the beginning).
+        let r = read_records(b"LKS1 t tcp l p 18446744073709551615\nab").expect("records");
+        assert_eq!(r.len(), 1);
+        assert!(!r[0].complete);
+        assert_eq!(r[0].body, b"ab");
     }
 
     #[test]
