@@ -5,6 +5,7 @@ mod support;
 mod admin;
 mod bundle;
 mod cli_errors;
+mod clock;
 mod control;
 mod detect;
 mod docs;

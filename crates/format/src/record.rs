@@ -386,6 +386,15 @@ pub enum Event {
         /// The file's modification time when it was read (RFC 3339, UTC).
         modified: String,
     },
+    /// The wall clock moved against the boot clock (CLOCK_BOOTTIME) since the record before,
+    /// by more than clock discipline slews it: set back or forward by hand, stepped by NTP, or
+    /// by an intruder. This record carries the new wall time; the records before it the old.
+    /// Order is the sequence, whatever the wall times say.
+    Clock {
+        /// How far the wall clock moved beyond the time that passed on the boot clock, in
+        /// nanoseconds: negative when it was set back.
+        step_ns: i64,
+    },
     /// Format 2: a signed checkpoint of the record directly before this one.
     Checkpoint {
         /// The epoch whose key signed.
@@ -423,6 +432,7 @@ impl Event {
             Event::Checkpoint { .. } => "checkpoint",
             Event::JournalFile { .. } => "journal_file",
             Event::Version { .. } => "version",
+            Event::Clock { .. } => "clock",
         }
     }
 }

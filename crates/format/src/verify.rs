@@ -459,6 +459,16 @@ impl ChainChecker {
             }
         }
         match &record.event {
+            Event::Clock { step_ns } => {
+                self.report.notes.push(Problem {
+                    file: rel.clone(),
+                    what: format!(
+                        "the wall clock was set {} by {:.3} s here: the records from this one on carry the new time",
+                        if *step_ns < 0 { "back" } else { "forward" },
+                        step_ns.unsigned_abs() as f64 / 1e9
+                    ),
+                });
+            }
             Event::Gap {
                 gen_id,
                 source,

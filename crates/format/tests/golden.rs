@@ -287,6 +287,7 @@ fn kind_index(e: &Event) -> usize {
         // Format 2 only: pinned by `golden_v2.rs`.
         Event::Epoch { .. } => 20,
         Event::Checkpoint { .. } => 21,
+        Event::Clock { .. } => 22,
     }
 }
 

@@ -119,6 +119,22 @@ fn concat(records: &[(Record, Vec<u8>)]) -> Vec<u8> {
         .collect()
 }
 
+/// The `clock` record (format 2 stores only: the daemon extends no format 1 store), set back
+/// an hour.
+#[test]
+fn the_clock_record_is_pinned() {
+    let r = record(
+        7,
+        Sha256::ZERO,
+        Event::Clock {
+            step_ns: -3_600_000_000_000,
+        },
+    );
+    let b = r.to_bytes();
+    assert_eq!(Record::parse(&b).expect("parses"), r, "round trip");
+    golden("clock-v2.json", &b);
+}
+
 #[test]
 fn seal_records_and_texts_are_pinned() {
     let chain = sealed_chain(vec![Event::Heartbeat {}]);

@@ -28,6 +28,11 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
+/// How far the wall clock may move against the boot clock between two records, beyond 0.1 %
+/// of the time between them (clock discipline slews at most 0.05 %), before the store records a
+/// `clock` record: 2 s.
+pub const CLOCK_STEP_NS: i128 = 2_000_000_000;
+
 /// An error with the file it is about.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -209,6 +214,11 @@ pub struct Store {
     /// The wall clock records and segments are stamped with ([`Timestamp::now`], except in
     /// the benchmark's generated stores: [`Store::set_clock`]).
     clock: fn() -> Timestamp,
+    /// The wall time and boot-clock time read for the last record this process stamped, to
+    /// notice the wall clock being stepped ([`Store::stamp`]); `None` before the first.
+    stamped: Option<(Timestamp, u64)>,
+    /// Whether steps of the wall clock are recorded (not with a simulated clock).
+    watch_clock: bool,
     _lock: File,
 }
 
@@ -323,6 +333,8 @@ impl Store {
             state: Replay::default(),
             cached: 0,
             clock: Timestamp::now,
+            stamped: None,
+            watch_clock: true,
             _lock: lock,
         };
         let mut replay = Replay {
@@ -650,13 +662,15 @@ impl Store {
             first,
             last,
         } = seg;
+        let wall = match self.stamp() {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                return Err(e);
+            }
+        };
         let seq = self.head.seq + 1;
-        let result = writer.finish(
-            &self.info.store,
-            seq,
-            self.head.hash,
-            (self.clock)().unix_secs(),
-        );
+        let result = writer.finish(&self.info.store, seq, self.head.hash, wall.unix_secs());
         let (buf, sealed) = match result {
             Ok(x) => x,
             Err(e) => {
@@ -682,7 +696,7 @@ impl Store {
             last,
             spans: segment::spans_of(&sealed.manifest.members),
         };
-        let committed = self.commit_record(event);
+        let committed = self.commit_at(event, wall);
         if committed.is_err() {
             // Without its record the segment is not evidence yet, and a retry seals the same
             // bytes again under the same sequence number: remove it so that the retry (or a
@@ -730,9 +744,10 @@ impl Store {
         &mut self,
         make: impl FnOnce(Head, &str) -> Event,
     ) -> Result<Record, StoreError> {
-        let wall = (self.clock)().to_rfc3339();
-        let event = make(self.head, &wall);
-        self.commit_at(event, wall)
+        let wall = self.stamp()?;
+        let text = wall.to_rfc3339();
+        let event = make(self.head, &text);
+        self.commit_stamped(event, text)
     }
 
     /// The store's format version (`logkeep-store.json`'s `v`).
@@ -741,7 +756,36 @@ impl Store {
     }
 
     fn commit_record(&mut self, event: Event) -> Result<Record, StoreError> {
-        self.commit_at(event, (self.clock)().to_rfc3339())
+        let wall = self.stamp()?;
+        self.commit_at(event, wall)
+    }
+
+    /// The wall time for the next record. When the wall clock has moved against the boot clock
+    /// since the last record by more than [`CLOCK_STEP_NS`] (plus the 0.1 % that clock
+    /// discipline may slew), a `clock` record stating the step is committed first: the chain
+    /// says the clock was stepped before the first record stamped with the new time, and the
+    /// step is never mistaken for anything else.
+    fn stamp(&mut self) -> Result<Timestamp, StoreError> {
+        // Read together, so that the time a commit takes (a segment's fsync on a slow disk)
+        // never counts as a step.
+        let wall = (self.clock)();
+        let mono = clock::boot_ns();
+        let last = self.stamped.filter(|_| self.watch_clock);
+        self.stamped = Some((wall, mono));
+        if let Some((w0, m0)) = last {
+            let elapsed = i128::from(mono.saturating_sub(m0));
+            let step = wall.unix_nanos() - w0.unix_nanos() - elapsed;
+            if step.abs() > CLOCK_STEP_NS + elapsed / 1000 {
+                let step_ns = step.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+                tracing::warn!(
+                    store = %self.root.display(),
+                    "the wall clock moved by {:+.3} s against the boot clock since the last record; recorded",
+                    step_ns as f64 / 1e9
+                );
+                self.commit_at(Event::Clock { step_ns }, wall)?;
+            }
+        }
+        Ok(wall)
     }
 
     /// Stamp the records and segments committed from now on with `clock` instead of the wall
@@ -750,15 +794,21 @@ impl Store {
     #[doc(hidden)]
     pub fn set_clock(&mut self, clock: fn() -> Timestamp) {
         self.clock = clock;
+        self.watch_clock = false;
     }
 
-    fn commit_at(&mut self, event: Event, wall: String) -> Result<Record, StoreError> {
+    fn commit_at(&mut self, event: Event, wall: Timestamp) -> Result<Record, StoreError> {
+        self.commit_stamped(event, wall.to_rfc3339())
+    }
+
+    /// Commit `event` stamped with the wall time whose RFC 3339 text is `text`.
+    fn commit_stamped(&mut self, event: Event, text: String) -> Result<Record, StoreError> {
         let record = Record {
             v: self.info.v,
             seq: self.head.seq + 1,
             prev: self.head.hash,
             store: self.info.store.clone(),
-            wall,
+            wall: text,
             mono_ns: clock::boot_ns(),
             host: self.host.clone(),
             event,
