@@ -27,6 +27,19 @@
 mod export;
 mod files;
 
+/// What the fuzz targets (`fuzz/`) call: not an interface.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Read the next entry of a journal export stream as the journal source does (the
+    /// crate's `export::next_entry`).
+    pub fn next_entry(
+        r: &mut impl std::io::BufRead,
+        buf: &mut Vec<u8>,
+    ) -> std::io::Result<Option<String>> {
+        crate::export::next_entry(r, buf)
+    }
+}
+
 use logkeep_capture::ChunkSink;
 use logkeep_format::record::{HEAD_LEN, TAIL_LEN};
 use logkeep_format::segment::ChunkOrigin;
